@@ -1,0 +1,128 @@
+/**
+ * Byte sources for the streaming readers: a path, a Buffer, a Node stream or any async iterable of
+ * chunks, read through one exact-length reader that never allocates more than the input holds.
+ *
+ * @module
+ */
+import { open } from 'node:fs/promises';
+import { TruncatedError } from '../errors.ts';
+
+/** Anything a reader can take: a file path (`'-'` is stdin), bytes, a stream or chunks. */
+export type ByteSource = string | Uint8Array | NodeJS.ReadableStream | AsyncIterable<Uint8Array>;
+
+/** Bytes read from a file per system call. */
+const FILE_CHUNK = 8 << 20;
+
+async function* fileChunks(path: string): AsyncGenerator<Uint8Array> {
+  const fh = await open(path, 'r');
+  try {
+    for (;;) {
+      // A fresh buffer per chunk: consumers may keep views of it.
+      const buf = Buffer.allocUnsafeSlow(FILE_CHUNK);
+      const { bytesRead } = await fh.read(buf, 0, FILE_CHUNK, null);
+      if (bytesRead === 0) return;
+      yield bytesRead === FILE_CHUNK ? buf : buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+async function* oneChunk(b: Uint8Array): AsyncGenerator<Uint8Array> {
+  if (b.byteLength) yield b;
+}
+
+/** Turn any {@link ByteSource} into an async iterator of chunks. */
+export function chunksOf(src: ByteSource): AsyncIterator<Uint8Array> {
+  if (typeof src === 'string') {
+    return (src === '-' ? (process.stdin as AsyncIterable<Uint8Array>) : fileChunks(src))[Symbol.asyncIterator]();
+  }
+  if (src instanceof Uint8Array) return oneChunk(src);
+  if (Symbol.asyncIterator in (src as object)) return (src as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+  throw new TypeError('byte source must be a path, a Uint8Array, a readable stream or an async iterable');
+}
+
+/** A printable name for a source, for error messages. */
+export function sourceName(src: ByteSource): string | undefined {
+  if (typeof src === 'string') return src === '-' ? '<stdin>' : src;
+  return undefined;
+}
+
+/**
+ * Reads exact byte counts from a chunked input. A read inside one chunk returns a view of it (no
+ * copy); a read across chunks copies only what the input actually holds, so a huge length field
+ * in a truncated file cannot make it allocate more than the file's size.
+ */
+export class ChunkReader {
+  private readonly it: AsyncIterator<Uint8Array>;
+  private cur: Uint8Array = new Uint8Array(0);
+  private pos = 0;
+  private done = false;
+  /** Bytes consumed so far: the offset of the next byte in the input. */
+  offset = 0;
+  /** Name of the input, for error messages. */
+  readonly source?: string;
+
+  constructor(src: ByteSource) {
+    this.it = chunksOf(src);
+    this.source = sourceName(src);
+  }
+
+  private async fill(): Promise<boolean> {
+    while (!this.done) {
+      const r = await this.it.next();
+      if (r.done) { this.done = true; return false; }
+      const c = r.value;
+      if (c.byteLength) {
+        this.cur = c instanceof Uint8Array ? c : new Uint8Array(c);
+        this.pos = 0;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Read exactly `n` bytes. Returns `null` when the input ends before the first byte.
+   *
+   * @throws {@link TruncatedError} when the input ends after some but not all of them.
+   */
+  async read(n: number, what = 'data'): Promise<Buffer | null> {
+    if (n === 0) return Buffer.alloc(0);
+    if (this.pos >= this.cur.byteLength && !(await this.fill())) return null;
+    const avail = this.cur.byteLength - this.pos;
+    if (avail >= n) {
+      const out = Buffer.from(this.cur.buffer, this.cur.byteOffset + this.pos, n);
+      this.pos += n;
+      this.offset += n;
+      return out;
+    }
+    const parts: Uint8Array[] = [];
+    let got = 0;
+    const start = this.offset;
+    while (got < n) {
+      if (this.pos >= this.cur.byteLength && !(await this.fill())) {
+        throw new TruncatedError(`${what}: needed ${n} bytes, input ended after ${got}`, { offset: start, source: this.source });
+      }
+      const take = Math.min(n - got, this.cur.byteLength - this.pos);
+      parts.push(this.cur.subarray(this.pos, this.pos + take));
+      this.pos += take;
+      got += take;
+      this.offset += take;
+    }
+    return Buffer.concat(parts, n);
+  }
+
+  /** Read exactly `n` bytes or throw {@link TruncatedError}. */
+  async readExact(n: number, what = 'data'): Promise<Buffer> {
+    const b = await this.read(n, what);
+    if (b === null) throw new TruncatedError(`${what}: needed ${n} bytes, input ended`, { offset: this.offset, source: this.source });
+    return b;
+  }
+
+  /** Stop reading and release the input (closes a file). */
+  async close(): Promise<void> {
+    this.done = true;
+    await this.it.return?.();
+  }
+}

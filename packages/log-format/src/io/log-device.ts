@@ -1,0 +1,485 @@
+/**
+ * The log device (ldev): its super sector and its ring buffer of logpacks. Format one as
+ * `wdevc format-ldev`, extract logs as `wlog-cat`, write a wlog into one as `wlog-restore`.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import {
+  INVALID_LSID, LOGICAL_BLOCK_SIZE, PAGE_SIZE, lbPerPb, ringBufferOffset,
+} from '../constants.ts';
+import { checksum } from '../checksum.ts';
+import { LsidSequenceError, ValueOutOfRangeError, WalbFormatError } from '../errors.ts';
+import {
+  decodeLogpackHeader, emptyLogpackHeader, encodeLogpackHeader, nextLogpackLsid, type LogpackHeader,
+} from '../layout/logpack-header.ts';
+import {
+  hasData, hasDataForChecksum, isDiscard, isPadding, recordDataPb, type LogRecord,
+} from '../layout/log-record.ts';
+import {
+  decodeSuperSector, encodeSuperSector, makeSuperSector, type SuperSector,
+} from '../layout/super-sector.ts';
+import { LOG_RECORD_EXIST, LOG_RECORD_PADDING } from '../constants.ts';
+import type { ByteSink } from './byte-sink.ts';
+import type { ByteSource } from './byte-source.ts';
+import { preadExact, probeDevice, pwriteAll, type DeviceInfo } from './device.ts';
+import { WlogReader, type WlogPack } from './wlog-reader.ts';
+import { WlogWriter } from './wlog-writer.ts';
+import { LogStatistics, type LogStat } from './../stats.ts';
+
+/** Byte offset of super sector 0, whatever the block size (the first page is reserved). */
+export const SUPER_SECTOR_BYTE_OFFSET = PAGE_SIZE;
+
+/**
+ * An open log device: a file or a block device with a valid super sector.
+ *
+ * @example
+ * const ldev = await LogDevice.open('/dev/loop0');
+ * console.log(ldev.superSector.oldestLsid, ldev.superSector.ringBufferSize);
+ * await ldev.close();
+ */
+export class LogDevice {
+  private constructor(
+    private readonly fh: FileHandle,
+    /** Size and block size of the device. */
+    readonly info: DeviceInfo,
+    /** The super sector as last read or written. */
+    public superSector: SuperSector,
+  ) {}
+
+  /**
+   * Open a log device and read its super sector.
+   *
+   * @throws {@link WalbFormatError} when the super sector is invalid.
+   */
+  static async open(path: string, opts: { writable?: boolean } = {}): Promise<LogDevice> {
+    const info = await probeDevice(path);
+    const fh = await open(path, opts.writable ? 'r+' : 'r');
+    try {
+      const s = await readSuperAt(fh, info);
+      return new LogDevice(fh, info, s);
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+  }
+
+  /** Physical block size of the log. */
+  get pbs(): number {
+    return this.superSector.physicalBs;
+  }
+
+  /** First PB of the ring buffer. */
+  get ringBufferOffsetPb(): bigint {
+    return BigInt(ringBufferOffset(this.pbs) + this.superSector.metadataSize);
+  }
+
+  /** PB address on the device where lsid `lsid` is stored. */
+  pbOfLsid(lsid: bigint): bigint {
+    if (lsid === INVALID_LSID) throw new ValueOutOfRangeError('lsid', 'INVALID_LSID has no place in the ring');
+    return this.ringBufferOffsetPb + (lsid % this.superSector.ringBufferSize);
+  }
+
+  /** Re-read the super sector from the device. */
+  async readSuper(): Promise<SuperSector> {
+    this.superSector = await readSuperAt(this.fh, this.info);
+    return this.superSector;
+  }
+
+  /** Write `s` (default: the current super) as super sector 0, then `fdatasync`. */
+  async writeSuper(s: SuperSector = this.superSector): Promise<void> {
+    const block = encodeSuperSector(s);
+    await pwriteAll(this.fh, block, SUPER_SECTOR_BYTE_OFFSET);
+    await this.fh.datasync();
+    this.superSector = s;
+  }
+
+  /** Read `npb` PBs of the ring starting at `lsid`, across the ring end when needed. */
+  async readLsids(lsid: bigint, npb: number): Promise<Buffer> {
+    const pbs = this.pbs;
+    const buf = Buffer.allocUnsafe(npb * pbs);
+    let done = 0;
+    while (done < npb) {
+      const l = lsid + BigInt(done);
+      const untilEnd = Number(this.superSector.ringBufferSize - (l % this.superSector.ringBufferSize));
+      const n = Math.min(npb - done, untilEnd);
+      await preadExact(this.fh, buf.subarray(done * pbs, (done + n) * pbs), Number(this.pbOfLsid(l)) * pbs, this.info.path);
+      done += n;
+    }
+    return buf;
+  }
+
+  /** Write whole PBs at `lsid`, across the ring end when needed. */
+  async writeLsids(lsid: bigint, data: Uint8Array): Promise<void> {
+    const pbs = this.pbs;
+    if (data.byteLength % pbs !== 0) throw new ValueOutOfRangeError('data', `${data.byteLength} bytes is not a whole number of ${pbs}-byte blocks`);
+    const npb = data.byteLength / pbs;
+    let done = 0;
+    while (done < npb) {
+      const l = lsid + BigInt(done);
+      const untilEnd = Number(this.superSector.ringBufferSize - (l % this.superSector.ringBufferSize));
+      const n = Math.min(npb - done, untilEnd);
+      await pwriteAll(this.fh, data.subarray(done * pbs, (done + n) * pbs), Number(this.pbOfLsid(l)) * pbs);
+      done += n;
+    }
+  }
+
+  /** `fdatasync` the device. */
+  async sync(): Promise<void> {
+    await this.fh.datasync();
+  }
+
+  /** Close the device. */
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+}
+
+async function readSuperAt(fh: FileHandle, info: DeviceInfo): Promise<SuperSector> {
+  const buf = Buffer.alloc(PAGE_SIZE);
+  await preadExact(fh, buf, SUPER_SECTOR_BYTE_OFFSET, info.path);
+  try {
+    return decodeSuperSector(buf, 0, {});
+  } catch (e) {
+    if (e instanceof WalbFormatError) e.locate({ offset: SUPER_SECTOR_BYTE_OFFSET, source: info.path });
+    throw e;
+  }
+}
+
+/** Options of {@link formatLdev}. */
+export interface FormatLdevOptions {
+  /** Device name stored in the super sector (at most 31 bytes). */
+  name?: string;
+  /** Physical block size; default: the devices' (512 for files). */
+  pbs?: number;
+  /** Salt; random by default. */
+  salt?: number;
+  /** Uuid (16 bytes); random by default. */
+  uuid?: Uint8Array;
+}
+
+/**
+ * Format a log device as `wdevc format-ldev LDEV DDEV [-n NAME]`: super sector 0 at byte 4096 with
+ * a random uuid and salt, the ring buffer right after super sector 1, `oldest = written = 0`, and
+ * the device size taken from the data device. The first ring block (lsid 0) is zeroed so no stale
+ * logpack can be read there, as the kernel does when it clears a log; the rest of the device is
+ * left as it is (the original discards it, which needs an ioctl).
+ *
+ * @param ddev the data device path, or its size in LB.
+ * @throws {@link ValueOutOfRangeError} when the devices disagree on the block size or the log
+ *   device is too small.
+ *
+ * @example
+ * const s = await formatLdev('ldev.img', 'ddev.img', { name: 'vol0' });
+ */
+export async function formatLdev(ldevPath: string, ddev: string | bigint, opts: FormatLdevOptions = {}): Promise<SuperSector> {
+  const linfo = await probeDevice(ldevPath);
+  let ddevLb: bigint;
+  let pbs = opts.pbs ?? linfo.pbs;
+  if (typeof ddev === 'string') {
+    const dinfo = await probeDevice(ddev);
+    if (opts.pbs === undefined && dinfo.pbs !== linfo.pbs) {
+      throw new ValueOutOfRangeError('physical_bs', `log device block size ${linfo.pbs} differs from data device block size ${dinfo.pbs}`, { source: ldevPath });
+    }
+    ddevLb = dinfo.sizeBytes / BigInt(LOGICAL_BLOCK_SIZE);
+  } else {
+    ddevLb = ddev;
+  }
+  if (linfo.isBlockDevice && pbs < linfo.pbs) {
+    throw new ValueOutOfRangeError('physical_bs', `${pbs} is below the log device's block size ${linfo.pbs}`, { source: ldevPath });
+  }
+  if (opts.name !== undefined && Buffer.byteLength(opts.name) > 31) {
+    throw new ValueOutOfRangeError('name', `"${opts.name}" is longer than 31 bytes`, { source: ldevPath });
+  }
+  const s = makeSuperSector(
+    { pbs, ldevLb: linfo.sizeBytes / BigInt(LOGICAL_BLOCK_SIZE), ddevLb, name: opts.name, salt: opts.salt, uuid: opts.uuid },
+    (n) => randomBytes(n),
+  );
+  pbs = s.physicalBs;
+  const fh = await open(ldevPath, 'r+');
+  try {
+    await pwriteAll(fh, encodeSuperSector(s), SUPER_SECTOR_BYTE_OFFSET);
+    await pwriteAll(fh, Buffer.alloc(pbs), ringBufferOffset(pbs) * pbs);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  return s;
+}
+
+/** Options of {@link extractLogpacks} and {@link catLdev}. */
+export interface ExtractOptions {
+  /** First lsid wanted (default 0; raised to the super's oldest lsid unless `force`). */
+  beginLsid?: bigint;
+  /** Stop before the pack at or beyond this lsid (default: 2^64−1, i.e. until the first invalid pack). */
+  endLsid?: bigint;
+  /** Ignore the oldest lsid of the super sector (`wlog-cat -f`). */
+  force?: boolean;
+  /** Keep a pack whole even when one of its IOs fails its checksum (`wlog-cat -s`). */
+  noShrink?: boolean;
+}
+
+/** Where an extraction starts and what it found. */
+export interface ExtractRange {
+  /** First lsid extracted. */
+  beginLsid: bigint;
+  /** lsid after the last pack extracted. */
+  endLsid: bigint;
+  /** Why extraction stopped. */
+  stoppedBy: 'end-lsid' | 'invalid-pack' | 'shrunk-pack';
+  /** The error that made the pack at `endLsid` invalid, when `stoppedBy` is 'invalid-pack'. */
+  invalid?: WalbFormatError;
+}
+
+/** The effective begin lsid of an extraction: `beginLsid`, raised to `oldest` unless `force`. */
+export function extractionBegin(s: SuperSector, opts: ExtractOptions): bigint {
+  const b = opts.beginLsid ?? 0n;
+  return !opts.force && b < s.oldestLsid ? s.oldestLsid : b;
+}
+
+/**
+ * Read the logpacks of a log device from the begin lsid on, following the ring across its end,
+ * until `endLsid` or the first invalid pack (bad checksum, wrong lsid: an older lap of the ring,
+ * or never written). A pack whose IO fails its checksum is shrunk to the records before it and
+ * ends the extraction, as the original does. The generator returns the {@link ExtractRange}.
+ */
+export async function* extractLogpacks(ldev: LogDevice, opts: ExtractOptions = {}): AsyncGenerator<WlogPack, ExtractRange> {
+  const pbs = ldev.pbs;
+  const salt = ldev.superSector.logChecksumSalt;
+  const beginLsid = extractionBegin(ldev.superSector, opts);
+  const endLimit = opts.endLsid ?? INVALID_LSID;
+  let lsid = beginLsid;
+  while (lsid < endLimit) {
+    const offset = Number(ldev.pbOfLsid(lsid)) * pbs;
+    let header: LogpackHeader;
+    try {
+      const block = await ldev.readLsids(lsid, 1);
+      header = decodeLogpackHeader(block, 0, pbs, salt, { expectedLsid: lsid, loc: { offset, lsid, source: ldev.info.path } });
+      if (header.logpackLsid !== lsid) throw new LsidSequenceError(`end marker at lsid ${lsid}`, { offset, lsid });
+    } catch (e) {
+      if (e instanceof WalbFormatError) return { beginLsid, endLsid: lsid, stoppedBy: 'invalid-pack', invalid: e };
+      throw e;
+    }
+    const data = header.totalIoSize > 0 ? await ldev.readLsids(lsid + 1n, header.totalIoSize) : Buffer.alloc(0);
+    const ios: Buffer[] = [];
+    let shrunkAt = -1;
+    let pos = 0;
+    for (let i = 0; i < header.records.length; i++) {
+      const rec = header.records[i];
+      if (!hasData(rec)) continue;
+      const len = recordDataPb(rec, pbs) * pbs;
+      const io = data.subarray(pos, pos + len);
+      pos += len;
+      if (!opts.noShrink && hasDataForChecksum(rec) && checksum(io.subarray(0, rec.ioSize * LOGICAL_BLOCK_SIZE), salt) !== rec.checksum) {
+        shrunkAt = i;
+        break;
+      }
+      ios.push(io);
+    }
+    if (shrunkAt >= 0) {
+      const shrunk = shrinkLogpack(header, shrunkAt, pbs);
+      if (shrunk.records.length > 0) yield { header: shrunk, ios, offset };
+      return { beginLsid, endLsid: nextLogpackLsid(shrunk), stoppedBy: 'shrunk-pack' };
+    }
+    yield { header, ios, offset };
+    lsid = nextLogpackLsid(header);
+  }
+  return { beginLsid, endLsid: lsid, stoppedBy: 'end-lsid' };
+}
+
+/**
+ * A copy of `h` keeping only the records before index `at`, with `total_io_size` and `n_padding`
+ * recomputed (`LogPackHeader::shrink`). The checksum is recomputed when the pack is encoded.
+ */
+export function shrinkLogpack(h: LogpackHeader, at: number, pbs: number): LogpackHeader {
+  const records = h.records.slice(0, at);
+  let total = 0, nPad = 0;
+  for (const r of records) {
+    total += recordDataPb(r, pbs);
+    if (isPadding(r)) nPad++;
+  }
+  return { ...h, records, nRecords: records.length, totalIoSize: total, nPadding: nPad };
+}
+
+/** Result of {@link catLdev}. */
+export interface CatResult extends ExtractRange {
+  /** Statistics of what was written (`wlog-cat -v`). */
+  stat: LogStat;
+}
+
+/**
+ * Extract the logs of an lsid range from a log device into a wlog file, as `wlog-cat`: the file
+ * header carries the device's salt and uuid, `begin_lsid` = the effective begin and `end_lsid` =
+ * the requested end (2^64−1 by default).
+ *
+ * @example
+ * const r = await catLdev('/dev/loop0', 'out.wlog', { beginLsid: 0n });
+ * console.log(`extracted [${r.beginLsid}, ${r.endLsid})`);
+ */
+export async function catLdev(ldevPath: string, sink: ByteSink, opts: ExtractOptions = {}): Promise<CatResult> {
+  const ldev = await LogDevice.open(ldevPath);
+  try {
+    const s = ldev.superSector;
+    const beginLsid = extractionBegin(s, opts);
+    const endLsid = opts.endLsid ?? INVALID_LSID;
+    if (beginLsid >= endLsid) throw new ValueOutOfRangeError('lsid', `begin lsid ${beginLsid} must be below end lsid ${endLsid}`);
+    const w = await WlogWriter.create(sink, { pbs: ldev.pbs, salt: s.logChecksumSalt, uuid: s.uuid, beginLsid, endLsid });
+    const stat = new LogStatistics(beginLsid, endLsid, ldev.pbs);
+    const it = extractLogpacks(ldev, opts);
+    let r: IteratorResult<WlogPack, ExtractRange>;
+    while (!(r = await it.next()).done) {
+      await w.writePack(r.value.header, r.value.ios);
+      stat.update(r.value.header);
+    }
+    await w.close();
+    return { ...r.value, stat: stat.value };
+  } finally {
+    await ldev.close();
+  }
+}
+
+/** Options of {@link restoreWlog}. */
+export interface RestoreOptions {
+  /** Shift every lsid by this much (`wlog-restore -d`). */
+  lsidDiff?: bigint;
+  /** Skip packs below this lsid of the wlog (`-b`). */
+  beginLsid?: bigint;
+  /** Stop at this lsid of the wlog (`-e`; default: the wlog's end). */
+  endLsid?: bigint;
+  /** Also invalidate the block at this (shifted) lsid (`-i`). */
+  invalidLsid?: bigint;
+  /** Data device size in LB: records beyond it become padding or are dropped (`-s`). */
+  ddevLb?: bigint;
+  /** Read every written header back and compare (`--verify`). */
+  verify?: boolean;
+}
+
+/** Result of {@link restoreWlog}. */
+export interface RestoreResult {
+  /** First lsid written to the ring (shifted). */
+  beginLsid: bigint;
+  /** lsid after the last pack written (shifted, padding included). */
+  endLsid: bigint;
+  /** The final lsid shift, grown by any padding pack inserted at the ring end. */
+  lsidDiff: bigint;
+  /** Padding packs inserted at the ring end. */
+  paddingPacks: number;
+}
+
+/**
+ * Write a wlog into a log device's ring buffer, as `wlog-restore`: packs are shifted by `lsidDiff`;
+ * a pack that would cross the ring end is preceded by a padding pack that fills the ring up to its
+ * end (shifting the rest); then the super sector gets `oldest = written =` the first lsid and the
+ * wlog's uuid and salt, and the block after the last pack is invalidated.
+ *
+ * When the wlog is a file path or bytes, it is verified completely before anything is written, so
+ * a corrupt wlog leaves the log device unchanged.
+ *
+ * @throws {@link WalbFormatError} on a corrupt wlog, a block size mismatch, or a log larger than
+ *   the ring.
+ */
+export async function restoreWlog(ldevPath: string, src: ByteSource, opts: RestoreOptions = {}): Promise<RestoreResult> {
+  const rereadable = (typeof src === 'string' && src !== '-') || src instanceof Uint8Array;
+  const ldev = await LogDevice.open(ldevPath, { writable: true });
+  try {
+    if (rereadable) {
+      const check = await WlogReader.open(src);
+      if (check.pbs !== ldev.pbs) throw pbsMismatch(ldev.pbs, check.pbs, ldevPath);
+      let packs = 0n;
+      for await (const p of check) packs += BigInt(p.header.totalIoSize + 1);
+      if (packs > ldev.superSector.ringBufferSize) {
+        throw new ValueOutOfRangeError('wlog', `${packs} PB of logs do not fit a ring of ${ldev.superSector.ringBufferSize} PB`, { source: ldevPath });
+      }
+    }
+    const r = await WlogReader.open(src);
+    const pbs = r.pbs;
+    if (pbs !== ldev.pbs) throw pbsMismatch(ldev.pbs, pbs, ldevPath);
+    const salt = r.header.logChecksumSalt;
+    let lsidDiff = opts.lsidDiff ?? 0n;
+    const bgnShifted = r.header.beginLsid + lsidDiff;
+    const endLimit = opts.endLsid ?? r.header.endLsid;
+    const ringEnd = ldev.superSector.ringBufferSize;
+    let lsid = r.header.beginLsid;
+    let paddingPacks = 0;
+    for await (const pack of r) {
+      if (lsid >= endLimit) break;
+      const h = opts.ddevLb !== undefined ? clipLogpack(pack.header, opts.ddevLb) : pack.header;
+      const next = nextLogpackLsid(h);
+      if (opts.beginLsid !== undefined && lsid < opts.beginLsid) { lsid = next; continue; }
+      let target = lsid + lsidDiff;
+      const inRing = target % ringEnd;
+      if (inRing + 1n + BigInt(h.totalIoSize) > ringEnd) {
+        const padPb = Number(ringEnd - inRing);
+        const pad = emptyLogpackHeader(target);
+        pad.records.push(paddingRecord(target, padPb - 1, pbs));
+        pad.totalIoSize = padPb - 1;
+        pad.nPadding = 1;
+        pad.nRecords = 1;
+        await ldev.writeLsids(target, encodeLogpackHeader(pad, pbs, salt));
+        if (opts.verify) await verifyHeader(ldev, pad, pbs, salt);
+        lsidDiff += BigInt(padPb);
+        paddingPacks++;
+        target = lsid + lsidDiff;
+      }
+      const moved = relocateLogpack(h, target);
+      const block = encodeLogpackHeader(moved, pbs, salt);
+      await ldev.writeLsids(target, pack.ios.length ? Buffer.concat([block, ...pack.ios]) : block);
+      if (opts.verify) await verifyHeader(ldev, moved, pbs, salt);
+      lsid = next;
+    }
+    const endShifted = lsid + lsidDiff;
+    const s: SuperSector = { ...ldev.superSector, oldestLsid: bgnShifted, writtenLsid: bgnShifted, uuid: r.header.uuid, logChecksumSalt: salt };
+    await ldev.writeSuper(s);
+    if (bgnShifted < endShifted) {
+      await ldev.writeLsids(endShifted, Buffer.alloc(pbs));
+      if (endShifted - bgnShifted > ringEnd + 1n) {
+        throw new ValueOutOfRangeError('wlog', `restored ${endShifted - bgnShifted} PB into a ring of ${ringEnd} PB: the ring overflowed`, { source: ldevPath });
+      }
+    }
+    if (opts.invalidLsid !== undefined) await ldev.writeLsids(opts.invalidLsid, Buffer.alloc(pbs));
+    await ldev.sync();
+    return { beginLsid: bgnShifted, endLsid: endShifted, lsidDiff, paddingPacks };
+  } finally {
+    await ldev.close();
+  }
+}
+
+function pbsMismatch(ldevPbs: number, wlogPbs: number, path: string): ValueOutOfRangeError {
+  return new ValueOutOfRangeError('physical_bs', `log device ${ldevPbs}, wlog ${wlogPbs}`, { source: path });
+}
+
+function paddingRecord(packLsid: bigint, pb: number, pbs: number): LogRecord {
+  return {
+    checksum: 0, flags: LOG_RECORD_EXIST | LOG_RECORD_PADDING, offset: 0n, ioSize: pb * lbPerPb(pbs),
+    lsidLocal: 1, reserved1: 0, lsid: packLsid + 1n,
+  };
+}
+
+/** A copy of `h` moved to `lsid`: every record lsid follows (`LogPackHeader::updateLsid`). */
+export function relocateLogpack(h: LogpackHeader, lsid: bigint): LogpackHeader {
+  return { ...h, logpackLsid: lsid, records: h.records.map((r) => ({ ...r, lsid: lsid + BigInt(r.lsidLocal) })) };
+}
+
+/**
+ * Records beyond the data device size are invalidated: a discard is dropped, a normal IO becomes
+ * padding so the data layout stays (`wlog-restore -s`).
+ */
+function clipLogpack(h: LogpackHeader, ddevLb: bigint): LogpackHeader {
+  const records: LogRecord[] = [];
+  let nPad = 0;
+  for (const r of h.records) {
+    if (r.offset + BigInt(r.ioSize) <= ddevLb || isPadding(r)) { records.push(r); if (isPadding(r)) nPad++; continue; }
+    if (isDiscard(r)) continue;
+    records.push({ ...r, flags: r.flags | LOG_RECORD_PADDING, offset: 0n, checksum: 0 });
+    nPad++;
+  }
+  return { ...h, records, nRecords: records.length, nPadding: nPad };
+}
+
+async function verifyHeader(ldev: LogDevice, h: LogpackHeader, pbs: number, salt: number): Promise<void> {
+  const block = await ldev.readLsids(h.logpackLsid, 1);
+  const expect = encodeLogpackHeader({ ...h }, pbs, salt);
+  if (!block.equals(expect)) throw new LsidSequenceError('logpack header read back differs from what was written', { lsid: h.logpackLsid, source: ldev.info.path });
+}
+

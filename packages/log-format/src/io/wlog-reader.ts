@@ -1,0 +1,179 @@
+/**
+ * Streaming wlog reader: the file header, then packs with their IO data, checked as they go.
+ *
+ * @module
+ */
+import { WALBLOG_HEADER_SIZE, capacityPb, LOGICAL_BLOCK_SIZE } from '../constants.ts';
+import { checksum } from '../checksum.ts';
+import { ChecksumError, TruncatedError, WalbFormatError } from '../errors.ts';
+import {
+  decodeLogpackHeader, isEndMarker, nextLogpackLsid, type LogpackHeader,
+} from '../layout/logpack-header.ts';
+import { hasData, hasDataForChecksum } from '../layout/log-record.ts';
+import { decodeWlogHeader, type WlogHeader } from '../layout/wlog-header.ts';
+import { ChunkReader, type ByteSource } from './byte-source.ts';
+
+/** One logpack and its data. */
+export interface WlogPack {
+  /** The decoded header. */
+  header: LogpackHeader;
+  /**
+   * One buffer per record that has data (normal and padding, in record order), each the full
+   * PB-padded extent as stored in the log.
+   */
+  ios: Buffer[];
+  /** Byte offset of the header block in the input. */
+  offset: number;
+}
+
+/** Options of {@link WlogReader}. */
+export interface ReadWlogOptions {
+  /** Verify every record's data checksum (default true). */
+  verifyData?: boolean;
+  /**
+   * Strict (default): an invalid pack header or a missing end marker is an error. Lenient: stop quietly at the first invalid pack header, as the original tools do.
+   */
+  strict?: boolean;
+  /** Name of the input for error messages (a path is named automatically). */
+  source?: string;
+}
+
+/**
+ * Reads a wlog from a path, bytes, a Node stream or an async iterable of chunks.
+ *
+ * @example
+ * const r = await WlogReader.open('a.wlog');
+ * console.log(r.header.beginLsid);
+ * for await (const pack of r) {
+ *   for (const rec of pack.header.records) console.log(rec.lsid, rec.offset, rec.ioSize);
+ * }
+ * console.log('ends at', r.endLsid);
+ */
+export class WlogReader implements AsyncIterable<WlogPack> {
+  /** The file header. */
+  readonly header: WlogHeader;
+  /** lsid of the next pack: after the last pack read, the log's real end. */
+  endLsid: bigint;
+  /** Whether the end marker was reached (false until then, or when the input just stopped). */
+  sawEndMarker = false;
+  private finished = false;
+  private readonly verifyData: boolean;
+  private readonly strict: boolean;
+
+  private constructor(private readonly r: ChunkReader, header: WlogHeader, opts: ReadWlogOptions) {
+    this.header = header;
+    this.endLsid = header.beginLsid;
+    this.verifyData = opts.verifyData ?? true;
+    this.strict = opts.strict ?? true;
+  }
+
+  /**
+   * Open a wlog and read its header.
+   *
+   * @throws {@link WalbFormatError} when the header is missing or invalid.
+   */
+  static async open(src: ByteSource, opts: ReadWlogOptions = {}): Promise<WlogReader> {
+    const r = new ChunkReader(src);
+    const source = opts.source ?? r.source;
+    try {
+      const block = await r.read(WALBLOG_HEADER_SIZE, 'wlog header');
+      if (block === null) throw new TruncatedError('empty input: no wlog header', { offset: 0, source });
+      return new WlogReader(r, decodeWlogHeader(block, 0, { source }), { ...opts, source });
+    } catch (e) {
+      await r.close();
+      if (e instanceof WalbFormatError) e.locate({ source });
+      throw e;
+    }
+  }
+
+  /** Physical block size of the log. */
+  get pbs(): number {
+    return this.header.physicalBs;
+  }
+
+  /**
+   * Read the next pack, or `null` at the end of the log.
+   *
+   * @throws {@link WalbFormatError} on corrupt or truncated input (in strict mode; in lenient
+   *   mode an invalid pack header ends the log instead).
+   */
+  async next(): Promise<WlogPack | null> {
+    if (this.finished) return null;
+    const pbs = this.pbs;
+    const salt = this.header.logChecksumSalt;
+    const offset = this.r.offset;
+    const loc = { offset, source: this.r.source, lsid: this.endLsid };
+    try {
+      const block = await this.r.read(pbs, 'logpack header');
+      if (block === null) {
+        if (this.strict) throw new TruncatedError('input ended without the end marker', loc);
+        return this.finish();
+      }
+      let header: LogpackHeader;
+      try {
+        header = decodeLogpackHeader(block, 0, pbs, salt, { expectedLsid: this.endLsid, loc });
+      } catch (e) {
+        if (!this.strict && e instanceof WalbFormatError) return this.finish();
+        throw e;
+      }
+      if (isEndMarker(header)) {
+        this.sawEndMarker = true;
+        return this.finish();
+      }
+      const ios: Buffer[] = [];
+      for (const rec of header.records) {
+        if (!hasData(rec)) continue;
+        const dataOffset = this.r.offset;
+        const io = await this.r.readExact(capacityPb(pbs, rec.ioSize) * pbs, `data of lsid ${rec.lsid}`);
+        if (this.verifyData && hasDataForChecksum(rec)) {
+          const c = checksum(io.subarray(0, rec.ioSize * LOGICAL_BLOCK_SIZE), salt);
+          if (c !== rec.checksum) {
+            throw new ChecksumError('log record data checksum', rec.checksum, c, { offset: dataOffset, lsid: rec.lsid, source: this.r.source });
+          }
+        }
+        ios.push(io);
+      }
+      this.endLsid = nextLogpackLsid(header);
+      return { header, ios, offset };
+    } catch (e) {
+      await this.finish();
+      if (e instanceof WalbFormatError) e.locate(loc);
+      throw e;
+    }
+  }
+
+  private async finish(): Promise<null> {
+    this.finished = true;
+    await this.r.close();
+    return null;
+  }
+
+  /** Stop reading and release the input. */
+  async close(): Promise<void> {
+    await this.finish();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<WlogPack> {
+    try {
+      for (;;) {
+        const p = await this.next();
+        if (p === null) return;
+        yield p;
+      }
+    } finally {
+      await this.finish();
+    }
+  }
+}
+
+/**
+ * Iterate the packs of a wlog (the header is checked but not returned; use {@link WlogReader}
+ * when you need it).
+ *
+ * @example
+ * for await (const { header, ios } of readWlog('a.wlog')) console.log(header.logpackLsid, ios.length);
+ */
+export async function* readWlog(src: ByteSource, opts: ReadWlogOptions = {}): AsyncGenerator<WlogPack> {
+  const r = await WlogReader.open(src, opts);
+  yield* r;
+}
