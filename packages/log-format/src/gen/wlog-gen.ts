@@ -157,6 +157,8 @@ function randomPackHeader(cfg: Resolved, rand: SeededRandom, lsid: bigint): Logp
     h.totalIoSize += pb;
   };
   for (let i = 0; i < want; i++) {
+    // lsid_local is 16 bits: once the data fill the pack, no record of any kind fits after them.
+    if (h.totalIoSize >= MAX_TOTAL_IO_SIZE_IN_LOGPACK_HEADER) break;
     const offset = rand.below(cfg.devLb);
     const v = rand.below(100);
     const isPad = cfg.padding && v < 10 && h.nPadding === 0;

@@ -69,6 +69,13 @@ export function decodeLogRecord(buf: Uint8Array, off: number): LogRecord {
 
 /** Encode `rec` into `buf[off .. off+32)`. */
 export function encodeLogRecord(rec: LogRecord, buf: Uint8Array, off: number): void {
+  // DataView setters wrap silently; a wrapped lsid_local or size would be a different record.
+  if (!Number.isInteger(rec.lsidLocal) || rec.lsidLocal < 0 || rec.lsidLocal > 0xffff) {
+    throw new ValueOutOfRangeError('lsid_local', `${rec.lsidLocal} does not fit in 16 bits`, { lsid: rec.lsid });
+  }
+  if (!Number.isInteger(rec.ioSize) || rec.ioSize < 0 || rec.ioSize > 0xffffffff) {
+    throw new ValueOutOfRangeError('io_size', `${rec.ioSize} does not fit in 32 bits`, { lsid: rec.lsid });
+  }
   const v = view(buf);
   v.setUint32(off, rec.checksum >>> 0, true);
   v.setUint32(off + 4, rec.flags >>> 0, true);

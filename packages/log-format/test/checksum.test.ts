@@ -1,0 +1,44 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { checksum, checksumFinish, checksumPartial, checksumVerifies } from '../src/index.ts';
+
+test('known vectors of reference/walb.md §4.2', () => {
+  assert.is(checksum(Uint8Array.of(1, 0, 0, 0, 2, 0, 0, 0), 0), 0xfffffffd);
+  assert.is(checksum(new Uint8Array(512), 0x12345678), 0xedcba988);
+  assert.is(checksum(new Uint8Array(4096), 0), 0);
+});
+
+test('a trailing 1..3 bytes are zero-padded to a word', () => {
+  assert.is(checksum(Uint8Array.of(1, 0, 0, 0, 5), 0), checksum(Uint8Array.of(1, 0, 0, 0, 5, 0, 0, 0), 0));
+  assert.is(checksum(Uint8Array.of(0xff, 0xff, 0xff), 0), checksum(Uint8Array.of(0xff, 0xff, 0xff, 0), 0));
+});
+
+test('unaligned views give the same sum as aligned copies', () => {
+  const big = new Uint8Array(1027);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7 + 3) & 0xff;
+  for (let off = 0; off < 4; off++) {
+    const v = big.subarray(off, off + 1020);
+    assert.is(checksum(v, 99), checksum(Uint8Array.from(v), 99));
+  }
+});
+
+test('property: a block with its checksum stored in a word verifies; sums compose by pieces', () => {
+  fc.assert(fc.property(
+    fc.uint8Array({ minLength: 8, maxLength: 2048 }).map((a) => a.subarray(0, a.length & ~3)),
+    fc.integer({ min: 0, max: 0xffffffff }),
+    fc.nat(),
+    (data, salt, cut) => {
+      const block = Uint8Array.from(data);
+      new DataView(block.buffer).setUint32(0, 0, true);
+      const c = checksum(block, salt);
+      new DataView(block.buffer).setUint32(0, c, true);
+      if (!checksumVerifies(block, salt)) return false;
+      const k = (cut % (block.length + 1)) & ~3;
+      const pieces = checksumFinish(checksumPartial(block.subarray(k), checksumPartial(block.subarray(0, k), salt)));
+      return pieces === checksum(block, salt);
+    },
+  ), { numRuns: 500 });
+});
+
+test.run();

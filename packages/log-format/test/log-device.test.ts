@@ -1,0 +1,202 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  ChecksumError, LogDevice, SectorTypeError, ValueOutOfRangeError, WalbFormatError, WlogReader,
+  catLdev, extractLogpacks, formatLdev, generateWlog, restoreWlog, writeGeneratedWlog, probeDevice,
+  LOG_RECORD_PADDING,
+} from '../src/index.ts';
+import { tempDir } from './helpers.ts';
+
+function makeFile(path: string, bytes: number): void {
+  writeFileSync(path, '');
+  truncateSync(path, bytes);
+}
+
+async function packsOf(path: string) {
+  const r = await WlogReader.open(path);
+  const packs = [];
+  for await (const p of r) packs.push(p);
+  return { r, packs };
+}
+
+/** Normal-record data of a log, in order, keyed by address and size (lsid-independent). */
+function normalIos(packs: Awaited<ReturnType<typeof packsOf>>['packs']) {
+  const out: string[] = [];
+  for (const p of packs) {
+    let i = 0;
+    for (const rec of p.header.records) {
+      if (rec.flags & 4) continue;
+      const io = p.ios[i++];
+      if (rec.flags & LOG_RECORD_PADDING) continue;
+      out.push(`${rec.offset}:${rec.ioSize}:${rec.checksum}:${io.subarray(0, rec.ioSize * 512).toString('base64').slice(0, 64)}`);
+    }
+  }
+  return out;
+}
+
+const Format = suite('format-ldev');
+Format('formats a file as wdevc format-ldev: super at byte 4096, ring after super 1, size from the ddev', async () => {
+  const t = tempDir();
+  try {
+    const l = join(t.dir, 'ldev'); const d = join(t.dir, 'ddev');
+    makeFile(l, 8 << 20); makeFile(d, 32 << 20);
+    const s = await formatLdev(l, d, { name: 'vol0' });
+    assert.is(s.ringBufferSize, 16374n);
+    assert.is(s.deviceSize, 65536n);
+    const raw = readFileSync(l);
+    assert.is(raw.readUInt16LE(4096), 1);
+    assert.is(raw.subarray(0, 4096).every((b) => b === 0), true);
+    const dev = await LogDevice.open(l);
+    assert.is(dev.superSector.name, 'vol0');
+    assert.is(dev.superSector.oldestLsid, 0n);
+    assert.is(dev.pbOfLsid(16374n), 10n);
+    await dev.close();
+    const s2 = await formatLdev(l, d, { name: 'vol0' });
+    assert.not.equal(s2.uuid, s.uuid, 'a new random uuid each time');
+    const s4 = await formatLdev(l, 1000n, { pbs: 4096 });
+    assert.is(s4.ringBufferSize, 2048n - 3n);
+    assert.is(s4.deviceSize, 1000n);
+  } finally { t.cleanup(); }
+});
+Format('refuses a too-long name and a log device without room for a ring', async () => {
+  const t = tempDir();
+  try {
+    const l = join(t.dir, 'ldev');
+    makeFile(l, 4096 + 512);
+    try { await formatLdev(l, 100n); assert.unreachable(); } catch (e) { assert.instance(e, ValueOutOfRangeError); }
+    makeFile(l, 1 << 20);
+    try { await formatLdev(l, 100n, { name: 'x'.repeat(32) }); assert.unreachable(); } catch (e) { assert.instance(e, ValueOutOfRangeError); }
+  } finally { t.cleanup(); }
+});
+Format('a corrupted super sector is a typed error at open', async () => {
+  const t = tempDir();
+  try {
+    const l = join(t.dir, 'ldev');
+    makeFile(l, 1 << 20);
+    await formatLdev(l, 100n);
+    const fd = openSync(l, 'r+'); writeSync(fd, Buffer.from([0xff]), 0, 1, 4096 + 300); closeSync(fd);
+    try { await LogDevice.open(l); assert.unreachable(); } catch (e) {
+      assert.instance(e, ChecksumError);
+      assert.is((e as WalbFormatError).offset, 4096);
+    }
+    makeFile(l, 1 << 20);
+    try { await LogDevice.open(l); assert.unreachable(); } catch (e) { assert.instance(e, SectorTypeError); }
+  } finally { t.cleanup(); }
+});
+Format.run();
+
+const Ring = suite('ring buffer');
+Ring('restore a log across the ring end, then extract it: same IOs, a padding pack at the end, lsids shifted', async () => {
+  const t = tempDir();
+  try {
+    for (const pbs of [512, 4096]) {
+      const l = join(t.dir, `ldev${pbs}`); const w = join(t.dir, `src${pbs}.wlog`); const out = join(t.dir, `out${pbs}.wlog`);
+      makeFile(l, 8 << 20);
+      const s = await formatLdev(l, 1n << 20n, { pbs });
+      await writeGeneratedWlog(w, { seed: pbs, pbs, totalBytes: 3 << 20, maxIoBytes: 64 << 10, deviceBytes: 256 << 20 });
+      const start = s.ringBufferSize - 100n;
+      const res = await restoreWlog(l, w, { lsidDiff: start, verify: true });
+      assert.is(res.beginLsid, start);
+      assert.is(res.paddingPacks, 1);
+      const cat = await catLdev(l, out);
+      assert.is(cat.beginLsid, start);
+      assert.is(cat.endLsid, res.endLsid);
+      const src = await packsOf(w); const got = await packsOf(out);
+      assert.is(got.packs.length, src.packs.length + 1);
+      assert.equal(normalIos(got.packs), normalIos(src.packs));
+      const pad = got.packs.find((p) => p.header.records.length === 1 && (p.header.records[0].flags & LOG_RECORD_PADDING));
+      assert.ok(pad, 'padding pack present');
+      assert.is((pad!.header.logpackLsid + 1n + BigInt(pad!.header.totalIoSize)) % s.ringBufferSize, 0n, 'padding ends at the ring end');
+    }
+  } finally { t.cleanup(); }
+});
+Ring('oldest lsid is honoured unless forced; -e stops early; a bad IO shrinks its pack and ends the log', async () => {
+  const t = tempDir();
+  try {
+    const l = join(t.dir, 'ldev'); const w = join(t.dir, 'src.wlog');
+    makeFile(l, 8 << 20);
+    await formatLdev(l, 1n << 20n);
+    await writeGeneratedWlog(w, { seed: 5, totalBytes: 1 << 20, discard: false, padding: false, allZero: false });
+    await restoreWlog(l, w);
+    const src = await packsOf(w);
+    const dev = await LogDevice.open(l, { writable: true });
+    const third = src.packs[3].header.logpackLsid;
+    await dev.writeSuper({ ...dev.superSector, oldestLsid: third, writtenLsid: third });
+    const fromOldest = [];
+    for await (const p of extractLogpacks(dev)) fromOldest.push(p);
+    assert.is(fromOldest[0].header.logpackLsid, third);
+    const forced = [];
+    for await (const p of extractLogpacks(dev, { force: true })) forced.push(p);
+    assert.is(forced.length, src.packs.length);
+    const limited = [];
+    const it = extractLogpacks(dev, { force: true, endLsid: src.packs[2].header.logpackLsid });
+    let r;
+    while (!(r = await it.next()).done) limited.push(r.value);
+    assert.is(limited.length, 2);
+    assert.is(r.value.stoppedBy, 'end-lsid');
+    // Corrupt the data of the second record of pack 5.
+    const p5 = src.packs[5].header;
+    assert.ok(p5.records.length >= 2);
+    const rec = p5.records[1];
+    const buf = await dev.readLsids(rec.lsid, 1);
+    buf[0] ^= 1;
+    await dev.writeLsids(rec.lsid, buf);
+    const shr = [];
+    const it2 = extractLogpacks(dev, { force: true });
+    while (!(r = await it2.next()).done) shr.push(r.value);
+    assert.is(r.value.stoppedBy, 'shrunk-pack');
+    assert.is(shr.length, 6);
+    assert.is(shr[5].header.records.length, 1);
+    assert.is(r.value.endLsid, p5.logpackLsid + 1n + BigInt(shr[5].header.totalIoSize));
+    const noShrink = [];
+    for await (const p of extractLogpacks(dev, { force: true, noShrink: true })) noShrink.push(p);
+    assert.is(noShrink.length, src.packs.length);
+    await dev.close();
+  } finally { t.cleanup(); }
+});
+Ring('a corrupt wlog restores nothing: the log device is unchanged', async () => {
+  const t = tempDir();
+  try {
+    const l = join(t.dir, 'ldev'); const w = join(t.dir, 'src.wlog');
+    makeFile(l, 2 << 20);
+    await formatLdev(l, 1n << 20n);
+    await writeGeneratedWlog(w, { seed: 9, totalBytes: 512 << 10 });
+    const b = readFileSync(w); b[b.length - 1024] ^= 0xff; writeFileSync(w, b);
+    const before = readFileSync(l);
+    try { await restoreWlog(l, w); assert.unreachable(); } catch (e) { assert.instance(e, WalbFormatError); }
+    assert.ok(readFileSync(l).equals(before));
+  } finally { t.cleanup(); }
+});
+Ring.run();
+
+function haveLoop(): boolean {
+  try { return process.getuid?.() === 0 && execFileSync('losetup', ['--version']).length > 0; } catch { return false; }
+}
+
+const Block = suite('real block device');
+Block('format, restore and extract through a loop device', async () => {
+  if (!haveLoop()) { console.log('  (losetup unavailable: skipped the loop-device check)'); return; }
+  const t = tempDir();
+  let loop = '';
+  try {
+    const img = join(t.dir, 'ldev.img'); const d = join(t.dir, 'ddev.img'); const w = join(t.dir, 'src.wlog'); const out = join(t.dir, 'out.wlog');
+    makeFile(img, 8 << 20); makeFile(d, 16 << 20);
+    loop = execFileSync('losetup', ['-f', '--show', img], { encoding: 'utf8' }).trim();
+    const info = await probeDevice(loop);
+    assert.ok(info.isBlockDevice);
+    assert.is(info.sizeBytes, BigInt(8 << 20));
+    const s = await formatLdev(loop, d, { name: 'loopdev' });
+    assert.is(s.deviceSize, BigInt((16 << 20) / 512));
+    await writeGeneratedWlog(w, { seed: 21, totalBytes: 2 << 20, deviceBytes: 16 << 20 });
+    await restoreWlog(loop, w, { lsidDiff: s.ringBufferSize - 50n });
+    await catLdev(loop, out);
+    assert.equal(normalIos((await packsOf(out)).packs), normalIos((await packsOf(w)).packs));
+  } finally {
+    if (loop) execFileSync('losetup', ['-d', loop]);
+    t.cleanup();
+  }
+});
+Block.run();
