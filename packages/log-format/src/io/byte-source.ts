@@ -15,15 +15,29 @@ const FILE_CHUNK = 8 << 20;
 
 async function* fileChunks(path: string): AsyncGenerator<Uint8Array> {
   const fh = await open(path, 'r');
+  // One read stays in flight while the consumer works on the previous chunk, so disk (or page
+  // cache) time overlaps with parsing on another thread.
+  const readNext = async (): Promise<Uint8Array> => {
+    // A fresh buffer per chunk: consumers may keep views of it.
+    const buf = Buffer.allocUnsafeSlow(FILE_CHUNK);
+    let n = 0;
+    while (n < FILE_CHUNK) {
+      const { bytesRead } = await fh.read(buf, n, FILE_CHUNK - n, null);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    return n === FILE_CHUNK ? buf : buf.subarray(0, n);
+  };
+  let pending: Promise<Uint8Array> | undefined = readNext();
   try {
-    for (;;) {
-      // A fresh buffer per chunk: consumers may keep views of it.
-      const buf = Buffer.allocUnsafeSlow(FILE_CHUNK);
-      const { bytesRead } = await fh.read(buf, 0, FILE_CHUNK, null);
-      if (bytesRead === 0) return;
-      yield bytesRead === FILE_CHUNK ? buf : buf.subarray(0, bytesRead);
+    while (pending) {
+      const chunk = await pending;
+      pending = chunk.byteLength === FILE_CHUNK ? readNext() : undefined;
+      if (chunk.byteLength) yield chunk;
     }
   } finally {
+    // Let an abandoned read finish before the handle closes under it.
+    await pending?.catch(() => {});
     await fh.close();
   }
 }

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs everything this repository needs on a fresh Debian machine with Node 20, then builds it.
+# Idempotent: run it again after pulling.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PNPM_VERSION=10.34.9
+if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$PNPM_VERSION" ]; then
+  npm install -g "pnpm@$PNPM_VERSION"
+fi
+
+export CI="${CI:-true}"
+pnpm install --frozen-lockfile
+pnpm build
