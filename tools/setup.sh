@@ -10,5 +10,5 @@ if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$P
 fi
 
 export CI="${CI:-true}"
-pnpm install --frozen-lockfile
-pnpm build
+pnpm install --frozen-lockfile --reporter=append-only
+pnpm --reporter=append-only build

@@ -71,6 +71,32 @@ function runFile(file) {
   });
 }
 
+// Every package is also type-checked (sources, tests and benchmarks), one test per package.
+function typecheckTargets() {
+  const out = [];
+  const gdir = join(root, 'packages');
+  for (const pkg of readdirSync(gdir).sort()) {
+    const cfg = join(gdir, pkg, 'tsconfig.json');
+    if (existsSync(cfg)) out.push(cfg);
+  }
+  return out.filter((f) => filters.length === 0 || filters.some((s) => f.includes(s) || 'typecheck'.includes(s)));
+}
+
+function runTypecheck(cfg) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const child = spawn(process.execPath, [tsc, '-p', cfg, '--noEmit', '--pretty', 'false'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (d) => { text += d; });
+    child.stderr.on('data', (d) => { text += d; });
+    child.on('close', (code) => {
+      const ok = code === 0;
+      resolve({ file: cfg, passed: ok ? 1 : 0, failed: ok ? 0 : 1, text, note: ok ? '' : 'type errors', ms: Date.now() - started, code });
+    });
+  });
+}
+
 const files = testFiles();
 if (files.length === 0) {
   console.log('no test files found');
@@ -78,18 +104,18 @@ if (files.length === 0) {
   process.exit(1);
 }
 const jobs = Math.max(1, Number(process.env.WALB_TEST_JOBS ?? Math.min(2, cpus().length)));
+const tasks = [...typecheckTargets().map((f) => () => runTypecheck(f)), ...files.map((f) => () => runFile(f))];
 let next = 0;
 let passed = 0;
 let failed = 0;
 const results = [];
 async function worker() {
-  while (next < files.length) {
-    const f = files[next++];
-    const r = await runFile(f);
+  while (next < tasks.length) {
+    const r = await tasks[next++]();
     results.push(r);
     passed += r.passed;
     failed += r.failed;
-    const rel = relative(root, r.file);
+    const rel = relative(root, r.file) + (r.file.endsWith('tsconfig.json') ? ' (typecheck)' : '');
     const status = r.failed ? 'FAIL' : 'ok  ';
     process.stdout.write(`\n── ${status} ${rel}  (${r.passed} passed, ${r.failed} failed, ${(r.ms / 1000).toFixed(1)} s)\n`);
     if (r.failed || process.env.WALB_TEST_VERBOSE) process.stdout.write(r.text.trimEnd() + '\n');

@@ -84,7 +84,7 @@ Ldev('wlog cat of w-ldev.img (ring wrap, padding pack) is byte-identical to w-ld
     const r = await catLdev(p, out);
     assert.is(r.beginLsid, 14000n);
     assert.is(r.stoppedBy, 'invalid-pack');
-    assert.is(sha256(readFileSync(out)), (manifest.cases.find((c) => c.kind === 'ldev') as { extractedSha256: string }).extractedSha256);
+    assert.is(sha256(readFileSync(out)), (manifest.cases.find((c) => c.kind === 'ldev') as unknown as { extractedSha256: string }).extractedSha256);
     assert.ok(readFileSync(out).equals(readFileSync(vec('w-ldev-extracted.wlog'))));
     assert.ok(r.stat.paddingPb > 0n, 'the wrap inserted padding');
   } finally { t.cleanup(); }

@@ -52,6 +52,8 @@ export interface WlogGenOptions {
   salt?: number;
   /** Uuid; drawn from the seed by default. */
   uuid?: Uint8Array;
+  /** Called by {@link writeGeneratedWlog} after each pack with the PBs written so far. */
+  onProgress?: (pbWritten: bigint) => void;
 }
 
 /** A generated pack. */
@@ -191,14 +193,17 @@ function randomPackHeader(cfg: Resolved, rand: SeededRandom, lsid: bigint): Logp
 /**
  * Generate a random valid log straight into a wlog file or stream.
  *
- * @returns the header written and the end lsid.
+ * @returns the header written (checksum filled in) and the end lsid.
  * @example
  * await writeGeneratedWlog('rand.wlog', { seed: 42, totalBytes: 64 << 20 });
  */
 export async function writeGeneratedWlog(sink: ByteSink, opts: WlogGenOptions = {}): Promise<{ header: WlogHeader; endLsid: bigint }> {
   const { header, packs } = generateWlog(opts);
   const w = await WlogWriter.create(sink, header);
-  for (const p of packs) await w.writePack(p.header, p.ios);
+  for (const p of packs) {
+    await w.writePack(p.header, p.ios);
+    opts.onProgress?.(w.endLsid - header.beginLsid);
+  }
   await w.close();
-  return { header, endLsid: w.endLsid };
+  return { header: w.header, endLsid: w.endLsid };
 }

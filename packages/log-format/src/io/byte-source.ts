@@ -31,7 +31,7 @@ async function* fileChunks(path: string): AsyncGenerator<Uint8Array> {
   let pending: Promise<Uint8Array> | undefined = readNext();
   try {
     while (pending) {
-      const chunk = await pending;
+      const chunk: Uint8Array = await pending;
       pending = chunk.byteLength === FILE_CHUNK ? readNext() : undefined;
       if (chunk.byteLength) yield chunk;
     }

@@ -77,7 +77,7 @@ export class LogDevice {
 
   /** PB address on the device where lsid `lsid` is stored. */
   pbOfLsid(lsid: bigint): bigint {
-    if (lsid === INVALID_LSID) throw new ValueOutOfRangeError('lsid', 'INVALID_LSID has no place in the ring');
+    if (lsid < 0n || lsid >= INVALID_LSID) throw new ValueOutOfRangeError('lsid', `${lsid} has no place in the ring`);
     return this.ringBufferOffsetPb + (lsid % this.superSector.ringBufferSize);
   }
 
@@ -218,6 +218,8 @@ export interface ExtractOptions {
   force?: boolean;
   /** Keep a pack whole even when one of its IOs fails its checksum (`wlog-cat -s`). */
   noShrink?: boolean;
+  /** Called by {@link catLdev} after each pack with the lsid reached. */
+  onProgress?: (lsid: bigint) => void;
 }
 
 /** Where an extraction starts and what it found. */
@@ -331,6 +333,7 @@ export async function catLdev(ldevPath: string, sink: ByteSink, opts: ExtractOpt
     while (!(r = await it.next()).done) {
       await w.writePack(r.value.header, r.value.ios);
       stat.update(r.value.header);
+      opts.onProgress?.(w.endLsid);
     }
     await w.close();
     return { ...r.value, stat: stat.value };
@@ -353,6 +356,8 @@ export interface RestoreOptions {
   ddevLb?: bigint;
   /** Read every written header back and compare (`--verify`). */
   verify?: boolean;
+  /** Called after each pack with the (unshifted) wlog lsid reached. */
+  onProgress?: (lsid: bigint) => void;
 }
 
 /** Result of {@link restoreWlog}. */
@@ -398,6 +403,10 @@ export async function restoreWlog(ldevPath: string, src: ByteSource, opts: Resto
     const salt = r.header.logChecksumSalt;
     let lsidDiff = opts.lsidDiff ?? 0n;
     const bgnShifted = r.header.beginLsid + lsidDiff;
+    if (bgnShifted < 0n) {
+      await r.close();
+      throw new ValueOutOfRangeError('lsidDiff', `${lsidDiff} moves begin lsid ${r.header.beginLsid} below 0`, { source: ldevPath });
+    }
     const endLimit = opts.endLsid ?? r.header.endLsid;
     const ringEnd = ldev.superSector.ringBufferSize;
     let lsid = r.header.beginLsid;
@@ -427,6 +436,7 @@ export async function restoreWlog(ldevPath: string, src: ByteSource, opts: Resto
       await ldev.writeLsids(target, pack.ios.length ? Buffer.concat([block, ...pack.ios]) : block);
       if (opts.verify) await verifyHeader(ldev, moved, pbs, salt);
       lsid = next;
+      opts.onProgress?.(lsid);
     }
     const endShifted = lsid + lsidDiff;
     const s: SuperSector = { ...ldev.superSector, oldestLsid: bgnShifted, writtenLsid: bgnShifted, uuid: r.header.uuid, logChecksumSalt: salt };

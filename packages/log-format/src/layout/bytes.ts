@@ -5,14 +5,14 @@ export function view(buf: Uint8Array): DataView {
   return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
-/** @internal Format a 16-byte uuid as 32 lowercase hex chars, as walb-tools prints it. */
+/** Format a 16-byte uuid as 32 lowercase hex chars, as walb-tools prints it. */
 export function uuidToHex(uuid: Uint8Array): string {
   let s = '';
   for (const b of uuid) s += b.toString(16).padStart(2, '0');
   return s;
 }
 
-/** @internal Parse 32 hex chars into a 16-byte uuid. */
+/** Parse 32 hex chars into a 16-byte uuid. */
 export function uuidFromHex(hex: string): Uint8Array {
   if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new TypeError(`uuid must be 32 hex characters: ${JSON.stringify(hex)}`);
   const out = new Uint8Array(16);

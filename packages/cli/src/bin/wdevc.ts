@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+/**
+ * The `wdevc` command: walb device control. See `wdevc --help`.
+ *
+ * @module
+ */
+import { runWdevc } from '../index.ts';
+import { main } from './main.ts';
+
+await main(runWdevc);

@@ -1,0 +1,10 @@
+/**
+ * The commands of `walb`.
+ *
+ * @module
+ */
+import { ldevCommand } from './ldev/index.ts';
+import { wlogCommand } from './wlog/index.ts';
+
+/** Every top-level `walb` command. */
+export const walbCommands = [wlogCommand, ldevCommand] as const;

@@ -1,0 +1,10 @@
+/**
+ * The commands of `wdevc`. Commands that drive a kernel walb device (ioctls through the native
+ * addon) join this list as they are written, each in its own file here.
+ *
+ * @module
+ */
+import { formatLdevCommand } from './format-ldev.ts';
+
+/** Every `wdevc` command. */
+export const wdevcCommands = [formatLdevCommand] as const;

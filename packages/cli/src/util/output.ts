@@ -1,0 +1,63 @@
+/**
+ * Binary outputs (`-o FILE|-`) as a byte sink for the SDK writers that also counts the bytes, for
+ * progress and summaries.
+ *
+ * @module
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import type { CliIo } from './io.ts';
+import { writeTo } from './io.ts';
+
+/** An open output. */
+export interface Output {
+  /** The sink to hand to an SDK writer. */
+  sink: (chunk: Uint8Array) => Promise<void>;
+  /** Bytes written so far. */
+  readonly bytes: number;
+  /** Whether the output is stdout (`-`). */
+  readonly isStdout: boolean;
+  /** Close the file (stdout is left open). */
+  close(): Promise<void>;
+}
+
+/**
+ * Open `target` for writing: a path (created or truncated, mode 0644, only when the first bytes
+ * arrive, so a command that fails early leaves no empty file behind) or `-` for stdout.
+ *
+ * @param onBytes called with the running total after each write.
+ */
+export function openOutput(target: string, io: CliIo, onBytes?: (total: number) => void): Output {
+  let bytes = 0;
+  const isStdout = target === '-';
+  let fh: FileHandle | undefined;
+  const count = (n: number) => {
+    bytes += n;
+    onBytes?.(bytes);
+  };
+  if (isStdout) {
+    return {
+      isStdout,
+      get bytes() { return bytes; },
+      async sink(chunk) {
+        await writeTo(io.stdout, chunk);
+        count(chunk.byteLength);
+      },
+      async close() {},
+    };
+  }
+  return {
+    isStdout,
+    get bytes() { return bytes; },
+    async sink(chunk) {
+      fh ??= await open(target, 'w', 0o644);
+      let done = 0;
+      while (done < chunk.byteLength) done += (await fh.write(chunk, done)).bytesWritten;
+      count(chunk.byteLength);
+    },
+    async close() {
+      const h = fh;
+      fh = undefined;
+      await h?.close();
+    },
+  };
+}
