@@ -1,0 +1,133 @@
+/**
+ * The error vocabulary of `@walbjs/diff`. Every rejection of bad input by this package is one of
+ * these classes; each carries a machine-readable {@link WdiffFormatError.code | code} and, where one
+ * is known, where the problem was found (a byte offset, a field name, the input text).
+ *
+ * @module
+ */
+
+/** Where an error happened. */
+export interface ErrorLocation {
+  /** Byte offset in the file or stream, when known. */
+  offset?: number | bigint;
+  /** Path or name of the input, when known. */
+  source?: string;
+}
+
+/** Machine-readable codes of {@link WdiffFormatError}. */
+export type WdiffFormatErrorCode =
+  /** A field or argument holds a value outside what the format allows. */
+  | 'ERR_WDIFF_RANGE'
+  /** A text argument does not have the required syntax. */
+  | 'ERR_WDIFF_PARSE'
+  /** A compression type id or name that the format does not define. */
+  | 'ERR_WDIFF_COMPRESSION_TYPE';
+
+function where(loc: ErrorLocation): string {
+  const parts: string[] = [];
+  if (loc.source !== undefined) parts.push(loc.source);
+  if (loc.offset !== undefined) parts.push(`offset ${loc.offset}`);
+  return parts.length ? ` (at ${parts.join(', ')})` : '';
+}
+
+/**
+ * Base class of every error this package throws on bad input.
+ *
+ * @example
+ * try { parseCompressOpt('zip:1:1'); }
+ * catch (e) { if (e instanceof WdiffFormatError) console.error(e.code, e.message); }
+ */
+export class WdiffFormatError extends Error {
+  /** Machine-readable code. */
+  readonly code: WdiffFormatErrorCode;
+  /** Byte offset where the problem was found, when known. */
+  offset?: number | bigint;
+  /** Input path or name, when known. */
+  source?: string;
+  /** The message without the location suffix. */
+  readonly detail: string;
+
+  /**
+   * @param code - machine-readable code
+   * @param detail - what is wrong, without the location
+   * @param loc - where it is wrong, when known
+   */
+  constructor(code: WdiffFormatErrorCode, detail: string, loc: ErrorLocation = {}) {
+    super(detail + where(loc));
+    this.name = new.target.name;
+    this.code = code;
+    this.detail = detail;
+    this.offset = loc.offset;
+    this.source = loc.source;
+  }
+
+  /**
+   * Fill in location fields that are not set yet (an outer reader knows the file offset that an
+   * inner decoder did not) and rebuild the message. Returns `this`.
+   */
+  locate(loc: ErrorLocation): this {
+    if (this.offset === undefined && loc.offset !== undefined) this.offset = loc.offset;
+    if (this.source === undefined && loc.source !== undefined) this.source = loc.source;
+    this.message = this.detail + where(this);
+    return this;
+  }
+}
+
+/** A field or argument holds a value outside what the format allows. */
+export class ValueOutOfRangeError extends WdiffFormatError {
+  /** Name of the field or argument, as in the original struct or option. */
+  readonly field: string;
+  /** The offending value. */
+  readonly value: unknown;
+  /**
+   * @param field - field or argument name
+   * @param value - the offending value
+   * @param detail - the rule it breaks
+   * @param loc - where, when known
+   */
+  constructor(field: string, value: unknown, detail: string, loc?: ErrorLocation) {
+    super('ERR_WDIFF_RANGE', `${field}: ${describe(value)} ${detail}`, loc);
+    this.field = field;
+    this.value = value;
+  }
+}
+
+/** A text argument (for example a `type:level:numCpu` compression option) is malformed. */
+export class ParseError extends WdiffFormatError {
+  /** The text that failed to parse. */
+  readonly input: string;
+  /**
+   * @param input - the text that failed to parse
+   * @param detail - what is wrong with it
+   */
+  constructor(input: string, detail: string) {
+    super('ERR_WDIFF_PARSE', `${detail}: ${JSON.stringify(input)}`);
+    this.input = input;
+  }
+}
+
+/** A compression type id (in a record) or name (in an option) that the format does not define. */
+export class UnknownCompressionTypeError extends WdiffFormatError {
+  /** The unknown id or name. */
+  readonly value: number | string;
+  /**
+   * @param value - the unknown id or name
+   * @param loc - where, when known
+   */
+  constructor(value: number | string, loc?: ErrorLocation) {
+    super(
+      'ERR_WDIFF_COMPRESSION_TYPE',
+      typeof value === 'number'
+        ? `unknown compression type id ${value} (known: 0..5)`
+        : `unknown compression type ${JSON.stringify(value)} (known: none, snappy, gzip, lzma, lz4, zstd)`,
+      loc,
+    );
+    this.value = value;
+  }
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  return String(v);
+}
