@@ -21,7 +21,17 @@ export type WdiffFormatErrorCode =
   /** A text argument does not have the required syntax. */
   | 'ERR_WDIFF_PARSE'
   /** A compression type id or name that the format does not define. */
-  | 'ERR_WDIFF_COMPRESSION_TYPE';
+  | 'ERR_WDIFF_COMPRESSION_TYPE'
+  /** A stored image does not decompress, or not to its recorded size. */
+  | 'ERR_WDIFF_CODEC'
+  /** A checksum (header, pack, record data, index record, index super) does not verify. */
+  | 'ERR_WDIFF_CHECKSUM'
+  /** The input ends inside a structure. */
+  | 'ERR_WDIFF_TRUNCATED'
+  /** The format version is not 2, or the file type is unknown. */
+  | 'ERR_WDIFF_VERSION'
+  /** Records are not sorted, overlap, or point outside their data. */
+  | 'ERR_WDIFF_LAYOUT';
 
 function where(loc: ErrorLocation): string {
   const parts: string[] = [];
@@ -130,4 +140,60 @@ function describe(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'bigint') return `${v}n`;
   return String(v);
+}
+
+/** A checksum of a wdiff structure or of stored data does not verify. */
+export class ChecksumError extends WdiffFormatError {
+  /** The checksum stored in the file. */
+  readonly expected: number;
+  /** The checksum computed over what was read. */
+  readonly actual: number;
+  /**
+   * @param what - which checksum
+   * @param expected - stored value
+   * @param actual - computed value
+   * @param loc - where
+   */
+  constructor(what: string, expected: number, actual: number, loc?: ErrorLocation) {
+    super('ERR_WDIFF_CHECKSUM', `${what}: stored ${hex(expected)}, computed ${hex(actual)}`, loc);
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** The input ends inside a structure. */
+export class TruncatedError extends WdiffFormatError {
+  /**
+   * @param detail - what was being read
+   * @param loc - where
+   */
+  constructor(detail: string, loc?: ErrorLocation) {
+    super('ERR_WDIFF_TRUNCATED', detail, loc);
+  }
+}
+
+/** The file is not a version-2 wdiff of a known type. */
+export class UnsupportedVersionError extends WdiffFormatError {
+  /**
+   * @param detail - what was found
+   * @param loc - where
+   */
+  constructor(detail: string, loc?: ErrorLocation) {
+    super('ERR_WDIFF_VERSION', detail, loc);
+  }
+}
+
+/** Records are out of order, overlap, or point outside their pack or file. */
+export class LayoutError extends WdiffFormatError {
+  /**
+   * @param detail - what is wrong
+   * @param loc - where
+   */
+  constructor(detail: string, loc?: ErrorLocation) {
+    super('ERR_WDIFF_LAYOUT', detail, loc);
+  }
+}
+
+function hex(n: number): string {
+  return (n >>> 0).toString(16).padStart(8, '0');
 }

@@ -1,0 +1,171 @@
+/**
+ * Random-access reader of indexed wdiff files: the index at the tail is read and checked whole at
+ * open; images are read on demand, checked, and kept in a small cache because several index
+ * extents usually share one image.
+ *
+ * @module
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { checksum } from '@walbjs/log-format';
+import {
+  WALB_DIFF_FILE_HEADER_SIZE, WALB_DIFF_INDEX_SUPER_SIZE, WALB_DIFF_TYPE_INDEXED, WALB_INDEXED_DIFF_RECORD_SIZE,
+} from '../constants.ts';
+import { ChecksumError, LayoutError, TruncatedError, UnsupportedVersionError, WdiffFormatError } from '../errors.ts';
+import type { DiffImage, DiffIo } from '../algo/diff-io.ts';
+import { decodeDiffFileHeader, type DiffFileHeader } from '../layout/file-header.ts';
+import { recordKind } from '../layout/diff-record.ts';
+import {
+  decodeDiffIndexSuper, decodeIndexedDiffRecord, type DiffIndexSuper, type IndexedDiffRecord,
+} from '../layout/indexed-record.ts';
+
+/** Options of {@link IndexedDiffReader.open}. */
+export interface IndexedReadOptions {
+  /** Bytes of stored images kept in the cache (default 32 MiB, as the original). */
+  cacheBytes?: number;
+}
+
+async function preadExact(fh: FileHandle, len: number, pos: number, source: string, what: string): Promise<Buffer> {
+  const b = Buffer.allocUnsafe(len);
+  let got = 0;
+  while (got < len) {
+    const { bytesRead } = await fh.read(b, got, len - got, pos + got);
+    if (bytesRead === 0) throw new TruncatedError(`${what}: file ended`, { offset: pos, source });
+    got += bytesRead;
+  }
+  return b;
+}
+
+/**
+ * An open indexed wdiff.
+ *
+ * @example
+ * const r = await IndexedDiffReader.open('a.wdiff');
+ * for await (const io of r.ios()) console.log(io.addr, io.blocks, io.kind);
+ * await r.close();
+ */
+export class IndexedDiffReader {
+  private readonly cache = new Map<number, DiffImage>();
+  private cached = 0;
+
+  private constructor(
+    private readonly fh: FileHandle,
+    /** The file path. */
+    readonly path: string,
+    /** The file header. */
+    readonly header: DiffFileHeader,
+    /** The index super. */
+    readonly indexSuper: DiffIndexSuper,
+    private readonly index: Buffer,
+    private readonly cacheBytes: number,
+  ) {}
+
+  /**
+   * Open an indexed wdiff: read and check its header, index super and every index record (their
+   * checksums, address order, and that every image lies between the header and the index).
+   *
+   * @throws {@link WdiffFormatError}
+   */
+  static async open(path: string, opts: IndexedReadOptions = {}): Promise<IndexedDiffReader> {
+    const fh = await open(path, 'r');
+    try {
+      const size = (await fh.stat()).size;
+      if (size < WALB_DIFF_FILE_HEADER_SIZE + WALB_DIFF_INDEX_SUPER_SIZE) {
+        throw new TruncatedError(`${size} bytes cannot hold a header and an index super`, { offset: 0, source: path });
+      }
+      const header = decodeDiffFileHeader(await preadExact(fh, WALB_DIFF_FILE_HEADER_SIZE, 0, path, 'wdiff header'), 0, { source: path });
+      if (header.type !== WALB_DIFF_TYPE_INDEXED) throw new UnsupportedVersionError('a sorted wdiff where an indexed one was expected', { offset: 6, source: path });
+      const superOff = size - WALB_DIFF_INDEX_SUPER_SIZE;
+      const sup = decodeDiffIndexSuper(await preadExact(fh, WALB_DIFF_INDEX_SUPER_SIZE, superOff, path, 'index super'), 0, { offset: superOff, source: path });
+      // The records sit exactly between index_offset and the super: that bounds n_records by the file size.
+      if (sup.indexOffset < WALB_DIFF_FILE_HEADER_SIZE || sup.indexOffset + sup.nRecords * WALB_INDEXED_DIFF_RECORD_SIZE !== superOff) {
+        throw new LayoutError(`index of ${sup.nRecords} records at offset ${sup.indexOffset} does not end at the index super (offset ${superOff})`, { offset: superOff, source: path });
+      }
+      const index = await preadExact(fh, sup.nRecords * WALB_INDEXED_DIFF_RECORD_SIZE, sup.indexOffset, path, 'index');
+      let prevEnd = 0;
+      for (let i = 0; i < sup.nRecords; i++) {
+        const loc = { offset: sup.indexOffset + i * WALB_INDEXED_DIFF_RECORD_SIZE, source: path };
+        const r = decodeIndexedDiffRecord(index, i * WALB_INDEXED_DIFF_RECORD_SIZE, loc);
+        if (r.ioAddress < prevEnd) throw new LayoutError(`index record at LB ${r.ioAddress} overlaps or precedes the previous one ending at ${prevEnd}`, loc);
+        prevEnd = r.ioAddress + r.ioBlocks;
+        if (recordKind(r.flags) === 'normal' && (r.dataOffset < WALB_DIFF_FILE_HEADER_SIZE || r.dataOffset + r.dataSize > sup.indexOffset)) {
+          throw new LayoutError(`image [${r.dataOffset}, +${r.dataSize}) lies outside the data area [32, ${sup.indexOffset})`, loc);
+        }
+      }
+      return new IndexedDiffReader(fh, path, header, sup, index, opts.cacheBytes ?? 32 << 20);
+    } catch (e) {
+      await fh.close();
+      if (e instanceof WdiffFormatError) e.locate({ source: path });
+      throw e;
+    }
+  }
+
+  /** Number of index records. */
+  get size(): number {
+    return this.indexSuper.nRecords;
+  }
+
+  /** Index record `i` (already validated at open). */
+  record(i: number): IndexedDiffRecord {
+    return decodeIndexedDiffRecord(this.index, i * WALB_INDEXED_DIFF_RECORD_SIZE);
+  }
+
+  /** Index of the first record ending after `addr` (binary search). */
+  findFirstEndingAfter(addr: number): number {
+    let lo = 0, hi = this.size;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const r = this.record(mid);
+      if (r.ioAddress + r.ioBlocks <= addr) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  }
+
+  /**
+   * The stored image a normal record points at, read and checked against `io_checksum`.
+   *
+   * @throws {@link ChecksumError}
+   */
+  async image(r: IndexedDiffRecord): Promise<DiffImage> {
+    const hit = this.cache.get(r.dataOffset);
+    if (hit && hit.stored.byteLength === r.dataSize && hit.cmpr === r.compressionType && hit.blocks === r.origBlocks) {
+      this.cache.delete(r.dataOffset);
+      this.cache.set(r.dataOffset, hit);
+      return hit;
+    }
+    const stored = await preadExact(this.fh, r.dataSize, r.dataOffset, this.path, 'image');
+    const c = checksum(stored, 0);
+    if (c !== r.ioChecksum) throw new ChecksumError('image checksum', r.ioChecksum, c, { offset: r.dataOffset, source: this.path });
+    const img: DiffImage = { stored, cmpr: r.compressionType, blocks: r.origBlocks, checksum: c };
+    this.cache.set(r.dataOffset, img);
+    this.cached += stored.byteLength;
+    while (this.cached > this.cacheBytes && this.cache.size > 1) {
+      const [k, v] = this.cache.entries().next().value!;
+      this.cache.delete(k);
+      this.cached -= v.stored.byteLength;
+    }
+    return img;
+  }
+
+  /** The record as an engine IO, its image read when it is a normal one. */
+  async io(r: IndexedDiffRecord): Promise<DiffIo> {
+    const kind = recordKind(r.flags);
+    if (kind !== 'normal') return { addr: r.ioAddress, blocks: r.ioBlocks, kind };
+    return { addr: r.ioAddress, blocks: r.ioBlocks, kind, data: { image: await this.image(r), offsetLb: r.ioOffset } };
+  }
+
+  /** The IOs in address order, from record `from` on. */
+  async *ios(from = 0): AsyncGenerator<DiffIo> {
+    for (let i = from; i < this.size; i++) yield await this.io(this.record(i));
+  }
+
+  /** The index records in address order. */
+  *records(): Generator<IndexedDiffRecord> {
+    for (let i = 0; i < this.size; i++) yield this.record(i);
+  }
+
+  /** Close the file. */
+  async close(): Promise<void> {
+    this.cache.clear();
+    await this.fh.close();
+  }
+}

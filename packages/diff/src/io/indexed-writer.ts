@@ -1,0 +1,138 @@
+/**
+ * Streaming writer of indexed wdiff files: each IO's image is appended (compressed on its own) in
+ * write order; the index keeps only what is still visible — a later IO trims the index entries of
+ * the earlier ones it overlaps, their image bytes staying in the file as garbage — and is written
+ * at close as power-of-two aligned extents, followed by the index super.
+ *
+ * Memory: the index only (no image data is kept), so a log of any size converts in bounded memory.
+ *
+ * @module
+ */
+import { availableParallelism } from 'node:os';
+import { SinkWriter, type ByteSink } from '@walbjs/log-format';
+import { DEFAULT_INDEXED_MAX_IO_BLOCKS, WALB_DIFF_TYPE_INDEXED, WALB_INDEXED_DIFF_RECORD_SIZE } from '../constants.ts';
+import { DEFAULT_COMPRESS_OPT, codecLevel, type CompressOpt } from '../compression.ts';
+import { DiffMemory } from '../algo/diff-memory.ts';
+import type { DiffImage, DiffIo } from '../algo/diff-io.ts';
+import { encodeDiffFileHeader, makeDiffFileHeader, type DiffFileHeader } from '../layout/file-header.ts';
+import { kindFlags } from '../layout/diff-record.ts';
+import { encodeDiffIndexSuper, encodeIndexedDiffRecord, splitToAligned, type DiffIndexSuper } from '../layout/indexed-record.ts';
+import { OrderedCompressor, type StoredData } from './stored-data.ts';
+import type { WriteSummary } from './sorted-writer.ts';
+
+/** Options of {@link IndexedDiffWriter.create}. */
+export interface IndexedWriteOptions {
+  /** Device uuid for the header (default zeros). */
+  uuid?: Uint8Array;
+  /** Compression of each image (default snappy, level 0). */
+  cmpr?: CompressOpt;
+  /** Largest index extent in LB (default 2048 = 1 MiB, rounded down to a power of two). */
+  maxIoBlocks?: number;
+  /** Compressions in flight (default: 2 × cores). */
+  parallel?: number;
+  /** `fdatasync` a file before closing it. */
+  sync?: boolean;
+}
+
+/** Where an image was written: what an index entry needs. */
+interface FileImage extends DiffImage {
+  readonly fileOffset: number;
+  readonly size: number;
+}
+
+const NO_BYTES = Buffer.alloc(0);
+
+/**
+ * Writes an indexed wdiff. IOs may come in any order and overlap: the later one wins.
+ *
+ * @example
+ * const w = await IndexedDiffWriter.create('out.wdiff', { uuid });
+ * for (const io of iosInWriteOrder) await w.write(io);
+ * await w.close();
+ */
+export class IndexedDiffWriter {
+  private readonly index = new DiffMemory();
+  private offset: number;
+  private nData = 0;
+  private closed = false;
+  private readonly comp: OrderedCompressor<undefined>;
+  private readonly maxIoBlocks: number;
+  private readonly sync: boolean;
+  /** What was written so far. */
+  readonly summary: WriteSummary = { records: 0, packs: 0, bytes: 0 };
+
+  private constructor(private readonly out: SinkWriter, readonly header: DiffFileHeader, opts: IndexedWriteOptions) {
+    const c = opts.cmpr ?? DEFAULT_COMPRESS_OPT;
+    const level = c.type === 0 ? 0 : (codecLevel(c.type, c.level) ?? 0);
+    this.comp = new OrderedCompressor(c.type, level, opts.parallel ?? 2 * availableParallelism(), (_t, io, d) => this.append(io, d));
+    this.maxIoBlocks = opts.maxIoBlocks ?? DEFAULT_INDEXED_MAX_IO_BLOCKS;
+    this.offset = out.written;
+    this.sync = opts.sync ?? false;
+  }
+
+  /** Create the file (or stream) and write the header. */
+  static async create(sink: ByteSink, opts: IndexedWriteOptions = {}): Promise<IndexedDiffWriter> {
+    const h = makeDiffFileHeader(WALB_DIFF_TYPE_INDEXED, opts.uuid);
+    const out = await SinkWriter.open(sink);
+    await out.write(encodeDiffFileHeader(h));
+    return new IndexedDiffWriter(out, h, opts);
+  }
+
+  /** Number of IOs in the index now. */
+  get indexSize(): number {
+    return this.index.size;
+  }
+
+  /** Add an IO (any order; a later IO overrides what it overlaps). */
+  async write(io: DiffIo): Promise<void> {
+    if (this.closed) throw new Error('IndexedDiffWriter is closed');
+    await this.comp.push(undefined, io);
+  }
+
+  private async append(io: DiffIo, d: StoredData | undefined): Promise<void> {
+    this.nData++;
+    if (!d) {
+      this.index.add({ addr: io.addr, blocks: io.blocks, kind: io.kind });
+      return;
+    }
+    const image: FileImage = { stored: NO_BYTES, cmpr: d.cmpr, blocks: d.blocks, checksum: d.checksum, fileOffset: this.offset, size: d.stored.byteLength };
+    await this.out.write(d.stored);
+    this.offset += d.stored.byteLength;
+    this.index.add({ addr: io.addr, blocks: io.blocks, kind: 'normal', data: { image, offsetLb: 0 } });
+  }
+
+  /** Write pending images, the index and the index super, then close the output. */
+  async close(): Promise<WriteSummary> {
+    if (this.closed) return this.summary;
+    this.closed = true;
+    await this.comp.flush();
+    const pad = (8 - (this.offset % 8)) % 8;
+    if (pad) await this.out.write(Buffer.alloc(pad));
+    const indexOffset = this.offset + pad;
+    let n = 0;
+    const chunk: Uint8Array[] = [];
+    for (const io of this.index) {
+      let addr = io.addr;
+      let off = io.data ? io.data.offsetLb : 0;
+      for (const s of splitToAligned(io.addr, io.blocks, this.maxIoBlocks)) {
+        const img = io.data?.image as FileImage | undefined;
+        chunk.push(encodeIndexedDiffRecord({
+          ioAddress: addr, ioBlocks: s, flags: kindFlags(io.kind), compressionType: img ? img.cmpr : 0, reserved1: 0,
+          dataOffset: img ? img.fileOffset : 0, dataSize: img ? img.size : 0, ioOffset: img ? off : 0,
+          origBlocks: img ? img.blocks : 0, reserved2: 0, ioChecksum: img ? img.checksum! : 0, recChecksum: 0,
+        }));
+        addr += s;
+        off += s;
+        n++;
+        if (chunk.length >= 4096) await this.out.write(Buffer.concat(chunk.splice(0)));
+      }
+    }
+    if (chunk.length) await this.out.write(Buffer.concat(chunk));
+    const sup: DiffIndexSuper = { indexOffset, nRecords: n, nData: this.nData, reserved1: 0, checksum: 0 };
+    await this.out.write(encodeDiffIndexSuper(sup));
+    await this.out.close(this.sync);
+    this.summary.records = n;
+    this.summary.bytes = indexOffset + n * WALB_INDEXED_DIFF_RECORD_SIZE + 24;
+    return this.summary;
+  }
+}

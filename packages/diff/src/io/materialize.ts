@@ -1,0 +1,40 @@
+/**
+ * Turning a normal IO's data window into bytes: decompress its image (once, cached briefly, since
+ * consecutive IOs often share one image) and slice the window.
+ *
+ * @module
+ */
+import { LOGICAL_BLOCK_SIZE } from '@walbjs/log-format';
+import type { DiffImage, DiffIo } from '../algo/diff-io.ts';
+import { decompressStored, decompressStoredSync } from '../codec/index.ts';
+
+const CACHE_ENTRIES = 8;
+const cache = new Map<DiffImage, Buffer>();
+
+function remember(image: DiffImage, raw: Buffer): Buffer {
+  if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+  cache.set(image, raw);
+  return raw;
+}
+
+/**
+ * The decompressed bytes of `image` (exactly `blocks·512` of them).
+ *
+ * @throws a codec error when the stored bytes do not decompress to that size.
+ */
+export async function imageBytes(image: DiffImage): Promise<Buffer> {
+  if (image.cmpr === 0) return image.stored;
+  const hit = cache.get(image);
+  if (hit) return hit;
+  const size = image.blocks * LOGICAL_BLOCK_SIZE;
+  const raw = decompressStoredSync(image.cmpr, image.stored, size) ?? await decompressStored(image.cmpr, image.stored, size);
+  return remember(image, raw);
+}
+
+/** The bytes of a normal IO (`blocks·512`), or `undefined` for ALLZERO and DISCARD. */
+export async function ioBytes(io: DiffIo): Promise<Buffer | undefined> {
+  if (io.kind !== 'normal') return undefined;
+  const raw = await imageBytes(io.data!.image);
+  const from = io.data!.offsetLb * LOGICAL_BLOCK_SIZE;
+  return raw.subarray(from, from + io.blocks * LOGICAL_BLOCK_SIZE);
+}

@@ -1,0 +1,50 @@
+/**
+ * Merging wdiff files into one.
+ *
+ * @module
+ */
+import type { ByteSink } from '@walbjs/log-format';
+import type { CompressOpt } from '../compression.ts';
+import { mergeIos } from '../algo/merge.ts';
+import { IndexedDiffWriter } from './indexed-writer.ts';
+import { SortedDiffWriter, type WriteSummary } from './sorted-writer.ts';
+import { openWdiff, type WdiffInput } from './wdiff-input.ts';
+
+/** Options of {@link mergeWdiffs}. */
+export interface MergeFilesOptions {
+  /** Codec of the output records (default snappy level 0). */
+  cmpr?: CompressOpt;
+  /** Split output IOs larger than this many LB (default 0: no split, as `wdiff-merge`). */
+  maxIoBlocks?: number;
+  /** Write the indexed format instead of the sorted one. */
+  indexed?: boolean;
+  /** Called with the number of IOs written, now and then. */
+  onProgress?: (ios: number) => void;
+}
+
+/**
+ * Merge wdiffs (sorted or indexed, oldest first) into one; the output's uuid is the last input's,
+ * as the original's. Untouched records whose codec is the output's are copied without
+ * recompression.
+ *
+ * @example
+ * await mergeWdiffs(['d0.wdiff', 'd1.wdiff', 'd2.wdiff'], 'merged.wdiff', { cmpr: parseCompressOpt('zstd') });
+ */
+export async function mergeWdiffs(inputs: string[], out: ByteSink, opts: MergeFilesOptions = {}): Promise<WriteSummary> {
+  const opened: WdiffInput[] = [];
+  try {
+    for (const p of inputs) opened.push(await openWdiff(p));
+    const uuid = opened[opened.length - 1]?.header.uuid;
+    const w = opts.indexed
+      ? await IndexedDiffWriter.create(out, { uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks || undefined })
+      : await SortedDiffWriter.create(out, { uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks });
+    let n = 0;
+    for await (const io of mergeIos(opened.map((d) => d.ios()), { maxIoBlocks: opts.indexed ? 0 : opts.maxIoBlocks })) {
+      await w.write(io);
+      if (++n % 4096 === 0) opts.onProgress?.(n);
+    }
+    return await w.close();
+  } finally {
+    await Promise.all(opened.map((d) => d.close()));
+  }
+}

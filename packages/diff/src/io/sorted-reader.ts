@@ -1,0 +1,140 @@
+/**
+ * Streaming reader of sorted wdiff files: the header, then packs of records with their data,
+ * every checksum verified and the address order checked as they go.
+ *
+ * @module
+ */
+import { ChunkReader, checksum, type ByteSource } from '@walbjs/log-format';
+import { WALB_DIFF_FILE_HEADER_SIZE, WALB_DIFF_PACK_SIZE, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
+import { ChecksumError, LayoutError, TruncatedError, UnsupportedVersionError, WdiffFormatError } from '../errors.ts';
+import type { DiffIo } from '../algo/diff-io.ts';
+import { decodeDiffFileHeader, type DiffFileHeader } from '../layout/file-header.ts';
+import { decodeDiffPackHeader, isEndPack } from '../layout/pack-header.ts';
+import { recordKind, type DiffRecord } from '../layout/diff-record.ts';
+
+/** One record of a sorted wdiff with its stored data. */
+export interface SortedDiffEntry {
+  /** The record as stored. */
+  record: DiffRecord;
+  /** The stored data (empty for ALLZERO and DISCARD). */
+  stored: Buffer;
+  /** The record as an engine IO (its data a window over `stored`). */
+  io: DiffIo;
+  /** File offset of the record's data. */
+  dataOffset: number;
+}
+
+/** Options of {@link SortedDiffReader.open}. */
+export interface SortedReadOptions {
+  /** Verify each record's data checksum (default true). */
+  verifyData?: boolean;
+  /** Name of the input for error messages. */
+  source?: string;
+}
+
+/**
+ * Reads a sorted wdiff from a path, bytes, a stream or chunks.
+ *
+ * @example
+ * const r = await SortedDiffReader.open('a.wdiff');
+ * for await (const { record } of r) console.log(record.ioAddress, record.ioBlocks);
+ */
+export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
+  private pending: { recs: DiffRecord[]; data: Buffer; dataOffset: number; i: number } | undefined;
+  private prevEnd = 0;
+  private done = false;
+  private readonly verifyData: boolean;
+  /** Number of packs read so far. */
+  packs = 0;
+
+  private constructor(private readonly r: ChunkReader, readonly header: DiffFileHeader, opts: SortedReadOptions) {
+    this.verifyData = opts.verifyData ?? true;
+  }
+
+  /**
+   * Open a sorted wdiff and read its header.
+   *
+   * @throws {@link WdiffFormatError} when the header is invalid or the file is indexed.
+   */
+  static async open(src: ByteSource, opts: SortedReadOptions = {}): Promise<SortedDiffReader> {
+    const r = new ChunkReader(src);
+    const source = opts.source ?? r.source;
+    try {
+      const b = await r.read(WALB_DIFF_FILE_HEADER_SIZE, 'wdiff header');
+      if (b === null) throw new TruncatedError('empty input: no wdiff header', { offset: 0, source });
+      const h = decodeDiffFileHeader(b, 0, { source });
+      if (h.type !== WALB_DIFF_TYPE_SORTED) throw new UnsupportedVersionError('an indexed wdiff where a sorted one was expected', { offset: 6, source });
+      return new SortedDiffReader(r, h, opts);
+    } catch (e) {
+      await r.close();
+      if (e instanceof WdiffFormatError) e.locate({ source });
+      throw e;
+    }
+  }
+
+  /** The next record, or `null` after the END pack. */
+  async next(): Promise<SortedDiffEntry | null> {
+    const source = this.r.source;
+    try {
+      while (!this.pending || this.pending.i >= this.pending.recs.length) {
+        if (this.done) return null;
+        const offset = this.r.offset;
+        const block = await this.r.read(WALB_DIFF_PACK_SIZE, 'wdiff pack header');
+        if (block === null) throw new TruncatedError('input ended without the END pack', { offset, source });
+        const p = decodeDiffPackHeader(block, 0, { offset, source });
+        if (isEndPack(p)) {
+          this.done = true;
+          await this.r.close();
+          return null;
+        }
+        const dataOffset = this.r.offset;
+        const data = await this.r.readExact(p.totalSize, `data of the pack at offset ${offset}`);
+        this.pending = { recs: p.records, data, dataOffset, i: 0 };
+        this.packs++;
+      }
+      const pk = this.pending;
+      const record = pk.recs[pk.i++];
+      const dataOffset = pk.dataOffset + record.dataOffset;
+      const loc = { offset: dataOffset, source };
+      if (record.ioAddress < this.prevEnd) {
+        throw new LayoutError(`record at LB ${record.ioAddress} overlaps or precedes the previous one ending at ${this.prevEnd}`, loc);
+      }
+      this.prevEnd = record.ioAddress + record.ioBlocks;
+      const kind = recordKind(record.flags);
+      const stored = pk.data.subarray(record.dataOffset, record.dataOffset + record.dataSize);
+      if (kind !== 'normal') return { record, stored, io: { addr: record.ioAddress, blocks: record.ioBlocks, kind }, dataOffset };
+      if (this.verifyData) {
+        const c = checksum(stored, 0);
+        if (c !== record.checksum) throw new ChecksumError('wdiff record data checksum', record.checksum, c, loc);
+      }
+      const io: DiffIo = {
+        addr: record.ioAddress, blocks: record.ioBlocks, kind,
+        data: { image: { stored, cmpr: record.compressionType, blocks: record.ioBlocks, checksum: record.checksum }, offsetLb: 0 },
+      };
+      return { record, stored, io, dataOffset };
+    } catch (e) {
+      this.done = true;
+      await this.r.close();
+      throw e;
+    }
+  }
+
+  /** Stop reading and release the input. */
+  async close(): Promise<void> {
+    this.done = true;
+    this.pending = undefined;
+    await this.r.close();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<SortedDiffEntry> {
+    try {
+      for (;;) {
+        const e = await this.next();
+        if (e === null) return;
+        yield e;
+      }
+    } finally {
+      await this.close();
+    }
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Streaming writer of sorted wdiff files: records in address order are packed 127 to a pack (or
+ * up to 32 MiB of data), each normal IO compressed on its own, then the END pack.
+ *
+ * @module
+ */
+import { SinkWriter, type ByteSink } from '@walbjs/log-format';
+import { WALB_DIFF_TYPE_SORTED } from '../constants.ts';
+import { DEFAULT_COMPRESS_OPT, codecLevel, type CompressOpt } from '../compression.ts';
+import { LayoutError } from '../errors.ts';
+import { splitIo, type DiffIo } from '../algo/diff-io.ts';
+import { encodeDiffFileHeader, makeDiffFileHeader, type DiffFileHeader } from '../layout/file-header.ts';
+import { encodeDiffPackHeader, endPack, packCanAdd, type DiffPackHeader } from '../layout/pack-header.ts';
+import { kindFlags, type DiffRecord } from '../layout/diff-record.ts';
+import { OrderedCompressor, type StoredData } from './stored-data.ts';
+import { availableParallelism } from 'node:os';
+
+/** Options of {@link SortedDiffWriter.create}. */
+export interface SortedWriteOptions {
+  /** Device uuid for the header (default zeros). */
+  uuid?: Uint8Array;
+  /** Compression of each record (default snappy, level 0). */
+  cmpr?: CompressOpt;
+  /** Split IOs larger than this many LB (default 0: no split). */
+  maxIoBlocks?: number;
+  /** Compressions in flight (default: 2 × cores). */
+  parallel?: number;
+  /** `fdatasync` a file before closing it. */
+  sync?: boolean;
+}
+
+/** Counts of what a writer wrote. */
+export interface WriteSummary {
+  /** Records written. */
+  records: number;
+  /** Packs written (the END pack excluded). */
+  packs: number;
+  /** Bytes written, headers included. */
+  bytes: number;
+}
+
+/**
+ * Writes a sorted wdiff.
+ *
+ * @example
+ * const w = await SortedDiffWriter.create('out.wdiff', { uuid, cmpr: parseCompressOpt('zstd:3') });
+ * for (const io of ios) await w.write(io);   // ascending, non-overlapping
+ * await w.close();
+ */
+export class SortedDiffWriter {
+  private pack: DiffPackHeader = { ...endPack(), flags: 0 };
+  private data: Buffer[] = [];
+  private prevEnd = 0;
+  private closed = false;
+  private readonly comp: OrderedCompressor<undefined>;
+  private readonly maxIoBlocks: number;
+  /** What was written so far. */
+  readonly summary: WriteSummary = { records: 0, packs: 0, bytes: 0 };
+
+  private constructor(private readonly out: SinkWriter, readonly header: DiffFileHeader, opts: SortedWriteOptions) {
+    const c = opts.cmpr ?? DEFAULT_COMPRESS_OPT;
+    const level = c.type === 0 ? 0 : (codecLevel(c.type, c.level) ?? 0);
+    this.comp = new OrderedCompressor(c.type, level, opts.parallel ?? 2 * availableParallelism(), (_t, io, d) => this.append(io, d));
+    this.maxIoBlocks = opts.maxIoBlocks ?? 0;
+    this.sync = opts.sync ?? false;
+  }
+  private readonly sync: boolean;
+
+  /** Create the file (or stream) and write the header. */
+  static async create(sink: ByteSink, opts: SortedWriteOptions = {}): Promise<SortedDiffWriter> {
+    const h = makeDiffFileHeader(WALB_DIFF_TYPE_SORTED, opts.uuid);
+    const out = await SinkWriter.open(sink);
+    await out.write(encodeDiffFileHeader(h));
+    return new SortedDiffWriter(out, h, opts);
+  }
+
+  /**
+   * Add an IO. IOs must come in ascending address order without overlap.
+   *
+   * @throws {@link LayoutError} on an IO out of order.
+   */
+  async write(io: DiffIo): Promise<void> {
+    if (this.closed) throw new Error('SortedDiffWriter is closed');
+    if (io.addr < this.prevEnd) throw new LayoutError(`IO at LB ${io.addr} overlaps or precedes the previous one ending at ${this.prevEnd}`);
+    this.prevEnd = io.addr + io.blocks;
+    for (const piece of splitIo(io, this.maxIoBlocks)) await this.comp.push(undefined, piece);
+  }
+
+  private async append(io: DiffIo, d: StoredData | undefined): Promise<void> {
+    const size = d ? d.stored.byteLength : 0;
+    if (!packCanAdd(this.pack.records.length, this.pack.totalSize, size)) await this.flushPack();
+    const rec: DiffRecord = {
+      ioAddress: io.addr, ioBlocks: io.blocks, flags: kindFlags(io.kind), compressionType: d ? d.cmpr : 0,
+      reserved1: 0, dataOffset: this.pack.totalSize, dataSize: size, checksum: d ? d.checksum : 0, reserved2: 0,
+    };
+    this.pack.records.push(rec);
+    this.pack.totalSize += size;
+    if (d) this.data.push(d.stored);
+    this.summary.records++;
+  }
+
+  private async flushPack(): Promise<void> {
+    if (this.pack.records.length === 0) return;
+    const block = encodeDiffPackHeader(this.pack);
+    await this.out.write(block);
+    for (const b of this.data) await this.out.write(b);
+    this.summary.packs++;
+    this.pack = { ...endPack(), flags: 0 };
+    this.data = [];
+  }
+
+  /** Write what is pending and the END pack, then close the output. */
+  async close(): Promise<WriteSummary> {
+    if (this.closed) return this.summary;
+    this.closed = true;
+    await this.comp.flush();
+    await this.flushPack();
+    await this.out.write(encodeDiffPackHeader(endPack()));
+    await this.out.close(this.sync);
+    this.summary.bytes = this.out.written;
+    return this.summary;
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * The stored form of a normal IO for a target codec: the bytes already stored are reused when they
+ * are exactly what the target wants (whole image, same codec), otherwise the IO is materialized
+ * and compressed, raw when compression does not shrink it.
+ *
+ * @module
+ */
+import { checksum } from '@walbjs/log-format';
+import { coversWholeImage, type DiffIo } from '../algo/diff-io.ts';
+import { compressOrRaw } from '../codec/index.ts';
+import { ioBytes } from './materialize.ts';
+
+/** A normal IO's data as it will be stored. */
+export interface StoredData {
+  /** Compression type of {@link stored}. */
+  cmpr: number;
+  /** The bytes to store. */
+  stored: Buffer;
+  /** Checksum (salt 0) of {@link stored}. */
+  checksum: number;
+  /** LB of the decompressed image. */
+  blocks: number;
+}
+
+/** Compute the stored form of the normal IO `io` for codec `type` at `level`. */
+export async function storedData(io: DiffIo, type: number, level: number): Promise<StoredData> {
+  const img = io.data!.image;
+  if (coversWholeImage(io) && img.cmpr === type) {
+    return { cmpr: img.cmpr, stored: img.stored, checksum: img.checksum ?? checksum(img.stored, 0), blocks: io.blocks };
+  }
+  const raw = (await ioBytes(io))!;
+  const r = type === 0 ? { cmpr: 0, stored: raw } : await compressOrRaw(type, level, raw);
+  return { cmpr: r.cmpr, stored: r.stored, checksum: checksum(r.stored, 0), blocks: io.blocks };
+}
+
+/**
+ * Runs `storedData` for a stream of IOs with up to `window` compressions in flight (native codecs
+ * run them on the libuv thread pool, so this uses every core) while handing results back in order.
+ */
+export class OrderedCompressor<T> {
+  private readonly q: Array<{ item: T; io: DiffIo; p?: Promise<StoredData> }> = [];
+  constructor(private readonly type: number, private readonly level: number, private readonly window: number,
+    private readonly sink: (item: T, io: DiffIo, data: StoredData | undefined) => Promise<void>) {}
+
+  /** Queue `io` (with a caller's tag); completed items are passed to the sink in order. */
+  async push(item: T, io: DiffIo): Promise<void> {
+    const p = io.kind === 'normal' ? storedData(io, this.type, this.level) : undefined;
+    // Keep rejections from surfacing as unhandled before their turn comes.
+    p?.catch(() => {});
+    this.q.push({ item, io, p });
+    while (this.q.length > this.window) await this.drainOne();
+  }
+
+  private async drainOne(): Promise<void> {
+    const e = this.q.shift()!;
+    await this.sink(e.item, e.io, e.p ? await e.p : undefined);
+  }
+
+  /** Wait for everything queued and pass it on. */
+  async flush(): Promise<void> {
+    while (this.q.length) await this.drainOne();
+  }
+}

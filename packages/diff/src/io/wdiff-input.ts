@@ -1,0 +1,60 @@
+/**
+ * One way to read any wdiff, sorted or indexed: its header and its IOs in address order.
+ *
+ * @module
+ */
+import { open } from 'node:fs/promises';
+import { WALB_DIFF_FILE_HEADER_SIZE, WALB_DIFF_TYPE_INDEXED } from '../constants.ts';
+import { TruncatedError } from '../errors.ts';
+import type { DiffIo } from '../algo/diff-io.ts';
+import { decodeDiffFileHeader, type DiffFileHeader } from '../layout/file-header.ts';
+import { IndexedDiffReader } from './indexed-reader.ts';
+import { SortedDiffReader } from './sorted-reader.ts';
+
+/** An open wdiff of either format. */
+export interface WdiffInput {
+  /** The file path. */
+  readonly path: string;
+  /** The file header (its `type` tells the format). */
+  readonly header: DiffFileHeader;
+  /** The IOs in address order. A sorted file can be iterated once. */
+  ios(): AsyncIterable<DiffIo>;
+  /** Release the file. */
+  close(): Promise<void>;
+}
+
+/**
+ * Open a wdiff file of either format.
+ *
+ * @example
+ * const d = await openWdiff('a.wdiff');
+ * for await (const io of d.ios()) console.log(io.addr, io.blocks, io.kind);
+ * await d.close();
+ */
+export async function openWdiff(path: string): Promise<WdiffInput> {
+  const fh = await open(path, 'r');
+  let head: Buffer;
+  try {
+    head = Buffer.alloc(WALB_DIFF_FILE_HEADER_SIZE);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    if (bytesRead < head.length) throw new TruncatedError('wdiff header truncated', { offset: 0, source: path });
+  } finally {
+    await fh.close();
+  }
+  const header = decodeDiffFileHeader(head, 0, { source: path });
+  if (header.type === WALB_DIFF_TYPE_INDEXED) {
+    const r = await IndexedDiffReader.open(path);
+    return { path, header, ios: () => r.ios(), close: () => r.close() };
+  }
+  const r = await SortedDiffReader.open(path);
+  let used = false;
+  return {
+    path, header,
+    ios: () => {
+      if (used) throw new Error(`${path}: a sorted wdiff input can be iterated once; open it again`);
+      used = true;
+      return (async function* () { for await (const e of r) yield e.io; })();
+    },
+    close: () => r.close(),
+  };
+}

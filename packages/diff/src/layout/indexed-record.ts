@@ -1,0 +1,182 @@
+/**
+ * `struct walb_indexed_diff_record` (48 bytes) and `struct walb_diff_index_super` (24 bytes): the
+ * index at the tail of an indexed wdiff.
+ *
+ * @module
+ */
+import { checksum, checksumVerifies } from '@walbjs/log-format';
+import { WALB_DIFF_INDEX_SUPER_SIZE, WALB_INDEXED_DIFF_RECORD_SIZE } from '../constants.ts';
+import { ChecksumError, LayoutError, ValueOutOfRangeError, type ErrorLocation } from '../errors.ts';
+import { MAX_NORMAL_IO_BLOCKS, recordKind, validateDiffRecord } from './diff-record.ts';
+import { readAddress, view, writeU64 } from './view.ts';
+
+/** An index record, every field of the original. */
+export interface IndexedDiffRecord {
+  /** First LB. */
+  ioAddress: number;
+  /** LB count: a power of two, aligned to the address. */
+  ioBlocks: number;
+  /** ALLZERO 0x2, DISCARD 0x4. */
+  flags: number;
+  /** Compression type of the image. */
+  compressionType: number;
+  /** Reserved. */
+  reserved1: number;
+  /** Absolute file offset of the stored image. */
+  dataOffset: number;
+  /** Stored bytes of the image. */
+  dataSize: number;
+  /** LB offset of this extent inside the decompressed image. */
+  ioOffset: number;
+  /** LB of the decompressed image. */
+  origBlocks: number;
+  /** Reserved. */
+  reserved2: number;
+  /** Checksum (salt 0) of the stored image. */
+  ioChecksum: number;
+  /** Checksum (salt 0) of these 48 bytes. */
+  recChecksum: number;
+}
+
+/** The index super sector at the end of an indexed wdiff. */
+export interface DiffIndexSuper {
+  /** File offset of the first index record. */
+  indexOffset: number;
+  /** Number of index records. */
+  nRecords: number;
+  /** Number of images written (writeDiff calls). */
+  nData: number;
+  /** Reserved. */
+  reserved1: number;
+  /** Checksum (salt 0) of the 24 bytes. */
+  checksum: number;
+}
+
+/**
+ * Decode and validate the index record at `buf[off .. off+48)`: its own checksum, the record rules,
+ * the extent inside its image.
+ *
+ * @throws {@link ChecksumError}, {@link ValueOutOfRangeError}, {@link LayoutError}
+ */
+export function decodeIndexedDiffRecord(buf: Uint8Array, off: number, loc: ErrorLocation = {}): IndexedDiffRecord {
+  const block = buf.subarray(off, off + WALB_INDEXED_DIFF_RECORD_SIZE);
+  const v = view(block);
+  const r: IndexedDiffRecord = {
+    ioAddress: readAddress(v, 0, 'io_address', loc),
+    ioBlocks: v.getUint32(8, true),
+    flags: v.getUint8(12),
+    compressionType: v.getUint8(13),
+    reserved1: v.getUint16(14, true),
+    dataOffset: readAddress(v, 16, 'data_offset', loc),
+    dataSize: v.getUint32(24, true),
+    ioOffset: v.getUint32(28, true),
+    origBlocks: v.getUint32(32, true),
+    reserved2: v.getUint32(36, true),
+    ioChecksum: v.getUint32(40, true),
+    recChecksum: v.getUint32(44, true),
+  };
+  if (!checksumVerifies(block, 0)) {
+    const copy = Uint8Array.from(block);
+    view(copy).setUint32(44, 0, true);
+    throw new ChecksumError('index record checksum', r.recChecksum, checksum(copy, 0), loc);
+  }
+  if (recordKind(r.flags) === 'normal') {
+    validateDiffRecord({ ...r, ioBlocks: r.origBlocks }, loc);
+    if (r.ioBlocks === 0) throw new ValueOutOfRangeError('io_blocks', 0, 'must not be 0', loc);
+    if (r.origBlocks > MAX_NORMAL_IO_BLOCKS) throw new ValueOutOfRangeError('orig_blocks', r.origBlocks, 'is too large', loc);
+    if (r.ioOffset + r.ioBlocks > r.origBlocks) {
+      throw new LayoutError(`extent [${r.ioOffset}, +${r.ioBlocks}) lies outside its ${r.origBlocks}-LB image`, loc);
+    }
+  } else {
+    validateDiffRecord({ ...r, dataSize: 0 }, loc);
+  }
+  return r;
+}
+
+/** Encode `r` into a fresh 48-byte buffer, computing `rec_checksum` (the field is updated). */
+export function encodeIndexedDiffRecord(r: IndexedDiffRecord, out?: Uint8Array, off = 0): Uint8Array {
+  const b = out ?? Buffer.alloc(WALB_INDEXED_DIFF_RECORD_SIZE);
+  const block = b.subarray(off, off + WALB_INDEXED_DIFF_RECORD_SIZE);
+  block.fill(0);
+  const v = view(block);
+  writeU64(v, 0, r.ioAddress);
+  v.setUint32(8, r.ioBlocks, true);
+  v.setUint8(12, r.flags);
+  v.setUint8(13, r.compressionType);
+  v.setUint16(14, r.reserved1, true);
+  writeU64(v, 16, r.dataOffset);
+  v.setUint32(24, r.dataSize, true);
+  v.setUint32(28, r.ioOffset, true);
+  v.setUint32(32, r.origBlocks, true);
+  v.setUint32(36, r.reserved2, true);
+  v.setUint32(40, r.ioChecksum >>> 0, true);
+  r.recChecksum = checksum(block, 0);
+  v.setUint32(44, r.recChecksum, true);
+  return b;
+}
+
+/** Decode and validate the index super at `buf[off .. off+24)`. */
+export function decodeDiffIndexSuper(buf: Uint8Array, off: number, loc: ErrorLocation = {}): DiffIndexSuper {
+  const block = buf.subarray(off, off + WALB_DIFF_INDEX_SUPER_SIZE);
+  const v = view(block);
+  const s: DiffIndexSuper = {
+    indexOffset: readAddress(v, 0, 'index_offset', loc),
+    nRecords: v.getUint32(8, true),
+    nData: v.getUint32(12, true),
+    reserved1: v.getUint32(16, true),
+    checksum: v.getUint32(20, true),
+  };
+  if (!checksumVerifies(block, 0)) {
+    const copy = Uint8Array.from(block);
+    view(copy).setUint32(20, 0, true);
+    throw new ChecksumError('index super checksum', s.checksum, checksum(copy, 0), loc);
+  }
+  return s;
+}
+
+/** Encode the index super with its checksum; `s.checksum` is updated. */
+export function encodeDiffIndexSuper(s: DiffIndexSuper): Buffer {
+  const b = Buffer.alloc(WALB_DIFF_INDEX_SUPER_SIZE);
+  const v = view(b);
+  writeU64(v, 0, s.indexOffset);
+  v.setUint32(8, s.nRecords, true);
+  v.setUint32(12, s.nData, true);
+  v.setUint32(16, s.reserved1, true);
+  s.checksum = checksum(b, 0);
+  v.setUint32(20, s.checksum, true);
+  return b;
+}
+
+/** Largest power of two dividing `addr` (2^31 for 0 and for anything aligned beyond it). */
+export function alignedSize(addr: number): number {
+  if (addr === 0) return 0x8000_0000;
+  let s = 1;
+  while (s < 0x8000_0000 && addr % (s * 2) === 0) s *= 2;
+  return s;
+}
+
+/** Largest power of two ≤ `n` (0 for 0). */
+export function maxAlignedSize(n: number): number {
+  if (n <= 0) return 0;
+  let s = 1;
+  while (s * 2 <= n) s *= 2;
+  return s;
+}
+
+/**
+ * Sizes of the power-of-two aligned extents `[addr, addr+blocks)` splits into, each capped by the
+ * largest power of two ≤ `maxBlocks` (0: no cap), as `splitIoToAligned` in the original.
+ */
+export function splitToAligned(addr: number, blocks: number, maxBlocks = 0): number[] {
+  const cap = maxAlignedSize(maxBlocks);
+  const out: number[] = [];
+  while (blocks > 0) {
+    let s = alignedSize(addr);
+    if (s > blocks) s = maxAlignedSize(blocks);
+    if (cap > 0 && s > cap) s = cap;
+    out.push(s);
+    addr += s;
+    blocks -= s;
+  }
+  return out;
+}
