@@ -81,6 +81,11 @@ export class IntervalIndex<V extends Span> {
   /** Where {@link cut} left its hole, for {@link fill}: chunk and index; `holeC < 0` when none. */
   private holeC = -1;
   private holeI = 0;
+  /**
+   * Entries `[holeI, holeI + holeDead)` of the hole's chunk were cut but not yet squeezed out:
+   * {@link fill} moves the rest of the chunk only once, by the difference.
+   */
+  private holeDead = 0;
   /** Emptied chunks kept for reuse, and the unused rest of the current allocation buffer. */
   private spare: Chunk[] = [];
   private arena: ArrayBuffer | undefined;
@@ -186,6 +191,7 @@ export class IntervalIndex<V extends Span> {
    */
   cut(from: number, to: number, outVals: V[], outTags: number[]): number {
     this.settled();
+    this.holeDead = 0;
     if (this.n === 0) {
       this.holeC = 0;
       this.holeI = 0;
@@ -223,8 +229,7 @@ export class IntervalIndex<V extends Span> {
     if (count === 0) return 0;
     this.n -= count;
     if (c2 === c) {
-      if (j < ch.len) ch.shift(j, s);
-      ch.len -= j - s;
+      this.holeDead = j - s;
       return count;
     }
     // The run spans chunks c..c2: keep the head of c and the tail of c2, drop those in between.
@@ -253,29 +258,30 @@ export class IntervalIndex<V extends Span> {
     const c = this.holeC;
     if (c < 0) throw new Error('IntervalIndex.fill without cut');
     this.holeC = -1;
-    if (count === 0) {
-      if (this.chunks.length) this.normalize(c);
-      return;
+    const dead = this.holeDead;
+    this.holeDead = 0;
+    if (this.chunks.length === 0) {
+      if (count === 0) return;
+      this.newChunkAt(0);
     }
-    if (this.chunks.length === 0) this.newChunkAt(0);
     const ch = this.chunks[c];
     const i = this.holeI;
     const len = ch.len;
     this.n += count;
-    if (len + count <= this.chunkSize) {
-      if (i < len) ch.shift(i, i + count);
+    if (len - dead + count <= this.chunkSize) {
+      if (count !== dead && i + dead < len) ch.shift(i + dead, i + count);
       for (let q = 0; q < count; q++) this.put(ch, i + q, vals[q], tags[q]);
-      ch.len = len + count;
+      ch.len = len - dead + count;
       this.normalize(c);
       return;
     }
     // Too many for one chunk: lay the merged run out over new chunks, about ¾ full each.
-    const total = len + count;
+    const total = len - dead + count;
     const per = Math.max(1, Math.floor((this.chunkSize * 3) / 4));
     const parts = Math.ceil(total / per);
     const made: Chunk[] = [];
     const firsts: number[] = [];
-    let src = 0; // position in the merged sequence: ch[0, i), vals[0, count), ch[i, len)
+    let src = 0; // position in the merged sequence: ch[0, i), vals[0, count), ch[i + dead, len)
     for (let p = 0; p < parts; p++) {
       const end = Math.floor((total * (p + 1)) / parts);
       const nc = this.allocChunk();
@@ -292,7 +298,7 @@ export class IntervalIndex<V extends Span> {
           k++;
           src++;
         } else {
-          const from = src - count;
+          const from = src - count + dead;
           const take = end - src;
           nc.copyFrom(ch, from, from + take, k);
           k += take;
@@ -313,6 +319,20 @@ export class IntervalIndex<V extends Span> {
     if (this.chunks.length === 0) this.newChunkAt(0);
     const ch = this.chunks[c];
     const i = this.holeI;
+    const dead = this.holeDead;
+    if (dead > 0) {
+      // Reuse the first cut place; squeeze out the others.
+      this.holeC = -1;
+      this.holeDead = 0;
+      this.put(ch, i, v, tag);
+      if (dead > 1) {
+        if (i + dead < ch.len) ch.shift(i + dead, i + 1);
+        ch.len -= dead - 1;
+      }
+      this.n++;
+      if (i === 0 || ch.len < this.minFill) this.normalize(c);
+      return;
+    }
     if (ch.len === this.chunkSize) {
       // Full: split it in two and put the entry in its half.
       const h = ch.len >> 1;

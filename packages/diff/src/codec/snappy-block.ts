@@ -3,9 +3,9 @@
  * description (snappy `format_description.txt`): a varint of the decompressed length, then
  * literal and copy elements.
  *
- * It backs the pure-JS fallback codec and small records: unlike a decoder that writes into a
- * typed array past its end (where writes are silently dropped), it stops at the first element that
- * does not fit, so corrupt input costs no more work than its own length.
+ * It backs the pure-JS fallback codec. Unlike a decoder that keeps writing into a typed array past
+ * its end (where writes are silently dropped), it stops at the first element that does not fit, so
+ * corrupt input costs no more work than its own length.
  *
  * @module
  */

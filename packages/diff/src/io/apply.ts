@@ -72,16 +72,21 @@ export async function verifyWdiffs(paths: string[], sizeLb?: number, onProgress?
   }
 }
 
-/** Sequential writer that gathers adjacent IOs into large writes. */
+/**
+ * Sequential writer that gathers adjacent IOs into large writes, double-buffered: one write is in
+ * flight while the next buffer fills.
+ */
 class GatherWriter {
-  private buf: Buffer;
+  private bufs: [Buffer, Buffer];
+  private cur = 0;
   private start = -1;
   private len = 0;
   private sinceSync = 0;
+  private inflight: Promise<void> | undefined;
   summary: ApplySummary = { ios: 0, bytesWritten: 0, discardLb: 0, syncs: 0 };
 
   constructor(private readonly fh: FileHandle, private readonly max: number, private readonly syncEvery: number) {
-    this.buf = Buffer.allocUnsafe(max);
+    this.bufs = [Buffer.allocUnsafe(max), Buffer.allocUnsafe(max)];
   }
 
   async put(addrLb: number, bytes: Uint8Array | number): Promise<void> {
@@ -90,13 +95,14 @@ class GatherWriter {
     if (this.len > 0 && (pos !== this.start + this.len || this.len + n > this.max)) await this.flush();
     if (n > this.max) {
       await this.flush();
-      const big = typeof bytes === 'number' ? Buffer.alloc(n) : bytes;
-      await this.writeAt(big, pos);
+      await this.settle();
+      await this.writeAt(typeof bytes === 'number' ? Buffer.alloc(n) : bytes, pos);
       return;
     }
     if (this.len === 0) this.start = pos;
-    if (typeof bytes === 'number') this.buf.fill(0, this.len, this.len + n);
-    else this.buf.set(bytes, this.len);
+    const buf = this.bufs[this.cur];
+    if (typeof bytes === 'number') buf.fill(0, this.len, this.len + n);
+    else buf.set(bytes, this.len);
     this.len += n;
   }
 
@@ -112,15 +118,27 @@ class GatherWriter {
     }
   }
 
+  private async settle(): Promise<void> {
+    const p = this.inflight;
+    this.inflight = undefined;
+    await p;
+  }
+
+  /** Start writing the filled buffer and switch to the other one. */
   async flush(): Promise<void> {
     if (this.len === 0) return;
-    const b = this.buf.subarray(0, this.len);
+    await this.settle();
+    const b = this.bufs[this.cur].subarray(0, this.len);
+    const pos = this.start;
+    this.cur ^= 1;
     this.len = 0;
-    await this.writeAt(b, this.start);
+    this.inflight = this.writeAt(b, pos);
+    this.inflight.catch(() => {});
   }
 
   async finish(): Promise<void> {
     await this.flush();
+    await this.settle();
     await this.fh.datasync();
     this.summary.syncs++;
   }
@@ -156,9 +174,11 @@ export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts:
     }
     if (w.summary.ios % 1024 === 0) opts.onProgress?.(io.addr, 'apply');
   }
-  await w.flush();
-  if (holes.length) await punch(opts.path, opts.isBlock, holes);
   await w.finish();
+  if (holes.length) {
+    await punch(opts.path, opts.isBlock, holes);
+    await fh.datasync();
+  }
   return w.summary;
 }
 

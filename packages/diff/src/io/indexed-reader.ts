@@ -45,6 +45,7 @@ async function preadExact(fh: FileHandle, len: number, pos: number, source: stri
  */
 export class IndexedDiffReader {
   private readonly cache = new Map<number, DiffImage>();
+  private readonly loading = new Map<number, Promise<DiffImage>>();
   private cached = 0;
 
   private constructor(
@@ -126,6 +127,18 @@ export class IndexedDiffReader {
    * @throws {@link ChecksumError}
    */
   async image(r: IndexedDiffRecord): Promise<DiffImage> {
+    const pending = this.loading.get(r.dataOffset);
+    if (pending) return pending;
+    const p = this.loadImage(r);
+    this.loading.set(r.dataOffset, p);
+    try {
+      return await p;
+    } finally {
+      this.loading.delete(r.dataOffset);
+    }
+  }
+
+  private async loadImage(r: IndexedDiffRecord): Promise<DiffImage> {
     const hit = this.cache.get(r.dataOffset);
     if (hit && hit.stored.byteLength === r.dataSize && hit.cmpr === r.compressionType && hit.blocks === r.origBlocks) {
       this.cache.delete(r.dataOffset);
@@ -153,9 +166,26 @@ export class IndexedDiffReader {
     return { addr: r.ioAddress, blocks: r.ioBlocks, kind, data: { image: await this.image(r), offsetLb: r.ioOffset } };
   }
 
-  /** The IOs in address order, from record `from` on. */
-  async *ios(from = 0): AsyncGenerator<DiffIo> {
-    for (let i = from; i < this.size; i++) yield await this.io(this.record(i));
+  /**
+   * The IOs in address order, from record `from` on. Images are read ahead a few records, so the
+   * reads of scattered images overlap instead of waiting one after the other.
+   */
+  async *ios(from = 0, readAhead = 8): AsyncGenerator<DiffIo> {
+    const q: Promise<DiffIo>[] = [];
+    let next = from;
+    const fill = () => {
+      while (q.length < readAhead && next < this.size) {
+        const p = this.io(this.record(next++));
+        p.catch(() => {});
+        q.push(p);
+      }
+    };
+    fill();
+    while (q.length) {
+      const io = await q.shift()!;
+      fill();
+      yield io;
+    }
   }
 
   /** The index records in address order. */

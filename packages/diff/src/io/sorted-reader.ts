@@ -4,13 +4,15 @@
  *
  * @module
  */
-import { ChunkReader, checksum, type ByteSource } from '@walbjs/log-format';
+import { ChunkReader, WalbFormatError, checksum, type ByteSource } from '@walbjs/log-format';
 import { WALB_DIFF_FILE_HEADER_SIZE, WALB_DIFF_PACK_SIZE, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
 import { ChecksumError, LayoutError, TruncatedError, UnsupportedVersionError, WdiffFormatError } from '../errors.ts';
 import type { DiffIo } from '../algo/diff-io.ts';
 import { decodeDiffFileHeader, type DiffFileHeader } from '../layout/file-header.ts';
 import { decodeDiffPackHeader, isEndPack } from '../layout/pack-header.ts';
 import { recordKind, type DiffRecord } from '../layout/diff-record.ts';
+
+const EMPTY = Buffer.alloc(0);
 
 /** One record of a sorted wdiff with its stored data. */
 export interface SortedDiffEntry {
@@ -40,7 +42,7 @@ export interface SortedReadOptions {
  * for await (const { record } of r) console.log(record.ioAddress, record.ioBlocks);
  */
 export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
-  private pending: { recs: DiffRecord[]; data: Buffer; dataOffset: number; i: number } | undefined;
+  private pending: { recs: DiffRecord[]; i: number } | undefined;
   private prevEnd = 0;
   private done = false;
   private readonly verifyData: boolean;
@@ -67,8 +69,9 @@ export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
       return new SortedDiffReader(r, h, opts);
     } catch (e) {
       await r.close();
-      if (e instanceof WdiffFormatError) e.locate({ source });
-      throw e;
+      const w = asWdiffError(e);
+      if (w instanceof WdiffFormatError) w.locate({ source });
+      throw w;
     }
   }
 
@@ -87,22 +90,23 @@ export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
           await this.r.close();
           return null;
         }
-        const dataOffset = this.r.offset;
-        const data = await this.r.readExact(p.totalSize, `data of the pack at offset ${offset}`);
-        this.pending = { recs: p.records, data, dataOffset, i: 0 };
+        this.pending = { recs: p.records, i: 0 };
         this.packs++;
       }
       const pk = this.pending;
       const record = pk.recs[pk.i++];
-      const dataOffset = pk.dataOffset + record.dataOffset;
+      // Data follow their pack header contiguously in record order (checked at decode), so each
+      // record's bytes are read on their own: no pack-sized buffer, no copy unless a read crosses
+      // the reader's chunks.
+      const dataOffset = this.r.offset;
       const loc = { offset: dataOffset, source };
       if (record.ioAddress < this.prevEnd) {
         throw new LayoutError(`record at LB ${record.ioAddress} overlaps or precedes the previous one ending at ${this.prevEnd}`, loc);
       }
       this.prevEnd = record.ioAddress + record.ioBlocks;
       const kind = recordKind(record.flags);
-      const stored = pk.data.subarray(record.dataOffset, record.dataOffset + record.dataSize);
-      if (kind !== 'normal') return { record, stored, io: { addr: record.ioAddress, blocks: record.ioBlocks, kind }, dataOffset };
+      if (kind !== 'normal') return { record, stored: EMPTY, io: { addr: record.ioAddress, blocks: record.ioBlocks, kind }, dataOffset };
+      const stored = await this.r.readExact(record.dataSize, `data of the record at LB ${record.ioAddress}`);
       if (this.verifyData) {
         const c = checksum(stored, 0);
         if (c !== record.checksum) throw new ChecksumError('wdiff record data checksum', record.checksum, c, loc);
@@ -115,7 +119,7 @@ export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
     } catch (e) {
       this.done = true;
       await this.r.close();
-      throw e;
+      throw asWdiffError(e);
     }
   }
 
@@ -137,4 +141,10 @@ export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
       await this.close();
     }
   }
+}
+
+/** The byte reader is shared with the log format and speaks its errors; this package speaks its own. */
+function asWdiffError(e: unknown): unknown {
+  if (e instanceof WalbFormatError && e.code === 'ERR_WALB_TRUNCATED') return new TruncatedError(e.detail, { offset: e.offset, source: e.source });
+  return e;
 }

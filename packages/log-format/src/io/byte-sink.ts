@@ -12,15 +12,19 @@ export type ByteSink = string | NodeJS.WritableStream | ((chunk: Uint8Array) => 
 
 const GATHER = 4 << 20;
 
-/** A buffered, awaitable byte writer over a {@link ByteSink}. */
+/**
+ * A buffered, awaitable byte writer over a {@link ByteSink}. Small writes are gathered; one
+ * gathered write is in flight while the next gathers, so producing and writing overlap.
+ */
 export class SinkWriter {
   private parts: Uint8Array[] = [];
   private size = 0;
+  private inflight: Promise<void> | undefined;
   /** Bytes written so far (buffered ones included). */
   written = 0;
 
   private constructor(
-    private readonly put: (b: Uint8Array) => Promise<void>,
+    private readonly put: (parts: Uint8Array[]) => Promise<void>,
     private readonly end: (sync: boolean) => Promise<void>,
   ) {}
 
@@ -29,21 +33,30 @@ export class SinkWriter {
     if (typeof sink === 'string' && sink !== '-') {
       const fh: FileHandle = await open(sink, 'w', 0o644);
       return new SinkWriter(
-        async (b) => { let o = 0; while (o < b.byteLength) o += (await fh.write(b, o)).bytesWritten; },
+        async (parts) => {
+          // One writev per gathered batch; a short write (rare on files) finishes piece by piece.
+          const total = parts.reduce((n, p) => n + p.byteLength, 0);
+          let done = (await fh.writev(parts)).bytesWritten;
+          if (done === total) return;
+          for (const p of parts) {
+            if (done >= p.byteLength) { done -= p.byteLength; continue; }
+            let o = done;
+            done = 0;
+            while (o < p.byteLength) o += (await fh.write(p, o)).bytesWritten;
+          }
+        },
         async (sync) => { try { if (sync) await fh.datasync(); } finally { await fh.close(); } },
       );
     }
-    if (typeof sink === 'function') return new SinkWriter(async (b) => { await sink(b); }, async () => {});
+    if (typeof sink === 'function') return new SinkWriter(async (parts) => { for (const b of parts) await sink(b); }, async () => {});
     const w = (sink === '-' ? process.stdout : sink) as Writable;
-    return new SinkWriter(
-      (b) => new Promise<void>((resolve, reject) => {
+    const putOne = (b: Uint8Array) => new Promise<void>((resolve, reject) => {
         const onErr = (e: Error) => reject(e);
         w.once('error', onErr);
         const ok = w.write(b, (e) => { w.off('error', onErr); if (e) reject(e); });
         if (ok) { w.off('error', onErr); resolve(); } else w.once('drain', () => { w.off('error', onErr); resolve(); });
-      }),
-      async () => {},
-    );
+      });
+    return new SinkWriter(async (parts) => { for (const b of parts) await putOne(b); }, async () => {});
   }
 
   /** Queue `b`; it is written once enough has gathered. The caller must not modify `b` afterwards. */
@@ -55,18 +68,31 @@ export class SinkWriter {
     if (this.size >= GATHER) await this.flush();
   }
 
-  /** Write out everything queued. */
+  /** Start writing everything queued (after the write in flight, if any, has finished). */
   async flush(): Promise<void> {
     if (this.size === 0) return;
-    const all = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.size);
+    const parts = this.parts;
     this.parts = [];
     this.size = 0;
-    await this.put(all);
+    await this.settle();
+    this.inflight = this.put(parts);
+    // Its failure is reported by the next flush or close, not as an unhandled rejection.
+    this.inflight.catch(() => {});
   }
 
-  /** Flush and close (a file is closed, after `fdatasync` when `sync`). */
+  private async settle(): Promise<void> {
+    const p = this.inflight;
+    this.inflight = undefined;
+    await p;
+  }
+
+  /** Flush, wait for every write, and close (a file is closed, after `fdatasync` when `sync`). */
   async close(sync = false): Promise<void> {
     await this.flush();
-    await this.end(sync);
+    try {
+      await this.settle();
+    } finally {
+      await this.end(sync);
+    }
   }
 }
