@@ -5,7 +5,7 @@
  * install; its install script is not needed).
  *
  * The package's native coder is driven directly: synchronously for the `…Sync` methods, on the
- * libuv thread pool for the others. Before decoding, {@link walkXz} checks the container and adds
+ * libuv thread pool for the others. Before decoding, `walkXz` checks the container and adds
  * up the sizes its LZMA2 chunks declare; unless that equals the record size the input is refused,
  * so liblzma can never produce more than the record. A memory limit caps the dictionary it may
  * allocate.
@@ -136,10 +136,14 @@ function runAsync(stream: NativeStream, input: Uint8Array): Promise<Buffer> {
 
 function encoder(lib: LzmaNative, data: Uint8Array, level: number): NativeStream {
   const preset = codecLevel(CompressionType.LZMA, level) as number;
-  const s = new lib.Stream();
-  s.easyEncoder_(preset, LZMA_CHECK_CRC64);
-  s.setBufsize(Math.max(4096, Math.min(data.length + 1024, 64 * 1024 * 1024)));
-  return s;
+  try {
+    const s = new lib.Stream();
+    s.easyEncoder_(preset, LZMA_CHECK_CRC64);
+    s.setBufsize(Math.max(4096, Math.min(data.length + 1024, 64 * 1024 * 1024)));
+    return s;
+  } catch (e) {
+    throw wrapError(INFO, 'compress', data, undefined, e);
+  }
 }
 
 /** Validate the container and the declared size; returns a ready decoder. */
@@ -152,10 +156,14 @@ function decoder(lib: LzmaNative, stored: Uint8Array, origSize: number): NativeS
     throw wrapError(INFO, 'decompress', stored, origSize, e);
   }
   if (declared !== origSize) throw decodeError(INFO, stored, origSize, `its LZMA2 chunks hold ${declared} bytes`);
-  const s = new lib.Stream();
-  s.streamDecoder_(XZ_DECODER_MEMLIMIT, LZMA_CONCATENATED);
-  s.setBufsize(Math.max(4096, origSize + 1));
-  return s;
+  try {
+    const s = new lib.Stream();
+    s.streamDecoder_(XZ_DECODER_MEMLIMIT, LZMA_CONCATENATED);
+    s.setBufsize(Math.max(4096, origSize + 1));
+    return s;
+  } catch (e) {
+    throw wrapError(INFO, 'decompress', stored, origSize, e);
+  }
 }
 
 function canRunAsync(lib: LzmaNative): boolean {

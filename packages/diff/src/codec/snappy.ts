@@ -6,10 +6,11 @@
  *   are requested as copied buffers (`copyOutputData`): external buffers, its default, cost a
  *   finalizer each and made it 3–5× slower on records of 4–64 KiB.
  * - Otherwise `snappyjs` (pure JS) compresses and a bounds-checked TypeScript decoder
- *   ({@link snappyDecodeInto}) decompresses.
+ *   (`snappyDecodeInto`) decompresses.
  *
- * Both encoders emit the same bytes. Before any decoder runs, the size varint must equal the
- * record size, so nothing is allocated from a size the input chose.
+ * Both encoders reproduce walb-tools' bytes on its reference vectors (they can differ from each
+ * other on rare inputs; either output is a valid block). Before any decoder runs, the size varint
+ * must equal the record size, so nothing is allocated from a size the input chose.
  *
  * @module
  */

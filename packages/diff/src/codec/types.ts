@@ -56,7 +56,7 @@ export interface CallInfo {
   readonly type: number;
 }
 
-/** Throw a {@link CodecError} for a decompression of `stored` into `origSize` bytes. */
+/** A {@link CodecError} for a failed decompression of `stored` into `origSize` bytes. */
 export function decodeError(c: CallInfo, stored: Uint8Array, origSize: number, reason: string, cause?: unknown): CodecError {
   return new CodecError({ codec: c.codec, type: c.type, operation: 'decompress', inputSize: stored.length, origSize, cause }, reason);
 }

@@ -1,7 +1,7 @@
 /**
  * Compression type 5: one zstd frame (`ZSTD_compress`, level = level or 1, below 20), decoded like
  * `ZSTD_decompress` (one or more frames). Backed by libzstd compiled to WebAssembly
- * (`@bokuweb/zstd-wasm`, see {@link loadZstdWasm}): synchronous, no native binary, and the
+ * (`@bokuweb/zstd-wasm`, see `zstd-wasm.ts`): synchronous, no native binary, and the
  * output buffer is the record size, never a size read from the input.
  *
  * @module
