@@ -20,80 +20,103 @@ function rnd(): number {
   return seed >>> 0;
 }
 
-/** `n` IOs of 4 KiB (7 in 8 normal, the rest ALLZERO or DISCARD) from `addrOf(i)`. */
-function makeIos(n: number, addrOf: (i: number) => number): DiffIo[] {
-  const out: DiffIo[] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    const addr = addrOf(i);
-    const k = rnd() & 7;
-    out[i] = k === 0 ? { addr, blocks: IO_LB, kind: 'allzero' } : k === 1 ? { addr, blocks: IO_LB, kind: 'discard' } : { addr, blocks: IO_LB, kind: 'normal', data: { image, offsetLb: 0 } };
-  }
-  return out;
+/**
+ * A workload of `n` 4 KiB IOs (7 in 8 normal, the rest ALLZERO or DISCARD) from `addrOf(i)`, kept
+ * as numbers: each IO object is made just before it is added, as a reader would hand it over.
+ */
+interface Workload {
+  addrs: Float64Array;
+  kinds: Uint8Array;
+  ages: Float64Array;
 }
 
-function bench(name: string, ios: DiffIo[], run: (mem: DiffMemory, ios: DiffIo[]) => void, note: string): DiffMemory {
+function workload(n: number, addrOf: (i: number) => number): Workload {
+  const w: Workload = { addrs: new Float64Array(n), kinds: new Uint8Array(n), ages: new Float64Array(n) };
+  for (let i = 0; i < n; i++) {
+    w.addrs[i] = addrOf(i);
+    w.kinds[i] = rnd() & 7;
+  }
+  return w;
+}
+
+function ioOf(w: Workload, i: number): DiffIo {
+  const addr = w.addrs[i];
+  const k = w.kinds[i];
+  if (k === 0) return { addr, blocks: IO_LB, kind: 'allzero' };
+  if (k === 1) return { addr, blocks: IO_LB, kind: 'discard' };
+  return { addr, blocks: IO_LB, kind: 'normal', data: { image, offsetLb: 0 } };
+}
+
+function report(name: string, ops: number, secs: number, note: string): void {
+  console.log(`BENCH ${JSON.stringify({ name, value: ops / secs, unit: 'ops/s', note: `${note}; ${ops} ops in ${secs.toFixed(2)} s` })}`);
+}
+
+function benchAdds(name: string, w: Workload, note: string): void {
   (globalThis as { gc?: () => void }).gc?.();
   const mem = new DiffMemory({ maxIoBlocks: 2048 });
+  const n = w.addrs.length;
   const t0 = process.hrtime.bigint();
-  run(mem, ios);
+  for (let i = 0; i < n; i++) mem.add(ioOf(w, i));
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  const value = ios.length / secs;
-  console.log(`BENCH ${JSON.stringify({ name, value, unit: 'ops/s', note: `${note}; ${ios.length} adds in ${secs.toFixed(2)} s, ${mem.size} IOs left` })}`);
-  return mem;
+  report(name, n, secs, `${note}, ${mem.size} IOs at the end`);
 }
-
-const addAll = (mem: DiffMemory, ios: DiffIo[]) => {
-  for (let i = 0; i < ios.length; i++) mem.add(ios[i]);
-};
 
 // Warm up the JIT on a small run.
 {
   const warm = new DiffMemory({ maxIoBlocks: 2048 });
-  for (const io of makeIos(200_000, () => rnd() % (1 << 20))) warm.add(io);
+  const w = workload(200_000, () => rnd() % (1 << 20));
+  for (let i = 0; i < w.addrs.length; i++) warm.add(ioOf(w, i));
+  warm.takeBelow(1 << 19);
+  warm.takeAll();
 }
 
 const SPACE = 2 ** 24; // 8 GiB volume
-bench('DiffMemory.add random 4 KiB over 8 GiB', makeIos(OPS, () => rnd() % (SPACE - IO_LB)), addAll, 'random addresses, index grows to ~1.7M IOs');
-bench('DiffMemory.add sequential 4 KiB', makeIos(OPS, (i) => i * IO_LB), addAll, 'ascending addresses');
-bench('DiffMemory.add random 4 KiB over 512 MiB', makeIos(OPS, () => rnd() % (2 ** 20 - IO_LB)), addAll, 'dense overwrites: most adds trim 1-3 stored IOs');
+benchAdds('DiffMemory.add random 4 KiB over 8 GiB', workload(OPS, () => rnd() % (SPACE - IO_LB)), 'random addresses');
+benchAdds('DiffMemory.add sequential 4 KiB', workload(OPS, (i) => i * IO_LB), 'ascending addresses');
+benchAdds('DiffMemory.add random 4 KiB over 512 MiB', workload(OPS, () => rnd() % (2 ** 20 - IO_LB)), 'dense overwrites: most adds trim 1-3 stored IOs');
 
-// A 4-way merge of sorted inputs, fed in address order with their ages, draining as it goes.
+// A 4-way merge of sorted inputs, fed in address order with their ages, emitting as it goes (the
+// emitted IOs are made as objects: that is part of the cost).
 {
   const K = 4;
   const per = Math.floor(OPS / K);
-  const items: { io: DiffIo; age: number }[] = [];
+  const recs: [number, number][] = [];
   for (let k = 0; k < K; k++) {
     const addrs = Array.from({ length: per }, () => rnd() % (SPACE - IO_LB)).sort((a, b) => a - b);
     let last = -IO_LB;
     for (const a0 of addrs) {
       const a = Math.max(a0, last + IO_LB); // keep each input non-overlapping
-      items.push({ io: { addr: a, blocks: IO_LB, kind: 'normal', data: { image, offsetLb: 0 } }, age: k + 1 });
+      recs.push([a, k + 1]);
       last = a;
     }
   }
-  items.sort((x, y) => x.io.addr - y.io.addr);
+  recs.sort((x, y) => x[0] - y[0]);
+  const w = workload(recs.length, (i) => recs[i][0]);
+  for (let i = 0; i < recs.length; i++) w.ages[i] = recs[i][1];
   (globalThis as { gc?: () => void }).gc?.();
   const mem = new DiffMemory({ maxIoBlocks: 2048 });
   let emitted = 0;
+  const n = recs.length;
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < items.length; i++) {
-    mem.addAged(items[i].io, items[i].age);
-    if ((i & 1023) === 1023) emitted += mem.takeBelow(items[i].io.addr).length;
+  for (let i = 0; i < n; i++) {
+    mem.addAged(ioOf(w, i), w.ages[i]);
+    if ((i & 1023) === 1023) emitted += mem.takeBelow(w.addrs[i]).length;
   }
   emitted += mem.takeAll().length;
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  console.log(`BENCH ${JSON.stringify({ name: 'DiffMemory.addAged 4-way merge + takeBelow', value: items.length / secs, unit: 'ops/s', note: `${items.length} adds, ${emitted} IOs emitted in ${secs.toFixed(2)} s` })}`);
+  report('DiffMemory.addAged 4-way merge + takeBelow', n, secs, `adds, ${emitted} IOs emitted`);
 }
 
 // Draining a large diff in 1024 steps.
 {
   const mem = new DiffMemory({ maxIoBlocks: 2048 });
-  for (const io of makeIos(OPS, () => rnd() % (SPACE - IO_LB))) mem.add(io);
+  const w = workload(OPS, () => rnd() % (SPACE - IO_LB));
+  for (let i = 0; i < OPS; i++) mem.add(ioOf(w, i));
   const n = mem.size;
   const t0 = process.hrtime.bigint();
   let got = 0;
   for (let s = 1; s <= 1024; s++) got += mem.takeBelow((SPACE / 1024) * s).length;
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   if (got < n) throw new Error(`drained ${got} of ${n}`);
-  console.log(`BENCH ${JSON.stringify({ name: 'DiffMemory.takeBelow drain', value: got / secs, unit: 'ops/s', note: `${got} IOs in 1024 steps, ${secs.toFixed(2)} s` })}`);
+  report('DiffMemory.takeBelow drain', got, secs, 'IOs emitted, in 1024 steps');
 }

@@ -6,17 +6,23 @@
  * one it sits inside of is split in two, one it overlaps on a side is shortened. ALLZERO and DISCARD
  * pieces keep their kind. The new IO then goes in, split into pieces of at most `maxIoBlocks` from
  * its start; the cut-down old pieces are not split again. Normal data is never copied: a piece is a
- * window into the stored image of its IO ({@link sliceIo}).
+ * window into the stored image of its IO (as {@link sliceIo} makes).
  *
  * For a k-way merge, which reads records in address order rather than in age order,
  * {@link DiffMemory.addAged} lets the IO of the higher age win whatever order they come in.
+ *
+ * Storage: an IO is kept as numbers (address, end, age, kind, offset in its image) in an
+ * {@link IntervalIndex}, plus a reference to its image when it is normal; no object per IO is kept
+ * or allocated by an add. The IOs read back (iteration, {@link DiffMemory.lookup},
+ * {@link DiffMemory.takeBelow}, ...) are fresh {@link DiffIo} objects equal in content to what was
+ * stored, not the objects that were added.
  *
  * @module
  */
 import { LOGICAL_BLOCK_SIZE } from '@walbjs/log-format';
 import { ValueOutOfRangeError } from '../errors.ts';
-import { type DiffIo, sliceIo } from './diff-io.ts';
-import { DEFAULT_INDEX_CHUNK_SIZE, IntervalIndex } from './interval-index.ts';
+import type { DiffImage, DiffIo, DiffIoKind } from './diff-io.ts';
+import { DEFAULT_INDEX_CHUNK_SIZE, type IndexCursor, IntervalIndex, Run } from './interval-index.ts';
 
 /** Options of {@link DiffMemory}. */
 export interface DiffMemoryOptions {
@@ -25,15 +31,27 @@ export interface DiffMemoryOptions {
    * 0 (the default) never splits.
    */
   maxIoBlocks?: number;
-  /** Entries per chunk of the underlying index (tuning and tests; default 256, at least 4). */
+  /** Entries per chunk of the underlying index (tuning and tests; default 256, in [4, 65536]). */
   indexChunkSize?: number;
+}
+
+/** Index `ref` codes of the kinds without data; a normal IO's ref is its image's pool slot (≥ 0). */
+const REF_NORMAL = 0;
+const REF_ALLZERO = -1;
+const REF_DISCARD = -2;
+
+function makeIo(addr: number, end: number, ref: number, off: number, image: DiffImage | undefined): DiffIo {
+  if (ref >= 0) return { addr, blocks: end - addr, kind: 'normal', data: { image: image!, offsetLb: off } };
+  return { addr, blocks: end - addr, kind: ref === REF_ALLZERO ? 'allzero' : 'discard' };
 }
 
 /**
  * A sorted, non-overlapping, in-memory diff.
  *
- * Operations cost O(log n) to find the place plus O(k) for the k stored IOs an added IO overlaps
- * (and O(B), B the index chunk size, for moving entries within one chunk).
+ * Costs, n stored IOs: an add is O(log n) to find its place plus O(k + B) for the k stored IOs it
+ * overlaps (B, the index chunk size, bounds the numbers moved within one chunk), and allocates
+ * nothing; {@link lookup} is O(log n); {@link takeBelow} is O(log n + output). Memory: about 50 to
+ * 65 bytes per stored IO, plus the images of normal IOs (shared by the pieces cut from one IO).
  *
  * @example
  * const mem = new DiffMemory({ maxIoBlocks: 2048 });
@@ -44,28 +62,26 @@ export interface DiffMemoryOptions {
 export class DiffMemory implements Iterable<DiffIo> {
   /** Largest IO inserted, in LB (0: no limit). */
   readonly maxIoBlocks: number;
-  private readonly index: IntervalIndex<DiffIo>;
+  private readonly index: IntervalIndex<DiffImage>;
   private nBlocks = 0;
   private nNormalBlocks = 0;
   private maxAge = 0;
-  // Scratch arrays reused by every add (no allocation per add).
-  private readonly cutVals: DiffIo[] = [];
-  private readonly cutTags: number[] = [];
-  private readonly outVals: DiffIo[] = [];
-  private readonly outTags: number[] = [];
-  private outN = 0;
+  /** Scratch runs reused by every operation (no allocation per add). */
+  private readonly cutRun = new Run<DiffImage>(16);
+  private readonly outRun = new Run<DiffImage>(16);
 
   /**
    * @param options - see {@link DiffMemoryOptions}
-   * @throws ValueOutOfRangeError when `maxIoBlocks` is not a safe integer ≥ 0
+   * @throws ValueOutOfRangeError when `maxIoBlocks` is not a safe integer ≥ 0, or `indexChunkSize`
+   *   not an integer in [4, 65536]
    */
   constructor(options: DiffMemoryOptions = {}) {
     const max = options.maxIoBlocks ?? 0;
     if (!Number.isSafeInteger(max) || max < 0) throw new ValueOutOfRangeError('maxIoBlocks', max, 'must be a safe integer >= 0');
     const chunk = options.indexChunkSize ?? DEFAULT_INDEX_CHUNK_SIZE;
-    if (!Number.isSafeInteger(chunk) || chunk < 4) throw new ValueOutOfRangeError('indexChunkSize', chunk, 'must be a safe integer >= 4');
+    if (!Number.isSafeInteger(chunk) || chunk < 4 || chunk > 65536) throw new ValueOutOfRangeError('indexChunkSize', chunk, 'must be an integer in [4, 65536]');
     this.maxIoBlocks = max;
-    this.index = new IntervalIndex<DiffIo>(chunk);
+    this.index = new IntervalIndex<DiffImage>(chunk);
   }
 
   /** Number of IOs. */
@@ -83,7 +99,10 @@ export class DiffMemory implements Iterable<DiffIo> {
     return this.nBlocks;
   }
 
-  /** Sum of the sizes of the normal IOs, in bytes (an estimate of the data they keep alive). */
+  /**
+   * Sum of the sizes of the normal IOs, in bytes: an estimate of the data they keep alive (the
+   * images themselves may be larger, or compressed).
+   */
   get normalBytes(): number {
     return this.nNormalBlocks * LOGICAL_BLOCK_SIZE;
   }
@@ -103,14 +122,16 @@ export class DiffMemory implements Iterable<DiffIo> {
   /**
    * Add `io` of age `age`: wherever it overlaps a stored IO, the one with the higher age wins, in
    * whatever order they were added; on equal ages the one added later wins. The parts of `io` under
-   * a stored IO of higher age are dropped; stored IOs of lower (or equal) age are cut down. Stored IOs keep their age ({@link ageAt}). The surviving pieces of `io` are
-   * each split into `maxIoBlocks` pieces from their start.
+   * a stored IO of higher age are dropped; stored IOs of lower (or equal) age are cut down. Stored
+   * IOs keep their age ({@link ageAt}). Each surviving piece of `io` is split into `maxIoBlocks`
+   * pieces from its own start. Only the image and window of a normal IO's data are kept; the `data`
+   * of an ALLZERO or DISCARD IO is ignored.
    *
    * @param io - the IO
    * @param age - its age, a finite number; higher is newer (for a merge: the input's position)
    * @throws ValueOutOfRangeError when `io.addr` is not a safe integer ≥ 0, `io.blocks` not a safe
-   *   integer > 0, the end beyond 2^53 − 1, the kind unknown, a normal IO without a valid data window,
-   *   or `age` not finite
+   *   integer > 0, the end beyond 2^53 − 1, the kind unknown, a normal IO without a data window
+   *   inside its image, or `age` not finite
    */
   addAged(io: DiffIo, age: number): void {
     checkIo(io);
@@ -122,52 +143,59 @@ export class DiffMemory implements Iterable<DiffIo> {
   /** The IO that covers LB `addr`, or `undefined`. */
   lookup(addr: number): DiffIo | undefined {
     checkAddr('addr', addr);
-    return this.index.find(addr);
+    return this.one((r) => this.index.find(addr, r));
   }
 
   /** The age of the IO that covers LB `addr`, or `undefined`. */
   ageAt(addr: number): number | undefined {
     checkAddr('addr', addr);
-    return this.index.findTag(addr);
+    const r = this.outRun;
+    this.index.find(addr, r);
+    const age = r.n ? r.f[2] : undefined;
+    r.release();
+    return age;
   }
 
   /** The IOs that meet `[from, to)`, in order (whole, not clipped). */
   overlapping(from: number, to: number): DiffIo[] {
     checkAddr('from', from);
     checkAddr('to', to);
-    const out: DiffIo[] = [];
-    this.index.collect(from, to, out);
-    return out;
+    const r = this.outRun;
+    r.release();
+    this.index.collect(from, to, r);
+    return this.drain(r);
   }
 
   /** The first IO, or `undefined`. */
   first(): DiffIo | undefined {
-    return this.index.first();
+    return this.one((r) => this.index.first(r));
   }
 
   /** The last IO, or `undefined`. */
   last(): DiffIo | undefined {
-    return this.index.last();
+    return this.one((r) => this.index.last(r));
   }
 
   /** The IOs in address order. Do not modify the diff while iterating. */
   [Symbol.iterator](): IterableIterator<DiffIo> {
-    return this.index.values();
+    return this.values();
   }
 
-  /** The IOs in address order. */
-  values(): IterableIterator<DiffIo> {
-    return this.index.values();
+  /** The IOs in address order. Do not modify the diff while iterating. */
+  *values(): IterableIterator<DiffIo> {
+    const cur: IndexCursor<DiffImage> = this.index.cursor();
+    while (cur.next()) yield makeIo(cur.addr, cur.end, cur.ref, cur.off, cur.payload);
   }
 
   /** `[addr, io]` pairs in address order, as a `Map` would give. */
   *entries(): IterableIterator<[number, DiffIo]> {
-    for (const io of this.index.values()) yield [io.addr, io];
+    const cur = this.index.cursor();
+    while (cur.next()) yield [cur.addr, makeIo(cur.addr, cur.end, cur.ref, cur.off, cur.payload)];
   }
 
   /** Call `fn` on each IO and its age, in address order. */
   forEach(fn: (io: DiffIo, age: number) => void): void {
-    this.index.forEach(fn);
+    this.index.forEach((addr, end, tag, ref, off, image) => fn(makeIo(addr, end, ref, off, image), tag));
   }
 
   /**
@@ -176,34 +204,20 @@ export class DiffMemory implements Iterable<DiffIo> {
    */
   takeBelow(addr: number): DiffIo[] {
     checkAddr('addr', addr);
-    const out: DiffIo[] = [];
-    if (this.index.size === 0) return out;
-    let left: DiffIo | undefined;
-    if (addr > 0) {
-      const st = this.index.find(addr - 1);
-      if (st && st.addr + st.blocks > addr) {
-        const cv = this.cutVals;
-        const ct = this.cutTags;
-        this.index.cut(addr - 1, addr, cv, ct);
-        cv[0] = undefined!;
-        left = sliceIo(st, st.addr, addr)!;
-        this.index.fillOne(sliceIo(st, addr, st.addr + st.blocks)!, ct[0]);
-      }
-    }
-    this.index.takeBelow(addr, out);
-    if (left) out.push(left);
-    for (let i = 0; i < out.length; i++) {
-      const io = out[i];
-      this.nBlocks -= io.blocks;
-      if (io.kind === 'normal') this.nNormalBlocks -= io.blocks;
-    }
-    return out;
+    const r = this.outRun;
+    r.release();
+    this.index.takeBelow(addr, r);
+    this.uncount(r);
+    return this.drain(r);
   }
 
   /** Remove and return every IO, in order. */
   takeAll(): DiffIo[] {
-    const out: DiffIo[] = [];
-    this.index.forEach((io) => out.push(io));
+    const out: DiffIo[] = new Array(this.index.size);
+    let i = 0;
+    this.index.forEach((addr, end, _tag, ref, off, image) => {
+      out[i++] = makeIo(addr, end, ref, off, image);
+    });
     this.clear();
     return out;
   }
@@ -214,6 +228,8 @@ export class DiffMemory implements Iterable<DiffIo> {
     this.nBlocks = 0;
     this.nNormalBlocks = 0;
     this.maxAge = 0;
+    this.cutRun.release();
+    this.outRun.release();
   }
 
   /**
@@ -223,103 +239,112 @@ export class DiffMemory implements Iterable<DiffIo> {
     this.index.checkInvariants();
     let blocks = 0;
     let normal = 0;
-    this.index.forEach((io) => {
-      blocks += io.blocks;
-      if (io.kind === 'normal') normal += io.blocks;
+    this.index.forEach((addr, end, _tag, ref) => {
+      blocks += end - addr;
+      if (ref >= 0) normal += end - addr;
     });
     if (blocks !== this.nBlocks) throw new Error(`totalBlocks ${this.nBlocks}, counted ${blocks}`);
     if (normal !== this.nNormalBlocks) throw new Error(`normal blocks ${this.nNormalBlocks}, counted ${normal}`);
   }
 
+  private one(get: (r: Run<DiffImage>) => void): DiffIo | undefined {
+    const r = this.outRun;
+    get(r);
+    const f = r.f;
+    const io = r.n ? makeIo(f[0], f[1], f[3], f[4], r.p[0]) : undefined;
+    r.release();
+    return io;
+  }
+
+  /** The IOs of `r`, which is then emptied. */
+  private drain(r: Run<DiffImage>): DiffIo[] {
+    const out: DiffIo[] = new Array(r.n);
+    const f = r.f;
+    for (let i = 0; i < r.n; i++) out[i] = makeIo(f[5 * i], f[5 * i + 1], f[5 * i + 3], f[5 * i + 4], r.p[i]);
+    r.release();
+    return out;
+  }
+
+  /** Subtract the IOs of `r` from the counters. */
+  private uncount(r: Run<DiffImage>): void {
+    const f = r.f;
+    for (let i = 0; i < r.n; i++) {
+      const b = f[5 * i + 1] - f[5 * i];
+      this.nBlocks -= b;
+      if (f[5 * i + 3] >= 0) this.nNormalBlocks -= b;
+    }
+  }
+
   private insert(io: DiffIo, age: number): void {
     const a = io.addr;
     const e = a + io.blocks;
-    const cv = this.cutVals;
-    const ct = this.cutTags;
-    const removed = this.index.cut(a, e, cv, ct);
+    const kind: DiffIoKind = io.kind;
+    const ref = kind === 'normal' ? REF_NORMAL : kind === 'allzero' ? REF_ALLZERO : REF_DISCARD;
+    const image = ref >= 0 ? io.data!.image : undefined;
+    const off = ref >= 0 ? io.data!.offsetLb : 0;
+    const cut = this.cutRun;
+    const removed = this.index.cut(a, e, cut);
     const max = this.maxIoBlocks;
-    this.outN = 0;
-    if (removed === 0) {
-      if (max === 0 || io.blocks <= max) {
-        this.count(io, 1);
-        this.index.fillOne(io, age);
-        return;
-      }
-      this.pushSplit(io, a, e, age);
-      this.flush();
+    if (removed === 0 && (max === 0 || e - a <= max)) {
+      this.nBlocks += e - a;
+      if (ref >= 0) this.nNormalBlocks += e - a;
+      this.index.fillOne(a, e, age, ref, off, image);
       return;
     }
+    const out = this.outRun;
+    out.release();
+    const f = cut.f;
     let cursor = a;
-    let right: DiffIo | undefined;
-    let rightAge = 0;
+    let right = -1;
     for (let k = 0; k < removed; k++) {
-      const s = cv[k];
-      const sa = ct[k];
-      const sEnd = s.addr + s.blocks;
-      if (sa > age) {
+      const b = 5 * k;
+      const sa = f[b];
+      const se = f[b + 1];
+      const sTag = f[b + 2];
+      const sRef = f[b + 3];
+      if (sTag > age) {
         // The stored IO is newer: it stays whole, and the part of `io` under it is dropped.
-        if (s.addr > cursor) this.pushSplit(io, cursor, s.addr, age);
-        this.push(s, sa);
-        if (sEnd > cursor) cursor = sEnd;
+        if (sa > cursor) this.pushNew(cursor, sa, age, a, ref, off, image);
+        out.push(sa, se, sTag, sRef, f[b + 4], cut.p[k]);
+        if (se > cursor) cursor = se;
         continue;
       }
-      this.count(s, -1);
-      if (s.addr < a) {
-        const l = sliceIo(s, s.addr, a)!;
-        this.count(l, 1);
-        this.push(l, sa);
+      this.nBlocks -= se - sa;
+      if (sRef >= 0) this.nNormalBlocks -= se - sa;
+      if (sa < a) {
+        // Its head stays (same start, same offset).
+        out.push(sa, a, sTag, sRef, f[b + 4], cut.p[k]);
+        this.nBlocks += a - sa;
+        if (sRef >= 0) this.nNormalBlocks += a - sa;
       }
-      if (sEnd > e) {
-        right = sliceIo(s, e, sEnd)!;
-        rightAge = sa;
-      }
+      if (se > e) right = k;
     }
-    // Drop the references the scratch array holds (they may pin large images).
-    for (let k = 0; k < removed; k++) cv[k] = undefined!;
-    if (cursor < e) this.pushSplit(io, cursor, e, age);
-    if (right) {
-      this.count(right, 1);
-      this.push(right, rightAge);
+    if (cursor < e) this.pushNew(cursor, e, age, a, ref, off, image);
+    if (right >= 0) {
+      // The tail of the last one stays, its offset moved to the new start.
+      const b = 5 * right;
+      const sa = f[b];
+      const se = f[b + 1];
+      out.push(e, se, f[b + 2], f[b + 3], f[b + 4] + (e - sa), cut.p[right]);
+      this.nBlocks += se - e;
+      if (f[b + 3] >= 0) this.nNormalBlocks += se - e;
     }
-    this.flush();
+    cut.release();
+    this.index.fill(out);
+    out.release();
   }
 
-  /** Queue `v` with age `age` for the next {@link flush}. */
-  private push(v: DiffIo, age: number): void {
-    this.outVals[this.outN] = v;
-    this.outTags[this.outN] = age;
-    this.outN++;
-  }
-
-  /** Fill the index's hole with the queued IOs. */
-  private flush(): void {
-    const n = this.outN;
-    const ov = this.outVals;
-    if (n === 1) this.index.fillOne(ov[0], this.outTags[0]);
-    else this.index.fill(ov, this.outTags, n);
-    for (let k = 0; k < n; k++) ov[k] = undefined!;
-    this.outN = 0;
-  }
-
-  /** Queue `[from, to)` of `io`, split into `maxIoBlocks` pieces from `from`. */
-  private pushSplit(io: DiffIo, from: number, to: number, age: number): void {
+  /** Queue `[from, to)` of the new IO (which starts at `a`), split into `maxIoBlocks` pieces from `from`. */
+  private pushNew(from: number, to: number, age: number, a: number, ref: number, off: number, image: DiffImage | undefined): void {
     const max = this.maxIoBlocks;
-    if (max === 0 || to - from <= max) {
-      const p = sliceIo(io, from, to)!;
-      this.count(p, 1);
-      this.push(p, age);
-      return;
+    const out = this.outRun;
+    const step = max === 0 ? to - from : max;
+    for (let x = from; x < to; x += step) {
+      const y = Math.min(x + step, to);
+      out.push(x, y, age, ref, ref >= 0 ? off + (x - a) : 0, image);
     }
-    for (let x = from; x < to; x += max) {
-      const p = sliceIo(io, x, Math.min(x + max, to))!;
-      this.count(p, 1);
-      this.push(p, age);
-    }
-  }
-
-  private count(io: DiffIo, sign: number): void {
-    this.nBlocks += sign * io.blocks;
-    if (io.kind === 'normal') this.nNormalBlocks += sign * io.blocks;
+    this.nBlocks += to - from;
+    if (ref >= 0) this.nNormalBlocks += to - from;
   }
 }
 
@@ -336,7 +361,7 @@ function checkIo(io: DiffIo): void {
     if (k === 'allzero' || k === 'discard') return;
     if (k === 'normal') {
       const d = io.data;
-      if (d !== undefined && d !== null) {
+      if (d && d.image) {
         const off = d.offsetLb;
         if (off >= 0 && Number.isInteger(off) && off + b <= d.image.blocks) return;
       }
@@ -347,6 +372,6 @@ function checkIo(io: DiffIo): void {
   if (!Number.isSafeInteger(a + b)) throw new ValueOutOfRangeError('blocks', b, `puts the end of the IO at ${a} beyond 2^53 - 1`);
   if (k !== 'normal' && k !== 'allzero' && k !== 'discard') throw new ValueOutOfRangeError('kind', k, "must be 'normal', 'allzero' or 'discard'");
   const d = io.data;
-  if (!d) throw new ValueOutOfRangeError('data', d, 'is required for a normal IO');
+  if (!d || !d.image) throw new ValueOutOfRangeError('data', d, 'with an image is required for a normal IO');
   throw new ValueOutOfRangeError('data.offsetLb', d.offsetLb, `with ${b} LB does not fit in an image of ${d.image.blocks} LB`);
 }

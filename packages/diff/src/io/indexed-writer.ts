@@ -64,7 +64,7 @@ export class IndexedDiffWriter {
   private constructor(private readonly out: SinkWriter, readonly header: DiffFileHeader, opts: IndexedWriteOptions) {
     const c = opts.cmpr ?? DEFAULT_COMPRESS_OPT;
     const level = c.type === 0 ? 0 : (codecLevel(c.type, c.level) ?? 0);
-    this.comp = new OrderedCompressor(c.type, level, opts.parallel ?? 2 * availableParallelism(), (_t, io, d) => this.append(io, d));
+    this.comp = new OrderedCompressor(c.type, level, opts.parallel ?? 8 * availableParallelism(), (_t, io, d) => this.append(io, d));
     this.maxIoBlocks = opts.maxIoBlocks ?? DEFAULT_INDEXED_MAX_IO_BLOCKS;
     this.offset = out.written;
     this.sync = opts.sync ?? false;

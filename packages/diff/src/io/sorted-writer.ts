@@ -60,7 +60,7 @@ export class SortedDiffWriter {
   private constructor(private readonly out: SinkWriter, readonly header: DiffFileHeader, opts: SortedWriteOptions) {
     const c = opts.cmpr ?? DEFAULT_COMPRESS_OPT;
     const level = c.type === 0 ? 0 : (codecLevel(c.type, c.level) ?? 0);
-    this.comp = new OrderedCompressor(c.type, level, opts.parallel ?? 2 * availableParallelism(), (_t, io, d) => this.append(io, d));
+    this.comp = new OrderedCompressor(c.type, level, opts.parallel ?? 8 * availableParallelism(), (_t, io, d) => this.append(io, d));
     this.maxIoBlocks = opts.maxIoBlocks ?? 0;
     this.sync = opts.sync ?? false;
   }
