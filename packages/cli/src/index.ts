@@ -3,7 +3,8 @@
  * functions that run them, so another program can embed the CLIs (or a test can drive them)
  * without spawning a process.
  *
- * - {@link runWalb}: `walb wlog show|verify|gen|cat|restore`, `walb ldev info`.
+ * - {@link runWalb}: `walb wlog show|verify|gen|cat|restore`,
+ *   `walb wdiff show|from-wlog|merge|apply|virt-cat|from-image`, `walb ldev info`.
  * - {@link runWdevc}: `wdevc format-ldev` (device-control commands join as they are written).
  * - {@link ExitCode}: 0 ok, 1 failed, 2 usage error, 130 interrupted.
  * - Value parsers shared with the commands: {@link parseLsid}, {@link parseSize}.
@@ -29,7 +30,8 @@ export { VERSION } from './version.ts';
 /** The `walb` program: wlog file and log-device tools. */
 const WALB: AppSpec = {
   name: 'walb',
-  describe: 'WalB log tools: read, check, generate, extract and restore wlogs; inspect log devices.',
+  describe: 'WalB log tools: read, check, generate, extract and restore wlogs; show, convert, merge and apply '
+    + 'wdiffs; inspect log devices.',
   commands: walbCommands,
   epilogue: 'Exit codes: 0 ok, 1 operation failed, 2 usage error. --json output writes 64-bit values '
     + '(lsids, offsets) as decimal strings.',

@@ -4,7 +4,8 @@
  * @module
  */
 import { ldevCommand } from './ldev/index.ts';
+import { wdiffCommand } from './wdiff/index.ts';
 import { wlogCommand } from './wlog/index.ts';
 
 /** Every top-level `walb` command. */
-export const walbCommands = [wlogCommand, ldevCommand] as const;
+export const walbCommands = [wlogCommand, wdiffCommand, ldevCommand] as const;

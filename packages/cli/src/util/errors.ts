@@ -45,7 +45,10 @@ export class UsageError extends Error {
 export interface JsonError {
   /** Discriminator. */
   type: 'error';
-  /** `ERR_USAGE`, a `WalbFormatError` code such as `ERR_WALB_CHECKSUM`, a Node code such as `ENOENT`, or `ERR_FAILED`. */
+  /**
+   * `ERR_USAGE`, a `WalbFormatError` code such as `ERR_WALB_CHECKSUM`, a `WdiffFormatError` code such
+   * as `ERR_WDIFF_CHECKSUM`, a Node code such as `ENOENT`, or `ERR_FAILED`.
+   */
   code: string;
   /** Human-readable message (the same text as without `--json`). */
   message: string;
@@ -57,6 +60,15 @@ export interface JsonError {
   source?: string;
 }
 
+/**
+ * Whether `e` is a `WdiffFormatError` of `@walbjs/diff` (its codes start with `ERR_WDIFF_`). Told by
+ * shape rather than class so that commands which never touch a wdiff do not load that package.
+ */
+function isWdiffFormatError(e: unknown): e is Error & { code: string; offset?: number | bigint; source?: string } {
+  const code = (e as { code?: unknown } | null)?.code;
+  return e instanceof Error && typeof code === 'string' && code.startsWith('ERR_WDIFF_');
+}
+
 /** The {@link JsonError} describing `e`. */
 export function errorToJson(e: unknown): JsonError {
   if (e instanceof UsageError) return { type: 'error', code: 'ERR_USAGE', message: e.message };
@@ -64,6 +76,12 @@ export function errorToJson(e: unknown): JsonError {
     const out: JsonError = { type: 'error', code: e.code, message: e.message };
     if (e.offset !== undefined) out.offset = String(e.offset);
     if (e.lsid !== undefined) out.lsid = String(e.lsid);
+    if (e.source !== undefined) out.source = e.source;
+    return out;
+  }
+  if (isWdiffFormatError(e)) {
+    const out: JsonError = { type: 'error', code: e.code, message: e.message };
+    if (e.offset !== undefined) out.offset = String(e.offset);
     if (e.source !== undefined) out.source = e.source;
     return out;
   }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import type { CliIo } from './io.ts';
 import { writeTo } from './io.ts';
 
@@ -18,6 +18,11 @@ export interface Output {
   readonly isStdout: boolean;
   /** Close the file (stdout is left open). */
   close(): Promise<void>;
+  /**
+   * Close and delete the file when this run created or truncated it (after a failure, so no
+   * partial output is left behind). Nothing happens for stdout or a file never opened.
+   */
+  abort(): Promise<void>;
 }
 
 /**
@@ -43,6 +48,7 @@ export function openOutput(target: string, io: CliIo, onBytes?: (total: number) 
         count(chunk.byteLength);
       },
       async close() {},
+      async abort() {},
     };
   }
   return {
@@ -58,6 +64,13 @@ export function openOutput(target: string, io: CliIo, onBytes?: (total: number) 
       const h = fh;
       fh = undefined;
       await h?.close();
+    },
+    async abort() {
+      const h = fh;
+      fh = undefined;
+      if (!h) return;
+      await h.close().catch(() => {});
+      await rm(target, { force: true }).catch(() => {});
     },
   };
 }

@@ -9,8 +9,13 @@ import { formatBytes } from './parse.ts';
 
 /** A running progress display. */
 export interface Progress {
-  /** Set the current amount (bytes). */
+  /** Set the current amount (bytes, or what {@link ProgressOptions.unit} counts). */
   update(value: number): void;
+  /**
+   * Start a new phase on the same bar (`verifying`, then `applying`): a new label, the amount back
+   * to 0, and a new total when given (for a bar that was started with a total).
+   */
+  phase(label: string, total?: number): void;
   /** Remove the bar. */
   stop(): void;
 }
@@ -23,9 +28,11 @@ export interface ProgressOptions {
   total?: number;
   /** `--json` is on: no bar. */
   json: boolean;
+  /** How to print an amount (default: bytes, 1024-based; a count of IOs passes its own). */
+  unit?: (n: number) => string;
 }
 
-const NONE: Progress = { update() {}, stop() {} };
+const NONE: Progress = { update() {}, phase() {}, stop() {} };
 
 /** Whether a bar would be drawn for this run. */
 export function progressEnabled(io: CliIo, json: boolean): boolean {
@@ -40,22 +47,35 @@ export async function startProgress(io: CliIo, opts: ProgressOptions): Promise<P
   if (!progressEnabled(io, opts.json)) return NONE;
   const { SingleBar } = (await import('cli-progress')).default;
   const known = opts.total !== undefined && opts.total > 0;
+  const fmt = opts.unit ?? formatBytes;
   const bar = new SingleBar({
     stream: io.stderr as NodeJS.WritableStream,
     format: known
-      ? `${opts.label} [{bar}] {percentage}% | {done} of {all} | ETA {eta_formatted}`
-      : `${opts.label} {done}`,
+      ? '{label} [{bar}] {percentage}% | {done} of {all} | ETA {eta_formatted}'
+      : '{label} {done}',
     hideCursor: true,
     clearOnComplete: true,
     barsize: 30,
   });
-  const total = known ? opts.total! : 1;
-  const all = formatBytes(total);
-  bar.start(total, 0, { done: formatBytes(0), all });
+  let total = known ? opts.total! : 1;
+  let label = opts.label;
+  let all = fmt(total);
+  bar.start(total, 0, { label, done: fmt(0), all });
   let stopped = false;
   return {
     update(value: number) {
-      bar.update(known ? Math.min(value, total) : 0, { done: formatBytes(value), all });
+      if (stopped) return;
+      bar.update(known ? Math.min(value, total) : 0, { label, done: fmt(value), all });
+    },
+    phase(next: string, nextTotal?: number) {
+      if (stopped) return;
+      label = next;
+      if (known && nextTotal !== undefined && nextTotal > 0) {
+        total = nextTotal;
+        all = fmt(total);
+        bar.setTotal(total);
+      }
+      bar.update(0, { label, done: fmt(0), all });
     },
     stop() {
       if (stopped) return;

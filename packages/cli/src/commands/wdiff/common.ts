@@ -1,0 +1,92 @@
+/**
+ * What the `walb wdiff` commands share: loading the SDK, value parsers that turn bad values into
+ * usage errors, output guards, and the way a summary is reported.
+ *
+ * `@walbjs/diff` is imported by the handlers when they run, not when the command tree is built, so
+ * `walb wlog …` and `--help` never load the codecs.
+ *
+ * @module
+ */
+import { realpath } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { CompressOpt } from '@walbjs/diff';
+import { UsageError } from '../../util/errors.ts';
+import type { CliIo } from '../../util/io.ts';
+import { writeTo } from '../../util/io.ts';
+import { toJson } from '../../util/json.ts';
+import { parseSize } from '../../util/parse.ts';
+
+/** The SDK module, loaded on first use. */
+export type DiffSdk = typeof import('@walbjs/diff');
+
+/** Load `@walbjs/diff`. */
+export function loadSdk(): Promise<DiffSdk> {
+  return import('@walbjs/diff');
+}
+
+/** Bytes of a logical block. */
+export const LB = 512;
+
+/**
+ * Parse a size in bytes (suffixes k, m, g, 1024-based) that must be a whole number of 512-byte
+ * logical blocks, and return it in LB.
+ *
+ * @throws {@link UsageError}
+ */
+export function parseSizeLb(text: string | number, what: string): number {
+  const bytes = parseSize(text, what);
+  if (bytes % LB !== 0) throw new UsageError(`invalid ${what} ${JSON.stringify(String(text))}: not a multiple of 512 bytes`);
+  return bytes / LB;
+}
+
+/**
+ * Parse `--cmpr type[:level[:numCpu]]` (`snappy`, `zstd:3`, `gzip:9:4`) with the SDK's parser, a
+ * bad value becoming a usage error.
+ */
+export function parseCmpr(d: DiffSdk, text: string | undefined): CompressOpt | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return d.parseCompressOpt(text);
+  } catch (e) {
+    if (e instanceof d.WdiffFormatError) throw new UsageError(`invalid --cmpr ${JSON.stringify(text)}: ${e.message}`);
+    throw e;
+  }
+}
+
+async function canonical(p: string): Promise<string> {
+  try {
+    return await realpath(p);
+  } catch {
+    return resolve(p);
+  }
+}
+
+/**
+ * Refuse an output that is also an input: it would be truncated while it is read.
+ *
+ * @throws {@link UsageError}
+ */
+export async function checkOutputNotInput(out: string, inputs: readonly string[], what = 'output'): Promise<void> {
+  if (out === '-') return;
+  const o = await canonical(out);
+  for (const i of inputs) {
+    if (i !== '-' && (await canonical(i)) === o) throw new UsageError(`${what} ${out} is also an input`);
+  }
+}
+
+/** Format of a written wdiff, for summaries. */
+export function formatName(indexed: boolean): 'indexed' | 'sorted' {
+  return indexed ? 'indexed' : 'sorted';
+}
+
+/**
+ * Report the outcome of a command that writes a file: under `--json` the document (on stderr when
+ * the data itself went to stdout), else with `--verbose` the text line on stderr, else nothing.
+ */
+export async function report(io: CliIo, opts: { json: boolean; verbose: boolean; toStdout: boolean }, doc: object, text: string): Promise<void> {
+  if (opts.json) await writeTo(opts.toStdout ? io.stderr : io.stdout, toJson(doc) + '\n');
+  else if (opts.verbose) await writeTo(io.stderr, text + '\n');
+}
+
+/** A count for the progress bar of commands that count IOs. */
+export const ioCount = (n: number): string => `${n} IOs`;

@@ -1,0 +1,72 @@
+/**
+ * `walb wdiff merge [--cmpr C] [--max-io SIZE] [--indexed] IN... -o OUT`: merge wdiffs into one
+ * (as `wdiff-merge`).
+ *
+ * @module
+ */
+import type { Argv, CommandModule } from 'yargs';
+import type { MergeFilesOptions, WriteSummary } from '@walbjs/diff';
+import type { GlobalArgs } from '../../app.ts';
+import { ioOf } from '../../util/io.ts';
+import { openOutput } from '../../util/output.ts';
+import { startProgress } from '../../util/progress.ts';
+import { checkOutputNotInput, formatName, ioCount, loadSdk, parseCmpr, parseSizeLb, report } from './common.ts';
+
+/** Arguments of `wdiff merge` (the handler also sees them camel-cased). */
+export interface WdiffMergeArgs extends GlobalArgs {
+  /** wdiff paths, oldest first. */
+  inputs: string[];
+  /** Output path or `-`. */
+  out: string;
+  /** Write the indexed format. */
+  indexed: boolean;
+  /** `type[:level[:numCpu]]`. */
+  cmpr?: string;
+  /** Largest output IO in LB (0: no split). */
+  'max-io': number;
+  /** Print a summary on stderr. */
+  verbose: boolean;
+}
+
+/** `walb wdiff merge`. */
+export const wdiffMergeCommand: CommandModule<GlobalArgs, WdiffMergeArgs> = {
+  command: 'merge <inputs..>',
+  describe: 'Merge wdiffs (oldest first, newer wins) into one (as wdiff-merge)',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'wdiff files (sorted or indexed), oldest first' })
+      .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'Output wdiff file, or - for stdout' })
+      .option('indexed', { type: 'boolean', default: false, describe: 'Write the indexed format instead of the sorted one' })
+      .option('cmpr', { type: 'string', describe: 'Compression of each record: type[:level[:numCpu]] (default snappy); records already in it are copied as stored' })
+      .option('max-io', { alias: 'x', type: 'string', default: '0', describe: 'Split output IOs larger than this (bytes, suffixes k, m; 0: no split)', coerce: (v: string) => parseSizeLb(v, 'max IO size') })
+      .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Print a summary on stderr' })
+      .example('$0 wdiff merge d0.wdiff d1.wdiff d2.wdiff -o merged.wdiff', 'three diffs into one')
+      .example('$0 wdiff merge --cmpr zstd a.wdiff -o a.zstd.wdiff', 're-encode one diff')
+      .epilogue('The output\'s uuid is the last input\'s. With --json: {type:"wdiff-merge", output, format, inputs, '
+        + 'bytes, records, packs} (on stderr when -o -).'),
+  handler: async (args) => {
+    const io = ioOf(args);
+    const d = await loadSdk();
+    const opts: MergeFilesOptions = { indexed: args.indexed, maxIoBlocks: args.maxIo };
+    const cmpr = parseCmpr(d, args.cmpr);
+    if (cmpr) opts.cmpr = cmpr;
+    await checkOutputNotInput(args.out, args.inputs);
+    const progress = await startProgress(io, { label: 'merging', json: args.json, unit: ioCount });
+    opts.onProgress = (n) => progress.update(n);
+    const out = openOutput(args.out, io);
+    let r: WriteSummary;
+    try {
+      r = await d.mergeWdiffs(args.inputs, out.sink, opts);
+      await out.close();
+    } catch (e) {
+      await out.abort();
+      throw e;
+    } finally {
+      progress.stop();
+    }
+    const format = formatName(args.indexed);
+    await report(io, { json: args.json, verbose: args.verbose, toStdout: out.isStdout }, {
+      type: 'wdiff-merge', output: args.out, format, inputs: args.inputs.length, bytes: out.bytes, records: r.records, packs: r.packs,
+    }, `${args.out}: ${format} wdiff of ${args.inputs.length} inputs, ${r.records} records, ${out.bytes} bytes`);
+  },
+};
