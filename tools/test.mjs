@@ -56,6 +56,7 @@ function runFile(file) {
       };
       const total = num('Total');
       const passed = num('Passed');
+      const skipped = num('Skipped') ?? 0;
       let failed;
       let note = '';
       if (total === undefined || passed === undefined) {
@@ -63,7 +64,8 @@ function runFile(file) {
         note = 'no summary: the file failed to load or crashed';
       } else {
         failed = total - passed;
-        if (total === 0) { failed = 1; note = 'the file ran no tests'; }
+        if (total === 0 && skipped === 0) { failed = 1; note = 'the file ran no tests'; }
+        else if (total === 0) note = `${skipped} skipped`;
         else if (code !== 0 && failed === 0) { failed = 1; note = `exited with ${signal ?? code} after its tests`; }
       }
       resolve({ file, passed: passed ?? 0, failed, text: clean, note, ms: Date.now() - started, code });

@@ -25,6 +25,10 @@ export interface DiffImage {
   readonly blocks: number;
   /** Checksum (salt 0) of {@link stored}, when known. */
   readonly checksum?: number;
+  /** File the image was read from, for error messages. */
+  readonly source?: string;
+  /** Byte offset of the image in that file, for error messages. */
+  readonly offset?: number;
 }
 
 /** Where a normal IO's bytes are: a window of {@link DiffImage}. */

@@ -148,7 +148,7 @@ export class IndexedDiffReader {
     const stored = await preadExact(this.fh, r.dataSize, r.dataOffset, this.path, 'image');
     const c = checksum(stored, 0);
     if (c !== r.ioChecksum) throw new ChecksumError('image checksum', r.ioChecksum, c, { offset: r.dataOffset, source: this.path });
-    const img: DiffImage = { stored, cmpr: r.compressionType, blocks: r.origBlocks, checksum: c };
+    const img: DiffImage = { stored, cmpr: r.compressionType, blocks: r.origBlocks, checksum: c, source: this.path, offset: r.dataOffset };
     this.cache.set(r.dataOffset, img);
     this.cached += stored.byteLength;
     while (this.cached > this.cacheBytes && this.cache.size > 1) {

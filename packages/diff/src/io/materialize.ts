@@ -7,6 +7,7 @@
 import { LOGICAL_BLOCK_SIZE } from '@walbjs/log-format';
 import type { DiffImage, DiffIo } from '../algo/diff-io.ts';
 import { decompressStored, decompressStoredSync } from '../codec/index.ts';
+import { WdiffFormatError } from '../errors.ts';
 
 const CACHE_ENTRIES = 8;
 const cache = new Map<DiffImage, Buffer>();
@@ -27,8 +28,13 @@ export async function imageBytes(image: DiffImage): Promise<Buffer> {
   const hit = cache.get(image);
   if (hit) return hit;
   const size = image.blocks * LOGICAL_BLOCK_SIZE;
-  const raw = decompressStoredSync(image.cmpr, image.stored, size) ?? await decompressStored(image.cmpr, image.stored, size);
-  return remember(image, raw);
+  try {
+    const raw = decompressStoredSync(image.cmpr, image.stored, size) ?? await decompressStored(image.cmpr, image.stored, size);
+    return remember(image, raw);
+  } catch (e) {
+    if (e instanceof WdiffFormatError) e.locate({ source: image.source, offset: image.offset });
+    throw e;
+  }
 }
 
 /** The bytes of a normal IO (`blocks·512`), or `undefined` for ALLZERO and DISCARD. */

@@ -23,9 +23,9 @@ export interface MergeFilesOptions {
 }
 
 /**
- * Merge wdiffs (sorted or indexed, oldest first) into one; the output's uuid is the last input's,
- * as the original's. Untouched records whose codec is the output's are copied without
- * recompression.
+ * Merge wdiffs (sorted or indexed, oldest first) into one; the output's uuid is the last input's
+ * (the device the newest diff came from). Untouched records whose codec is the output's are copied
+ * without recompression.
  *
  * @example
  * await mergeWdiffs(['d0.wdiff', 'd1.wdiff', 'd2.wdiff'], 'merged.wdiff', { cmpr: parseCompressOpt('zstd') });

@@ -113,7 +113,7 @@ export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
       }
       const io: DiffIo = {
         addr: record.ioAddress, blocks: record.ioBlocks, kind,
-        data: { image: { stored, cmpr: record.compressionType, blocks: record.ioBlocks, checksum: record.checksum }, offsetLb: 0 },
+        data: { image: { stored, cmpr: record.compressionType, blocks: record.ioBlocks, checksum: record.checksum, source, offset: dataOffset }, offsetLb: 0 },
       };
       return { record, stored, io, dataOffset };
     } catch (e) {

@@ -67,7 +67,7 @@ class SortedRandomAccess implements RandomAccessDiff {
       const c = checksum(stored, 0);
       // The file was verified at open; a change since then is caught here.
       if (got !== stored.length || c !== this.csum[i]) throw new ChecksumError('wdiff record data checksum (file changed since open?)', this.csum[i], c, { offset: this.off[i], source: this.path });
-      out.push({ addr: this.addr[i], blocks: this.blocks[i], kind: 'normal', data: { image: { stored, cmpr: this.cmpr[i], blocks: this.blocks[i], checksum: c }, offsetLb: 0 } });
+      out.push({ addr: this.addr[i], blocks: this.blocks[i], kind: 'normal', data: { image: { stored, cmpr: this.cmpr[i], blocks: this.blocks[i], checksum: c, source: this.path, offset: this.off[i] }, offsetLb: 0 } });
     }
     return out;
   }
@@ -113,9 +113,13 @@ export class VirtualFullImage {
 
   private constructor(private readonly base: FileHandle, private readonly baseSize: number, readonly sizeBytes: number, readonly wdiffs: string[]) {}
 
-  /** Open the base and check that every wdiff opens. */
+  /**
+   * Open the base and check that every wdiff opens (its header, and an indexed file's whole index).
+   * Record data are checked as they are read.
+   */
   static async open(basePath: string, wdiffs: string[], opts: VirtualFullOptions = {}): Promise<VirtualFullImage> {
     const info = await probeDevice(basePath);
+    for (const p of wdiffs) await (await openWdiff(p)).close();
     const base = await open(basePath, 'r');
     const size = Number(opts.sizeBytes ?? info.sizeBytes);
     return new VirtualFullImage(base, Number(info.sizeBytes), size, wdiffs);
