@@ -14,12 +14,10 @@ import {
 import { DEFAULT_INDEXED_MAX_IO_BLOCKS } from '../constants.ts';
 import type { CompressOpt } from '../compression.ts';
 import { ValueOutOfRangeError } from '../errors.ts';
-import { DiffMemory } from '../algo/diff-memory.ts';
-import { mergeIos } from '../algo/merge.ts';
 import { normalIo, type DiffIo } from '../algo/diff-io.ts';
 import { IndexedDiffWriter } from './indexed-writer.ts';
 import { SortedDiffWriter, type WriteSummary } from './sorted-writer.ts';
-import { openWdiff } from './wdiff-input.ts';
+import { IndexedDiffReader } from './indexed-reader.ts';
 
 let zeros = Buffer.alloc(0);
 /** Whether `b` is all zero bytes (memcmp against a shared zero buffer). */
@@ -91,27 +89,24 @@ export interface ConvertOptions {
   cmpr?: CompressOpt;
   /** Largest IO in LB (default 2048 = 1 MiB, as the original's `-x 1M`). */
   maxIoBlocks?: number;
-  /** Sorted output: bytes of IO data held in memory before spilling to a temporary file (default 256 MiB). */
-  memoryBytes?: number;
-  /** Folder for spill files (default: the system's temporary folder). */
+  /** Folder for the sorted conversion's intermediate file (default: the system's temporary folder). */
   tmpDir?: string;
   /** Called with the number of IOs read so far, now and then. */
   onProgress?: (ios: number) => void;
 }
 
 /** Result of {@link convertWlogs}. */
-export interface ConvertResult extends WriteSummary, WlogStreamInfo {
-  /** Times the sorted conversion spilled to disk. */
-  spills: number;
-}
+export interface ConvertResult extends WriteSummary, WlogStreamInfo {}
 
 /**
  * Convert consecutive wlogs into one wdiff.
  *
  * Indexed output streams: images are written as they come, only the index stays in memory.
- * Sorted output collects IOs in an in-memory diff (newer overrides older, large IOs split into
- * `maxIoBlocks` pieces); past `memoryBytes` of data it spills the diff to a temporary sorted file
- * and starts afresh; at the end the spills are merged, newest winning, into the output.
+ * Sorted output needs the whole log before its first record: the IOs are compressed into a private
+ * indexed file (newer overrides older, large IOs split into `maxIoBlocks` pieces, as the original's
+ * in-memory diff), which is then written out in address order. Memory holds the index only, so a
+ * log of any size converts in bounded memory; the intermediate file takes about the output's size
+ * on disk.
  *
  * @example
  * await convertWlogs(['a.wlog', 'b.wlog'], 'ab.wdiff', { indexed: true });
@@ -130,42 +125,32 @@ export async function convertWlogs(wlogs: ByteSource[], out: ByteSink, opts: Con
     for (let r = await it.next(); !r.done; r = await it.next()) { await w.write(r.value); tick(); }
     const s = await w.close();
     opts.onProgress?.(n);
-    return { ...s, ...(info as WlogStreamInfo), spills: 0 };
+    return { ...s, ...(info as WlogStreamInfo) };
   }
-  const budget = opts.memoryBytes ?? 256 << 20;
-  const mem = new DiffMemory({ maxIoBlocks: maxIo });
-  const spills: string[] = [];
-  let dir: string | undefined;
+  // Sorted output: the IOs go through the same in-memory diff as the original's (newer wins, new
+  // IOs split into maxIoBlocks pieces), but their data are compressed and written at once to a
+  // private indexed file, so memory holds the index only; the file is then laid out in address
+  // order, whole images copied without recompression.
+  const dir = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'walbjs-convert-'));
   try {
-    for await (const io of wlogIos(wlogs, info, true)) {
-      mem.add(io);
-      tick();
-      if (mem.normalBytes > budget) {
-        dir ??= await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'walbjs-convert-'));
-        const p = join(dir, `spill-${spills.length}.wdiff`);
-        const w = await SortedDiffWriter.create(p, { uuid: info.uuid, cmpr: opts.cmpr });
-        for (const x of mem.takeAll()) await w.write(x);
-        await w.close();
-        spills.push(p);
-      }
-    }
+    const tmp = join(dir, 'convert.wdiff');
+    const it = wlogIos(wlogs, info)[Symbol.asyncIterator]();
+    const first = await it.next();
+    const iw = await IndexedDiffWriter.create(tmp, { uuid: info.uuid, cmpr: opts.cmpr, splitOnAdd: maxIo, align: false });
+    if (!first.done) { await iw.write(first.value); tick(); }
+    for (let r = await it.next(); !r.done; r = await it.next()) { await iw.write(r.value); tick(); }
+    await iw.close();
     opts.onProgress?.(n);
-    const w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr });
-    if (spills.length === 0) {
-      for (const x of mem.takeAll()) await w.write(x);
-    } else {
-      const inputs = await Promise.all(spills.map((p) => openWdiff(p)));
-      const rest = mem.takeAll();
-      async function* memIos() { yield* rest; }
-      try {
-        for await (const x of mergeIos([...inputs.map((i) => i.ios()), memIos()])) await w.write(x);
-      } finally {
-        await Promise.all(inputs.map((i) => i.close()));
-      }
+    const r = await IndexedDiffReader.open(tmp);
+    try {
+      const w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, passRaw: true });
+      for await (const x of r.ios()) await w.write(x);
+      const s = await w.close();
+      return { ...s, ...(info as WlogStreamInfo) };
+    } finally {
+      await r.close();
     }
-    const s = await w.close();
-    return { ...s, ...(info as WlogStreamInfo), spills: spills.length };
   } finally {
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
   }
 }

@@ -170,7 +170,7 @@ export class IndexedDiffReader {
    * The IOs in address order, from record `from` on. Images are read ahead a few records, so the
    * reads of scattered images overlap instead of waiting one after the other.
    */
-  async *ios(from = 0, readAhead = 8): AsyncGenerator<DiffIo> {
+  async *ios(from = 0, readAhead = 32): AsyncGenerator<DiffIo> {
     const q: Promise<DiffIo>[] = [];
     let next = from;
     const fill = () => {

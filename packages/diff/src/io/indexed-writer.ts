@@ -32,6 +32,16 @@ export interface IndexedWriteOptions {
   parallel?: number;
   /** `fdatasync` a file before closing it. */
   sync?: boolean;
+  /**
+   * Split each IO into pieces of at most this many LB as it is added, before later IOs trim it
+   * (as the sorted format's in-memory diff does); default 0.
+   */
+  splitOnAdd?: number;
+  /**
+   * Write the index as power-of-two aligned extents (default true, the format's rule). False keeps
+   * the in-memory pieces as they are: for a private intermediate file only.
+   */
+  align?: boolean;
 }
 
 /** Where an image was written: what an index entry needs. */
@@ -51,7 +61,8 @@ const NO_BYTES = Buffer.alloc(0);
  * await w.close();
  */
 export class IndexedDiffWriter {
-  private readonly index = new DiffMemory();
+  private readonly index: DiffMemory;
+  private readonly align: boolean;
   private offset: number;
   private nData = 0;
   private closed = false;
@@ -68,6 +79,8 @@ export class IndexedDiffWriter {
     this.maxIoBlocks = opts.maxIoBlocks ?? DEFAULT_INDEXED_MAX_IO_BLOCKS;
     this.offset = out.written;
     this.sync = opts.sync ?? false;
+    this.index = new DiffMemory({ maxIoBlocks: opts.splitOnAdd ?? 0 });
+    this.align = opts.align ?? true;
   }
 
   /** Create the file (or stream) and write the header. */
@@ -114,7 +127,7 @@ export class IndexedDiffWriter {
     for (const io of this.index) {
       let addr = io.addr;
       let off = io.data ? io.data.offsetLb : 0;
-      for (const s of splitToAligned(io.addr, io.blocks, this.maxIoBlocks)) {
+      for (const s of this.align ? splitToAligned(io.addr, io.blocks, this.maxIoBlocks) : [io.blocks]) {
         const img = io.data?.image as FileImage | undefined;
         chunk.push(encodeIndexedDiffRecord({
           ioAddress: addr, ioBlocks: s, flags: kindFlags(io.kind), compressionType: img ? img.cmpr : 0, reserved1: 0,

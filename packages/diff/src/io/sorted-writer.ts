@@ -27,6 +27,8 @@ export interface SortedWriteOptions {
   parallel?: number;
   /** `fdatasync` a file before closing it. */
   sync?: boolean;
+  /** Keep whole images that are stored raw as they are (they were written with this codec already). */
+  passRaw?: boolean;
 }
 
 /** Counts of what a writer wrote. */
@@ -60,7 +62,7 @@ export class SortedDiffWriter {
   private constructor(private readonly out: SinkWriter, readonly header: DiffFileHeader, opts: SortedWriteOptions) {
     const c = opts.cmpr ?? DEFAULT_COMPRESS_OPT;
     const level = c.type === 0 ? 0 : (codecLevel(c.type, c.level) ?? 0);
-    this.comp = new OrderedCompressor(c.type, level, opts.parallel ?? 8 * availableParallelism(), (_t, io, d) => this.append(io, d));
+    this.comp = new OrderedCompressor(c.type, level, opts.parallel ?? 8 * availableParallelism(), (_t, io, d) => this.append(io, d), opts.passRaw ?? false);
     this.maxIoBlocks = opts.maxIoBlocks ?? 0;
     this.sync = opts.sync ?? false;
   }

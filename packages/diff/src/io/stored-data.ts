@@ -22,10 +22,14 @@ export interface StoredData {
   blocks: number;
 }
 
-/** Compute the stored form of the normal IO `io` for codec `type` at `level`. */
-export async function storedData(io: DiffIo, type: number, level: number): Promise<StoredData> {
+/**
+ * Compute the stored form of the normal IO `io` for codec `type` at `level`. With `passRaw`, a
+ * whole image stored raw is kept raw too: right when it was written with the same codec, which
+ * then already found it incompressible.
+ */
+export async function storedData(io: DiffIo, type: number, level: number, passRaw = false): Promise<StoredData> {
   const img = io.data!.image;
-  if (coversWholeImage(io) && img.cmpr === type) {
+  if (coversWholeImage(io) && (img.cmpr === type || (passRaw && img.cmpr === 0))) {
     return { cmpr: img.cmpr, stored: img.stored, checksum: img.checksum ?? checksum(img.stored, 0), blocks: io.blocks };
   }
   const raw = (await ioBytes(io))!;
@@ -40,11 +44,11 @@ export async function storedData(io: DiffIo, type: number, level: number): Promi
 export class OrderedCompressor<T> {
   private readonly q: Array<{ item: T; io: DiffIo; p?: Promise<StoredData> }> = [];
   constructor(private readonly type: number, private readonly level: number, private readonly window: number,
-    private readonly sink: (item: T, io: DiffIo, data: StoredData | undefined) => Promise<void>) {}
+    private readonly sink: (item: T, io: DiffIo, data: StoredData | undefined) => Promise<void>, private readonly passRaw = false) {}
 
   /** Queue `io` (with a caller's tag); completed items are passed to the sink in order. */
   async push(item: T, io: DiffIo): Promise<void> {
-    const p = io.kind === 'normal' ? storedData(io, this.type, this.level) : undefined;
+    const p = io.kind === 'normal' ? storedData(io, this.type, this.level, this.passRaw) : undefined;
     // Keep rejections from surfacing as unhandled before their turn comes.
     p?.catch(() => {});
     this.q.push({ item, io, p });

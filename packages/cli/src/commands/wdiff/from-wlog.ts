@@ -42,7 +42,7 @@ export const wdiffFromWlogCommand: CommandModule<GlobalArgs, WdiffFromWlogArgs> 
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Print a summary on stderr' })
       .example('$0 wdiff from-wlog a.wlog b.wlog -o ab.wdiff', 'two consecutive logs, sorted, snappy')
       .example('$0 wdiff from-wlog --indexed --cmpr zstd:3 a.wlog -o a.wdiff', 'indexed, zstd level 3')
-      .epilogue('With --json: {type:"wdiff-from-wlog", output, format, bytes, records, packs, uuid, beginLsid, endLsid, spills} '
+      .epilogue('With --json: {type:"wdiff-from-wlog", output, format, bytes, records, packs, uuid, beginLsid, endLsid} '
         + '(on stderr when -o -); lsids are decimal strings.'),
   handler: async (args) => {
     const io = ioOf(args);
@@ -67,7 +67,7 @@ export const wdiffFromWlogCommand: CommandModule<GlobalArgs, WdiffFromWlogArgs> 
     const format = formatName(args.indexed);
     await report(io, { json: args.json, verbose: args.verbose, toStdout: out.isStdout }, {
       type: 'wdiff-from-wlog', output: args.out, format, bytes: out.bytes, records: r.records, packs: r.packs,
-      uuid: r.uuid, beginLsid: r.beginLsid, endLsid: r.endLsid, spills: r.spills,
+      uuid: r.uuid, beginLsid: r.beginLsid, endLsid: r.endLsid,
     }, `${args.out}: ${format} wdiff, ${r.records} records, ${out.bytes} bytes, lsid ${r.beginLsid} to ${r.endLsid}`);
   },
 };
