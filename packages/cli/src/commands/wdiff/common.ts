@@ -15,6 +15,9 @@ import type { CliIo } from '../../util/io.ts';
 import { writeTo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
 import { parseSize } from '../../util/parse.ts';
+import { openOutput } from '../../util/output.ts';
+import { startProgress, type ProgressOptions } from '../../util/progress.ts';
+import type { ByteSink } from '@walbjs/log-format';
 
 /** The SDK module, loaded on first use. */
 export type DiffSdk = typeof import('@walbjs/diff');
@@ -90,3 +93,26 @@ export async function report(io: CliIo, opts: { json: boolean; verbose: boolean;
 
 /** A count for the progress bar of commands that count IOs. */
 export const ioCount = (n: number): string => `${n} IOs`;
+
+/**
+ * Write one output (a file, or stdout for `-`) with a progress bar: `run` gets the sink and a
+ * progress callback; on failure the partial output file is removed. Returns what `run` returned
+ * and the bytes written.
+ */
+export async function writeOutput<T>(
+  io: CliIo, out: string, progressOpts: ProgressOptions,
+  run: (sink: ByteSink, onProgress: (n: number) => void) => Promise<T>,
+): Promise<{ result: T; bytes: number; isStdout: boolean }> {
+  const progress = await startProgress(io, progressOpts);
+  const o = openOutput(out, io);
+  try {
+    const result = await run(o.sink, (n) => progress.update(n));
+    await o.close();
+    return { result, bytes: o.bytes, isStdout: o.isStdout };
+  } catch (e) {
+    await o.abort();
+    throw e;
+  } finally {
+    progress.stop();
+  }
+}

@@ -5,15 +5,13 @@
  * @module
  */
 import type { Argv, CommandModule } from 'yargs';
-import type { ImageDiffOptions, WriteSummary } from '@walbjs/diff';
+import type { ImageDiffOptions } from '@walbjs/diff';
 import { probeDevice } from '@walbjs/log-format';
 import type { GlobalArgs } from '../../app.ts';
 import { UsageError } from '../../util/errors.ts';
 import { ioOf } from '../../util/io.ts';
-import { openOutput } from '../../util/output.ts';
 import { parseSize } from '../../util/parse.ts';
-import { startProgress } from '../../util/progress.ts';
-import { LB, checkOutputNotInput, formatName, loadSdk, parseCmpr, report } from './common.ts';
+import { LB, writeOutput, checkOutputNotInput, formatName, loadSdk, parseCmpr, report } from './common.ts';
 
 /** Largest `--io-size` the SDK accepts. */
 const MAX_IO_BYTES = 32 << 20;
@@ -69,25 +67,13 @@ export const wdiffFromImageCommand: CommandModule<GlobalArgs, WdiffFromImageArgs
     if (cmpr) opts.cmpr = cmpr;
     await checkOutputNotInput(args.out, args.compare === undefined ? [args.image] : [args.image, args.compare]);
     const total = Number((await probeDevice(args.image)).sizeBytes);
-    const progress = await startProgress(io, { label: args.compare === undefined ? 'reading' : 'comparing', total, json: args.json });
-    opts.onProgress = (n) => progress.update(n);
-    const out = openOutput(args.out, io);
-    let r: WriteSummary;
-    try {
-      r = args.compare === undefined
-        ? await d.imageToWdiff(args.image, out.sink, opts)
-        : await d.compareImagesToWdiff(args.compare, args.image, out.sink, opts);
-      await out.close();
-    } catch (e) {
-      await out.abort();
-      throw e;
-    } finally {
-      progress.stop();
-    }
+    const { result: r, bytes, isStdout } = await writeOutput(io, args.out, { label: args.compare === undefined ? 'reading' : 'comparing', total, json: args.json }, (sink, onProgress) => args.compare === undefined
+      ? d.imageToWdiff(args.image, sink, { ...opts, onProgress })
+      : d.compareImagesToWdiff(args.compare, args.image, sink, { ...opts, onProgress }));
     const format = formatName(args.indexed);
-    await report(io, { json: args.json, verbose: args.verbose, toStdout: out.isStdout }, {
+    await report(io, { json: args.json, verbose: args.verbose, toStdout: isStdout }, {
       type: 'wdiff-from-image', image: args.image, ...(args.compare !== undefined ? { older: args.compare } : {}),
-      output: args.out, format, bytes: out.bytes, records: r.records, packs: r.packs,
-    }, `${args.out}: ${format} wdiff of ${args.compare !== undefined ? `${args.compare} -> ` : ''}${args.image}, ${r.records} records, ${out.bytes} bytes`);
+      output: args.out, format, bytes, records: r.records, packs: r.packs,
+    }, `${args.out}: ${format} wdiff of ${args.compare !== undefined ? `${args.compare} -> ` : ''}${args.image}, ${r.records} records, ${bytes} bytes`);
   },
 };

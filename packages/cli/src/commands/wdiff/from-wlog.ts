@@ -5,12 +5,10 @@
  * @module
  */
 import type { Argv, CommandModule } from 'yargs';
-import type { ConvertOptions, ConvertResult } from '@walbjs/diff';
+import type { ConvertOptions } from '@walbjs/diff';
 import type { GlobalArgs } from '../../app.ts';
 import { ioOf } from '../../util/io.ts';
-import { openOutput } from '../../util/output.ts';
-import { startProgress } from '../../util/progress.ts';
-import { checkOutputNotInput, formatName, ioCount, loadSdk, parseCmpr, parseSizeLb, report } from './common.ts';
+import { writeOutput, checkOutputNotInput, formatName, ioCount, loadSdk, parseCmpr, parseSizeLb, report } from './common.ts';
 
 /** Arguments of `wdiff from-wlog` (the handler also sees them camel-cased). */
 export interface WdiffFromWlogArgs extends GlobalArgs {
@@ -51,23 +49,11 @@ export const wdiffFromWlogCommand: CommandModule<GlobalArgs, WdiffFromWlogArgs> 
     const cmpr = parseCmpr(d, args.cmpr);
     if (cmpr) opts.cmpr = cmpr;
     await checkOutputNotInput(args.out, args.wlogs);
-    const progress = await startProgress(io, { label: 'converting', json: args.json, unit: ioCount });
-    opts.onProgress = (n) => progress.update(n);
-    const out = openOutput(args.out, io);
-    let r: ConvertResult;
-    try {
-      r = await d.convertWlogs(args.wlogs, out.sink, opts);
-      await out.close();
-    } catch (e) {
-      await out.abort();
-      throw e;
-    } finally {
-      progress.stop();
-    }
+    const { result: r, bytes, isStdout } = await writeOutput(io, args.out, { label: 'converting', json: args.json, unit: ioCount }, (sink, onProgress) => d.convertWlogs(args.wlogs, sink, { ...opts, onProgress }));
     const format = formatName(args.indexed);
-    await report(io, { json: args.json, verbose: args.verbose, toStdout: out.isStdout }, {
-      type: 'wdiff-from-wlog', output: args.out, format, bytes: out.bytes, records: r.records, packs: r.packs,
+    await report(io, { json: args.json, verbose: args.verbose, toStdout: isStdout }, {
+      type: 'wdiff-from-wlog', output: args.out, format, bytes, records: r.records, packs: r.packs,
       uuid: r.uuid, beginLsid: r.beginLsid, endLsid: r.endLsid,
-    }, `${args.out}: ${format} wdiff, ${r.records} records, ${out.bytes} bytes, lsid ${r.beginLsid} to ${r.endLsid}`);
+    }, `${args.out}: ${format} wdiff, ${r.records} records, ${bytes} bytes, lsid ${r.beginLsid} to ${r.endLsid}`);
   },
 };

@@ -5,12 +5,10 @@
  * @module
  */
 import type { Argv, CommandModule } from 'yargs';
-import type { MergeFilesOptions, WriteSummary } from '@walbjs/diff';
+import type { MergeFilesOptions } from '@walbjs/diff';
 import type { GlobalArgs } from '../../app.ts';
 import { ioOf } from '../../util/io.ts';
-import { openOutput } from '../../util/output.ts';
-import { startProgress } from '../../util/progress.ts';
-import { checkOutputNotInput, formatName, ioCount, loadSdk, parseCmpr, parseSizeLb, report } from './common.ts';
+import { writeOutput, checkOutputNotInput, formatName, ioCount, loadSdk, parseCmpr, parseSizeLb, report } from './common.ts';
 
 /** Arguments of `wdiff merge` (the handler also sees them camel-cased). */
 export interface WdiffMergeArgs extends GlobalArgs {
@@ -51,22 +49,10 @@ export const wdiffMergeCommand: CommandModule<GlobalArgs, WdiffMergeArgs> = {
     const cmpr = parseCmpr(d, args.cmpr);
     if (cmpr) opts.cmpr = cmpr;
     await checkOutputNotInput(args.out, args.inputs);
-    const progress = await startProgress(io, { label: 'merging', json: args.json, unit: ioCount });
-    opts.onProgress = (n) => progress.update(n);
-    const out = openOutput(args.out, io);
-    let r: WriteSummary;
-    try {
-      r = await d.mergeWdiffs(args.inputs, out.sink, opts);
-      await out.close();
-    } catch (e) {
-      await out.abort();
-      throw e;
-    } finally {
-      progress.stop();
-    }
+    const { result: r, bytes, isStdout } = await writeOutput(io, args.out, { label: 'merging', json: args.json, unit: ioCount }, (sink, onProgress) => d.mergeWdiffs(args.inputs, sink, { ...opts, onProgress }));
     const format = formatName(args.indexed);
-    await report(io, { json: args.json, verbose: args.verbose, toStdout: out.isStdout }, {
-      type: 'wdiff-merge', output: args.out, format, inputs: args.inputs.length, bytes: out.bytes, records: r.records, packs: r.packs,
-    }, `${args.out}: ${format} wdiff of ${args.inputs.length} inputs, ${r.records} records, ${out.bytes} bytes`);
+    await report(io, { json: args.json, verbose: args.verbose, toStdout: isStdout }, {
+      type: 'wdiff-merge', output: args.out, format, inputs: args.inputs.length, bytes, records: r.records, packs: r.packs,
+    }, `${args.out}: ${format} wdiff of ${args.inputs.length} inputs, ${r.records} records, ${bytes} bytes`);
   },
 };
