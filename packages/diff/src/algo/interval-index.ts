@@ -199,13 +199,7 @@ export class IntervalIndex<P> {
 
   /** Remove every entry. */
   clear(): void {
-    this.chunks = [];
-    this.mins = [];
-    this.n = 0;
-    this.pool = [];
-    this.free = [];
-    this.holeC = -1;
-    this.holeDead = 0;
+    this.empty();
     this.spare = [];
     this.arena = undefined;
   }
