@@ -9,6 +9,13 @@ if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$P
   npm install -g "pnpm@$PNPM_VERSION"
 fi
 
+# The native addon is built with cargo (std only, no crates to download).
+if [ -d "$HOME/.cargo/bin" ]; then export PATH="$HOME/.cargo/bin:$PATH"; fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo (Rust) is needed to build the native addon of @walbjs/native-walb; install rustup's stable toolchain" >&2
+  exit 1
+fi
+
 export CI="${CI:-true}"
 pnpm install --frozen-lockfile --reporter=append-only
 pnpm --reporter=append-only build

@@ -15,7 +15,13 @@ export type WalbAbiErrorCode =
   /** A sysfs attribute's text does not have the kernel's format. */
   | 'ERR_WALB_ABI_SYSFS'
   /** A walb device name is empty, too long, or unsafe in a path. */
-  | 'ERR_WALB_ABI_NAME';
+  | 'ERR_WALB_ABI_NAME'
+  /** The native addon could not be loaded. */
+  | 'ERR_WALB_NATIVE_LOAD'
+  /** The walb kernel module is not loaded (its device node is missing). */
+  | 'ERR_WALB_NO_MODULE'
+  /** An ioctl failed, or the driver reported an error for it. */
+  | 'ERR_WALB_IOCTL';
 
 /**
  * Base class of every error this package throws on bad input.
@@ -110,4 +116,49 @@ function describe(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'bigint') return `${v}n`;
   return String(v);
+}
+
+/** The native addon could not be loaded: every place tried, and why each failed. */
+export class NativeLoadError extends WalbAbiError {
+  /** Each path tried with the reason it failed. */
+  readonly tried: ReadonlyArray<{ path: string; cause: string }>;
+  /**
+   * @param tried - the paths tried and why each failed
+   */
+  constructor(tried: ReadonlyArray<{ path: string; cause: string }>) {
+    super('ERR_WALB_NATIVE_LOAD', `cannot load the walbjs native addon; tried:\n${tried.map((t) => `  ${t.path}: ${t.cause}`).join('\n')}\n`
+      + 'Build it with `pnpm --filter @walbjs/native-walb build:native`, or set WALB_NATIVE_PATH to a built .node file.');
+    this.tried = tried;
+  }
+}
+
+/** The walb kernel module is not loaded: the device node a call needs does not exist. */
+export class WalbModuleNotLoadedError extends WalbAbiError {
+  /** The missing path. */
+  readonly path: string;
+  /**
+   * @param path - the device node that is missing
+   */
+  constructor(path: string) {
+    super('ERR_WALB_NO_MODULE', `the walb kernel module is not loaded, or no such walb device: ${path} does not exist`);
+    this.path = path;
+  }
+}
+
+/** An ioctl on a walb device failed (errno), or the driver set `walb_ctl.error`. */
+export class WalbIoctlError extends WalbAbiError {
+  /** The errno of a failed system call, when that is what failed. */
+  readonly errno?: number;
+  /** The driver's `walb_ctl.error`, when it reported one. */
+  readonly driverError?: number;
+  /**
+   * @param message - what failed, and where
+   * @param errno - errno of the failed call
+   * @param driverError - walb_ctl.error
+   */
+  constructor(message: string, errno?: number, driverError?: number) {
+    super('ERR_WALB_IOCTL', message);
+    this.errno = errno;
+    this.driverError = driverError;
+  }
 }

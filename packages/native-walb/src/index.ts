@@ -27,3 +27,5 @@
 export * from './errors.ts';
 export * from './kernel-abi.ts';
 export * from './sysfs.ts';
+export { loadNative, nativeCandidates, nativeFileName, type NativeAddon } from './native.ts';
+export * from './kernel.ts';

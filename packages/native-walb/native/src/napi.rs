@@ -1,0 +1,191 @@
+//! The few Node-API functions this addon uses, declared by hand (node exports them; they resolve
+//! when node loads the addon), and small safe helpers over them.
+#![allow(non_camel_case_types)]
+
+use std::ffi::{c_char, c_void, CString};
+use std::ptr;
+
+pub type napi_env = *mut c_void;
+pub type napi_value = *mut c_void;
+pub type napi_callback_info = *mut c_void;
+pub type napi_deferred = *mut c_void;
+pub type napi_async_work = *mut c_void;
+pub type napi_status = i32;
+pub type napi_callback = Option<unsafe extern "C" fn(napi_env, napi_callback_info) -> napi_value>;
+pub type napi_async_execute = Option<unsafe extern "C" fn(napi_env, *mut c_void)>;
+pub type napi_async_complete = Option<unsafe extern "C" fn(napi_env, napi_status, *mut c_void)>;
+
+pub const NAPI_OK: napi_status = 0;
+pub const NAPI_AUTO_LENGTH: usize = usize::MAX;
+/// `napi_typedarray_type` of a Uint8Array.
+pub const NAPI_UINT8_ARRAY: i32 = 1;
+
+extern "C" {
+    pub fn napi_create_function(env: napi_env, name: *const c_char, len: usize, cb: napi_callback, data: *mut c_void, result: *mut napi_value) -> napi_status;
+    pub fn napi_set_named_property(env: napi_env, object: napi_value, name: *const c_char, value: napi_value) -> napi_status;
+    pub fn napi_get_cb_info(env: napi_env, info: napi_callback_info, argc: *mut usize, argv: *mut napi_value, this_arg: *mut napi_value, data: *mut *mut c_void) -> napi_status;
+    pub fn napi_get_value_uint32(env: napi_env, value: napi_value, result: *mut u32) -> napi_status;
+    pub fn napi_get_value_string_utf8(env: napi_env, value: napi_value, buf: *mut c_char, bufsize: usize, result: *mut usize) -> napi_status;
+    pub fn napi_get_typedarray_info(env: napi_env, value: napi_value, kind: *mut i32, length: *mut usize, data: *mut *mut c_void, arraybuffer: *mut napi_value, byte_offset: *mut usize) -> napi_status;
+    pub fn napi_is_typedarray(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
+    pub fn napi_create_uint32(env: napi_env, value: u32, result: *mut napi_value) -> napi_status;
+    pub fn napi_create_int32(env: napi_env, value: i32, result: *mut napi_value) -> napi_status;
+    pub fn napi_create_string_utf8(env: napi_env, s: *const c_char, len: usize, result: *mut napi_value) -> napi_status;
+    pub fn napi_create_buffer_copy(env: napi_env, len: usize, data: *const c_void, result_data: *mut *mut c_void, result: *mut napi_value) -> napi_status;
+    pub fn napi_create_object(env: napi_env, result: *mut napi_value) -> napi_status;
+    pub fn napi_create_error(env: napi_env, code: napi_value, msg: napi_value, result: *mut napi_value) -> napi_status;
+    pub fn napi_throw(env: napi_env, error: napi_value) -> napi_status;
+    pub fn napi_is_exception_pending(env: napi_env, result: *mut bool) -> napi_status;
+    pub fn napi_get_undefined(env: napi_env, result: *mut napi_value) -> napi_status;
+    pub fn napi_create_promise(env: napi_env, deferred: *mut napi_deferred, promise: *mut napi_value) -> napi_status;
+    pub fn napi_resolve_deferred(env: napi_env, deferred: napi_deferred, resolution: napi_value) -> napi_status;
+    pub fn napi_reject_deferred(env: napi_env, deferred: napi_deferred, rejection: napi_value) -> napi_status;
+    pub fn napi_create_async_work(env: napi_env, resource: napi_value, resource_name: napi_value, execute: napi_async_execute, complete: napi_async_complete, data: *mut c_void, result: *mut napi_async_work) -> napi_status;
+    pub fn napi_queue_async_work(env: napi_env, work: napi_async_work) -> napi_status;
+    pub fn napi_delete_async_work(env: napi_env, work: napi_async_work) -> napi_status;
+}
+
+/// A failure to report to JS: an error code (`ERR_…`) and a message, plus an errno when one applies.
+#[derive(Debug)]
+pub struct JsError {
+    pub code: String,
+    pub message: String,
+    pub errno: Option<i32>,
+}
+
+impl JsError {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        JsError { code: code.to_string(), message: message.into(), errno: None }
+    }
+    pub fn arg(message: impl Into<String>) -> Self {
+        JsError::new("ERR_INVALID_ARG", message)
+    }
+}
+
+pub type JsResult<T> = Result<T, JsError>;
+
+fn check(status: napi_status, what: &str) -> JsResult<()> {
+    if status == NAPI_OK { Ok(()) } else { Err(JsError::new("ERR_NAPI", format!("{what} failed with status {status}"))) }
+}
+
+pub fn cstring(s: &str) -> CString {
+    CString::new(s.replace('\0', " ")).expect("no NUL left")
+}
+
+pub unsafe fn string_value(env: napi_env, s: &str) -> JsResult<napi_value> {
+    let mut v = ptr::null_mut();
+    check(napi_create_string_utf8(env, s.as_ptr() as *const c_char, s.len(), &mut v), "napi_create_string_utf8")?;
+    Ok(v)
+}
+
+/// A JS Error object with `code` (and `errno` when set).
+pub unsafe fn error_value(env: napi_env, e: &JsError) -> napi_value {
+    let mut err = ptr::null_mut();
+    let code = string_value(env, &e.code).unwrap_or(ptr::null_mut());
+    let msg = string_value(env, &e.message).unwrap_or(ptr::null_mut());
+    napi_create_error(env, code, msg, &mut err);
+    if let Some(n) = e.errno {
+        let mut v = ptr::null_mut();
+        napi_create_int32(env, n, &mut v);
+        let key = cstring("errno");
+        napi_set_named_property(env, err, key.as_ptr(), v);
+    }
+    err
+}
+
+/// Throw `e` unless an exception is already pending (then return quietly: throwing twice is an error).
+pub unsafe fn throw(env: napi_env, e: &JsError) {
+    let mut pending = false;
+    napi_is_exception_pending(env, &mut pending);
+    if !pending {
+        napi_throw(env, error_value(env, e));
+    }
+}
+
+pub unsafe fn undefined(env: napi_env) -> napi_value {
+    let mut v = ptr::null_mut();
+    napi_get_undefined(env, &mut v);
+    v
+}
+
+/// The call's arguments (up to N; missing ones are `undefined`).
+pub unsafe fn args<const N: usize>(env: napi_env, info: napi_callback_info) -> JsResult<[napi_value; N]> {
+    let mut argc = N;
+    let mut argv = [ptr::null_mut(); N];
+    check(napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), ptr::null_mut()), "napi_get_cb_info")?;
+    for a in argv.iter_mut().skip(argc) {
+        *a = undefined(env);
+    }
+    Ok(argv)
+}
+
+pub unsafe fn get_u32(env: napi_env, v: napi_value, what: &str) -> JsResult<u32> {
+    let mut n = 0u32;
+    if napi_get_value_uint32(env, v, &mut n) != NAPI_OK {
+        return Err(JsError::arg(format!("{what} must be a number")));
+    }
+    Ok(n)
+}
+
+pub unsafe fn get_string(env: napi_env, v: napi_value, what: &str) -> JsResult<String> {
+    let mut len = 0usize;
+    if napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len) != NAPI_OK {
+        return Err(JsError::arg(format!("{what} must be a string")));
+    }
+    if len > 4096 {
+        return Err(JsError::arg(format!("{what} is longer than 4096 bytes")));
+    }
+    let mut buf = vec![0u8; len + 1];
+    check(napi_get_value_string_utf8(env, v, buf.as_mut_ptr() as *mut c_char, buf.len(), &mut len), "napi_get_value_string_utf8")?;
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|_| JsError::arg(format!("{what} is not UTF-8")))
+}
+
+/// The bytes of a Uint8Array (a Buffer is one), borrowed for the duration of the call.
+pub unsafe fn get_bytes<'a>(env: napi_env, v: napi_value, what: &str) -> JsResult<&'a [u8]> {
+    let mut is = false;
+    napi_is_typedarray(env, v, &mut is);
+    if !is {
+        return Err(JsError::arg(format!("{what} must be a Uint8Array")));
+    }
+    let (mut kind, mut len, mut data, mut ab, mut off) = (0i32, 0usize, ptr::null_mut(), ptr::null_mut(), 0usize);
+    check(napi_get_typedarray_info(env, v, &mut kind, &mut len, &mut data, &mut ab, &mut off), "napi_get_typedarray_info")?;
+    if kind != NAPI_UINT8_ARRAY {
+        return Err(JsError::arg(format!("{what} must be a Uint8Array")));
+    }
+    if len == 0 {
+        return Ok(&[]);
+    }
+    Ok(std::slice::from_raw_parts(data as *const u8, len))
+}
+
+pub unsafe fn buffer_copy(env: napi_env, bytes: &[u8]) -> JsResult<napi_value> {
+    let mut v = ptr::null_mut();
+    let mut d = ptr::null_mut();
+    check(napi_create_buffer_copy(env, bytes.len(), bytes.as_ptr() as *const c_void, &mut d, &mut v), "napi_create_buffer_copy")?;
+    Ok(v)
+}
+
+pub unsafe fn uint32(env: napi_env, n: u32) -> JsResult<napi_value> {
+    let mut v = ptr::null_mut();
+    check(napi_create_uint32(env, n, &mut v), "napi_create_uint32")?;
+    Ok(v)
+}
+
+pub unsafe fn object(env: napi_env) -> JsResult<napi_value> {
+    let mut v = ptr::null_mut();
+    check(napi_create_object(env, &mut v), "napi_create_object")?;
+    Ok(v)
+}
+
+pub unsafe fn set(env: napi_env, obj: napi_value, key: &str, v: napi_value) -> JsResult<()> {
+    let k = cstring(key);
+    check(napi_set_named_property(env, obj, k.as_ptr(), v), "napi_set_named_property")
+}
+
+pub unsafe fn export(env: napi_env, exports: napi_value, name: &str, cb: napi_callback) -> JsResult<()> {
+    let mut f = ptr::null_mut();
+    let n = cstring(name);
+    check(napi_create_function(env, n.as_ptr(), NAPI_AUTO_LENGTH, cb, ptr::null_mut(), &mut f), "napi_create_function")?;
+    check(napi_set_named_property(env, exports, n.as_ptr(), f), "napi_set_named_property")
+}

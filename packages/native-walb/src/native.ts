@@ -1,0 +1,71 @@
+/**
+ * Loading the native addon: `WALB_NATIVE_PATH` when set, else the `.node` file built beside this
+ * package; a clear error lists every place tried and why it failed.
+ *
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NativeLoadError } from './errors.ts';
+
+/** The functions the addon exports. */
+export interface NativeAddon {
+  /** The WalB checksum of `data` with `salt`. */
+  checksum(data: Uint8Array, salt: number): number;
+  /**
+   * Open `path` and issue ioctl `request` with a copy of `arg` on the thread pool. A 120-byte
+   * `arg` is a `walb_ctl`: its `u2k.buf` points at a copy of `u2k`, its `k2u.buf` at a fresh
+   * `k2uSize`-byte buffer returned as `k2u`.
+   */
+  ioctl(path: string, request: number, arg: Uint8Array, u2k?: Uint8Array, k2uSize?: number, openWrite?: number): Promise<{ arg: Buffer; k2u: Buffer; ret: number }>;
+  /** The addon's version. */
+  version(): string;
+  /** Panics inside the addon on purpose: shows that a panic reaches JS as an Error. */
+  panicForTest(): never;
+}
+
+const require = createRequire(import.meta.url);
+let loaded: NativeAddon | undefined;
+
+/** File name `napi build --platform` gives the addon on this machine. */
+export function nativeFileName(): string {
+  const abi = process.platform === 'linux' ? (isMusl() ? '-musl' : '-gnu') : '';
+  return `walb-native.${process.platform}-${process.arch}${abi}.node`;
+}
+
+function isMusl(): boolean {
+  const r = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  return !r?.header?.glibcVersionRuntime;
+}
+
+/** Where the addon is looked for, in order. */
+export function nativeCandidates(): string[] {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const pkg = resolve(here, '..'); // src/ or dist/ sit one level below the package
+  const out: string[] = [];
+  if (process.env.WALB_NATIVE_PATH) out.push(resolve(process.env.WALB_NATIVE_PATH));
+  out.push(join(pkg, nativeFileName()));
+  return out;
+}
+
+/**
+ * The native addon, loaded once.
+ *
+ * @throws {@link NativeLoadError} listing every path tried and its cause.
+ */
+export function loadNative(): NativeAddon {
+  if (loaded) return loaded;
+  const tried: Array<{ path: string; cause: string }> = [];
+  for (const p of nativeCandidates()) {
+    if (!existsSync(p)) { tried.push({ path: p, cause: 'no such file' }); continue; }
+    try {
+      loaded = require(p) as NativeAddon;
+      return loaded;
+    } catch (e) {
+      tried.push({ path: p, cause: (e as Error).message.split('\n')[0] });
+    }
+  }
+  throw new NativeLoadError(tried);
+}

@@ -1,0 +1,81 @@
+// The native addon: it loads, its checksum equals the TypeScript one, a panic inside it reaches JS
+// as an Error, and without the walb kernel module every device call rejects with a typed error
+// naming the missing path (never a crash).
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { existsSync } from 'node:fs';
+import { checksum as tsChecksum } from '@walbjs/log-format';
+import {
+  WalbIoctlError, WalbModuleNotLoadedError, clearLog, createWdev, deleteWdev, freeze, getLogCapacity, getOldestLsid,
+  getPermanentLsid, getWalbVersion, isLogOverflow, listWdevs, loadNative, melt, setOldestLsid, takeCheckpoint,
+  WALB_IOCTL_VERSION,
+} from '../src/index.ts';
+
+const N = suite('native addon');
+N('loads and reports its version', () => {
+  assert.match(loadNative().version(), /^\d+\.\d+\.\d+$/);
+});
+N('checksum equals the TypeScript implementation (property)', () => {
+  const n = loadNative();
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 5000 }), fc.integer({ min: 0, max: 0xffffffff }), (d, salt) => n.checksum(d, salt) === tsChecksum(d, salt)), { numRuns: 500 });
+  assert.is(n.checksum(Uint8Array.of(1, 0, 0, 0, 2, 0, 0, 0), 0), 0xfffffffd);
+});
+N('bad arguments are JS errors, not crashes', () => {
+  const n = loadNative() as unknown as Record<string, (...a: unknown[]) => unknown>;
+  assert.throws(() => n.checksum('not bytes', 0), /Uint8Array/);
+  assert.throws(() => n.checksum(new Uint8Array(4), 'x'), /salt/);
+  assert.throws(() => n.ioctl(42, 0, new Uint8Array(4)), /path/);
+});
+N('a panic inside the addon becomes a JS Error with a code', () => {
+  try { loadNative().panicForTest(); assert.unreachable(); } catch (e) {
+    assert.is((e as { code?: string }).code, 'ERR_WALB_NATIVE_PANIC');
+    assert.match((e as Error).message, /deliberate panic/);
+  }
+  assert.is(loadNative().checksum(new Uint8Array(8), 0), 0, 'the addon still works after the panic');
+});
+N('an ioctl on a file that is not a walb device fails with errno, on the thread pool', async () => {
+  try { await loadNative().ioctl('/dev/null', WALB_IOCTL_VERSION, Buffer.alloc(4)); assert.unreachable(); } catch (e) {
+    assert.is((e as { code?: string }).code, 'ERR_WALB_IOCTL');
+    assert.ok(typeof (e as { errno?: number }).errno === 'number');
+  }
+  try { await loadNative().ioctl('/nonexistent/walb', WALB_IOCTL_VERSION, Buffer.alloc(4)); assert.unreachable(); } catch (e) {
+    assert.is((e as { code?: string }).code, 'ERR_WALB_NO_DEVICE');
+  }
+});
+N.run();
+
+const K = suite('kernel control without the walb module');
+const moduleLoaded = existsSync('/dev/walb/control');
+(moduleLoaded ? K.skip : K)('every call rejects with WalbModuleNotLoadedError naming the path', async () => {
+  const wdev = '/dev/walb/vol0';
+  const calls: Array<[string, () => Promise<unknown>, string]> = [
+    ['version', () => getWalbVersion(), '/dev/walb/control'],
+    ['list', () => listWdevs(), '/dev/walb/control'],
+    ['create', () => createWdev('/dev/null', '/dev/null'), '/dev/walb/control'],
+    ['delete', () => deleteWdev(wdev), '/dev/walb/control'],
+    ['oldest', () => getOldestLsid(wdev), wdev],
+    ['permanent', () => getPermanentLsid(wdev), wdev],
+    ['capacity', () => getLogCapacity(wdev), wdev],
+    ['set oldest', () => setOldestLsid(wdev, 5n), wdev],
+    ['checkpoint', () => takeCheckpoint(wdev), wdev],
+    ['overflow', () => isLogOverflow(wdev), wdev],
+    ['reset-wal', () => clearLog(wdev), wdev],
+    ['freeze', () => freeze(wdev, 10), wdev],
+    ['melt', () => melt(wdev), wdev],
+  ];
+  for (const [name, call, path] of calls) {
+    try { await call(); assert.unreachable(name); } catch (e) {
+      assert.instance(e, WalbModuleNotLoadedError, name);
+      assert.is((e as WalbModuleNotLoadedError).path, path, name);
+      assert.match((e as Error).message, /walb kernel module is not loaded/);
+    }
+  }
+});
+K('a device node that exists but is not walb: the ioctl error is typed', async () => {
+  try { await getWalbVersion('/dev/null'); assert.unreachable(); } catch (e) {
+    assert.instance(e, WalbIoctlError);
+    assert.ok((e as WalbIoctlError).errno! > 0);
+  }
+});
+K.run();
