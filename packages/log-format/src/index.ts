@@ -22,7 +22,10 @@
  */
 export * from './constants.ts';
 export * from './errors.ts';
-export { checksum, checksumPartial, checksumFinish, checksumVerifies } from './checksum.ts';
+export {
+  checksum, checksumPartial, checksumFinish, checksumVerifies, useChecksumImplementation, checksumAccelerated,
+  type ChecksumImplementation,
+} from './checksum.ts';
 export { uuidToHex, uuidFromHex } from './layout/bytes.ts';
 export * from './layout/log-record.ts';
 export * from './layout/logpack-header.ts';

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { checksum, checksumFinish, checksumPartial, checksumVerifies } from '../src/index.ts';
+import { checksum, checksumAccelerated, checksumFinish, checksumPartial, checksumVerifies, useChecksumImplementation } from '../src/index.ts';
 
 test('known vectors of reference/walb.md §4.2', () => {
   assert.is(checksum(Uint8Array.of(1, 0, 0, 0, 2, 0, 0, 0), 0), 0xfffffffd);
@@ -39,6 +39,26 @@ test('property: a block with its checksum stored in a word verifies; sums compos
       return pieces === checksum(block, salt);
     },
   ), { numRuns: 500 });
+});
+
+test('an accelerator is checked before use and serves big buffers only; partial sums stay right', () => {
+  assert.not.ok(useChecksumImplementation(() => 42), 'a wrong implementation is refused');
+  assert.not.ok(checksumAccelerated());
+  let calls = 0;
+  // A correct stand-in (the TypeScript sum itself) that counts its calls.
+  const plain = (b: Uint8Array, salt: number) => { calls++; let s = salt | 0; for (let i = 0; i + 4 <= b.length; i += 4) s = (s + (b[i] | b[i + 1] << 8 | b[i + 2] << 16 | b[i + 3] << 24)) | 0; const r = b.length & 3; if (r) { let w = 0; for (let k = 0; k < r; k++) w |= b[b.length - r + k] << (8 * k); s = (s + w) | 0; } return (-s) >>> 0; };
+  assert.ok(useChecksumImplementation(plain));
+  try {
+    calls = 0;
+    const big = new Uint8Array(8192).map((_x, i) => i * 7);
+    assert.is(checksum(big, 5), checksumFinish(checksumPartial(big.subarray(4096), checksumPartial(big.subarray(0, 4096), 5))));
+    assert.ok(calls >= 3);
+    calls = 0;
+    checksum(new Uint8Array(100), 1);
+    assert.is(calls, 0, 'small buffers stay in TypeScript');
+  } finally {
+    useChecksumImplementation(undefined);
+  }
 });
 
 test.run();

@@ -5,9 +5,25 @@
  * @module
  */
 import type { CliIo } from '../util/io.ts';
+import { useChecksumImplementation } from '@walbjs/log-format';
+
+/**
+ * Use the native addon's checksum (about 5× the TypeScript one) when the addon is there; without
+ * it everything still works, in TypeScript. `WALB_NO_NATIVE=1` keeps TypeScript.
+ */
+async function accelerate(): Promise<void> {
+  if (process.env.WALB_NO_NATIVE) return;
+  try {
+    const { loadNative } = await import('@walbjs/native-walb');
+    useChecksumImplementation(loadNative().checksum);
+  } catch {
+    // No addon for this platform or not built: the TypeScript checksum serves.
+  }
+}
 
 /** Run `run` on the process's arguments and set the exit code. */
 export async function main(run: (argv: readonly string[], io?: Partial<CliIo>) => Promise<number>): Promise<void> {
+  await accelerate();
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw e;
