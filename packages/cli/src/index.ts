@@ -5,7 +5,7 @@
  *
  * - {@link runWalb}: `walb wlog show|verify|gen|cat|restore`,
  *   `walb wdiff show|from-wlog|merge|apply|virt-cat|from-image`, `walb ldev info`.
- * - {@link runWdevc}: `wdevc format-ldev` (device-control commands join as they are written).
+ * - {@link runWdevc}: `wdevc format-ldev` and the kernel-device commands (`create-wdev`, `get-oldest-lsid`, …).
  * - {@link ExitCode}: 0 ok, 1 failed, 2 usage error, 130 interrupted.
  * - Value parsers shared with the commands: {@link parseLsid}, {@link parseSize}.
  * - {@link toJson}: the JSON convention of `--json` output (64-bit values as decimal strings).
@@ -40,7 +40,7 @@ const WALB: AppSpec = {
 /** The `wdevc` program: walb device control. */
 const WDEVC: AppSpec = {
   name: 'wdevc',
-  describe: 'WalB device control: format log devices (kernel device commands to come).',
+  describe: 'WalB device control: format log devices, and drive kernel walb devices (ioctls of the walb module).',
   commands: wdevcCommands,
   epilogue: 'Exit codes: 0 ok, 1 operation failed, 2 usage error.',
 };

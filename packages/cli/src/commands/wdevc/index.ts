@@ -5,6 +5,7 @@
  * @module
  */
 import { formatLdevCommand } from './format-ldev.ts';
+import { kernelCommands } from './kernel.ts';
 
 /** Every `wdevc` command. */
-export const wdevcCommands = [formatLdevCommand] as const;
+export const wdevcCommands = [formatLdevCommand, ...kernelCommands] as const;
