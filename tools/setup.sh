@@ -4,6 +4,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Real NBD clients for the capture device's tests (Debian packages).
+need=()
+command -v qemu-io >/dev/null 2>&1 || need+=(qemu-utils)
+command -v nbdinfo >/dev/null 2>&1 || need+=(libnbd-bin)
+command -v fio >/dev/null 2>&1 || need+=(fio)
+command -v nbdkit >/dev/null 2>&1 || need+=(nbdkit)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null
+  else
+    echo "setup: install ${need[*]} (Debian packages) for the capture device's tests" >&2
+  fi
+fi
+
 PNPM_VERSION=10.34.9
 if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$PNPM_VERSION" ]; then
   npm install -g "pnpm@$PNPM_VERSION"

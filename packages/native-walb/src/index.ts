@@ -29,3 +29,4 @@ export * from './kernel-abi.ts';
 export * from './sysfs.ts';
 export { loadNative, nativeCandidates, nativeFileName, type NativeAddon } from './native.ts';
 export * from './kernel.ts';
+export * from './capture.ts';

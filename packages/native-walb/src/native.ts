@@ -24,6 +24,28 @@ export interface NativeAddon {
   version(): string;
   /** Panics inside the addon on purpose: shows that a panic reaches JS as an Error. */
   panicForTest(): never;
+  /** Open (and redo) a userspace capture device (see `CaptureDevice`). */
+  captureOpen(ldev: string, ddev: string, errorBeforeOverflow: boolean, checkpointMs: number, maxPackKb: number): Promise<object>;
+  /** Serve a capture device over NBD on a unix socket or TCP. */
+  captureServe(handle: object, unix: boolean, address: string): { server: object; address: string };
+  /** Stop accepting NBD connections. */
+  captureStopServer(server: object): void;
+  /** The device's lsids. */
+  captureLsids(handle: object): NativeLsids;
+  /** Free the log below `lsid`. */
+  captureSetOldest(handle: object, lsid: bigint): Promise<void>;
+  /** Write the checkpoint now. */
+  captureCheckpoint(handle: object): Promise<void>;
+  /** Freeze or melt write IO. */
+  captureFreeze(handle: object, frozen: boolean): void;
+  /** Finish queued writes, checkpoint, stop. */
+  captureClose(handle: object): Promise<void>;
+}
+
+/** Lsids and flags of a capture device as the addon reports them. */
+export interface NativeLsids {
+  latest: bigint; completed: bigint; permanent: bigint; written: bigint; prevWritten: bigint; oldest: bigint;
+  ringBufferSize: bigint; overflow: boolean; frozen: boolean;
 }
 
 const require = createRequire(import.meta.url);

@@ -2,14 +2,17 @@
 //! Node-API binding (no crates). Every entry point catches panics and turns them into JS errors;
 //! device I/O runs on the libuv thread pool, never on the JS thread.
 
+mod capture;
 mod checksum;
 mod ioctl;
 mod napi;
+mod nbd;
 
 use napi::*;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::sync::Arc;
 
 /// Run `f`, turning an `Err` or a panic into a thrown JS error.
 unsafe fn guard(env: napi_env, f: impl FnOnce() -> JsResult<napi_value>) -> napi_value {
@@ -56,17 +59,25 @@ unsafe extern "C" fn js_version(env: napi_env, _info: napi_callback_info) -> nap
     guard(env, || string_value(env, env!("CARGO_PKG_VERSION")))
 }
 
-/// An ioctl to run on the thread pool, and its outcome.
+/// What a job on the thread pool produces.
+enum Value {
+    Ioctl(ioctl::Outcome),
+    Device(Arc<capture::Device>),
+    Unit,
+}
+
+/// Work to run on the thread pool, and its outcome.
 struct Job {
     deferred: napi_deferred,
     work: napi_async_work,
-    call: ioctl::Call,
-    result: Option<JsResult<ioctl::Outcome>>,
+    run: Option<Box<dyn FnOnce() -> JsResult<Value> + Send>>,
+    result: Option<JsResult<Value>>,
 }
 
 unsafe extern "C" fn job_execute(_env: napi_env, data: *mut c_void) {
     let job = &mut *(data as *mut Job);
-    let r = catch_unwind(AssertUnwindSafe(|| ioctl::run(&job.call)));
+    let f = job.run.take();
+    let r = catch_unwind(AssertUnwindSafe(|| match f { Some(f) => f(), None => Ok(Value::Unit) }));
     job.result = Some(match r {
         Ok(r) => r,
         Err(p) => Err(JsError::new("ERR_WALB_NATIVE_PANIC", format!("native code panicked: {}", panic_text(&p)))),
@@ -74,18 +85,20 @@ unsafe extern "C" fn job_execute(_env: napi_env, data: *mut c_void) {
 }
 
 unsafe extern "C" fn job_complete(env: napi_env, _status: napi_status, data: *mut c_void) {
-    let job = Box::from_raw(data as *mut Job);
+    let mut job = Box::from_raw(data as *mut Job);
     let settled = catch_unwind(AssertUnwindSafe(|| -> JsResult<napi_value> {
-        match job.result.as_ref() {
-            Some(Ok(o)) => {
+        match job.result.take() {
+            Some(Ok(Value::Ioctl(o))) => {
                 let obj = object(env)?;
                 set(env, obj, "arg", buffer_copy(env, &o.arg)?)?;
                 set(env, obj, "k2u", buffer_copy(env, &o.k2u)?)?;
                 set(env, obj, "ret", uint32(env, o.ret as u32)?)?;
                 Ok(obj)
             }
-            Some(Err(e)) => Err(JsError { code: e.code.clone(), message: e.message.clone(), errno: e.errno }),
-            None => Err(JsError::new("ERR_WALB_NATIVE", "the ioctl did not run")),
+            Some(Ok(Value::Device(d))) => external(env, d),
+            Some(Ok(Value::Unit)) => Ok(undefined(env)),
+            Some(Err(e)) => Err(e),
+            None => Err(JsError::new("ERR_WALB_NATIVE", "the job did not run")),
         }
     }));
     match settled {
@@ -97,6 +110,128 @@ unsafe extern "C" fn job_complete(env: napi_env, _status: napi_status, data: *mu
         }
     }
     napi_delete_async_work(env, job.work);
+}
+
+/// Run `f` on the thread pool; returns the promise of its value.
+unsafe fn spawn_job(env: napi_env, f: Box<dyn FnOnce() -> JsResult<Value> + Send>) -> JsResult<napi_value> {
+    let mut promise = ptr::null_mut();
+    let mut deferred = ptr::null_mut();
+    if napi_create_promise(env, &mut deferred, &mut promise) != NAPI_OK {
+        return Err(JsError::new("ERR_NAPI", "napi_create_promise failed"));
+    }
+    let job = Box::into_raw(Box::new(Job { deferred, work: ptr::null_mut(), run: Some(f), result: None }));
+    let name = string_value(env, "walb-native")?;
+    if napi_create_async_work(env, ptr::null_mut(), name, Some(job_execute), Some(job_complete), job as *mut c_void, &mut (*job).work) != NAPI_OK
+        || napi_queue_async_work(env, (*job).work) != NAPI_OK
+    {
+        drop(Box::from_raw(job));
+        return Err(JsError::new("ERR_NAPI", "could not queue the work"));
+    }
+    Ok(promise)
+}
+
+type DeviceHandle = Arc<capture::Device>;
+
+/// `captureOpen(ldev, ddev, errorBeforeOverflow, checkpointMs, maxPackKb) → Promise<handle>`: open
+/// (and redo) a userspace capture device.
+unsafe extern "C" fn js_capture_open(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [l, d, e, c, m] = args::<5>(env, info)?;
+        let ldev = get_string(env, l, "ldev")?;
+        let ddev = get_string(env, d, "ddev")?;
+        let ebo = get_bool(env, e, "errorBeforeOverflow")?;
+        let ms = get_u32(env, c, "checkpointMs")? as u64;
+        let kb = get_u32(env, m, "maxPackKb")? as u64;
+        spawn_job(env, Box::new(move || {
+            let s = capture::Settings { error_before_overflow: ebo, checkpoint_ms: ms, max_pack_pb: 0 };
+            let dev = capture::Device::open(&ldev, &ddev, s)?;
+            dev.set_settings(capture::Settings { max_pack_pb: (kb * 1024 / dev.pbs).max(1), ..s });
+            Ok(Value::Device(dev))
+        }))
+    })
+}
+
+/// `captureServe(handle, unix: boolean, address) → { server, address }`.
+unsafe extern "C" fn js_capture_serve(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [h, u, a] = args::<3>(env, info)?;
+        let dev: &DeviceHandle = get_external(env, h, "handle")?;
+        let unix = get_bool(env, u, "unix")?;
+        let addr = get_string(env, a, "address")?;
+        let server = nbd::serve(dev.clone(), unix, &addr).map_err(|e| {
+            let mut j = JsError::new("ERR_WALB_SERVE", format!("cannot listen on {addr}: {e}"));
+            j.errno = e.raw_os_error();
+            j
+        })?;
+        let obj = object(env)?;
+        set(env, obj, "address", string_value(env, &server.address)?)?;
+        set(env, obj, "server", external(env, server)?)?;
+        Ok(obj)
+    })
+}
+
+/// `captureStopServer(server)`: stop accepting connections.
+unsafe extern "C" fn js_capture_stop_server(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [s] = args::<1>(env, info)?;
+        let server: &nbd::Server = get_external(env, s, "server")?;
+        server.stop();
+        Ok(undefined(env))
+    })
+}
+
+/// `captureLsids(handle) → { latest, completed, permanent, written, prevWritten, oldest, overflow, frozen, ringBufferSize }`.
+unsafe extern "C" fn js_capture_lsids(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [h] = args::<1>(env, info)?;
+        let dev: &DeviceHandle = get_external(env, h, "handle")?;
+        let (l, overflow, frozen) = dev.lsids();
+        let o = object(env)?;
+        for (k, v) in [("latest", l.latest), ("completed", l.completed), ("permanent", l.permanent), ("written", l.written), ("prevWritten", l.prev_written), ("oldest", l.oldest), ("ringBufferSize", dev.rb_size)] {
+            set(env, o, k, bigint(env, v)?)?;
+        }
+        set(env, o, "overflow", boolean(env, overflow)?)?;
+        set(env, o, "frozen", boolean(env, frozen)?)?;
+        Ok(o)
+    })
+}
+
+/// `captureSetOldest(handle, lsid: bigint) → Promise<void>`.
+unsafe extern "C" fn js_capture_set_oldest(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [h, l] = args::<2>(env, info)?;
+        let dev: DeviceHandle = get_external::<DeviceHandle>(env, h, "handle")?.clone();
+        let lsid = get_bigint(env, l, "lsid")?;
+        spawn_job(env, Box::new(move || { dev.set_oldest(lsid)?; Ok(Value::Unit) }))
+    })
+}
+
+/// `captureCheckpoint(handle) → Promise<void>`.
+unsafe extern "C" fn js_capture_checkpoint(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [h] = args::<1>(env, info)?;
+        let dev: DeviceHandle = get_external::<DeviceHandle>(env, h, "handle")?.clone();
+        spawn_job(env, Box::new(move || { dev.checkpoint()?; Ok(Value::Unit) }))
+    })
+}
+
+/// `captureFreeze(handle, frozen: boolean)`.
+unsafe extern "C" fn js_capture_freeze(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [h, f] = args::<2>(env, info)?;
+        let dev: &DeviceHandle = get_external(env, h, "handle")?;
+        dev.set_frozen(get_bool(env, f, "frozen")?);
+        Ok(undefined(env))
+    })
+}
+
+/// `captureClose(handle) → Promise<void>`: finish queued writes, checkpoint, stop.
+unsafe extern "C" fn js_capture_close(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [h] = args::<1>(env, info)?;
+        let dev: DeviceHandle = get_external::<DeviceHandle>(env, h, "handle")?.clone();
+        spawn_job(env, Box::new(move || { dev.close()?; Ok(Value::Unit) }))
+    })
 }
 
 /// `ioctl(path: string, request: number, arg: Uint8Array, u2k?: Uint8Array, k2uSize?: number, openWrite?: number)`
@@ -117,20 +252,7 @@ unsafe extern "C" fn js_ioctl(env: napi_env, info: napi_callback_info) -> napi_v
         let k2u_size = get_u32(env, k, "k2uSize").unwrap_or(0) as usize;
         let write = get_u32(env, w, "openWrite").unwrap_or(1) != 0;
         let call = ioctl::Call::new(path, request as u64, arg, u2k, k2u_size, write)?;
-        let mut promise = ptr::null_mut();
-        let mut deferred = ptr::null_mut();
-        if napi_create_promise(env, &mut deferred, &mut promise) != NAPI_OK {
-            return Err(JsError::new("ERR_NAPI", "napi_create_promise failed"));
-        }
-        let job = Box::into_raw(Box::new(Job { deferred, work: ptr::null_mut(), call, result: None }));
-        let name = string_value(env, "walb-ioctl")?;
-        if napi_create_async_work(env, ptr::null_mut(), name, Some(job_execute), Some(job_complete), job as *mut c_void, &mut (*job).work) != NAPI_OK
-            || napi_queue_async_work(env, (*job).work) != NAPI_OK
-        {
-            drop(Box::from_raw(job));
-            return Err(JsError::new("ERR_NAPI", "could not queue the ioctl"));
-        }
-        Ok(promise)
+        spawn_job(env, Box::new(move || ioctl::run(&call).map(Value::Ioctl)))
     })
 }
 
@@ -142,6 +264,14 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
         export(env, exports, "ioctl", Some(js_ioctl))?;
         export(env, exports, "version", Some(js_version))?;
         export(env, exports, "panicForTest", Some(js_panic_for_test))?;
+        export(env, exports, "captureOpen", Some(js_capture_open))?;
+        export(env, exports, "captureServe", Some(js_capture_serve))?;
+        export(env, exports, "captureStopServer", Some(js_capture_stop_server))?;
+        export(env, exports, "captureLsids", Some(js_capture_lsids))?;
+        export(env, exports, "captureSetOldest", Some(js_capture_set_oldest))?;
+        export(env, exports, "captureCheckpoint", Some(js_capture_checkpoint))?;
+        export(env, exports, "captureFreeze", Some(js_capture_freeze))?;
+        export(env, exports, "captureClose", Some(js_capture_close))?;
         Ok(())
     }));
     match r {

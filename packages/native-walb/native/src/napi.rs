@@ -43,6 +43,61 @@ extern "C" {
     pub fn napi_create_async_work(env: napi_env, resource: napi_value, resource_name: napi_value, execute: napi_async_execute, complete: napi_async_complete, data: *mut c_void, result: *mut napi_async_work) -> napi_status;
     pub fn napi_queue_async_work(env: napi_env, work: napi_async_work) -> napi_status;
     pub fn napi_delete_async_work(env: napi_env, work: napi_async_work) -> napi_status;
+    pub fn napi_create_external(env: napi_env, data: *mut c_void, finalize_cb: Option<unsafe extern "C" fn(napi_env, *mut c_void, *mut c_void)>, finalize_hint: *mut c_void, result: *mut napi_value) -> napi_status;
+    pub fn napi_get_value_external(env: napi_env, value: napi_value, result: *mut *mut c_void) -> napi_status;
+    pub fn napi_create_bigint_uint64(env: napi_env, value: u64, result: *mut napi_value) -> napi_status;
+    pub fn napi_get_value_bigint_uint64(env: napi_env, value: napi_value, result: *mut u64, lossless: *mut bool) -> napi_status;
+    pub fn napi_get_boolean(env: napi_env, value: bool, result: *mut napi_value) -> napi_status;
+    pub fn napi_get_value_bool(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
+}
+
+pub unsafe fn bigint(env: napi_env, n: u64) -> JsResult<napi_value> {
+    let mut v = ptr::null_mut();
+    check(napi_create_bigint_uint64(env, n, &mut v), "napi_create_bigint_uint64")?;
+    Ok(v)
+}
+
+pub unsafe fn get_bigint(env: napi_env, v: napi_value, what: &str) -> JsResult<u64> {
+    let (mut n, mut lossless) = (0u64, false);
+    if napi_get_value_bigint_uint64(env, v, &mut n, &mut lossless) != NAPI_OK || !lossless {
+        return Err(JsError::arg(format!("{what} must be a bigint in [0, 2^64)")));
+    }
+    Ok(n)
+}
+
+pub unsafe fn boolean(env: napi_env, b: bool) -> JsResult<napi_value> {
+    let mut v = ptr::null_mut();
+    check(napi_get_boolean(env, b, &mut v), "napi_get_boolean")?;
+    Ok(v)
+}
+
+pub unsafe fn get_bool(env: napi_env, v: napi_value, what: &str) -> JsResult<bool> {
+    let mut b = false;
+    if napi_get_value_bool(env, v, &mut b) != NAPI_OK { return Err(JsError::arg(format!("{what} must be a boolean"))); }
+    Ok(b)
+}
+
+/// Hand `value` to JS as an external; it is dropped when JS collects it.
+pub unsafe fn external<T: Send + 'static>(env: napi_env, value: T) -> JsResult<napi_value> {
+    unsafe extern "C" fn fin<T>(_env: napi_env, data: *mut c_void, _hint: *mut c_void) {
+        drop(Box::from_raw(data as *mut T));
+    }
+    let raw = Box::into_raw(Box::new(value)) as *mut c_void;
+    let mut v = ptr::null_mut();
+    if napi_create_external(env, raw, Some(fin::<T>), ptr::null_mut(), &mut v) != NAPI_OK {
+        drop(Box::from_raw(raw as *mut T));
+        return Err(JsError::new("ERR_NAPI", "napi_create_external failed"));
+    }
+    Ok(v)
+}
+
+/// The value behind an external made by [`external`] with the same `T`.
+pub unsafe fn get_external<'a, T>(env: napi_env, v: napi_value, what: &str) -> JsResult<&'a T> {
+    let mut p = ptr::null_mut();
+    if napi_get_value_external(env, v, &mut p) != NAPI_OK || p.is_null() {
+        return Err(JsError::arg(format!("{what} must be a handle made by this addon")));
+    }
+    Ok(&*(p as *const T))
 }
 
 /// A failure to report to JS: an error code (`ERR_…`) and a message, plus an errno when one applies.

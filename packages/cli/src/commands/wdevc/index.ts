@@ -6,6 +6,7 @@
  */
 import { formatLdevCommand } from './format-ldev.ts';
 import { kernelCommands } from './kernel.ts';
+import { serveCommand } from './serve.ts';
 
 /** Every `wdevc` command. */
-export const wdevcCommands = [formatLdevCommand, ...kernelCommands] as const;
+export const wdevcCommands = [formatLdevCommand, serveCommand, ...kernelCommands] as const;

@@ -1,0 +1,460 @@
+//! The userspace capture device's log engine: every write is first stored as a logpack in the log
+//! device's ring buffer, in the walb driver's format, then written to the data device. Writes are
+//! grouped into logpacks by one committer thread (group commit); FUA and FLUSH wait until the log
+//! is durable. On open, logs from the checkpointed written lsid are redone onto the data device.
+
+use crate::checksum::checksum;
+use crate::napi::{JsError, JsResult};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const LBS: u64 = 512;
+const SUPER_OFFSET: u64 = 4096;
+const SECTOR_TYPE_SUPER: u16 = 1;
+const SECTOR_TYPE_LOGPACK: u16 = 3;
+const FLAG_EXIST: u32 = 1;
+const FLAG_PADDING: u32 = 2;
+const FLAG_DISCARD: u32 = 4;
+const MAX_TOTAL_IO_PB: u64 = 65535;
+
+fn io_err(what: &str, e: std::io::Error) -> JsError {
+    let mut j = JsError::new("ERR_WALB_CAPTURE_IO", format!("{what}: {e}"));
+    j.errno = e.raw_os_error();
+    j
+}
+fn bad(what: impl Into<String>) -> JsError {
+    JsError::new("ERR_WALB_CAPTURE_FORMAT", what.into())
+}
+
+fn get16(b: &[u8], o: usize) -> u16 { u16::from_le_bytes([b[o], b[o + 1]]) }
+fn get32(b: &[u8], o: usize) -> u32 { u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) }
+fn get64(b: &[u8], o: usize) -> u64 { u64::from_le_bytes(b[o..o + 8].try_into().unwrap()) }
+fn put16(b: &mut [u8], o: usize, v: u16) { b[o..o + 2].copy_from_slice(&v.to_le_bytes()) }
+fn put32(b: &mut [u8], o: usize, v: u32) { b[o..o + 4].copy_from_slice(&v.to_le_bytes()) }
+fn put64(b: &mut [u8], o: usize, v: u64) { b[o..o + 8].copy_from_slice(&v.to_le_bytes()) }
+
+/// The lsids of the device, as the kernel's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Lsids {
+    pub latest: u64,
+    pub completed: u64,
+    pub permanent: u64,
+    pub written: u64,
+    pub prev_written: u64,
+    pub oldest: u64,
+}
+
+/// What a write request asks for.
+pub enum Op {
+    Write { lb: u64, data: Vec<u8>, fua: bool },
+    Discard { lb: u64, blocks: u64, fua: bool },
+    Flush,
+}
+
+type Done = Box<dyn FnOnce(Result<(), i32>) + Send>;
+
+struct Pending {
+    op: Op,
+    done: Done,
+}
+
+struct State {
+    lsids: Lsids,
+    queue: Vec<Pending>,
+    overflow: bool,
+    frozen: bool,
+    closing: bool,
+    failed: Option<String>,
+}
+
+/// Settings of a capture device.
+#[derive(Clone, Copy)]
+pub struct Settings {
+    /// Fail writes that would overflow the ring (true), or overwrite the oldest logs and flag it.
+    pub error_before_overflow: bool,
+    /// Checkpoint interval.
+    pub checkpoint_ms: u64,
+    /// Largest logpack data in PB.
+    pub max_pack_pb: u64,
+}
+
+pub struct Device {
+    ldev: File,
+    ddev: File,
+    pub pbs: u64,
+    pub salt: u32,
+    rb_off: u64,
+    pub rb_size: u64,
+    pub size_lb: u64,
+    super_block: Mutex<Vec<u8>>,
+    state: Mutex<State>,
+    cond: Condvar,
+    settings: Mutex<Settings>,
+    last_sync: Mutex<Instant>,
+}
+
+/// Logs are made durable at least this often even when nobody asks (the driver's log flush period).
+const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+
+impl Device {
+    /// Open a formatted log device and its data device, and redo the logs from written_lsid.
+    pub fn open(ldev_path: &str, ddev_path: &str, settings: Settings) -> JsResult<Arc<Device>> {
+        let ldev = OpenOptions::new().read(true).write(true).open(ldev_path).map_err(|e| io_err(&format!("open {ldev_path}"), e))?;
+        let ddev = OpenOptions::new().read(true).write(true).open(ddev_path).map_err(|e| io_err(&format!("open {ddev_path}"), e))?;
+        let mut head = vec![0u8; 4096];
+        ldev.read_exact_at(&mut head, SUPER_OFFSET).map_err(|e| io_err(&format!("read the super sector of {ldev_path}"), e))?;
+        if get16(&head, 0) != SECTOR_TYPE_SUPER { return Err(bad(format!("{ldev_path}: no super sector at byte 4096 (sector type {})", get16(&head, 0)))); }
+        if get16(&head, 2) != 2 { return Err(bad(format!("{ldev_path}: super sector version {}", get16(&head, 2)))); }
+        let pbs = get32(&head, 12) as u64;
+        if pbs != 512 && pbs != 4096 { return Err(bad(format!("{ldev_path}: physical block size {pbs}"))); }
+        let sb = head[..pbs as usize].to_vec();
+        if checksum(&sb, 0) != 0 {
+            return Err(JsError::new("ERR_WALB_CAPTURE_CHECKSUM", format!("{ldev_path}: the super sector checksum does not verify (offset 4096)")));
+        }
+        let rb_size = get64(&sb, 72);
+        let oldest = get64(&sb, 80);
+        let written = get64(&sb, 88);
+        let size_lb = get64(&sb, 96);
+        let rb_off = 4096 / pbs + 2 + get32(&sb, 16) as u64;
+        if rb_size == 0 || oldest > written { return Err(bad(format!("{ldev_path}: ring buffer size {rb_size}, oldest {oldest}, written {written}"))); }
+        let ldev_len = ldev.metadata().map(|m| m.len()).unwrap_or(0);
+        let ldev_len = if ldev_len == 0 { block_device_size(&ldev) } else { ldev_len };
+        if (rb_off + rb_size) * pbs > ldev_len { return Err(bad(format!("{ldev_path}: the ring buffer ({rb_size} PB) does not fit the device ({ldev_len} bytes)"))); }
+        let ddev_len = ddev.metadata().map(|m| m.len()).unwrap_or(0);
+        let ddev_len = if ddev_len == 0 { block_device_size(&ddev) } else { ddev_len };
+        if size_lb * LBS > ddev_len { return Err(bad(format!("{ddev_path}: {ddev_len} bytes, smaller than the {size_lb} LB the super sector records"))); }
+        let salt = get32(&sb, 20);
+        let dev = Device {
+            ldev, ddev, pbs, salt, rb_off, rb_size, size_lb,
+            super_block: Mutex::new(sb),
+            state: Mutex::new(State { lsids: Lsids::default(), queue: Vec::new(), overflow: false, frozen: false, closing: false, failed: None }),
+            cond: Condvar::new(),
+            settings: Mutex::new(settings),
+            last_sync: Mutex::new(Instant::now()),
+        };
+        let end = dev.redo(written)?;
+        {
+            let mut st = dev.state.lock().unwrap();
+            st.lsids = Lsids { latest: end, completed: end, permanent: end, written: end, prev_written: written, oldest };
+        }
+        dev.checkpoint()?;
+        let dev = Arc::new(dev);
+        let d2 = dev.clone();
+        thread::Builder::new().name("walb-committer".into()).spawn(move || d2.committer()).map_err(|e| io_err("spawn the committer", e))?;
+        let d3 = Arc::downgrade(&dev);
+        thread::Builder::new().name("walb-checkpoint".into()).spawn(move || loop {
+            let ms = match d3.upgrade() { Some(d) => d.settings.lock().unwrap().checkpoint_ms, None => return };
+            thread::sleep(Duration::from_millis(ms.max(100)));
+            match d3.upgrade() {
+                Some(d) => { if d.state.lock().unwrap().closing { return; } let _ = d.checkpoint(); }
+                None => return,
+            }
+        }).map_err(|e| io_err("spawn the checkpointer", e))?;
+        Ok(dev)
+    }
+
+    fn ring_pos(&self, lsid: u64) -> u64 { (self.rb_off + lsid % self.rb_size) * self.pbs }
+
+    fn read_lsids(&self, lsid: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let pbs = self.pbs as usize;
+        let n = buf.len() / pbs;
+        let mut done = 0;
+        while done < n {
+            let l = lsid + done as u64;
+            let run = ((self.rb_size - l % self.rb_size) as usize).min(n - done);
+            self.ldev.read_exact_at(&mut buf[done * pbs..(done + run) * pbs], self.ring_pos(l))?;
+            done += run;
+        }
+        Ok(())
+    }
+
+    fn write_lsids(&self, lsid: u64, buf: &[u8]) -> std::io::Result<()> {
+        let pbs = self.pbs as usize;
+        let n = buf.len() / pbs;
+        let mut done = 0;
+        while done < n {
+            let l = lsid + done as u64;
+            let run = ((self.rb_size - l % self.rb_size) as usize).min(n - done);
+            self.ldev.write_all_at(&buf[done * pbs..(done + run) * pbs], self.ring_pos(l))?;
+            done += run;
+        }
+        Ok(())
+    }
+
+    /// A valid logpack header at `lsid` (checksum with the salt, sector type, lsid, records), or None.
+    fn valid_header(&self, lsid: u64, h: &[u8]) -> Option<Vec<(u32, u32, u64, u32, u16)>> {
+        if get16(h, 4) != SECTOR_TYPE_LOGPACK || get64(h, 8) != lsid { return None; }
+        let n = get16(h, 16) as usize;
+        if n == 0 || n > (self.pbs as usize - 24) / 32 || checksum(h, self.salt) != 0 { return None; }
+        let total = get16(h, 6) as u64;
+        let mut recs = Vec::with_capacity(n);
+        let mut pos = 1u64;
+        for i in 0..n {
+            let o = 24 + 32 * i;
+            let (csum, flags, off, size, local) = (get32(h, o), get32(h, o + 4), get64(h, o + 8), get32(h, o + 16), get16(h, o + 20));
+            if flags & FLAG_EXIST == 0 || get64(h, o + 24) != lsid + local as u64 || local as u64 != pos { return None; }
+            if flags & FLAG_DISCARD == 0 { pos += (size as u64 * LBS).div_ceil(self.pbs); }
+            recs.push((csum, flags, off, size, local));
+        }
+        if pos - 1 != total { return None; }
+        Some(recs)
+    }
+
+    /// Redo: apply every valid logpack from `from` onto the data device; returns the end lsid.
+    fn redo(&self, from: u64) -> JsResult<u64> {
+        let pbs = self.pbs as usize;
+        let mut lsid = from;
+        let mut h = vec![0u8; pbs];
+        loop {
+            if lsid - from >= self.rb_size { break; }
+            if self.read_lsids(lsid, &mut h).is_err() { break; }
+            let Some(recs) = self.valid_header(lsid, &h) else { break };
+            let total = get16(&h, 6) as usize;
+            let mut data = vec![0u8; total * pbs];
+            if self.read_lsids(lsid + 1, &mut data).is_err() { break; }
+            // Every IO must verify before any of the pack is applied: a torn pack is not redone.
+            let ok = recs.iter().all(|&(csum, flags, _, size, local)| {
+                if flags & (FLAG_DISCARD | FLAG_PADDING) != 0 { return true; }
+                let s = (local as usize - 1) * pbs;
+                checksum(&data[s..s + size as usize * LBS as usize], self.salt) == csum
+            });
+            if !ok { break; }
+            for &(_, flags, off, size, local) in &recs {
+                if flags & (FLAG_DISCARD | FLAG_PADDING) != 0 { continue; }
+                if (off + size as u64) > self.size_lb { return Err(bad(format!("redo: the IO at lsid {} writes beyond the data device", lsid + local as u64))); }
+                let s = (local as usize - 1) * pbs;
+                self.ddev.write_all_at(&data[s..s + size as usize * LBS as usize], off * LBS).map_err(|e| io_err("redo: write the data device", e))?;
+            }
+            lsid += 1 + total as u64;
+        }
+        self.ddev.sync_data().map_err(|e| io_err("redo: sync the data device", e))?;
+        Ok(lsid)
+    }
+
+    /// Write written_lsid (after the data device is durable) and oldest_lsid to the super sector.
+    pub fn checkpoint(&self) -> JsResult<()> {
+        let (written, oldest) = { let st = self.state.lock().unwrap(); (st.lsids.written, st.lsids.oldest) };
+        self.ddev.sync_data().map_err(|e| io_err("checkpoint: sync the data device", e))?;
+        let mut sb = self.super_block.lock().unwrap();
+        put64(&mut sb, 80, oldest);
+        put64(&mut sb, 88, written);
+        put32(&mut sb, 4, 0);
+        let c = checksum(&sb, 0);
+        put32(&mut sb, 4, c);
+        self.ldev.write_all_at(&sb, SUPER_OFFSET).map_err(|e| io_err("checkpoint: write the super sector", e))?;
+        self.ldev.sync_data().map_err(|e| io_err("checkpoint: sync the log device", e))?;
+        self.state.lock().unwrap().lsids.prev_written = written;
+        Ok(())
+    }
+
+    /// Queue an operation; `done` is called from the committer with the result (errno on failure).
+    pub fn submit(&self, op: Op, done: Done) {
+        let mut st = self.state.lock().unwrap();
+        if st.closing { drop(st); done(Err(108)); return; }
+        if let Some(_) = st.failed { drop(st); done(Err(5)); return; }
+        st.queue.push(Pending { op, done });
+        self.cond.notify_all();
+    }
+
+    pub fn lsids(&self) -> (Lsids, bool, bool) {
+        let st = self.state.lock().unwrap();
+        (st.lsids, st.overflow, st.frozen)
+    }
+
+    /// Free the log below `lsid` (oldest ≤ lsid ≤ prev_written, as the kernel's check).
+    pub fn set_oldest(&self, lsid: u64) -> JsResult<()> {
+        {
+            let mut st = self.state.lock().unwrap();
+            if lsid < st.lsids.oldest || lsid > st.lsids.prev_written.max(st.lsids.written) {
+                return Err(JsError::new("ERR_WALB_RANGE", format!("oldest lsid {lsid} must be within [{}, {}]", st.lsids.oldest, st.lsids.written)));
+            }
+            st.lsids.oldest = lsid;
+        }
+        self.checkpoint()
+    }
+
+    pub fn set_frozen(&self, frozen: bool) {
+        let mut st = self.state.lock().unwrap();
+        st.frozen = frozen;
+        self.cond.notify_all();
+    }
+
+    pub fn set_settings(&self, s: Settings) { *self.settings.lock().unwrap() = s; }
+
+    /// Stop taking operations, finish the queued ones, checkpoint.
+    pub fn close(&self) -> JsResult<()> {
+        {
+            let mut st = self.state.lock().unwrap();
+            st.closing = true;
+            self.cond.notify_all();
+            while !st.queue.is_empty() { st = self.cond.wait(st).unwrap(); }
+        }
+        self.checkpoint()
+    }
+
+    pub fn read(&self, lb: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.ddev.read_exact_at(buf, lb * LBS)
+    }
+
+    fn committer(&self) {
+        loop {
+            let batch = {
+                let mut st = self.state.lock().unwrap();
+                while (st.queue.is_empty() || st.frozen) && !(st.closing && st.queue.is_empty()) {
+                    let (g, t) = self.cond.wait_timeout(st, FLUSH_INTERVAL).unwrap();
+                    st = g;
+                    if t.timed_out() && st.lsids.permanent < st.lsids.latest {
+                        // Nothing new for a while: make what is logged durable, so permanent catches up.
+                        drop(st);
+                        let ok = self.ldev.sync_data().is_ok();
+                        st = self.state.lock().unwrap();
+                        if ok { let l = st.lsids.completed; st.lsids.permanent = l; }
+                    }
+                }
+                if st.queue.is_empty() && st.closing { self.cond.notify_all(); return; }
+                std::mem::take(&mut st.queue)
+            };
+            let r = self.commit(batch);
+            if let Err(e) = r {
+                self.state.lock().unwrap().failed = Some(e.message);
+            }
+            self.cond.notify_all();
+        }
+    }
+
+    /// Log a batch: logpacks, one sync if anything asked for durability, data device writes, replies.
+    fn commit(&self, batch: Vec<Pending>) -> JsResult<()> {
+        let pbs = self.pbs;
+        let max_rec = ((pbs - 24) / 32) as usize;
+        let max_pack_pb = self.settings.lock().unwrap().max_pack_pb.clamp(1, MAX_TOTAL_IO_PB);
+        let error_before_overflow = self.settings.lock().unwrap().error_before_overflow;
+        let (mut lsid, oldest) = { let st = self.state.lock().unwrap(); (st.lsids.latest, st.lsids.oldest) };
+        let mut durable = false;
+        let mut packs: Vec<(u64, Vec<u8>)> = Vec::new(); // (lsid, header + data)
+        let mut applies: Vec<(u64, usize, usize, usize)> = Vec::new(); // (byte offset on ddev, pack, start, len)
+        let mut dones: Vec<(Done, Result<(), i32>)> = Vec::new();
+        let mut rest = batch.into_iter().peekable();
+        while rest.peek().is_some() {
+            // One logpack.
+            let mut header = vec![0u8; pbs as usize];
+            let mut data: Vec<u8> = Vec::new();
+            let mut n = 0usize;
+            let mut total = 0u64;
+            let mut padded = false;
+            let mut members: Vec<Pending> = Vec::new();
+            while let Some(p) = rest.peek() {
+                let need_pb = match &p.op { Op::Write { data, .. } => (data.len() as u64).div_ceil(pbs), _ => 0 };
+                if n >= max_rec || (n > 0 && total + need_pb > max_pack_pb) { break; }
+                if let Op::Write { .. } = p.op {
+                    // A data run may not cross the ring end: pad up to it first.
+                    let at = (lsid + 1 + total) % self.rb_size;
+                    if at + need_pb > self.rb_size {
+                        if padded || n + 1 >= max_rec { break; }
+                        let pad = self.rb_size - at;
+                        if total + pad + need_pb > MAX_TOTAL_IO_PB { break; }
+                        let o = 24 + 32 * n;
+                        put32(&mut header, o + 4, FLAG_EXIST | FLAG_PADDING);
+                        put32(&mut header, o + 16, (pad * pbs / LBS) as u32);
+                        put16(&mut header, o + 20, (total + 1) as u16);
+                        put64(&mut header, o + 24, lsid + total + 1);
+                        data.resize(data.len() + (pad * pbs) as usize, 0);
+                        total += pad;
+                        n += 1;
+                        padded = true;
+                        continue;
+                    }
+                }
+                let p = rest.next().unwrap();
+                let o = 24 + 32 * n;
+                match &p.op {
+                    Op::Write { lb, data: d, fua } => {
+                        put32(&mut header, o, checksum(d, self.salt));
+                        put32(&mut header, o + 4, FLAG_EXIST);
+                        put64(&mut header, o + 8, *lb);
+                        put32(&mut header, o + 16, (d.len() as u64 / LBS) as u32);
+                        put16(&mut header, o + 20, (total + 1) as u16);
+                        put64(&mut header, o + 24, lsid + total + 1);
+                        applies.push((*lb * LBS, packs.len(), data.len(), d.len()));
+                        data.extend_from_slice(d);
+                        data.resize(data.len().div_ceil(pbs as usize) * pbs as usize, 0);
+                        total += need_pb;
+                        durable |= *fua;
+                    }
+                    Op::Discard { lb, blocks, fua } => {
+                        put32(&mut header, o + 4, FLAG_EXIST | FLAG_DISCARD);
+                        put64(&mut header, o + 8, *lb);
+                        put32(&mut header, o + 16, *blocks as u32);
+                        put16(&mut header, o + 20, (total + 1) as u16);
+                        put64(&mut header, o + 24, lsid + total + 1);
+                        durable |= *fua;
+                    }
+                    Op::Flush => { durable = true; members.push(p); continue; }
+                }
+                n += 1;
+                members.push(p);
+            }
+            if n == 0 && members.is_empty() { break; }
+            if n > 0 {
+                let next = lsid + 1 + total;
+                if next - oldest > self.rb_size {
+                    if error_before_overflow {
+                        for m in members { dones.push((m.done, Err(28))); }
+                        // Applies of this pack must not happen.
+                        applies.retain(|a| a.1 != packs.len());
+                        continue;
+                    }
+                    self.state.lock().unwrap().overflow = true;
+                }
+                put16(&mut header, 4, SECTOR_TYPE_LOGPACK);
+                put16(&mut header, 6, total as u16);
+                put64(&mut header, 8, lsid);
+                put16(&mut header, 16, n as u16);
+                put16(&mut header, 18, padded as u16);
+                let c = checksum(&header, self.salt);
+                put32(&mut header, 0, c);
+                header.extend_from_slice(&data);
+                packs.push((lsid, header));
+                lsid = next;
+            }
+            for m in members { dones.push((m.done, Ok(()))); }
+        }
+        for (l, buf) in &packs {
+            self.write_lsids(*l, buf).map_err(|e| io_err("write the log device", e))?;
+        }
+        {
+            let mut st = self.state.lock().unwrap();
+            st.lsids.latest = lsid;
+            st.lsids.completed = lsid;
+        }
+        durable |= self.last_sync.lock().unwrap().elapsed() >= FLUSH_INTERVAL;
+        if durable {
+            self.ldev.sync_data().map_err(|e| io_err("sync the log device", e))?;
+            *self.last_sync.lock().unwrap() = Instant::now();
+        }
+        {
+            let mut st = self.state.lock().unwrap();
+            if durable { st.lsids.permanent = lsid; }
+        }
+        let pbs_us = pbs as usize;
+        for (off, pk, start, len) in &applies {
+            let buf = &packs[*pk].1[pbs_us + start..pbs_us + start + len];
+            self.ddev.write_all_at(buf, *off).map_err(|e| io_err("write the data device", e))?;
+        }
+        {
+            let mut st = self.state.lock().unwrap();
+            st.lsids.written = lsid;
+        }
+        for (d, r) in dones { d(r); }
+        Ok(())
+    }
+}
+
+/// Size of a block device, by seeking to its end.
+fn block_device_size(f: &File) -> u64 {
+    use std::io::{Seek, SeekFrom};
+    let mut g = match f.try_clone() { Ok(g) => g, Err(_) => return 0 };
+    g.seek(SeekFrom::End(0)).unwrap_or(0)
+}

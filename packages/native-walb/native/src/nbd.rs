@@ -1,0 +1,318 @@
+//! An NBD server (fixed newstyle handshake) exporting a capture device: every write goes through
+//! the device's log before it is acknowledged.
+
+use crate::capture::{Device, Op, LBS};
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+const NBDMAGIC: u64 = 0x4e42_444d_4147_4943;
+const IHAVEOPT: u64 = 0x4948_4156_454f_5054;
+const OPT_REPLY_MAGIC: u64 = 0x0003_e889_0455_65a9;
+const REQUEST_MAGIC: u32 = 0x2560_9513;
+const SIMPLE_REPLY_MAGIC: u32 = 0x6744_6698;
+const STRUCTURED_REPLY_MAGIC: u32 = 0x668e_33ef;
+
+const FLAG_FIXED_NEWSTYLE: u16 = 1;
+const FLAG_NO_ZEROES: u16 = 2;
+const OPT_EXPORT_NAME: u32 = 1;
+const OPT_ABORT: u32 = 2;
+const OPT_LIST: u32 = 3;
+const OPT_INFO: u32 = 6;
+const OPT_GO: u32 = 7;
+const OPT_STRUCTURED_REPLY: u32 = 8;
+const REP_ACK: u32 = 1;
+const REP_SERVER: u32 = 2;
+const REP_INFO: u32 = 3;
+const REP_ERR_UNSUP: u32 = 0x8000_0001;
+const REP_ERR_INVALID: u32 = 0x8000_0003;
+const INFO_EXPORT: u16 = 0;
+const INFO_BLOCK_SIZE: u16 = 3;
+
+const TF_HAS_FLAGS: u16 = 1;
+const TF_SEND_FLUSH: u16 = 4;
+const TF_SEND_FUA: u16 = 8;
+const TF_SEND_TRIM: u16 = 32;
+const TF_SEND_WRITE_ZEROES: u16 = 64;
+const TF_CAN_MULTI_CONN: u16 = 256;
+
+const CMD_READ: u16 = 0;
+const CMD_WRITE: u16 = 1;
+const CMD_DISC: u16 = 2;
+const CMD_FLUSH: u16 = 3;
+const CMD_TRIM: u16 = 4;
+const CMD_WRITE_ZEROES: u16 = 6;
+const CMD_FLAG_FUA: u16 = 1;
+
+const EIO: i32 = 5;
+const EINVAL: i32 = 22;
+const ENOSPC: i32 = 28;
+const EOVERFLOW: i32 = 75;
+const MAX_REQUEST: u32 = 32 << 20;
+/// Writes are logged in pieces of at most this many bytes.
+const PIECE: usize = 1 << 20;
+
+trait Conn: Read + Write + Send + 'static {
+    fn dup(&self) -> io::Result<Box<dyn Conn>>;
+    fn close(&self);
+}
+impl Conn for TcpStream {
+    fn dup(&self) -> io::Result<Box<dyn Conn>> { Ok(Box::new(self.try_clone()?)) }
+    fn close(&self) { let _ = self.shutdown(std::net::Shutdown::Both); }
+}
+impl Conn for UnixStream {
+    fn dup(&self) -> io::Result<Box<dyn Conn>> { Ok(Box::new(self.try_clone()?)) }
+    fn close(&self) { let _ = self.shutdown(std::net::Shutdown::Both); }
+}
+
+/// A running server: stop it to close the listener (open connections end when their clients go).
+pub struct Server {
+    stop: Arc<AtomicBool>,
+    pub address: String,
+}
+
+impl Server {
+    pub fn stop(&self) { self.stop.store(true, Ordering::SeqCst); }
+}
+
+pub fn serve(dev: Arc<Device>, unix: bool, address: &str) -> io::Result<Server> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    let actual;
+    if unix {
+        let _ = std::fs::remove_file(address);
+        let l = UnixListener::bind(address)?;
+        l.set_nonblocking(true)?;
+        actual = address.to_string();
+        thread::Builder::new().name("walb-nbd-accept".into()).spawn(move || accept_loop(|| l.accept().map(|(s, _)| Box::new(s) as Box<dyn Conn>), dev, s2))?;
+    } else {
+        let l = TcpListener::bind(address)?;
+        l.set_nonblocking(true)?;
+        actual = l.local_addr()?.to_string();
+        thread::Builder::new().name("walb-nbd-accept".into()).spawn(move || accept_loop(|| l.accept().map(|(s, _)| { let _ = s.set_nodelay(true); Box::new(s) as Box<dyn Conn> }), dev, s2))?;
+    }
+    Ok(Server { stop, address: actual })
+}
+
+fn accept_loop(accept: impl Fn() -> io::Result<Box<dyn Conn>>, dev: Arc<Device>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::SeqCst) {
+        match accept() {
+            Ok(c) => {
+                let d = dev.clone();
+                let _ = thread::Builder::new().name("walb-nbd-conn".into()).spawn(move || { let _ = connection(c, d); });
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(20)),
+            Err(_) => thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+fn read_u16(r: &mut dyn Read) -> io::Result<u16> { let mut b = [0u8; 2]; r.read_exact(&mut b)?; Ok(u16::from_be_bytes(b)) }
+fn read_u32(r: &mut dyn Read) -> io::Result<u32> { let mut b = [0u8; 4]; r.read_exact(&mut b)?; Ok(u32::from_be_bytes(b)) }
+fn read_u64(r: &mut dyn Read) -> io::Result<u64> { let mut b = [0u8; 8]; r.read_exact(&mut b)?; Ok(u64::from_be_bytes(b)) }
+
+fn opt_reply(w: &mut dyn Write, opt: u32, kind: u32, data: &[u8]) -> io::Result<()> {
+    let mut b = Vec::with_capacity(20 + data.len());
+    b.extend_from_slice(&OPT_REPLY_MAGIC.to_be_bytes());
+    b.extend_from_slice(&opt.to_be_bytes());
+    b.extend_from_slice(&kind.to_be_bytes());
+    b.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    b.extend_from_slice(data);
+    w.write_all(&b)
+}
+
+fn tflags() -> u16 {
+    TF_HAS_FLAGS | TF_SEND_FLUSH | TF_SEND_FUA | TF_SEND_TRIM | TF_SEND_WRITE_ZEROES | TF_CAN_MULTI_CONN
+}
+
+fn info_export(dev: &Device) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&INFO_EXPORT.to_be_bytes());
+    b.extend_from_slice(&(dev.size_lb * LBS).to_be_bytes());
+    b.extend_from_slice(&tflags().to_be_bytes());
+    b
+}
+
+fn info_block_size() -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&INFO_BLOCK_SIZE.to_be_bytes());
+    b.extend_from_slice(&512u32.to_be_bytes());
+    b.extend_from_slice(&4096u32.to_be_bytes());
+    b.extend_from_slice(&MAX_REQUEST.to_be_bytes());
+    b
+}
+
+/// Handshake; returns whether structured replies were negotiated, or None when the client left.
+fn handshake(c: &mut dyn Conn, dev: &Device) -> io::Result<Option<bool>> {
+    let mut hello = Vec::new();
+    hello.extend_from_slice(&NBDMAGIC.to_be_bytes());
+    hello.extend_from_slice(&IHAVEOPT.to_be_bytes());
+    hello.extend_from_slice(&(FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES).to_be_bytes());
+    c.write_all(&hello)?;
+    let cflags = read_u32(c)?;
+    let no_zeroes = cflags & FLAG_NO_ZEROES as u32 != 0;
+    let mut structured = false;
+    loop {
+        if read_u64(c)? != IHAVEOPT { return Ok(None); }
+        let opt = read_u32(c)?;
+        let len = read_u32(c)?;
+        if len > 65536 {
+            return Ok(None);
+        }
+        let mut data = vec![0u8; len as usize];
+        c.read_exact(&mut data)?;
+        match opt {
+            OPT_EXPORT_NAME => {
+                let mut b = Vec::new();
+                b.extend_from_slice(&(dev.size_lb * LBS).to_be_bytes());
+                b.extend_from_slice(&tflags().to_be_bytes());
+                if !no_zeroes { b.extend_from_slice(&[0u8; 124]); }
+                c.write_all(&b)?;
+                return Ok(Some(structured));
+            }
+            OPT_ABORT => { let _ = opt_reply(c, opt, REP_ACK, &[]); return Ok(None); }
+            OPT_LIST => {
+                if len != 0 { opt_reply(c, opt, REP_ERR_INVALID, b"LIST takes no data")?; continue; }
+                opt_reply(c, opt, REP_SERVER, &0u32.to_be_bytes())?;
+                opt_reply(c, opt, REP_ACK, &[])?;
+            }
+            OPT_STRUCTURED_REPLY => {
+                if len != 0 { opt_reply(c, opt, REP_ERR_INVALID, b"STRUCTURED_REPLY takes no data")?; continue; }
+                structured = true;
+                opt_reply(c, opt, REP_ACK, &[])?;
+            }
+            OPT_INFO | OPT_GO => {
+                if data.len() < 6 { opt_reply(c, opt, REP_ERR_INVALID, b"short request")?; continue; }
+                let nl = u32::from_be_bytes(data[0..4].try_into().unwrap()) as usize;
+                if 4 + nl + 2 > data.len() { opt_reply(c, opt, REP_ERR_INVALID, b"bad name length")?; continue; }
+                opt_reply(c, opt, REP_INFO, &info_export(dev))?;
+                opt_reply(c, opt, REP_INFO, &info_block_size())?;
+                opt_reply(c, opt, REP_ACK, &[])?;
+                if opt == OPT_GO { return Ok(Some(structured)); }
+            }
+            _ => opt_reply(c, opt, REP_ERR_UNSUP, b"unsupported option")?,
+        }
+    }
+}
+
+fn simple_reply(w: &Mutex<Box<dyn Conn>>, handle: u64, err: i32, data: Option<&[u8]>) {
+    let mut b = Vec::with_capacity(16 + data.map_or(0, |d| d.len()));
+    b.extend_from_slice(&SIMPLE_REPLY_MAGIC.to_be_bytes());
+    b.extend_from_slice(&(err as u32).to_be_bytes());
+    b.extend_from_slice(&handle.to_be_bytes());
+    if let Some(d) = data { b.extend_from_slice(d); }
+    let _ = w.lock().unwrap().write_all(&b);
+}
+
+fn read_reply(w: &Mutex<Box<dyn Conn>>, structured: bool, handle: u64, offset: u64, res: Result<Vec<u8>, i32>) {
+    if !structured {
+        match res { Ok(d) => simple_reply(w, handle, 0, Some(&d)), Err(e) => simple_reply(w, handle, e, None) }
+        return;
+    }
+    let mut b = Vec::new();
+    b.extend_from_slice(&STRUCTURED_REPLY_MAGIC.to_be_bytes());
+    b.extend_from_slice(&1u16.to_be_bytes()); // DONE
+    match res {
+        Ok(d) => {
+            b.extend_from_slice(&1u16.to_be_bytes()); // OFFSET_DATA
+            b.extend_from_slice(&handle.to_be_bytes());
+            b.extend_from_slice(&((8 + d.len()) as u32).to_be_bytes());
+            b.extend_from_slice(&offset.to_be_bytes());
+            b.extend_from_slice(&d);
+        }
+        Err(e) => {
+            b.extend_from_slice(&32769u16.to_be_bytes()); // ERROR
+            b.extend_from_slice(&handle.to_be_bytes());
+            b.extend_from_slice(&6u32.to_be_bytes());
+            b.extend_from_slice(&(e as u32).to_be_bytes());
+            b.extend_from_slice(&0u16.to_be_bytes());
+        }
+    }
+    let _ = w.lock().unwrap().write_all(&b);
+}
+
+/// Submit `ops` and reply once all are done (the first error wins).
+fn submit_all(dev: &Arc<Device>, w: &Arc<Mutex<Box<dyn Conn>>>, inflight: &Arc<AtomicUsize>, handle: u64, ops: Vec<Op>) {
+    let left = Arc::new(AtomicUsize::new(ops.len()));
+    let err = Arc::new(Mutex::new(0i32));
+    inflight.fetch_add(1, Ordering::SeqCst);
+    for op in ops {
+        let (w, left, err, inflight) = (w.clone(), left.clone(), err.clone(), inflight.clone());
+        dev.submit(op, Box::new(move |r| {
+            if let Err(e) = r { let mut g = err.lock().unwrap(); if *g == 0 { *g = e; } }
+            if left.fetch_sub(1, Ordering::SeqCst) == 1 {
+                simple_reply(&w, handle, *err.lock().unwrap(), None);
+                inflight.fetch_sub(1, Ordering::SeqCst);
+            }
+        }));
+    }
+}
+
+fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
+    let Some(structured) = handshake(&mut *c, &dev)? else { c.close(); return Ok(()); };
+    let writer: Arc<Mutex<Box<dyn Conn>>> = Arc::new(Mutex::new(c.dup()?));
+    let inflight = Arc::new(AtomicUsize::new(0));
+    let size = dev.size_lb * LBS;
+    loop {
+        let magic = match read_u32(&mut *c) { Ok(m) => m, Err(_) => break };
+        if magic != REQUEST_MAGIC { break; }
+        let flags = read_u16(&mut *c)?;
+        let kind = read_u16(&mut *c)?;
+        let handle = read_u64(&mut *c)?;
+        let offset = read_u64(&mut *c)?;
+        let length = read_u32(&mut *c)?;
+        let fua = flags & CMD_FLAG_FUA != 0;
+        let in_range = offset.checked_add(length as u64).map_or(false, |e| e <= size);
+        let aligned = offset % LBS == 0 && length as u64 % LBS == 0;
+        match kind {
+            CMD_READ => {
+                if length > MAX_REQUEST { read_reply(&writer, structured, handle, offset, Err(EINVAL)); break; }
+                if !in_range { read_reply(&writer, structured, handle, offset, Err(EINVAL)); continue; }
+                let mut buf = vec![0u8; length as usize];
+                // Reads need not be aligned: read the covering blocks and cut.
+                let a = offset / LBS * LBS;
+                let e = (offset + length as u64).div_ceil(LBS) * LBS;
+                let mut tmp = vec![0u8; (e - a) as usize];
+                let r = dev.read(a / LBS, &mut tmp).map(|_| { buf.copy_from_slice(&tmp[(offset - a) as usize..(offset - a) as usize + length as usize]); buf }).map_err(|_| EIO);
+                read_reply(&writer, structured, handle, offset, r);
+            }
+            CMD_WRITE => {
+                if length > MAX_REQUEST { break; }
+                let mut data = vec![0u8; length as usize];
+                c.read_exact(&mut data)?;
+                if !in_range { simple_reply(&writer, handle, ENOSPC, None); continue; }
+                if !aligned { simple_reply(&writer, handle, EINVAL, None); continue; }
+                let ops = data.chunks(PIECE).enumerate().map(|(i, ch)| Op::Write { lb: offset / LBS + (i * PIECE) as u64 / LBS, data: ch.to_vec(), fua }).collect();
+                submit_all(&dev, &writer, &inflight, handle, ops);
+            }
+            CMD_WRITE_ZEROES => {
+                if !in_range { simple_reply(&writer, handle, ENOSPC, None); continue; }
+                if !aligned { simple_reply(&writer, handle, EINVAL, None); continue; }
+                let mut ops = Vec::new();
+                let mut pos = 0u64;
+                while pos < length as u64 {
+                    let n = (length as u64 - pos).min(PIECE as u64);
+                    ops.push(Op::Write { lb: (offset + pos) / LBS, data: vec![0u8; n as usize], fua });
+                    pos += n;
+                }
+                submit_all(&dev, &writer, &inflight, handle, ops);
+            }
+            CMD_TRIM => {
+                if !in_range { simple_reply(&writer, handle, ENOSPC, None); continue; }
+                if !aligned || length == 0 { simple_reply(&writer, handle, if length == 0 { 0 } else { EINVAL }, None); continue; }
+                submit_all(&dev, &writer, &inflight, handle, vec![Op::Discard { lb: offset / LBS, blocks: length as u64 / LBS, fua }]);
+            }
+            CMD_FLUSH => submit_all(&dev, &writer, &inflight, handle, vec![Op::Flush]),
+            CMD_DISC => break,
+            _ => simple_reply(&writer, handle, if length > MAX_REQUEST { EOVERFLOW } else { EINVAL }, None),
+        }
+    }
+    // Let the replies of what was submitted go out before the socket closes.
+    for _ in 0..500 { if inflight.load(Ordering::SeqCst) == 0 { break; } thread::sleep(Duration::from_millis(10)); }
+    c.close();
+    Ok(())
+}
