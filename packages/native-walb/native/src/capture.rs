@@ -221,7 +221,18 @@ impl Device {
                 let s = (local as usize - 1) * pbs;
                 checksum(&data[s..s + size as usize * LBS as usize], self.salt) == csum
             });
-            if !ok { break; }
+            if !ok {
+                // A torn last pack ends the log; a bad pack followed by a valid one is corruption
+                // inside acknowledged logs: refuse to open rather than serve a silently wrong disk.
+                let next = lsid + 1 + total as u64;
+                let mut nh = vec![0u8; pbs];
+                if next - from < self.rb_size && self.read_lsids(next, &mut nh).is_ok() && self.valid_header(next, &nh).is_some() {
+                    return Err(JsError::new("ERR_WALB_CAPTURE_CORRUPT", format!(
+                        "redo: the logpack at lsid {lsid} (ring offset {}) has an IO that fails its checksum, and valid logs follow it: the log device is corrupt",
+                        self.ring_pos(lsid))));
+                }
+                break;
+            }
             for &(_, flags, off, size, local) in &recs {
                 if flags & (FLAG_DISCARD | FLAG_PADDING) != 0 { continue; }
                 if (off + size as u64) > self.size_lb { return Err(bad(format!("redo: the IO at lsid {} writes beyond the data device", lsid + local as u64))); }
