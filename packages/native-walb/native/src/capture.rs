@@ -9,7 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const LBS: u64 = 512;
 const SUPER_OFFSET: u64 = 4096;
@@ -68,6 +68,16 @@ struct State {
     frozen: bool,
     closing: bool,
     failed: Option<String>,
+    /// Batches logged but not yet written to the data device and answered.
+    applying: usize,
+}
+
+/// A logged batch on its way to the data device.
+struct Logged {
+    packs: Vec<(u64, Vec<u8>)>,
+    applies: Vec<(u64, usize, usize, usize)>,
+    dones: Vec<(Done, Result<(), i32>)>,
+    end: u64,
 }
 
 /// Settings of a capture device.
@@ -93,7 +103,7 @@ pub struct Device {
     state: Mutex<State>,
     cond: Condvar,
     settings: Mutex<Settings>,
-    last_sync: Mutex<Instant>,
+    to_apply: Mutex<Option<std::sync::mpsc::Sender<Logged>>>,
 }
 
 /// Logs are made durable at least this often even when nobody asks (the driver's log flush period).
@@ -130,10 +140,10 @@ impl Device {
         let dev = Device {
             ldev, ddev, pbs, salt, rb_off, rb_size, size_lb,
             super_block: Mutex::new(sb),
-            state: Mutex::new(State { lsids: Lsids::default(), queue: Vec::new(), overflow: false, frozen: false, closing: false, failed: None }),
+            state: Mutex::new(State { lsids: Lsids::default(), queue: Vec::new(), overflow: false, frozen: false, closing: false, failed: None, applying: 0 }),
             cond: Condvar::new(),
             settings: Mutex::new(settings),
-            last_sync: Mutex::new(Instant::now()),
+            to_apply: Mutex::new(None),
         };
         let end = dev.redo(written)?;
         {
@@ -142,8 +152,24 @@ impl Device {
         }
         dev.checkpoint()?;
         let dev = Arc::new(dev);
+        // Three threads: the committer logs batches, the applier writes them to the data device and
+        // answers, the flusher makes the log durable every flush interval (permanent catches up).
+        let (tx, rx) = std::sync::mpsc::channel::<Logged>();
+        *dev.to_apply.lock().unwrap() = Some(tx);
         let d2 = dev.clone();
         thread::Builder::new().name("walb-committer".into()).spawn(move || d2.committer()).map_err(|e| io_err("spawn the committer", e))?;
+        let d4 = dev.clone();
+        thread::Builder::new().name("walb-applier".into()).spawn(move || d4.applier(rx)).map_err(|e| io_err("spawn the applier", e))?;
+        let d5 = Arc::downgrade(&dev);
+        thread::Builder::new().name("walb-flusher".into()).spawn(move || loop {
+            thread::sleep(FLUSH_INTERVAL);
+            let Some(d) = d5.upgrade() else { return };
+            let target = { let st = d.state.lock().unwrap(); if st.closing && st.queue.is_empty() && st.applying == 0 { return; } st.lsids.completed };
+            if d.state.lock().unwrap().lsids.permanent < target && d.ldev.sync_data().is_ok() {
+                let mut st = d.state.lock().unwrap();
+                if st.lsids.permanent < target { st.lsids.permanent = target; }
+            }
+        }).map_err(|e| io_err("spawn the flusher", e))?;
         let d3 = Arc::downgrade(&dev);
         thread::Builder::new().name("walb-checkpoint".into()).spawn(move || loop {
             let ms = match d3.upgrade() { Some(d) => d.settings.lock().unwrap().checkpoint_ms, None => return };
@@ -247,7 +273,8 @@ impl Device {
 
     /// Write written_lsid (after the data device is durable) and oldest_lsid to the super sector.
     pub fn checkpoint(&self) -> JsResult<()> {
-        let (written, oldest) = { let st = self.state.lock().unwrap(); (st.lsids.written, st.lsids.oldest) };
+        // Redo starts at written_lsid: never record one beyond what the log holds durably.
+        let (written, oldest) = { let st = self.state.lock().unwrap(); (st.lsids.written.min(st.lsids.permanent), st.lsids.oldest) };
         self.ddev.sync_data().map_err(|e| io_err("checkpoint: sync the data device", e))?;
         let mut sb = self.super_block.lock().unwrap();
         put64(&mut sb, 80, oldest);
@@ -301,7 +328,13 @@ impl Device {
             let mut st = self.state.lock().unwrap();
             st.closing = true;
             self.cond.notify_all();
-            while !st.queue.is_empty() { st = self.cond.wait(st).unwrap(); }
+            while !st.queue.is_empty() || st.applying > 0 { st = self.cond.wait(st).unwrap(); }
+            drop(st);
+            // Everything is answered: make the log durable so written_lsid can reach the end.
+            self.ldev.sync_data().map_err(|e| io_err("close: sync the log device", e))?;
+            let mut st = self.state.lock().unwrap();
+            let c = st.lsids.completed;
+            st.lsids.permanent = c;
         }
         self.checkpoint()
     }
@@ -315,17 +348,14 @@ impl Device {
             let batch = {
                 let mut st = self.state.lock().unwrap();
                 while (st.queue.is_empty() || st.frozen) && !(st.closing && st.queue.is_empty()) {
-                    let (g, t) = self.cond.wait_timeout(st, FLUSH_INTERVAL).unwrap();
-                    st = g;
-                    if t.timed_out() && st.lsids.permanent < st.lsids.latest {
-                        // Nothing new for a while: make what is logged durable, so permanent catches up.
-                        drop(st);
-                        let ok = self.ldev.sync_data().is_ok();
-                        st = self.state.lock().unwrap();
-                        if ok { let l = st.lsids.completed; st.lsids.permanent = l; }
-                    }
+                    st = self.cond.wait_timeout(st, FLUSH_INTERVAL).unwrap().0;
                 }
-                if st.queue.is_empty() && st.closing { self.cond.notify_all(); return; }
+                if st.queue.is_empty() && st.closing {
+                    self.cond.notify_all();
+                    // Dropping the sender ends the applier once it has written what it holds.
+                    self.to_apply.lock().unwrap().take();
+                    return;
+                }
                 std::mem::take(&mut st.queue)
             };
             let r = self.commit(batch);
@@ -432,34 +462,54 @@ impl Device {
             }
             for m in members { dones.push((m.done, Ok(()))); }
         }
-        for (l, buf) in &packs {
-            self.write_lsids(*l, buf).map_err(|e| io_err("write the log device", e))?;
+        // Nothing is answered before its log is written; on a failure every request of the batch gets EIO.
+        let logged = (|| -> JsResult<()> {
+            for (l, buf) in &packs {
+                self.write_lsids(*l, buf).map_err(|e| io_err("write the log device", e))?;
+            }
+            {
+                let mut st = self.state.lock().unwrap();
+                st.lsids.latest = lsid;
+                st.lsids.completed = lsid;
+            }
+            if durable {
+                self.ldev.sync_data().map_err(|e| io_err("sync the log device", e))?;
+                let mut st = self.state.lock().unwrap();
+                if st.lsids.permanent < lsid { st.lsids.permanent = lsid; }
+            }
+            Ok(())
+        })();
+        if let Err(e) = logged {
+            for (d, _) in dones { d(Err(5)); }
+            return Err(e);
         }
-        {
-            let mut st = self.state.lock().unwrap();
-            st.lsids.latest = lsid;
-            st.lsids.completed = lsid;
+        self.state.lock().unwrap().applying += 1;
+        let sent = self.to_apply.lock().unwrap().as_ref().map(|tx| tx.send(Logged { packs, applies, dones, end: lsid }).is_ok());
+        if sent != Some(true) {
+            self.state.lock().unwrap().applying -= 1;
+            return Err(JsError::new("ERR_WALB_CAPTURE_IO", "the applier is gone"));
         }
-        durable |= self.last_sync.lock().unwrap().elapsed() >= FLUSH_INTERVAL;
-        if durable {
-            self.ldev.sync_data().map_err(|e| io_err("sync the log device", e))?;
-            *self.last_sync.lock().unwrap() = Instant::now();
-        }
-        {
-            let mut st = self.state.lock().unwrap();
-            if durable { st.lsids.permanent = lsid; }
-        }
-        let pbs_us = pbs as usize;
-        for (off, pk, start, len) in &applies {
-            let buf = &packs[*pk].1[pbs_us + start..pbs_us + start + len];
-            self.ddev.write_all_at(buf, *off).map_err(|e| io_err("write the data device", e))?;
-        }
-        {
-            let mut st = self.state.lock().unwrap();
-            st.lsids.written = lsid;
-        }
-        for (d, r) in dones { d(r); }
         Ok(())
+    }
+
+    /// Write logged batches to the data device, in order, then answer their requests.
+    fn applier(&self, rx: std::sync::mpsc::Receiver<Logged>) {
+        let pbs = self.pbs as usize;
+        while let Ok(b) = rx.recv() {
+            let mut err = None;
+            for (off, pk, start, len) in &b.applies {
+                let buf = &b.packs[*pk].1[pbs + start..pbs + start + len];
+                if let Err(e) = self.ddev.write_all_at(buf, *off) { err = Some(e); break; }
+            }
+            {
+                let mut st = self.state.lock().unwrap();
+                if let Some(e) = &err { st.failed = Some(format!("write the data device: {e}")); } else { st.lsids.written = b.end; }
+            }
+            for (d, r) in b.dones { d(if err.is_some() { Err(5) } else { r }); }
+            let mut st = self.state.lock().unwrap();
+            st.applying -= 1;
+            self.cond.notify_all();
+        }
     }
 }
 
