@@ -75,9 +75,16 @@ struct State {
 /// A logged batch on its way to the data device.
 struct Logged {
     packs: Vec<(u64, Vec<u8>)>,
-    applies: Vec<(u64, usize, usize, usize)>,
-    dones: Vec<(Done, Result<(), i32>)>,
+    items: Vec<Item>,
     end: u64,
+}
+
+/// One request of a logged batch: where its data go on the data device (pack, start, length in
+/// the pack's data, byte offset on the device), and its answer.
+struct Item {
+    apply: Option<(usize, usize, usize, u64)>,
+    done: Done,
+    result: Result<(), i32>,
 }
 
 /// Settings of a capture device.
@@ -105,6 +112,9 @@ pub struct Device {
     settings: Mutex<Settings>,
     to_apply: Mutex<Option<std::sync::mpsc::Sender<Logged>>>,
 }
+
+/// Threads that write one batch's data to the data device at once.
+const APPLY_LANES: usize = 4;
 
 /// Logs are made durable at least this often even when nobody asks (the driver's log flush period).
 const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
@@ -375,8 +385,7 @@ impl Device {
         let (mut lsid, oldest) = { let st = self.state.lock().unwrap(); (st.lsids.latest, st.lsids.oldest) };
         let mut durable = false;
         let mut packs: Vec<(u64, Vec<u8>)> = Vec::new(); // (lsid, header + data)
-        let mut applies: Vec<(u64, usize, usize, usize)> = Vec::new(); // (byte offset on ddev, pack, start, len)
-        let mut dones: Vec<(Done, Result<(), i32>)> = Vec::new();
+        let mut items: Vec<Item> = Vec::new();
         let mut rest = batch.into_iter().peekable();
         while rest.peek().is_some() {
             // One logpack.
@@ -385,7 +394,7 @@ impl Device {
             let mut n = 0usize;
             let mut total = 0u64;
             let mut padded = false;
-            let mut members: Vec<Pending> = Vec::new();
+            let mut members: Vec<(Pending, Option<(usize, usize, u64)>)> = Vec::new();
             while let Some(p) = rest.peek() {
                 let need_pb = match &p.op { Op::Write { data, .. } => (data.len() as u64).div_ceil(pbs), _ => 0 };
                 if n >= max_rec || (n > 0 && total + need_pb > max_pack_pb) { break; }
@@ -418,11 +427,14 @@ impl Device {
                         put32(&mut header, o + 16, (d.len() as u64 / LBS) as u32);
                         put16(&mut header, o + 20, (total + 1) as u16);
                         put64(&mut header, o + 24, lsid + total + 1);
-                        applies.push((*lb * LBS, packs.len(), data.len(), d.len()));
+                        let apply = (data.len(), d.len(), *lb * LBS);
                         data.extend_from_slice(d);
                         data.resize(data.len().div_ceil(pbs as usize) * pbs as usize, 0);
                         total += need_pb;
                         durable |= *fua;
+                        n += 1;
+                        members.push((p, Some(apply)));
+                        continue;
                     }
                     Op::Discard { lb, blocks, fua } => {
                         put32(&mut header, o + 4, FLAG_EXIST | FLAG_DISCARD);
@@ -432,19 +444,17 @@ impl Device {
                         put64(&mut header, o + 24, lsid + total + 1);
                         durable |= *fua;
                     }
-                    Op::Flush => { durable = true; members.push(p); continue; }
+                    Op::Flush => { durable = true; members.push((p, None)); continue; }
                 }
                 n += 1;
-                members.push(p);
+                members.push((p, None));
             }
             if n == 0 && members.is_empty() { break; }
             if n > 0 {
                 let next = lsid + 1 + total;
                 if next - oldest > self.rb_size {
                     if error_before_overflow {
-                        for m in members { dones.push((m.done, Err(28))); }
-                        // Applies of this pack must not happen.
-                        applies.retain(|a| a.1 != packs.len());
+                        for (m, _) in members { items.push(Item { apply: None, done: m.done, result: Err(28) }); }
                         continue;
                     }
                     self.state.lock().unwrap().overflow = true;
@@ -460,7 +470,8 @@ impl Device {
                 packs.push((lsid, header));
                 lsid = next;
             }
-            for m in members { dones.push((m.done, Ok(()))); }
+            let pk = packs.len().wrapping_sub(1);
+            for (m, a) in members { items.push(Item { apply: a.map(|(st, len, off)| (pk, st, len, off)), done: m.done, result: Ok(()) }); }
         }
         // Nothing is answered before its log is written; on a failure every request of the batch gets EIO.
         let logged = (|| -> JsResult<()> {
@@ -480,11 +491,11 @@ impl Device {
             Ok(())
         })();
         if let Err(e) = logged {
-            for (d, _) in dones { d(Err(5)); }
+            for it in items { (it.done)(Err(5)); }
             return Err(e);
         }
         self.state.lock().unwrap().applying += 1;
-        let sent = self.to_apply.lock().unwrap().as_ref().map(|tx| tx.send(Logged { packs, applies, dones, end: lsid }).is_ok());
+        let sent = self.to_apply.lock().unwrap().as_ref().map(|tx| tx.send(Logged { packs, items, end: lsid }).is_ok());
         if sent != Some(true) {
             self.state.lock().unwrap().applying -= 1;
             return Err(JsError::new("ERR_WALB_CAPTURE_IO", "the applier is gone"));
@@ -492,21 +503,40 @@ impl Device {
         Ok(())
     }
 
-    /// Write logged batches to the data device, in order, then answer their requests.
+    /// Write logged batches to the data device, in order, then answer their requests. A batch whose
+    /// writes do not overlap is written by a few threads at once, each answering its requests as
+    /// soon as their data are written.
     fn applier(&self, rx: std::sync::mpsc::Receiver<Logged>) {
         let pbs = self.pbs as usize;
         while let Ok(b) = rx.recv() {
-            let mut err = None;
-            for (off, pk, start, len) in &b.applies {
-                let buf = &b.packs[*pk].1[pbs + start..pbs + start + len];
-                if let Err(e) = self.ddev.write_all_at(buf, *off) { err = Some(e); break; }
+            let failed = std::sync::atomic::AtomicBool::new(false);
+            let write = |it: Item| {
+                let mut r = it.result;
+                if let (Ok(()), Some((pk, st, len, off))) = (r, it.apply) {
+                    let buf = &b.packs[pk].1[pbs + st..pbs + st + len];
+                    if let Err(e) = self.ddev.write_all_at(buf, off) {
+                        failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                        self.state.lock().unwrap().failed = Some(format!("write the data device: {e}"));
+                        r = Err(5);
+                    }
+                }
+                (it.done)(r);
+            };
+            let mut ranges: Vec<(u64, u64)> = b.items.iter().filter_map(|i| i.apply.map(|(_, _, len, off)| (off, off + len as u64))).collect();
+            ranges.sort_unstable();
+            let overlap = ranges.windows(2).any(|w| w[1].0 < w[0].1);
+            let lanes = if overlap || ranges.len() < 4 { 1 } else { APPLY_LANES };
+            if lanes == 1 {
+                for it in b.items { write(it); }
+            } else {
+                let mut groups: Vec<Vec<Item>> = (0..lanes).map(|_| Vec::new()).collect();
+                for (k, it) in b.items.into_iter().enumerate() { groups[k % lanes].push(it); }
+                thread::scope(|sc| {
+                    for g in groups { let w = &write; sc.spawn(move || { for it in g { w(it); } }); }
+                });
             }
-            {
-                let mut st = self.state.lock().unwrap();
-                if let Some(e) = &err { st.failed = Some(format!("write the data device: {e}")); } else { st.lsids.written = b.end; }
-            }
-            for (d, r) in b.dones { d(if err.is_some() { Err(5) } else { r }); }
             let mut st = self.state.lock().unwrap();
+            if !failed.load(std::sync::atomic::Ordering::SeqCst) { st.lsids.written = b.end; }
             st.applying -= 1;
             self.cond.notify_all();
         }

@@ -111,7 +111,6 @@ fn accept_loop(accept: impl Fn() -> io::Result<Box<dyn Conn>>, dev: Arc<Device>,
     }
 }
 
-fn read_u16(r: &mut dyn Read) -> io::Result<u16> { let mut b = [0u8; 2]; r.read_exact(&mut b)?; Ok(u16::from_be_bytes(b)) }
 fn read_u32(r: &mut dyn Read) -> io::Result<u32> { let mut b = [0u8; 4]; r.read_exact(&mut b)?; Ok(u32::from_be_bytes(b)) }
 fn read_u64(r: &mut dyn Read) -> io::Result<u64> { let mut b = [0u8; 8]; r.read_exact(&mut b)?; Ok(u64::from_be_bytes(b)) }
 
@@ -257,14 +256,18 @@ fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
     let writer: Arc<Mutex<Box<dyn Conn>>> = Arc::new(Mutex::new(c.dup()?));
     let inflight = Arc::new(AtomicUsize::new(0));
     let size = dev.size_lb * LBS;
+    // Clients pipeline requests: read them through a buffer, not a system call per field.
+    let mut rd = io::BufReader::with_capacity(256 * 1024, c.dup()?);
     loop {
-        let magic = match read_u32(&mut *c) { Ok(m) => m, Err(_) => break };
+        let mut hdr = [0u8; 28];
+        if rd.read_exact(&mut hdr).is_err() { break; }
+        let magic = u32::from_be_bytes(hdr[0..4].try_into().unwrap());
         if magic != REQUEST_MAGIC { break; }
-        let flags = read_u16(&mut *c)?;
-        let kind = read_u16(&mut *c)?;
-        let handle = read_u64(&mut *c)?;
-        let offset = read_u64(&mut *c)?;
-        let length = read_u32(&mut *c)?;
+        let flags = u16::from_be_bytes(hdr[4..6].try_into().unwrap());
+        let kind = u16::from_be_bytes(hdr[6..8].try_into().unwrap());
+        let handle = u64::from_be_bytes(hdr[8..16].try_into().unwrap());
+        let offset = u64::from_be_bytes(hdr[16..24].try_into().unwrap());
+        let length = u32::from_be_bytes(hdr[24..28].try_into().unwrap());
         let fua = flags & CMD_FLAG_FUA != 0;
         let in_range = offset.checked_add(length as u64).map_or(false, |e| e <= size);
         let aligned = offset % LBS == 0 && length as u64 % LBS == 0;
@@ -283,10 +286,14 @@ fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
             CMD_WRITE => {
                 if length > MAX_REQUEST { break; }
                 let mut data = vec![0u8; length as usize];
-                c.read_exact(&mut data)?;
+                rd.read_exact(&mut data)?;
                 if !in_range { simple_reply(&writer, handle, ENOSPC, None); continue; }
                 if !aligned { simple_reply(&writer, handle, EINVAL, None); continue; }
-                let ops = data.chunks(PIECE).enumerate().map(|(i, ch)| Op::Write { lb: offset / LBS + (i * PIECE) as u64 / LBS, data: ch.to_vec(), fua }).collect();
+                let ops = if data.len() <= PIECE {
+                    vec![Op::Write { lb: offset / LBS, data, fua }]
+                } else {
+                    data.chunks(PIECE).enumerate().map(|(i, ch)| Op::Write { lb: offset / LBS + (i * PIECE) as u64 / LBS, data: ch.to_vec(), fua }).collect()
+                };
                 submit_all(&dev, &writer, &inflight, handle, ops);
             }
             CMD_WRITE_ZEROES => {
