@@ -113,9 +113,6 @@ pub struct Device {
     to_apply: Mutex<Option<std::sync::mpsc::Sender<Logged>>>,
 }
 
-/// Threads that write one batch's data to the data device at once.
-const APPLY_LANES: usize = 4;
-
 /// Logs are made durable at least this often even when nobody asks (the driver's log flush period).
 const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -503,40 +500,26 @@ impl Device {
         Ok(())
     }
 
-    /// Write logged batches to the data device, in order, then answer their requests. A batch whose
-    /// writes do not overlap is written by a few threads at once, each answering its requests as
-    /// soon as their data are written.
+    /// Write logged batches to the data device, in order, answering each request as soon as its data
+    /// are written.
     fn applier(&self, rx: std::sync::mpsc::Receiver<Logged>) {
         let pbs = self.pbs as usize;
         while let Ok(b) = rx.recv() {
-            let failed = std::sync::atomic::AtomicBool::new(false);
-            let write = |it: Item| {
+            let mut failed = false;
+            for it in b.items {
                 let mut r = it.result;
                 if let (Ok(()), Some((pk, st, len, off))) = (r, it.apply) {
                     let buf = &b.packs[pk].1[pbs + st..pbs + st + len];
                     if let Err(e) = self.ddev.write_all_at(buf, off) {
-                        failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                        failed = true;
                         self.state.lock().unwrap().failed = Some(format!("write the data device: {e}"));
                         r = Err(5);
                     }
                 }
                 (it.done)(r);
-            };
-            let mut ranges: Vec<(u64, u64)> = b.items.iter().filter_map(|i| i.apply.map(|(_, _, len, off)| (off, off + len as u64))).collect();
-            ranges.sort_unstable();
-            let overlap = ranges.windows(2).any(|w| w[1].0 < w[0].1);
-            let lanes = if overlap || ranges.len() < 4 { 1 } else { APPLY_LANES };
-            if lanes == 1 {
-                for it in b.items { write(it); }
-            } else {
-                let mut groups: Vec<Vec<Item>> = (0..lanes).map(|_| Vec::new()).collect();
-                for (k, it) in b.items.into_iter().enumerate() { groups[k % lanes].push(it); }
-                thread::scope(|sc| {
-                    for g in groups { let w = &write; sc.spawn(move || { for it in g { w(it); } }); }
-                });
             }
             let mut st = self.state.lock().unwrap();
-            if !failed.load(std::sync::atomic::Ordering::SeqCst) { st.lsids.written = b.end; }
+            if !failed { st.lsids.written = b.end; }
             st.applying -= 1;
             self.cond.notify_all();
         }
