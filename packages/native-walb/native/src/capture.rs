@@ -54,7 +54,8 @@ pub enum Op {
     Flush,
 }
 
-type Done = Box<dyn FnOnce(Result<(), i32>) + Send>;
+/// Called with the result of an operation (an errno on failure).
+pub type Done = Box<dyn FnOnce(Result<(), i32>) + Send>;
 
 struct Pending {
     op: Op,
@@ -63,13 +64,11 @@ struct Pending {
 
 struct State {
     lsids: Lsids,
-    queue: Vec<Pending>,
+
     overflow: bool,
     frozen: bool,
     closing: bool,
     failed: Option<String>,
-    /// Batches logged but not yet written to the data device and answered.
-    applying: usize,
 }
 
 /// A logged batch on its way to the data device.
@@ -110,7 +109,8 @@ pub struct Device {
     state: Mutex<State>,
     cond: Condvar,
     settings: Mutex<Settings>,
-    to_apply: Mutex<Option<std::sync::mpsc::Sender<Logged>>>,
+    /// Held while a batch is logged, applied and answered: batches of all connections in order.
+    commit_lock: Mutex<()>,
 }
 
 /// Logs are made durable at least this often even when nobody asks (the driver's log flush period).
@@ -147,10 +147,10 @@ impl Device {
         let dev = Device {
             ldev, ddev, pbs, salt, rb_off, rb_size, size_lb,
             super_block: Mutex::new(sb),
-            state: Mutex::new(State { lsids: Lsids::default(), queue: Vec::new(), overflow: false, frozen: false, closing: false, failed: None, applying: 0 }),
+            state: Mutex::new(State { lsids: Lsids::default(), overflow: false, frozen: false, closing: false, failed: None }),
             cond: Condvar::new(),
             settings: Mutex::new(settings),
-            to_apply: Mutex::new(None),
+            commit_lock: Mutex::new(()),
         };
         let end = dev.redo(written)?;
         {
@@ -159,19 +159,14 @@ impl Device {
         }
         dev.checkpoint()?;
         let dev = Arc::new(dev);
-        // Three threads: the committer logs batches, the applier writes them to the data device and
-        // answers, the flusher makes the log durable every flush interval (permanent catches up).
-        let (tx, rx) = std::sync::mpsc::channel::<Logged>();
-        *dev.to_apply.lock().unwrap() = Some(tx);
-        let d2 = dev.clone();
-        thread::Builder::new().name("walb-committer".into()).spawn(move || d2.committer()).map_err(|e| io_err("spawn the committer", e))?;
-        let d4 = dev.clone();
-        thread::Builder::new().name("walb-applier".into()).spawn(move || d4.applier(rx)).map_err(|e| io_err("spawn the applier", e))?;
+        // Batches are logged, applied and answered by the connection thread that brings them (no
+        // hand-offs between threads); the flusher makes the log durable every flush interval so
+        // permanent catches up, and the checkpointer records written_lsid.
         let d5 = Arc::downgrade(&dev);
         thread::Builder::new().name("walb-flusher".into()).spawn(move || loop {
             thread::sleep(FLUSH_INTERVAL);
             let Some(d) = d5.upgrade() else { return };
-            let target = { let st = d.state.lock().unwrap(); if st.closing && st.queue.is_empty() && st.applying == 0 { return; } st.lsids.completed };
+            let target = { let st = d.state.lock().unwrap(); if st.closing { return; } st.lsids.completed };
             if d.state.lock().unwrap().lsids.permanent < target && d.ldev.sync_data().is_ok() {
                 let mut st = d.state.lock().unwrap();
                 if st.lsids.permanent < target { st.lsids.permanent = target; }
@@ -295,13 +290,25 @@ impl Device {
         Ok(())
     }
 
-    /// Queue an operation; `done` is called from the committer with the result (errno on failure).
-    pub fn submit(&self, op: Op, done: Done) {
-        let mut st = self.state.lock().unwrap();
-        if st.closing { drop(st); done(Err(108)); return; }
-        if let Some(_) = st.failed { drop(st); done(Err(5)); return; }
-        st.queue.push(Pending { op, done });
-        self.cond.notify_all();
+    /// Log, apply and answer a batch of operations, in the calling thread: each `done` is called
+    /// with the result (an errno on failure) once its data are on the data device (or, for a
+    /// flush, once the log is durable). Batches of several connections are taken one at a time.
+    pub fn submit_batch(&self, ops: Vec<(Op, Done)>) {
+        let _turn = self.commit_lock.lock().unwrap();
+        {
+            let mut st = self.state.lock().unwrap();
+            while st.frozen && !st.closing { st = self.cond.wait(st).unwrap(); }
+            let refuse = if st.closing { Some(108) } else if st.failed.is_some() { Some(5) } else { None };
+            if let Some(e) = refuse {
+                drop(st);
+                for (_, d) in ops { d(Err(e)); }
+                return;
+            }
+        }
+        let batch = ops.into_iter().map(|(op, done)| Pending { op, done }).collect();
+        if let Err(e) = self.commit(batch) {
+            self.state.lock().unwrap().failed = Some(e.message);
+        }
     }
 
     pub fn lsids(&self) -> (Lsids, bool, bool) {
@@ -335,8 +342,9 @@ impl Device {
             let mut st = self.state.lock().unwrap();
             st.closing = true;
             self.cond.notify_all();
-            while !st.queue.is_empty() || st.applying > 0 { st = self.cond.wait(st).unwrap(); }
             drop(st);
+            // Wait for the batch in progress, if any.
+            drop(self.commit_lock.lock().unwrap());
             // Everything is answered: make the log durable so written_lsid can reach the end.
             self.ldev.sync_data().map_err(|e| io_err("close: sync the log device", e))?;
             let mut st = self.state.lock().unwrap();
@@ -348,29 +356,6 @@ impl Device {
 
     pub fn read(&self, lb: u64, buf: &mut [u8]) -> std::io::Result<()> {
         self.ddev.read_exact_at(buf, lb * LBS)
-    }
-
-    fn committer(&self) {
-        loop {
-            let batch = {
-                let mut st = self.state.lock().unwrap();
-                while (st.queue.is_empty() || st.frozen) && !(st.closing && st.queue.is_empty()) {
-                    st = self.cond.wait_timeout(st, FLUSH_INTERVAL).unwrap().0;
-                }
-                if st.queue.is_empty() && st.closing {
-                    self.cond.notify_all();
-                    // Dropping the sender ends the applier once it has written what it holds.
-                    self.to_apply.lock().unwrap().take();
-                    return;
-                }
-                std::mem::take(&mut st.queue)
-            };
-            let r = self.commit(batch);
-            if let Err(e) = r {
-                self.state.lock().unwrap().failed = Some(e.message);
-            }
-            self.cond.notify_all();
-        }
     }
 
     /// Log a batch: logpacks, one sync if anything asked for durability, data device writes, replies.
@@ -491,38 +476,29 @@ impl Device {
             for it in items { (it.done)(Err(5)); }
             return Err(e);
         }
-        self.state.lock().unwrap().applying += 1;
-        let sent = self.to_apply.lock().unwrap().as_ref().map(|tx| tx.send(Logged { packs, items, end: lsid }).is_ok());
-        if sent != Some(true) {
-            self.state.lock().unwrap().applying -= 1;
-            return Err(JsError::new("ERR_WALB_CAPTURE_IO", "the applier is gone"));
-        }
+        self.apply(Logged { packs, items, end: lsid });
         Ok(())
     }
 
-    /// Write logged batches to the data device, in order, answering each request as soon as its data
-    /// are written.
-    fn applier(&self, rx: std::sync::mpsc::Receiver<Logged>) {
+    /// Write a logged batch to the data device, answering each request once its data are written.
+    fn apply(&self, b: Logged) {
         let pbs = self.pbs as usize;
-        while let Ok(b) = rx.recv() {
-            let mut failed = false;
-            for it in b.items {
-                let mut r = it.result;
-                if let (Ok(()), Some((pk, st, len, off))) = (r, it.apply) {
-                    let buf = &b.packs[pk].1[pbs + st..pbs + st + len];
-                    if let Err(e) = self.ddev.write_all_at(buf, off) {
-                        failed = true;
-                        self.state.lock().unwrap().failed = Some(format!("write the data device: {e}"));
-                        r = Err(5);
-                    }
+        let mut failed = false;
+        for it in b.items {
+            let mut r = it.result;
+            if let (Ok(()), Some((pk, st, len, off))) = (r, it.apply) {
+                let buf = &b.packs[pk].1[pbs + st..pbs + st + len];
+                if let Err(e) = self.ddev.write_all_at(buf, off) {
+                    failed = true;
+                    self.state.lock().unwrap().failed = Some(format!("write the data device: {e}"));
+                    r = Err(5);
                 }
-                (it.done)(r);
             }
-            let mut st = self.state.lock().unwrap();
-            if !failed { st.lsids.written = b.end; }
-            st.applying -= 1;
-            self.cond.notify_all();
+            (it.done)(r);
         }
+        let mut st = self.state.lock().unwrap();
+        if !failed { st.lsids.written = b.end; }
+        self.cond.notify_all();
     }
 }
 

@@ -1,7 +1,7 @@
 //! An NBD server (fixed newstyle handshake) exporting a capture device: every write goes through
 //! the device's log before it is acknowledged.
 
-use crate::capture::{Device, Op, LBS};
+use crate::capture::{Device, Done, Op, LBS};
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -198,21 +198,24 @@ fn handshake(c: &mut dyn Conn, dev: &Device) -> io::Result<Option<bool>> {
     }
 }
 
-fn simple_reply(w: &Mutex<Box<dyn Conn>>, handle: u64, err: i32, data: Option<&[u8]>) {
-    let mut b = Vec::with_capacity(16 + data.map_or(0, |d| d.len()));
+/// Replies gathered while a connection works through the requests it has received; they go out
+/// in one write when it is about to wait for more.
+type Replies = Arc<Mutex<Vec<u8>>>;
+
+fn simple_reply(out: &Replies, handle: u64, err: i32, data: Option<&[u8]>) {
+    let mut b = out.lock().unwrap();
     b.extend_from_slice(&SIMPLE_REPLY_MAGIC.to_be_bytes());
     b.extend_from_slice(&(err as u32).to_be_bytes());
     b.extend_from_slice(&handle.to_be_bytes());
     if let Some(d) = data { b.extend_from_slice(d); }
-    let _ = w.lock().unwrap().write_all(&b);
 }
 
-fn read_reply(w: &Mutex<Box<dyn Conn>>, structured: bool, handle: u64, offset: u64, res: Result<Vec<u8>, i32>) {
+fn read_reply(out: &Replies, structured: bool, handle: u64, offset: u64, res: Result<Vec<u8>, i32>) {
     if !structured {
-        match res { Ok(d) => simple_reply(w, handle, 0, Some(&d)), Err(e) => simple_reply(w, handle, e, None) }
+        match res { Ok(d) => simple_reply(out, handle, 0, Some(&d)), Err(e) => simple_reply(out, handle, e, None) }
         return;
     }
-    let mut b = Vec::new();
+    let mut b = out.lock().unwrap();
     b.extend_from_slice(&STRUCTURED_REPLY_MAGIC.to_be_bytes());
     b.extend_from_slice(&1u16.to_be_bytes()); // DONE
     match res {
@@ -231,34 +234,46 @@ fn read_reply(w: &Mutex<Box<dyn Conn>>, structured: bool, handle: u64, offset: u
             b.extend_from_slice(&0u16.to_be_bytes());
         }
     }
-    let _ = w.lock().unwrap().write_all(&b);
 }
 
-/// Submit `ops` and reply once all are done (the first error wins).
-fn submit_all(dev: &Arc<Device>, w: &Arc<Mutex<Box<dyn Conn>>>, inflight: &Arc<AtomicUsize>, handle: u64, ops: Vec<Op>) {
+/// Queue the operations of one request; its reply is gathered once all of them are done (the
+/// first error wins).
+fn queue_request(pending: &mut Vec<(Op, Done)>, out: &Replies, handle: u64, ops: Vec<Op>) {
     let left = Arc::new(AtomicUsize::new(ops.len()));
     let err = Arc::new(Mutex::new(0i32));
-    inflight.fetch_add(1, Ordering::SeqCst);
     for op in ops {
-        let (w, left, err, inflight) = (w.clone(), left.clone(), err.clone(), inflight.clone());
-        dev.submit(op, Box::new(move |r| {
+        let (out, left, err) = (out.clone(), left.clone(), err.clone());
+        pending.push((op, Box::new(move |r| {
             if let Err(e) = r { let mut g = err.lock().unwrap(); if *g == 0 { *g = e; } }
-            if left.fetch_sub(1, Ordering::SeqCst) == 1 {
-                simple_reply(&w, handle, *err.lock().unwrap(), None);
-                inflight.fetch_sub(1, Ordering::SeqCst);
-            }
-        }));
+            if left.fetch_sub(1, Ordering::SeqCst) == 1 { simple_reply(&out, handle, *err.lock().unwrap(), None); }
+        })));
     }
 }
 
+/// Log, apply and answer what is pending, then send every gathered reply.
+fn settle(dev: &Device, pending: &mut Vec<(Op, Done)>, out: &Replies, w: &mut Box<dyn Conn>) -> io::Result<()> {
+    if !pending.is_empty() { dev.submit_batch(std::mem::take(pending)); }
+    let bytes = std::mem::take(&mut *out.lock().unwrap());
+    if !bytes.is_empty() { w.write_all(&bytes)?; }
+    Ok(())
+}
+
+/// Most requests gathered into one batch before it is logged.
+const MAX_BATCH_OPS: usize = 256;
+
 fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
     let Some(structured) = handshake(&mut *c, &dev)? else { c.close(); return Ok(()); };
-    let writer: Arc<Mutex<Box<dyn Conn>>> = Arc::new(Mutex::new(c.dup()?));
-    let inflight = Arc::new(AtomicUsize::new(0));
+    let mut w = c.dup()?;
+    let out: Replies = Arc::new(Mutex::new(Vec::new()));
+    let mut pending: Vec<(Op, Done)> = Vec::new();
     let size = dev.size_lb * LBS;
-    // Clients pipeline requests: read them through a buffer, not a system call per field.
+    // Clients pipeline requests: read them through a buffer, and log every write already received
+    // as one batch (group commit) before waiting for more.
     let mut rd = io::BufReader::with_capacity(256 * 1024, c.dup()?);
     loop {
+        if rd.buffer().len() < 28 || pending.len() >= MAX_BATCH_OPS {
+            if settle(&dev, &mut pending, &out, &mut w).is_err() { break; }
+        }
         let mut hdr = [0u8; 28];
         if rd.read_exact(&mut hdr).is_err() { break; }
         let magic = u32::from_be_bytes(hdr[0..4].try_into().unwrap());
@@ -273,32 +288,32 @@ fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
         let aligned = offset % LBS == 0 && length as u64 % LBS == 0;
         match kind {
             CMD_READ => {
-                if length > MAX_REQUEST { read_reply(&writer, structured, handle, offset, Err(EINVAL)); break; }
-                if !in_range { read_reply(&writer, structured, handle, offset, Err(EINVAL)); continue; }
-                let mut buf = vec![0u8; length as usize];
-                // Reads need not be aligned: read the covering blocks and cut.
+                // A read sees every write received before it.
+                if settle(&dev, &mut pending, &out, &mut w).is_err() { break; }
+                if length > MAX_REQUEST { read_reply(&out, structured, handle, offset, Err(EINVAL)); break; }
+                if !in_range { read_reply(&out, structured, handle, offset, Err(EINVAL)); continue; }
                 let a = offset / LBS * LBS;
                 let e = (offset + length as u64).div_ceil(LBS) * LBS;
                 let mut tmp = vec![0u8; (e - a) as usize];
-                let r = dev.read(a / LBS, &mut tmp).map(|_| { buf.copy_from_slice(&tmp[(offset - a) as usize..(offset - a) as usize + length as usize]); buf }).map_err(|_| EIO);
-                read_reply(&writer, structured, handle, offset, r);
+                let r = dev.read(a / LBS, &mut tmp).map(|_| tmp[(offset - a) as usize..(offset - a) as usize + length as usize].to_vec()).map_err(|_| EIO);
+                read_reply(&out, structured, handle, offset, r);
             }
             CMD_WRITE => {
                 if length > MAX_REQUEST { break; }
                 let mut data = vec![0u8; length as usize];
                 rd.read_exact(&mut data)?;
-                if !in_range { simple_reply(&writer, handle, ENOSPC, None); continue; }
-                if !aligned { simple_reply(&writer, handle, EINVAL, None); continue; }
+                if !in_range { simple_reply(&out, handle, ENOSPC, None); continue; }
+                if !aligned { simple_reply(&out, handle, EINVAL, None); continue; }
                 let ops = if data.len() <= PIECE {
                     vec![Op::Write { lb: offset / LBS, data, fua }]
                 } else {
                     data.chunks(PIECE).enumerate().map(|(i, ch)| Op::Write { lb: offset / LBS + (i * PIECE) as u64 / LBS, data: ch.to_vec(), fua }).collect()
                 };
-                submit_all(&dev, &writer, &inflight, handle, ops);
+                queue_request(&mut pending, &out, handle, ops);
             }
             CMD_WRITE_ZEROES => {
-                if !in_range { simple_reply(&writer, handle, ENOSPC, None); continue; }
-                if !aligned { simple_reply(&writer, handle, EINVAL, None); continue; }
+                if !in_range { simple_reply(&out, handle, ENOSPC, None); continue; }
+                if !aligned { simple_reply(&out, handle, EINVAL, None); continue; }
                 let mut ops = Vec::new();
                 let mut pos = 0u64;
                 while pos < length as u64 {
@@ -306,20 +321,20 @@ fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
                     ops.push(Op::Write { lb: (offset + pos) / LBS, data: vec![0u8; n as usize], fua });
                     pos += n;
                 }
-                submit_all(&dev, &writer, &inflight, handle, ops);
+                queue_request(&mut pending, &out, handle, ops);
             }
             CMD_TRIM => {
-                if !in_range { simple_reply(&writer, handle, ENOSPC, None); continue; }
-                if !aligned || length == 0 { simple_reply(&writer, handle, if length == 0 { 0 } else { EINVAL }, None); continue; }
-                submit_all(&dev, &writer, &inflight, handle, vec![Op::Discard { lb: offset / LBS, blocks: length as u64 / LBS, fua }]);
+                if !in_range { simple_reply(&out, handle, ENOSPC, None); continue; }
+                if !aligned || length == 0 { simple_reply(&out, handle, if length == 0 { 0 } else { EINVAL }, None); continue; }
+                queue_request(&mut pending, &out, handle, vec![Op::Discard { lb: offset / LBS, blocks: length as u64 / LBS, fua }]);
             }
-            CMD_FLUSH => submit_all(&dev, &writer, &inflight, handle, vec![Op::Flush]),
+            CMD_FLUSH => queue_request(&mut pending, &out, handle, vec![Op::Flush]),
             CMD_DISC => break,
-            _ => simple_reply(&writer, handle, if length > MAX_REQUEST { EOVERFLOW } else { EINVAL }, None),
+            _ => simple_reply(&out, handle, if length > MAX_REQUEST { EOVERFLOW } else { EINVAL }, None),
         }
     }
-    // Let the replies of what was submitted go out before the socket closes.
-    for _ in 0..500 { if inflight.load(Ordering::SeqCst) == 0 { break; } thread::sleep(Duration::from_millis(10)); }
+    // What was received is answered before the socket closes.
+    let _ = settle(&dev, &mut pending, &out, &mut w);
     c.close();
     Ok(())
 }
