@@ -42,7 +42,7 @@ export interface WlogStreamInfo {
  * first and begin where the previous one ended.
  *
  * @param copyData copy each IO's data out of the read buffers (needed when the IOs are kept).
- * @throws {@link LsidSequenceError} when a wlog does not continue the previous one;
+ * @throws log-format's `LsidSequenceError` when a wlog does not continue the previous one;
  *   {@link ValueOutOfRangeError} on a uuid change.
  */
 export async function* wlogIos(wlogs: ByteSource[], info: Partial<WlogStreamInfo> = {}, copyData = false): AsyncGenerator<DiffIo> {
