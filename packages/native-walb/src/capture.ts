@@ -83,6 +83,41 @@ export class CaptureDevice {
     await loadNative().captureCheckpoint(this.handle);
   }
 
+  /**
+   * Clear the log, as the kernel's CLEAR_LOG (`wdevc reset-wal`): a new random uuid and salt, every
+   * lsid 0, the overflow flag cleared. Writes already acknowledged stay on the data device.
+   */
+  async clearLog(): Promise<void> {
+    this.check();
+    await loadNative().captureClearLog(this.handle);
+  }
+
+  /** Log usage in PB (`latest − oldest`; above the capacity means the log overflowed). */
+  logUsage(): bigint {
+    const l = this.lsids();
+    return l.latest - l.oldest;
+  }
+
+  /** Log capacity in PB (the ring buffer size). */
+  logCapacity(): bigint {
+    return this.lsids().ringBufferSize;
+  }
+
+  /**
+   * Call `listener` whenever the permanent lsid advances (checked every `intervalMs`); returns a
+   * function that stops it. The timer does not keep the process alive.
+   */
+  onPermanent(listener: (lsids: CaptureLsids) => void, intervalMs = 50): () => void {
+    let last = this.lsids().permanent;
+    const t = setInterval(() => {
+      if (this.closed) { clearInterval(t); return; }
+      const l = this.lsids();
+      if (l.permanent !== last) { last = l.permanent; listener(l); }
+    }, intervalMs);
+    t.unref();
+    return () => clearInterval(t);
+  }
+
   /** Hold every write until {@link melt}. */
   freeze(): void {
     this.check();

@@ -14,7 +14,7 @@ import {
   encodeStartParam, encodeWalbCtl, makeStartParam, makeWalbCtl, walbCtlCommandInfo, WALB_DYNAMIC_MINOR,
   type StartParam, type WalbCtl, type WalbCtlData, type WalbDiskData, type WalbVersion,
 } from './kernel-abi.ts';
-import { WALB_CONTROL_PATH } from './sysfs.ts';
+import { WALB_CONTROL_PATH, parseLsids, sysfsAttributePath, type WalbLsids } from './sysfs.ts';
 import { WalbIoctlError, WalbModuleNotLoadedError } from './errors.ts';
 import { loadNative } from './native.ts';
 
@@ -49,6 +49,30 @@ export async function walbCtl(ctl: WalbCtl, opts: { wdev?: string; u2k?: Uint8Ar
   const out = decodeWalbCtl(r.arg);
   if (out.error !== 0) throw new WalbIoctlError(`${info.name} on ${path}: the driver returned error ${out.error}`, undefined, out.error);
   return { ctl: out, k2u: r.k2u };
+}
+
+/**
+ * Wait for the next change notification of a walb device's sysfs `lsids` (the driver notifies when
+ * `permanent` advances from empty), as the original's log-device monitor; resolves with the new
+ * lsids, or `null` after `timeoutMs`.
+ *
+ * @throws {@link WalbModuleNotLoadedError} when the device's sysfs directory does not exist.
+ */
+export async function waitLsidsChange(name: string, timeoutMs = 1000): Promise<WalbLsids | null> {
+  const path = sysfsAttributePath(name, 'lsids');
+  return waitAttributeChange(path, timeoutMs, parseLsids);
+}
+
+/** Read a sysfs attribute and wait for its change notification (`null` on timeout). */
+export async function waitAttributeChange<T = string>(path: string, timeoutMs: number, parse?: (text: string) => T): Promise<T | null> {
+  requireNode(path);
+  try {
+    const text = await loadNative().waitSysfsChange(path, timeoutMs);
+    return text === null ? null : (parse ? parse(text) : (text as unknown as T));
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_WALB_NO_DEVICE') throw new WalbModuleNotLoadedError(path);
+    throw e;
+  }
 }
 
 /** Version of the loaded walb module (`WALB_IOCTL_VERSION` on `/dev/walb/control`). */

@@ -40,6 +40,10 @@ export interface NativeAddon {
   captureFreeze(handle: object, frozen: boolean): void;
   /** Finish queued writes, checkpoint, stop. */
   captureClose(handle: object): Promise<void>;
+  /** Clear the log: new uuid and salt, every lsid 0. */
+  captureClearLog(handle: object): Promise<void>;
+  /** Read a sysfs attribute, wait for its change notification; its new content, or null on timeout. */
+  waitSysfsChange(path: string, timeoutMs: number): Promise<string | null>;
 }
 
 /** Lsids and flags of a capture device as the addon reports them. */

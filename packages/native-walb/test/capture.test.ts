@@ -159,4 +159,42 @@ C('several connections at once; fio with verify through the nbd engine', async (
   }
 });
 
+C('clear log: new salt and uuid, lsids back to 0, new writes logged from lsid 0; permanent progress is reported', async () => {
+  const f = await fresh('clear');
+  const dev = await CaptureDevice.open(f.l, f.d, { errorBeforeOverflow: true });
+  dev.serve({ unix: f.sock });
+  try {
+    const seen: bigint[] = [];
+    const stop = dev.onPermanent((l) => seen.push(l.permanent), 10);
+    run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x31 -f 0 128k', uri(f.sock)]);
+    await dev.waitPermanent(dev.lsids().latest);
+    await new Promise((r) => setTimeout(r, 50));
+    stop();
+    assert.ok(seen.length > 0 && seen[seen.length - 1] > 0n, 'progress reported');
+    assert.ok(dev.logUsage() > 0n);
+    assert.is(dev.logCapacity(), dev.lsids().ringBufferSize);
+    const before = await LogDevice.open(f.l);
+    const s0 = before.superSector;
+    await before.close();
+    await dev.clearLog();
+    const l = dev.lsids();
+    assert.is(l.latest, 0n);
+    assert.is(l.oldest, 0n);
+    const after = await LogDevice.open(f.l);
+    assert.is.not(after.superSector.logChecksumSalt, s0.logChecksumSalt);
+    assert.not.equal(after.superSector.uuid, s0.uuid);
+    let n = 0;
+    for await (const _p of extractLogpacks(after)) n++;
+    assert.is(n, 0, 'no old logpack survives the clear');
+    await after.close();
+    run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x32 -f 1M 64k', '-c', 'read -P 0x31 0 128k', uri(f.sock)]);
+    assert.ok(dev.lsids().latest > 0n);
+  } finally {
+    await dev.close();
+  }
+  const img = Buffer.alloc(32 << 20);
+  assert.is(await replay(f.l, img), 1, 'only the write after the clear is in the log');
+  assert.ok(img.subarray(1 << 20, (1 << 20) + 65536).every((b) => b === 0x32));
+});
+
 C.run();

@@ -9,7 +9,7 @@ import { checksum as tsChecksum } from '@walbjs/log-format';
 import {
   WalbIoctlError, WalbModuleNotLoadedError, clearLog, createWdev, deleteWdev, freeze, getLogCapacity, getOldestLsid,
   getPermanentLsid, getWalbVersion, isLogOverflow, listWdevs, loadNative, melt, setOldestLsid, takeCheckpoint,
-  WALB_IOCTL_VERSION,
+  WALB_IOCTL_VERSION, waitAttributeChange, waitLsidsChange,
 } from '../src/index.ts';
 
 const N = suite('native addon');
@@ -70,6 +70,18 @@ const moduleLoaded = existsSync('/dev/walb/control');
       assert.is((e as WalbModuleNotLoadedError).path, path, name);
       assert.match((e as Error).message, /walb kernel module is not loaded/);
     }
+  }
+});
+K('sysfs change wait: a missing device is the typed error; an attribute nobody notifies times out with null', async () => {
+  try { await waitLsidsChange('no-such-walb-device', 10); assert.unreachable(); } catch (e) {
+    assert.instance(e, WalbModuleNotLoadedError);
+    assert.match((e as Error).message, /walb!no-such-walb-device/);
+  }
+  const attr = ['/sys/kernel/mm/transparent_hugepage/enabled', '/sys/kernel/profiling', '/sys/power/state'].find((p) => existsSync(p));
+  if (attr) {
+    const t0 = Date.now();
+    assert.is(await waitAttributeChange(attr, 150), null);
+    assert.ok(Date.now() - t0 >= 100, 'it waited');
   }
 });
 K('a device node that exists but is not walb: the ioctl error is typed', async () => {

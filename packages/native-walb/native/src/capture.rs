@@ -101,7 +101,7 @@ pub struct Device {
     ldev: File,
     ddev: File,
     pub pbs: u64,
-    pub salt: u32,
+    pub salt: std::sync::atomic::AtomicU32,
     rb_off: u64,
     pub rb_size: u64,
     pub size_lb: u64,
@@ -145,7 +145,7 @@ impl Device {
         if size_lb * LBS > ddev_len { return Err(bad(format!("{ddev_path}: {ddev_len} bytes, smaller than the {size_lb} LB the super sector records"))); }
         let salt = get32(&sb, 20);
         let dev = Device {
-            ldev, ddev, pbs, salt, rb_off, rb_size, size_lb,
+            ldev, ddev, pbs, salt: std::sync::atomic::AtomicU32::new(salt), rb_off, rb_size, size_lb,
             super_block: Mutex::new(sb),
             state: Mutex::new(State { lsids: Lsids::default(), overflow: false, frozen: false, closing: false, failed: None }),
             cond: Condvar::new(),
@@ -184,6 +184,9 @@ impl Device {
         Ok(dev)
     }
 
+    /// The log checksum salt (it changes when the log is cleared).
+    pub fn salt(&self) -> u32 { self.salt.load(std::sync::atomic::Ordering::SeqCst) }
+
     fn ring_pos(&self, lsid: u64) -> u64 { (self.rb_off + lsid % self.rb_size) * self.pbs }
 
     fn read_lsids(&self, lsid: u64, buf: &mut [u8]) -> std::io::Result<()> {
@@ -216,7 +219,7 @@ impl Device {
     fn valid_header(&self, lsid: u64, h: &[u8]) -> Option<Vec<(u32, u32, u64, u32, u16)>> {
         if get16(h, 4) != SECTOR_TYPE_LOGPACK || get64(h, 8) != lsid { return None; }
         let n = get16(h, 16) as usize;
-        if n == 0 || n > (self.pbs as usize - 24) / 32 || checksum(h, self.salt) != 0 { return None; }
+        if n == 0 || n > (self.pbs as usize - 24) / 32 || checksum(h, self.salt()) != 0 { return None; }
         let total = get16(h, 6) as u64;
         let mut recs = Vec::with_capacity(n);
         let mut pos = 1u64;
@@ -247,7 +250,7 @@ impl Device {
             let ok = recs.iter().all(|&(csum, flags, _, size, local)| {
                 if flags & (FLAG_DISCARD | FLAG_PADDING) != 0 { return true; }
                 let s = (local as usize - 1) * pbs;
-                checksum(&data[s..s + size as usize * LBS as usize], self.salt) == csum
+                checksum(&data[s..s + size as usize * LBS as usize], self.salt()) == csum
             });
             if !ok {
                 // A torn last pack ends the log; a bad pack followed by a valid one is corruption
@@ -328,6 +331,29 @@ impl Device {
         self.checkpoint()
     }
 
+    /// Clear the log, as the kernel's CLEAR_LOG (`wdevc reset-wal`): a new random uuid and salt,
+    /// every lsid 0, the overflow flag cleared, lsid 0 invalidated. Queued writes finish first.
+    pub fn clear_log(&self) -> JsResult<()> {
+        let _turn = self.commit_lock.lock().unwrap();
+        // Everything logged must be on the data device, durably, before the logs go.
+        self.ddev.sync_data().map_err(|e| io_err("clear log: sync the data device", e))?;
+        let mut rnd = [0u8; 20];
+        File::open("/dev/urandom").and_then(|mut f| { use std::io::Read; f.read_exact(&mut rnd) }).map_err(|e| io_err("clear log: read /dev/urandom", e))?;
+        {
+            let mut sb = self.super_block.lock().unwrap();
+            sb[24..40].copy_from_slice(&rnd[..16]);
+            sb[20..24].copy_from_slice(&rnd[16..20]);
+        }
+        self.salt.store(u32::from_le_bytes(rnd[16..20].try_into().unwrap()), std::sync::atomic::Ordering::SeqCst);
+        self.ldev.write_all_at(&vec![0u8; self.pbs as usize], self.ring_pos(0)).map_err(|e| io_err("clear log: invalidate lsid 0", e))?;
+        {
+            let mut st = self.state.lock().unwrap();
+            st.lsids = Lsids::default();
+            st.overflow = false;
+        }
+        self.checkpoint()
+    }
+
     pub fn set_frozen(&self, frozen: bool) {
         let mut st = self.state.lock().unwrap();
         st.frozen = frozen;
@@ -361,6 +387,7 @@ impl Device {
     /// Log a batch: logpacks, one sync if anything asked for durability, data device writes, replies.
     fn commit(&self, batch: Vec<Pending>) -> JsResult<()> {
         let pbs = self.pbs;
+        let salt = self.salt();
         let max_rec = ((pbs - 24) / 32) as usize;
         let max_pack_pb = self.settings.lock().unwrap().max_pack_pb.clamp(1, MAX_TOTAL_IO_PB);
         let error_before_overflow = self.settings.lock().unwrap().error_before_overflow;
@@ -403,7 +430,7 @@ impl Device {
                 let o = 24 + 32 * n;
                 match &p.op {
                     Op::Write { lb, data: d, fua } => {
-                        put32(&mut header, o, checksum(d, self.salt));
+                        put32(&mut header, o, checksum(d, salt));
                         put32(&mut header, o + 4, FLAG_EXIST);
                         put64(&mut header, o + 8, *lb);
                         put32(&mut header, o + 16, (d.len() as u64 / LBS) as u32);
@@ -446,7 +473,7 @@ impl Device {
                 put64(&mut header, 8, lsid);
                 put16(&mut header, 16, n as u16);
                 put16(&mut header, 18, padded as u16);
-                let c = checksum(&header, self.salt);
+                let c = checksum(&header, salt);
                 put32(&mut header, 0, c);
                 header.extend_from_slice(&data);
                 packs.push((lsid, header));

@@ -7,6 +7,7 @@ mod checksum;
 mod ioctl;
 mod napi;
 mod nbd;
+mod sysfs;
 
 use napi::*;
 use std::ffi::c_void;
@@ -63,6 +64,7 @@ unsafe extern "C" fn js_version(env: napi_env, _info: napi_callback_info) -> nap
 enum Value {
     Ioctl(ioctl::Outcome),
     Device(Arc<capture::Device>),
+    Text(Option<String>),
     Unit,
 }
 
@@ -97,6 +99,8 @@ unsafe extern "C" fn job_complete(env: napi_env, _status: napi_status, data: *mu
             }
             Some(Ok(Value::Device(d))) => external(env, d),
             Some(Ok(Value::Unit)) => Ok(undefined(env)),
+            Some(Ok(Value::Text(Some(t)))) => string_value(env, &t),
+            Some(Ok(Value::Text(None))) => { let mut v = ptr::null_mut(); napi::napi_get_null(env, &mut v); Ok(v) }
             Some(Err(e)) => Err(e),
             None => Err(JsError::new("ERR_WALB_NATIVE", "the job did not run")),
         }
@@ -225,6 +229,26 @@ unsafe extern "C" fn js_capture_freeze(env: napi_env, info: napi_callback_info) 
     })
 }
 
+/// `captureClearLog(handle) → Promise<void>`: new uuid and salt, every lsid 0.
+unsafe extern "C" fn js_capture_clear_log(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [h] = args::<1>(env, info)?;
+        let dev: DeviceHandle = get_external::<DeviceHandle>(env, h, "handle")?.clone();
+        spawn_job(env, Box::new(move || { dev.clear_log()?; Ok(Value::Unit) }))
+    })
+}
+
+/// `waitSysfsChange(path, timeoutMs) → Promise<string | null>`: the attribute's content after its
+/// change notification, or null on timeout.
+unsafe extern "C" fn js_wait_sysfs_change(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [p, t] = args::<2>(env, info)?;
+        let path = get_string(env, p, "path")?;
+        let ms = get_u32(env, t, "timeoutMs")?.min(i32::MAX as u32) as i32;
+        spawn_job(env, Box::new(move || sysfs::wait_change(&path, ms).map(Value::Text)))
+    })
+}
+
 /// `captureClose(handle) → Promise<void>`: finish queued writes, checkpoint, stop.
 unsafe extern "C" fn js_capture_close(env: napi_env, info: napi_callback_info) -> napi_value {
     guard(env, || {
@@ -272,6 +296,8 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
         export(env, exports, "captureCheckpoint", Some(js_capture_checkpoint))?;
         export(env, exports, "captureFreeze", Some(js_capture_freeze))?;
         export(env, exports, "captureClose", Some(js_capture_close))?;
+        export(env, exports, "captureClearLog", Some(js_capture_clear_log))?;
+        export(env, exports, "waitSysfsChange", Some(js_wait_sysfs_change))?;
         Ok(())
     }));
     match r {
