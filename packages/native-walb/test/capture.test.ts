@@ -159,6 +159,28 @@ C('several connections at once; fio with verify through the nbd engine', async (
   }
 });
 
+C('set oldest lsid frees the log up to the checkpointed written lsid, and no further', async () => {
+  const f = await fresh('oldest');
+  const dev = await CaptureDevice.open(f.l, f.d);
+  dev.serve({ unix: f.sock });
+  try {
+    run('qemu-io', ['-f', 'raw', '-c', 'write -P 7 -f 0 1M', uri(f.sock)]);
+    const l = dev.lsids();
+    try { await dev.setOldestLsid(l.latest + 10n); assert.unreachable(); } catch (e) {
+      assert.is((e as { code?: string }).code, 'ERR_WALB_RANGE');
+    }
+    await dev.setOldestLsid(l.latest);
+    assert.is(dev.lsids().oldest, l.latest);
+    assert.is(dev.logUsage(), 0n);
+  } finally {
+    await dev.close();
+  }
+  const d = await LogDevice.open(f.l);
+  assert.ok(d.superSector.oldestLsid <= d.superSector.writtenLsid);
+  await d.close();
+  await (await CaptureDevice.open(f.l, f.d)).close();
+});
+
 C('clear log: new salt and uuid, lsids back to 0, new writes logged from lsid 0; permanent progress is reported', async () => {
   const f = await fresh('clear');
   const dev = await CaptureDevice.open(f.l, f.d, { errorBeforeOverflow: true });

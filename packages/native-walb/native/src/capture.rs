@@ -319,12 +319,15 @@ impl Device {
         (st.lsids, st.overflow, st.frozen)
     }
 
-    /// Free the log below `lsid` (oldest ≤ lsid ≤ prev_written, as the kernel's check).
+    /// Free the log below `lsid` (oldest ≤ lsid ≤ prev_written, as the kernel's check). A checkpoint
+    /// first brings prev_written as far as it can go, so the super sector never records an oldest
+    /// lsid beyond its written lsid.
     pub fn set_oldest(&self, lsid: u64) -> JsResult<()> {
+        self.checkpoint()?;
         {
             let mut st = self.state.lock().unwrap();
-            if lsid < st.lsids.oldest || lsid > st.lsids.prev_written.max(st.lsids.written) {
-                return Err(JsError::new("ERR_WALB_RANGE", format!("oldest lsid {lsid} must be within [{}, {}]", st.lsids.oldest, st.lsids.written)));
+            if lsid < st.lsids.oldest || lsid > st.lsids.prev_written {
+                return Err(JsError::new("ERR_WALB_RANGE", format!("oldest lsid {lsid} must be within [{}, {}] (oldest, checkpointed written lsid)", st.lsids.oldest, st.lsids.prev_written)));
             }
             st.lsids.oldest = lsid;
         }
