@@ -94,6 +94,23 @@ try {
     rmSync(wlog);
   }
 
+  // A proxy-sized transfer (the original's storage sends at most 128 MiB of logs at a time):
+  // converted in memory.
+  {
+    const wlog = join(dir, 'proxy.wlog');
+    run('gen', wlog, String(128 * MiB), '3', 'rand');
+    for (const fmt of ['sorted', 'indexed']) {
+      const r = run('convert', wlog, join(dir, 'proxy.wdiff'), fmt, 'snappy');
+      const row: Record<string, unknown> = { name: `diff: convert ${mib(wlog).toFixed(0)} MiB log (proxy-sized) → ${fmt} snappy`, value: mib(wlog) / r.secs, unit: 'MiB/s' };
+      if (tools && existsSync(join(tools, 'wlog-to-wdiff'))) {
+        const ref = runTool(join(tools, 'wlog-to-wdiff'), ['-i', wlog, '-o', join(dir, 'ref.wdiff'), ...(fmt === 'indexed' ? ['-indexed'] : [])]);
+        Object.assign(row, { reference: 'walb-tools run', refValue: mib(wlog) / ref, ratio: ref / r.secs, goal: '≥ 1.5×' });
+      }
+      emit(row);
+    }
+    rmSync(wlog);
+  }
+
   // Merge of 8 diffs (indexed snappy inputs, overlapping addresses) into one sorted snappy diff.
   const parts: string[] = [];
   for (let i = 0; i < 8; i++) {

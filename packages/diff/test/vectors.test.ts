@@ -38,6 +38,14 @@ for (const c of casesOf('wlog')) {
     for (const f of [c.sortedWdiff, c.indexedWdiff]) assert.fixture(await showText(vec(f)), readFileSync(vec(`${f}.show.txt`), 'utf8'));
   });
 }
+Wlog('sorted conversion in memory and through the intermediate file give the same bytes', async () => {
+  for (const c of casesOf('wlog')) {
+    const a = join(t.dir, `${c.name}.mem.wdiff`), b = join(t.dir, `${c.name}.file.wdiff`);
+    await convertWlogs([vec(c.wlog)], a);
+    await convertWlogs([vec(c.wlog)], b, { memoryBytes: 0 });
+    assert.ok(readFileSync(a).equals(readFileSync(b)), c.name);
+  }
+});
 Wlog.run();
 
 async function showText(path: string): Promise<string> {

@@ -4,15 +4,17 @@
  *
  * @module
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   LOGICAL_BLOCK_SIZE, LsidSequenceError, WlogReader, hasData, isDiscard, isPadding, uuidToHex,
   type ByteSink, type ByteSource, type WlogHeader,
 } from '@walbjs/log-format';
 import { DEFAULT_INDEXED_MAX_IO_BLOCKS } from '../constants.ts';
-import type { CompressOpt } from '../compression.ts';
+import { DEFAULT_COMPRESS_OPT, codecLevel, type CompressOpt } from '../compression.ts';
+import { DiffMemory } from '../algo/diff-memory.ts';
+import { OrderedCompressor } from './stored-data.ts';
 import { ValueOutOfRangeError } from '../errors.ts';
 import { normalIo, type DiffIo } from '../algo/diff-io.ts';
 import { IndexedDiffWriter } from './indexed-writer.ts';
@@ -81,6 +83,17 @@ export async function* wlogIos(wlogs: ByteSource[], info: Partial<WlogStreamInfo
   }
 }
 
+/** Total size of the inputs when all are files, else undefined. */
+async function knownSize(srcs: ByteSource[]): Promise<number | undefined> {
+  let total = 0;
+  for (const s of srcs) {
+    if (s instanceof Uint8Array) { total += s.byteLength; continue; }
+    if (typeof s !== 'string' || s === '-') return undefined;
+    try { total += (await stat(s)).size; } catch { return undefined; }
+  }
+  return total;
+}
+
 /** Options of {@link convertWlogs}. */
 export interface ConvertOptions {
   /** Write the indexed format (what proxies write) instead of the sorted one. */
@@ -89,6 +102,11 @@ export interface ConvertOptions {
   cmpr?: CompressOpt;
   /** Largest IO in LB (default 2048 = 1 MiB, as the original's `-x 1M`). */
   maxIoBlocks?: number;
+  /**
+   * Sorted output: logs whose files add up to at most this many bytes are converted in memory
+   * (default 256 MiB); larger ones, and streams, go through an intermediate file.
+   */
+  memoryBytes?: number;
   /** Folder for the sorted conversion's intermediate file (default: the system's temporary folder). */
   tmpDir?: string;
   /** Called with the number of IOs read so far, now and then. */
@@ -102,8 +120,8 @@ export interface ConvertResult extends WriteSummary, WlogStreamInfo {}
  * Convert consecutive wlogs into one wdiff.
  *
  * Indexed output streams: images are written as they come, only the index stays in memory.
- * Sorted output needs the whole log before its first record: the IOs are compressed into a private
- * indexed file (newer overrides older, large IOs split into `maxIoBlocks` pieces, as the original's
+ * Sorted output needs the whole log before its first record: logs up to `memoryBytes` are
+ * collected, compressed, in memory; larger ones are compressed into a private indexed file (newer overrides older, large IOs split into `maxIoBlocks` pieces, as the original's
  * in-memory diff), which is then written out in address order. Memory holds the index only, so a
  * log of any size converts in bounded memory; the intermediate file takes about the output's size
  * on disk.
@@ -127,7 +145,24 @@ export async function convertWlogs(wlogs: ByteSource[], out: ByteSink, opts: Con
     opts.onProgress?.(n);
     return { ...s, ...(info as WlogStreamInfo) };
   }
-  // Sorted output: the IOs go through the same in-memory diff as the original's (newer wins, new
+  // Sorted output of logs that fit the memory budget: compress each IO as it comes into an
+  // in-memory diff (newer wins, new IOs split into maxIoBlocks pieces), then write it in order.
+  const budget = opts.memoryBytes ?? 256 << 20;
+  const inputBytes = await knownSize(wlogs);
+  if (inputBytes !== undefined && inputBytes <= budget) {
+    const c = opts.cmpr ?? DEFAULT_COMPRESS_OPT;
+    const mem = new DiffMemory({ maxIoBlocks: maxIo });
+    const comp = new OrderedCompressor<undefined>(c.type, c.type === 0 ? 0 : (codecLevel(c.type, c.level) ?? 0), 8 * availableParallelism(), async (_t, io, d) => {
+      mem.add(d ? { addr: io.addr, blocks: io.blocks, kind: 'normal', data: { image: { stored: d.stored, cmpr: d.cmpr, blocks: d.blocks, checksum: d.checksum }, offsetLb: 0 } } : io);
+    });
+    for await (const io of wlogIos(wlogs, info)) { await comp.push(undefined, io); tick(); }
+    await comp.flush();
+    opts.onProgress?.(n);
+    const w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, passRaw: true });
+    for (const x of mem.takeAll()) await w.write(x);
+    return { ...(await w.close()), ...(info as WlogStreamInfo) };
+  }
+  // Larger sorted output: the IOs go through the same in-memory diff as the original's (newer wins, new
   // IOs split into maxIoBlocks pieces), but their data are compressed and written at once to a
   // private indexed file, so memory holds the index only; the file is then laid out in address
   // order, whole images copied without recompression.
