@@ -17,7 +17,17 @@ export type WalbCoreErrorCode =
   /** A wdiff file name does not have the required form. */
   | 'ERR_WALB_DIFF_FILE_NAME'
   /** A text form (`|b,e|`, `<…>`) does not parse. */
-  | 'ERR_WALB_META_PARSE';
+  | 'ERR_WALB_META_PARSE'
+  /** A protocol frame or message is malformed, too large, or out of place. */
+  | 'ERR_WALB_PROTOCOL'
+  /** A frame's payload does not match its checksum. */
+  | 'ERR_WALB_PROTOCOL_CHECKSUM'
+  /** A request got no reply in time, or the peer went silent. */
+  | 'ERR_WALB_TIMEOUT'
+  /** The connection closed with requests outstanding. */
+  | 'ERR_WALB_CLOSED'
+  /** The peer answered a request with an error (its code and message are carried along). */
+  | 'ERR_WALB_REMOTE';
 
 /**
  * Base class of every error this package throws on bad input.
@@ -105,5 +115,48 @@ export class MetaParseError extends WalbCoreError {
   constructor(input: string, detail: string) {
     super('ERR_WALB_META_PARSE', `${detail}: ${JSON.stringify(input)}`);
     this.input = input;
+  }
+}
+
+/** A protocol frame or message is malformed, too large, or out of place. */
+export class ProtocolError extends WalbCoreError {
+  /** Byte offset in the stream where the frame starts, when known. */
+  readonly offset?: number;
+  /**
+   * @param detail - what is wrong
+   * @param offset - where in the stream
+   * @param code - a more specific code
+   */
+  constructor(detail: string, offset?: number, code: WalbCoreErrorCode = 'ERR_WALB_PROTOCOL') {
+    super(code, offset === undefined ? detail : `${detail} (at stream offset ${offset})`);
+    this.offset = offset;
+  }
+}
+
+/** A request was not answered in time, or the connection went silent. */
+export class TimeoutError extends WalbCoreError {
+  constructor(detail: string) {
+    super('ERR_WALB_TIMEOUT', detail);
+  }
+}
+
+/** The connection closed while requests were outstanding. */
+export class ConnectionClosedError extends WalbCoreError {
+  constructor(detail: string) {
+    super('ERR_WALB_CLOSED', detail);
+  }
+}
+
+/** The peer answered with an error: its code and message. */
+export class RemoteError extends WalbCoreError {
+  /** The code the peer sent (for example `ERR_WALB_META_INVALID`). */
+  readonly remoteCode: string;
+  /**
+   * @param remoteCode - the peer's code
+   * @param message - the peer's message
+   */
+  constructor(remoteCode: string, message: string) {
+    super('ERR_WALB_REMOTE', `${remoteCode}: ${message}`);
+    this.remoteCode = remoteCode;
   }
 }

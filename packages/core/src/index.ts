@@ -25,3 +25,6 @@ export * from './errors.ts';
 export * from './meta.ts';
 export * from './diff-file-name.ts';
 export * from './restorable.ts';
+export * from './protocol/frame.ts';
+export * from './protocol/message.ts';
+export * from './protocol/connection.ts';
