@@ -43,11 +43,11 @@ export interface WlogStreamInfo {
  * dropped, discards as DISCARD, all-zero data as ALLZERO. Each wlog must have the uuid of the
  * first and begin where the previous one ended.
  *
- * @param copyData copy each IO's data out of the read buffers (needed when the IOs are kept).
+ * Normal IOs' data are views into the read chunks: they stay valid, but keep their chunk in memory.
  * @throws log-format's `LsidSequenceError` when a wlog does not continue the previous one;
  *   {@link ValueOutOfRangeError} on a uuid change.
  */
-export async function* wlogIos(wlogs: ByteSource[], info: Partial<WlogStreamInfo> = {}, copyData = false): AsyncGenerator<DiffIo> {
+export async function* wlogIos(wlogs: ByteSource[], info: Partial<WlogStreamInfo> = {}): AsyncGenerator<DiffIo> {
   let expect: bigint | undefined;
   for (const src of wlogs) {
     const r = await WlogReader.open(src);
@@ -75,7 +75,7 @@ export async function* wlogIos(wlogs: ByteSource[], info: Partial<WlogStreamInfo
         if (isDiscard(rec)) { yield { addr, blocks: rec.ioSize, kind: 'discard' }; continue; }
         const bytes = io!.subarray(0, rec.ioSize * LOGICAL_BLOCK_SIZE);
         if (isAllZero(bytes)) { yield { addr, blocks: rec.ioSize, kind: 'allzero' }; continue; }
-        yield normalIo(addr, copyData ? Buffer.from(bytes) : bytes);
+        yield normalIo(addr, bytes);
       }
     }
     expect = r.endLsid;

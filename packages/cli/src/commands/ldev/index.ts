@@ -3,20 +3,11 @@
  *
  * @module
  */
-import type { Argv, CommandModule } from 'yargs';
-import type { GlobalArgs } from '../../app.ts';
+import { commandGroup } from '../group.ts';
 import { ldevInfoCommand } from './info.ts';
 
 /** The subcommands of `walb ldev`. */
 export const ldevCommands = [ldevInfoCommand] as const;
 
 /** `walb ldev`. */
-export const ldevCommand: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'ldev <command>',
-  describe: 'Log devices (ring buffers of logpacks): inspect the super sector',
-  builder: (y: Argv<GlobalArgs>) => {
-    for (const c of ldevCommands) y = y.command(c as CommandModule<GlobalArgs, any>);
-    return y.demandCommand(1, 'Missing ldev command.');
-  },
-  handler: () => {},
-};
+export const ldevCommand = commandGroup('ldev', 'Log devices (ring buffers of logpacks): inspect the super sector', ldevCommands);

@@ -3,8 +3,7 @@
  *
  * @module
  */
-import type { Argv, CommandModule } from 'yargs';
-import type { GlobalArgs } from '../../app.ts';
+import { commandGroup } from '../group.ts';
 import { wdiffApplyCommand } from './apply.ts';
 import { wdiffFromImageCommand } from './from-image.ts';
 import { wdiffFromWlogCommand } from './from-wlog.ts';
@@ -18,12 +17,4 @@ export const wdiffCommands = [
 ] as const;
 
 /** `walb wdiff`. */
-export const wdiffCommand: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'wdiff <command>',
-  describe: 'wdiff files: show, convert from wlogs or images, merge, apply, read as a virtual full image',
-  builder: (y: Argv<GlobalArgs>) => {
-    for (const c of wdiffCommands) y = y.command(c as CommandModule<GlobalArgs, any>);
-    return y.demandCommand(1, 'Missing wdiff command.');
-  },
-  handler: () => {},
-};
+export const wdiffCommand = commandGroup('wdiff', 'wdiff files: show, convert from wlogs or images, merge, apply, read as a virtual full image', wdiffCommands);

@@ -3,8 +3,7 @@
  *
  * @module
  */
-import type { Argv, CommandModule } from 'yargs';
-import type { GlobalArgs } from '../../app.ts';
+import { commandGroup } from '../group.ts';
 import { wlogCatCommand } from './cat.ts';
 import { wlogGenCommand } from './gen.ts';
 import { wlogRestoreCommand } from './restore.ts';
@@ -15,12 +14,4 @@ import { wlogVerifyCommand } from './verify.ts';
 export const wlogCommands = [wlogShowCommand, wlogVerifyCommand, wlogGenCommand, wlogCatCommand, wlogRestoreCommand] as const;
 
 /** `walb wlog`. */
-export const wlogCommand: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'wlog <command>',
-  describe: 'wlog files: show, verify, generate, extract from and restore into log devices',
-  builder: (y: Argv<GlobalArgs>) => {
-    for (const c of wlogCommands) y = y.command(c as CommandModule<GlobalArgs, any>);
-    return y.demandCommand(1, 'Missing wlog command.');
-  },
-  handler: () => {},
-};
+export const wlogCommand = commandGroup('wlog', 'wlog files: show, verify, generate, extract from and restore into log devices', wlogCommands);
