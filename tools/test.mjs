@@ -73,13 +73,17 @@ function runFile(file) {
   });
 }
 
-// Every package is also type-checked (sources, tests and benchmarks), one test per package.
+// Every package and every example with a tsconfig.json is also type-checked (sources, tests and
+// benchmarks), one test per package or example.
 function typecheckTargets() {
   const out = [];
-  const gdir = join(root, 'packages');
-  for (const pkg of readdirSync(gdir).sort()) {
-    const cfg = join(gdir, pkg, 'tsconfig.json');
-    if (existsSync(cfg)) out.push(cfg);
+  for (const group of ['packages', 'examples']) {
+    const gdir = join(root, group);
+    if (!existsSync(gdir)) continue;
+    for (const pkg of readdirSync(gdir).sort()) {
+      const cfg = join(gdir, pkg, 'tsconfig.json');
+      if (existsSync(cfg)) out.push(cfg);
+    }
   }
   return out.filter((f) => filters.length === 0 || filters.some((s) => f.includes(s) || 'typecheck'.includes(s)));
 }

@@ -27,7 +27,23 @@ export type WalbCoreErrorCode =
   /** The connection closed with requests outstanding. */
   | 'ERR_WALB_CLOSED'
   /** The peer answered a request with an error (its code and message are carried along). */
-  | 'ERR_WALB_REMOTE';
+  | 'ERR_WALB_REMOTE'
+  /** An uploader gave up on its stream part way. */
+  | 'ERR_WALB_UPLOAD_ABORTED'
+  /** A request's parameters are missing, of the wrong type, or out of range. */
+  | 'ERR_WALB_BAD_REQUEST'
+  /** A command this daemon does not know. */
+  | 'ERR_WALB_UNKNOWN_COMMAND'
+  /** A volume or archive name that is not `[0-9A-Za-z-]{1,64}`. */
+  | 'ERR_WALB_INVALID_NAME'
+  /** A command not allowed in the volume's current state (or while an action runs). */
+  | 'ERR_WALB_STATE'
+  /** A volume, archive destination, snapshot or file that does not exist. */
+  | 'ERR_WALB_NOT_FOUND'
+  /** A transfer refused for a reason the sender acts on (`too-old-diff`, `too-new-diff`, `different-uuid`, …). */
+  | 'ERR_WALB_REFUSED'
+  /** Stored state on disk is corrupt or inconsistent. */
+  | 'ERR_WALB_STORE';
 
 /**
  * Base class of every error this package throws on bad input.
@@ -158,5 +174,64 @@ export class RemoteError extends WalbCoreError {
   constructor(remoteCode: string, message: string) {
     super('ERR_WALB_REMOTE', `${remoteCode}: ${message}`);
     this.remoteCode = remoteCode;
+  }
+}
+
+/** A request's parameters are missing, of the wrong type, or out of range. */
+export class BadRequestError extends WalbCoreError {
+  constructor(detail: string) {
+    super('ERR_WALB_BAD_REQUEST', detail);
+  }
+}
+
+/** A command the daemon does not know. */
+export class UnknownCommandError extends WalbCoreError {
+  constructor(command: string, known: readonly string[]) {
+    super('ERR_WALB_UNKNOWN_COMMAND', `unknown command ${JSON.stringify(command.slice(0, 80))}; known: ${known.join(', ')}`);
+  }
+}
+
+/** A volume or archive name that is not `[0-9A-Za-z-]{1,64}` (so never a path). */
+export class InvalidNameError extends WalbCoreError {
+  constructor(what: string, name: unknown) {
+    super('ERR_WALB_INVALID_NAME', `${what} ${JSON.stringify(String(name).slice(0, 80))} is not a valid name: 1 to 64 of [0-9A-Za-z-]`);
+  }
+}
+
+/** A command not allowed in the volume's current state, or while another action runs. */
+export class StateError extends WalbCoreError {
+  /** The volume's state when the command came. */
+  readonly state: string;
+  constructor(volId: string, state: string, detail: string) {
+    super('ERR_WALB_STATE', `volume ${volId} is ${state}: ${detail}`);
+    this.state = state;
+  }
+}
+
+/** Something named by a request does not exist. */
+export class NotFoundError extends WalbCoreError {
+  constructor(detail: string) {
+    super('ERR_WALB_NOT_FOUND', detail);
+  }
+}
+
+/**
+ * A transfer refused for a reason the sender acts on, named as the original names them:
+ * `too-old-diff`, `too-new-diff`, `different-uuid`, `stopped`, `syncing`, `archive-not-found`,
+ * `smaller-lv-size`, `not-started`.
+ */
+export class RefusedError extends WalbCoreError {
+  /** The reason word. */
+  readonly reason: string;
+  constructor(reason: string, detail: string) {
+    super('ERR_WALB_REFUSED', `${reason}: ${detail}`);
+    this.reason = reason;
+  }
+}
+
+/** State kept on disk is corrupt or inconsistent. */
+export class StoreError extends WalbCoreError {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super('ERR_WALB_STORE', detail, options);
   }
 }

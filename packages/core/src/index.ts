@@ -1,9 +1,9 @@
 /**
  * `@walbjs/core`: the WalB backup system.
  *
- * This first slice is the archive's metadata model, compatible with walb-tools 1.0.19; volumes,
- * the storage / proxy / archive roles, the wire protocol and the controller come next (see the
- * package README).
+ * The archive's metadata model (compatible with walb-tools 1.0.19), the framed protocol, the
+ * storage / proxy / archive daemons ({@link StorageDaemon}, {@link ProxyDaemon},
+ * {@link ArchiveDaemon}) and the {@link Controller} that drives them.
  *
  * - Gid snapshots and diffs: {@link MetaSnap}, {@link MetaDiff}, {@link MetaState};
  *   {@link getRelation}, {@link applyDiff}, {@link canMerge}, {@link mergeDiff}, {@link contains},
@@ -28,3 +28,15 @@ export * from './restorable.ts';
 export * from './protocol/frame.ts';
 export * from './protocol/message.ts';
 export * from './protocol/connection.ts';
+export * from './daemon/store.ts';
+export * from './daemon/names.ts';
+export * from './daemon/params.ts';
+export * from './daemon/logger.ts';
+export * from './daemon/semaphore.ts';
+export * from './daemon/daemon.ts';
+export * from './archive/archive-volume.ts';
+export * from './archive/archive-daemon.ts';
+export * from './proxy/proxy-daemon.ts';
+export * from './storage/wdev.ts';
+export * from './storage/storage-daemon.ts';
+export * from './controller.ts';

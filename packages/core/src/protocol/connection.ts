@@ -22,10 +22,90 @@ export interface ConnectionOptions {
   idleTimeoutMs?: number;
 }
 
-/** Serves the requests of a peer: returns the result, or throws (a {@link WalbCoreError}'s code is sent along). */
-export type RequestHandler = (method: string, params: unknown) => Promise<unknown> | unknown;
+/** What a handler knows of the request besides its method and params. */
+export interface RequestContext {
+  /** The bytes the peer streams after the request (an upload), when it sends any. */
+  upload?: AsyncIterable<Buffer>;
+  /** The connection the request came on. */
+  connection: ProtocolConnection;
+}
 
-interface Pending { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+/**
+ * Serves the requests of a peer: returns the result (or a {@link StreamReply} to stream bytes
+ * back before it), or throws (a {@link WalbCoreError}'s code is sent along).
+ */
+export type RequestHandler = (method: string, params: unknown, ctx: RequestContext) => Promise<unknown> | unknown;
+
+/**
+ * A handler's answer that streams bytes to the requester (as chunk frames) before the result.
+ *
+ * @example
+ * return new StreamReply(readChunks(file), () => ({ bytes: n }));
+ */
+export class StreamReply {
+  /**
+   * @param chunks - the bytes to send
+   * @param result - called after the last chunk went out; its value is the request's result
+   */
+  constructor(readonly chunks: AsyncIterable<Uint8Array>, readonly result: () => unknown = () => null) {}
+}
+
+/** Frame flag of a request: an upload of chunk frames follows, ended by an end frame. */
+export const FLAG_UPLOAD = 1;
+/** Largest chunk payload this side sends (1 MiB). */
+export const CHUNK_BYTES = 1 << 20;
+/** Bytes of received chunks held for a slow consumer before the socket is paused. */
+const INBOUND_HIGH_WATER = 16 << 20;
+
+/** Chunks arriving for one request, handed out as an async iterable; pauses the socket when full. */
+class Inbound implements AsyncIterable<Buffer> {
+  private readonly queue: Buffer[] = [];
+  private bytes = 0;
+  /** The end frame arrived. */
+  ended = false;
+  private failure: Error | undefined;
+  private wake: (() => void) | undefined;
+  /** The consumer gave up: chunks are dropped until the end frame. */
+  discarding = false;
+
+  constructor(private readonly pause: () => void, private readonly resume: () => void) {}
+
+  push(b: Buffer): void {
+    if (this.discarding) return;
+    this.queue.push(b);
+    this.bytes += b.byteLength;
+    if (this.bytes > INBOUND_HIGH_WATER) this.pause();
+    this.wake?.();
+  }
+
+  end(): void { this.ended = true; this.wake?.(); }
+  fail(e: Error): void { this.failure = e; this.wake?.(); }
+
+  discard(): void {
+    this.discarding = true;
+    this.queue.length = 0;
+    this.bytes = 0;
+    this.resume();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    for (;;) {
+      const b = this.queue.shift();
+      if (b) {
+        this.bytes -= b.byteLength;
+        if (this.bytes <= INBOUND_HIGH_WATER / 2) this.resume();
+        yield b;
+        continue;
+      }
+      if (this.failure) throw this.failure;
+      if (this.ended) return;
+      await new Promise<void>((r) => { this.wake = r; });
+      this.wake = undefined;
+    }
+  }
+}
+
+interface Pending { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout | undefined; settled?: boolean; download?: Inbound }
 
 /**
  * One end of a protocol connection.
@@ -38,6 +118,8 @@ interface Pending { resolve: (v: unknown) => void; reject: (e: Error) => void; t
 export class ProtocolConnection {
   private readonly decoder: FrameDecoder;
   private readonly pending = new Map<number, Pending>();
+  private readonly uploads = new Map<number, Inbound>();
+  private paused = 0;
   private nextId = 1;
   private closed = false;
   private lastHeard = Date.now();
@@ -90,17 +172,116 @@ export class ProtocolConnection {
    */
   request(method: string, params?: unknown, opts: { timeoutMs?: number } = {}): Promise<unknown> {
     if (this.closed) return Promise.reject(this.closeReason ?? new ConnectionClosedError('the connection is closed'));
+    const [id, p] = this.begin(method, opts.timeoutMs);
+    this.send(FrameType.REQUEST, id, encodeMessage({ method, params }));
+    return p;
+  }
+
+  /**
+   * Send a request followed by a stream of bytes (chunk frames, each with its own xxHash64), and
+   * wait for the result. The request timeout counts from the end of the stream. When the peer
+   * answers before the stream is over (a refusal), sending stops and the answer is returned.
+   *
+   * @example
+   * await c.upload('wdiff-transfer', { volId, diff }, createReadStream(path));
+   */
+  async upload(method: string, params: unknown, chunks: AsyncIterable<Uint8Array>, opts: { timeoutMs?: number } = {}): Promise<unknown> {
+    if (this.closed) throw this.closeReason ?? new ConnectionClosedError('the connection is closed');
+    const [id, p] = this.begin(method, opts.timeoutMs, true);
+    p.catch(() => undefined); // observed below; avoid an unhandled rejection while streaming
+    this.send(FrameType.REQUEST, id, encodeMessage({ method, params }), FLAG_UPLOAD);
+    const pend = this.pending.get(id);
+    try {
+      for await (const c of chunks) {
+        for (let o = 0; o < c.byteLength; o += CHUNK_BYTES) {
+          if (this.closed || !pend || pend.settled) break;
+          const ok = this.send(FrameType.CHUNK, id, c.subarray(o, Math.min(c.byteLength, o + CHUNK_BYTES)));
+          if (!ok) await this.drained();
+        }
+        if (this.closed || !pend || pend.settled) break;
+      }
+    } catch (e) {
+      // The source failed: tell the peer the stream is over, and fail the request.
+      this.send(FrameType.ERROR, id, encodeMessage({ code: 'ERR_WALB_UPLOAD_SOURCE', message: (e as Error).message }));
+      if (pend && !pend.settled) { this.settle(id); pend.reject(e as Error); }
+      return p;
+    }
+    if (pend && !pend.settled) {
+      this.send(FrameType.END, id);
+      this.armTimer(id, method, opts.timeoutMs ?? this.opts.requestTimeoutMs);
+    }
+    return p;
+  }
+
+  /**
+   * Send a request whose answer streams bytes (chunk frames) before its result.
+   *
+   * @example
+   * const { chunks, result } = c.download('virt-full-scan', { volId, gid });
+   * for await (const b of chunks) out.write(b);
+   * console.log(await result);
+   */
+  download(method: string, params?: unknown, opts: { timeoutMs?: number } = {}): { chunks: AsyncIterable<Buffer>; result: Promise<unknown> } {
+    if (this.closed) {
+      const e = this.closeReason ?? new ConnectionClosedError('the connection is closed');
+      return { chunks: (async function* () { throw e; })(), result: Promise.reject(e) };
+    }
+    const [id, p] = this.begin(method, opts.timeoutMs);
+    const inbound = new Inbound(() => this.pauseIn(), () => this.resumeIn());
+    this.pending.get(id)!.download = inbound;
+    p.then(() => inbound.end(), (e: Error) => inbound.fail(e));
+    this.send(FrameType.REQUEST, id, encodeMessage({ method, params }));
+    return { chunks: inbound, result: p };
+  }
+
+  private begin(method: string, timeoutMs: number | undefined, noTimerYet = false): [number, Promise<unknown>] {
     const id = this.nextId;
     this.nextId = (this.nextId % 0xffff_fffe) + 1;
-    return new Promise((resolve, reject) => {
-      const ms = opts.timeoutMs ?? this.opts.requestTimeoutMs;
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new TimeoutError(`no answer to ${method} (request ${id}) in ${ms} ms`));
-      }, ms);
-      this.pending.set(id, { resolve, reject, timer });
-      this.send(FrameType.REQUEST, id, encodeMessage({ method, params }));
+    const p = new Promise<unknown>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, timer: undefined });
     });
+    if (!noTimerYet) this.armTimer(id, method, timeoutMs ?? this.opts.requestTimeoutMs);
+    return [id, p];
+  }
+
+  private armTimer(id: number, method: string, ms: number): void {
+    const pend = this.pending.get(id);
+    if (!pend) return;
+    const restart = () => {
+      pend.timer = setTimeout(() => {
+        // A download that keeps streaming is alive: its timeout counts from the last chunk.
+        if (pend.download && Date.now() - this.lastHeard < ms) { restart(); return; }
+        this.settle(id);
+        pend.reject(new TimeoutError(`no answer to ${method} (request ${id}) in ${ms} ms`));
+      }, ms);
+    };
+    restart();
+  }
+
+  private settle(id: number): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    p.settled = true;
+    if (p.timer) clearTimeout(p.timer);
+    this.pending.delete(id);
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closed) { resolve(); return; }
+      const done = () => { this.stream.off('drain', done); this.stream.off('close', done); resolve(); };
+      this.stream.once('drain', done);
+      this.stream.once('close', done);
+    });
+  }
+
+  private pauseIn(): void {
+    if (this.paused++ === 0) this.stream.pause();
+  }
+
+  private resumeIn(): void {
+    if (this.paused === 0) return;
+    if (--this.paused === 0) { this.lastHeard = Date.now(); this.stream.resume(); }
   }
 
   /** Close the connection; outstanding requests fail with {@link ConnectionClosedError}. */
@@ -109,11 +290,12 @@ export class ProtocolConnection {
     this.stream.end();
   }
 
-  private send(type: FrameType, id: number, payload?: Uint8Array): void {
-    if (this.closed) return;
-    const [h, p] = encodeFrame(type, id, payload);
-    this.stream.write(p.byteLength ? Buffer.concat([h, p]) : h);
+  private send(type: FrameType, id: number, payload?: Uint8Array, flags = 0): boolean {
+    if (this.closed) return true;
+    const [h, p] = encodeFrame(type, id, payload, flags);
+    const ok = p.byteLength > 4096 ? (this.stream.write(h), this.stream.write(p)) : this.stream.write(p.byteLength ? Buffer.concat([h, p]) : h);
     this.lastSent = Date.now();
+    return ok;
   }
 
   private onData(chunk: Buffer): void {
@@ -135,12 +317,30 @@ export class ProtocolConnection {
       case FrameType.PING: this.send(FrameType.PONG, f.requestId); return;
       case FrameType.PONG: return;
       case FrameType.REQUEST: void this.serve(f); return;
+      case FrameType.CHUNK: {
+        const up = this.uploads.get(f.requestId);
+        if (up) { up.push(f.payload); return; }
+        const d = this.pending.get(f.requestId)?.download;
+        if (d) d.push(f.payload);
+        return; // chunks of a request already answered are dropped
+      }
+      case FrameType.END: {
+        const up = this.uploads.get(f.requestId);
+        if (up) { up.end(); if (up.discarding) this.uploads.delete(f.requestId); }
+        return;
+      }
       case FrameType.RESPONSE:
       case FrameType.ERROR: {
+        const up = this.uploads.get(f.requestId);
+        if (f.type === FrameType.ERROR && up) {
+          // The uploader's source failed: the stream is over.
+          up.fail(new ProtocolError('the peer aborted its upload', undefined, 'ERR_WALB_UPLOAD_ABORTED'));
+          this.uploads.delete(f.requestId);
+          return;
+        }
         const p = this.pending.get(f.requestId);
         if (!p) return; // a late answer to a request that timed out
-        this.pending.delete(f.requestId);
-        clearTimeout(p.timer);
+        this.settle(f.requestId);
         let body: { result?: unknown; code?: unknown; message?: unknown };
         try { body = decodeMessage(f.payload) as typeof body; } catch (e) { p.reject(e as Error); return; }
         if (f.type === FrameType.RESPONSE) p.resolve(body?.result);
@@ -155,16 +355,38 @@ export class ProtocolConnection {
 
   private async serve(f: Frame): Promise<void> {
     let method = '?';
+    let upload: Inbound | undefined;
+    if (f.flags & FLAG_UPLOAD) {
+      upload = new Inbound(() => this.pauseIn(), () => this.resumeIn());
+      this.uploads.set(f.requestId, upload);
+    }
     try {
       if (!this.handler) throw new ProtocolError('this end serves no requests');
       const body = decodeMessage(f.payload) as { method?: unknown; params?: unknown };
       if (!body || typeof body !== 'object' || typeof body.method !== 'string' || body.method.length > 256) throw new ProtocolError('a request needs a method name (a string of at most 256 characters)');
       method = body.method;
-      const result = await this.handler(method, body.params);
+      let result = await this.handler(method, body.params, { upload, connection: this });
+      if (result instanceof StreamReply) {
+        for await (const c of result.chunks) {
+          for (let o = 0; o < c.byteLength; o += CHUNK_BYTES) {
+            if (this.closed) return;
+            if (!this.send(FrameType.CHUNK, f.requestId, c.subarray(o, Math.min(c.byteLength, o + CHUNK_BYTES)))) await this.drained();
+          }
+        }
+        result = await result.result();
+      }
       this.send(FrameType.RESPONSE, f.requestId, encodeMessage({ result }));
     } catch (e) {
       const code = e instanceof WalbCoreError || (e as { code?: unknown })?.code ? String((e as { code: unknown }).code) : 'ERR_INTERNAL';
       this.send(FrameType.ERROR, f.requestId, encodeMessage({ code, message: (e as Error)?.message ?? String(e), method }));
+    } finally {
+      if (upload) {
+        // Whatever the handler left unread is dropped until the uploader's end frame.
+        if (this.uploads.get(f.requestId) === upload) {
+          upload.discard();
+          if (upload.ended) this.uploads.delete(f.requestId);
+        }
+      }
     }
   }
 
@@ -183,8 +405,10 @@ export class ProtocolConnection {
     this.closed = true;
     this.closeReason = reason;
     if (this.ticker) clearInterval(this.ticker);
-    for (const [, p] of this.pending) { clearTimeout(p.timer); p.reject(reason); }
+    for (const [, p] of this.pending) { if (p.timer) clearTimeout(p.timer); p.settled = true; p.reject(reason); }
     this.pending.clear();
+    for (const [, u] of this.uploads) u.fail(reason);
+    this.uploads.clear();
   }
 }
 

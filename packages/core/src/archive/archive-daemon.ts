@@ -1,0 +1,556 @@
+/**
+ * The archive role (`walb-archive`): per volume a base image and a chain of wdiffs; receives the
+ * full sync from a storage and wdiffs from proxies (accepting or refusing them as the original
+ * does), restores clean snapshots, applies and merges diffs (restartable after a crash), and
+ * streams the virtual full image at any restorable gid.
+ *
+ * @module
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { open, readdir, rm, stat, rename, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { applyWdiffs, mergeWdiffs, verifyWdiffs, VirtualFullImage, type DiscardMode } from '@walbjs/diff';
+import { Daemon, type DaemonOptions } from '../daemon/daemon.ts';
+import type { Params } from '../daemon/params.ts';
+import { syncDir } from '../daemon/store.ts';
+import { BadRequestError, NotFoundError, RefusedError, StateError } from '../errors.ts';
+import {
+  applyDiff, beginApplying, canMerge, endApplying, formatMetaDiff, formatMetaState, formatMetaSnap, formatUtcTime,
+  getRelation, isCleanSnap, mergeDiffs, metaState, type MetaDiff, type MetaSnap, type MetaState,
+} from '../meta.ts';
+import { getApplicableDiffList } from '../restorable.ts';
+import { ArchiveVolume, type ArchiveState, type StoredDiff } from './archive-volume.ts';
+import type { RequestContext } from '../protocol/connection.ts';
+import { StreamReply } from '../protocol/connection.ts';
+
+/** Options of the archive daemon. */
+export interface ArchiveOptions extends DaemonOptions {
+  /** DISCARD records on apply: ignore (the original's default), zero, or punch (default zero, so the base equals the virtual image). */
+  discard?: DiscardMode;
+  /** fsync the base every this many bytes while applying (default 1 GiB). */
+  fsyncIntervalBytes?: number;
+  /** Grow the base when a sync or wdiff announces a larger volume (else `smaller-lv-size`). */
+  autoResize?: boolean;
+}
+
+/** Archive actions, as the original names them. */
+export type ArchiveAction = 'Merge' | 'Apply' | 'Restore' | 'Resize';
+
+const FORBIDDEN: Record<ArchiveAction, readonly ArchiveAction[]> = {
+  Restore: ['Restore', 'Resize', 'Apply'],
+  Apply: ['Merge', 'Apply', 'Restore', 'Resize'],
+  Merge: ['Apply', 'Merge', 'Resize'],
+  Resize: ['Restore', 'Apply', 'Resize', 'Merge'],
+};
+
+interface Running { action: ArchiveAction; detail: string; progressLb: number; promise: Promise<unknown> }
+
+/**
+ * The archive daemon.
+ *
+ * @example
+ * const a = await new ArchiveDaemon({ baseDir: '/var/lib/walb-archive', port: 10200 }).start();
+ * await a.call('init-vol', { volId: 'vol0' });
+ */
+export class ArchiveDaemon extends Daemon {
+  readonly hostType = 'archive' as const;
+  /** Temporary states (FullSync, WdiffRecv) by volume. */
+  private readonly temp = new Map<string, string>();
+  private readonly running = new Map<string, Running[]>();
+  private readonly pendingFull = new Map<string, { uuid: Buffer; sizeLb: bigint; timestamp: number }>();
+
+  constructor(readonly options: ArchiveOptions) {
+    super(options);
+    const c = this.command.bind(this);
+    const g = this.get.bind(this);
+    c('init-vol', (p) => this.locked(p, async (v, st) => {
+      if (st !== 'Clear') throw new StateError(v.volId, st, 'init-vol needs Clear');
+      await v.init();
+      return { state: 'SyncReady' };
+    }));
+    c('clear-vol', (p) => this.locked(p, async (v, st) => {
+      this.noTemp(v.volId, st);
+      if (st !== 'SyncReady' && st !== 'Stopped') throw new StateError(v.volId, st, 'clear-vol needs SyncReady or Stopped');
+      this.noActions(v.volId, st);
+      await v.clear();
+      return { state: 'Clear' };
+    }));
+    c('reset-vol', (p) => this.locked(p, async (v, st) => {
+      this.noTemp(v.volId, st);
+      if (st !== 'SyncReady' && st !== 'Stopped') throw new StateError(v.volId, st, 'reset-vol needs SyncReady or Stopped');
+      this.noActions(v.volId, st);
+      await v.clear();
+      await v.init();
+      return { state: 'SyncReady' };
+    }));
+    c('start', (p) => this.locked(p, async (v, st) => {
+      if (st !== 'Stopped') throw new StateError(v.volId, st, 'start needs Stopped');
+      await v.setState('Archived');
+      return { state: 'Archived' };
+    }));
+    c('stop', (p) => this.locked(p, async (v, st) => {
+      if (st !== 'Archived') throw new StateError(v.volId, st, 'stop needs Archived');
+      this.noTemp(v.volId, st);
+      await v.setState('Stopped');
+      return { state: 'Stopped' };
+    }));
+    c('full-sync', (p, ctx) => this.fullSync(p, ctx));
+    c('full-sync-commit', (p) => this.fullSyncCommit(p));
+    c('wdiff-transfer', (p, ctx) => this.wdiffTransfer(p, ctx));
+    c('restore', (p) => this.restoreCmd(p));
+    c('del-restored', (p) => this.locked(p, async (v) => {
+      const gid = p.u64('gid');
+      if (!(await v.restored()).includes(gid)) throw new NotFoundError(`volume ${v.volId} has no restored image of gid ${gid}`);
+      await rm(v.restoredPath(gid), { force: true });
+      await syncDir(v.restoredDir);
+      return { deleted: gid };
+    }));
+    c('apply', (p) => this.applyCmd(p));
+    c('merge', (p) => this.mergeCmd(p));
+    c('gc-diff', (p) => this.locked(p, async (v, st) => {
+      if (st === 'Clear') throw new StateError(v.volId, st, 'no such volume');
+      return { removed: await this.gc(v) };
+    }));
+    c('resize', (p) => this.resizeCmd(p));
+    c('virt-full-scan', (p) => this.virtFullScan(p));
+    c('bhash', (p) => this.bhash(p));
+
+    g('restorable', async (p) => (await this.vol(p).restorable(p.bool('all'))).map((r) => ({ gid: r.gid, timestamp: r.timestamp, isExplicit: r.isExplicit, line: `${r.gid} ${formatUtcTime(r.timestamp)} ${r.isExplicit ? 1 : 0}` })));
+    g('restored', async (p) => this.vol(p).restored());
+    g('restored-path', async (p) => {
+      const v = this.vol(p);
+      const gid = p.u64('gid');
+      if (!(await v.restored()).includes(gid)) throw new NotFoundError(`volume ${v.volId} has no restored image of gid ${gid}`);
+      return v.restoredPath(gid);
+    });
+    g('diff', async (p) => (await this.vol(p).diffs()).filter((d) => (!p.has('gidB') || d.snapB.gidB >= p.u64('gidB')) && (!p.has('gidE') || d.snapE.gidB <= p.u64('gidE')))
+      .sort((a, b) => (a.snapB.gidB < b.snapB.gidB ? -1 : a.snapB.gidB > b.snapB.gidB ? 1 : 0)).map(describeDiff));
+    g('applicable-diff', async (p) => (await this.vol(p).chain()).filter((d) => !p.has('maxGid') || d.snapE.gidB <= p.u64('maxGid')).map(describeDiff));
+    g('num-diff', async (p) => (await this.vol(p).diffs()).length);
+    g('total-diff-size', async (p) => (await this.vol(p).diffs()).reduce((s, d) => s + d.dataSize, 0n));
+    g('base', async (p) => { const b = await this.vol(p).base(); return b ? { ...b, text: formatMetaState(b) } : null; });
+    g('vol-size', async (p) => (await this.vol(p).info()).sizeLb ?? 0n);
+    g('uuid', async (p) => hex((await this.vol(p).info()).uuid));
+    g('archive-uuid', async (p) => hex((await this.vol(p).info()).archiveUuid));
+    g('exists-base-image', async (p) => this.exists(this.vol(p).basePath));
+    g('latest-snap', async (p) => { const s = await this.vol(p).latestSnap(); return s ? { ...s, text: formatMetaSnap(s) } : null; });
+    g('num-action', (p) => (this.running.get(p.volId()) ?? []).filter((r) => r.action === p.oneOf('action', ['Merge', 'Apply', 'Restore', 'Resize'] as const)).length);
+    g('all-actions', (p) => (this.running.get(p.volId()) ?? []).map((r) => ({ action: r.action, detail: r.detail, progressLb: r.progressLb })));
+    g('progress', (p) => (this.running.get(p.volId()) ?? []).reduce((s, r) => s + r.progressLb, 0));
+  }
+
+  private vol(p: Params | string): ArchiveVolume {
+    const volId = typeof p === 'string' ? p : p.volId();
+    return new ArchiveVolume(volId, join(this.options.baseDir, volId));
+  }
+
+  private async exists(path: string): Promise<boolean> {
+    try { await stat(path); return true; } catch { return false; }
+  }
+
+  async volumes(): Promise<string[]> {
+    const names = await readdir(this.options.baseDir).catch(() => [] as string[]);
+    const out: string[] = [];
+    for (const n of names) if (/^[0-9A-Za-z-]{1,64}$/.test(n) && (await this.vol(n).exists())) out.push(n);
+    return out.sort();
+  }
+
+  async volumeState(volId: string): Promise<string> {
+    return this.temp.get(volId) ?? (await this.vol(volId).state());
+  }
+
+  /** Run `f` under the volume's lock with its steady state. */
+  private locked<T>(p: Params, f: (v: ArchiveVolume, st: ArchiveState) => Promise<T>): Promise<T> {
+    const v = this.vol(p);
+    return this.locks.run(v.volId, async () => f(v, await v.state()));
+  }
+
+  private noTemp(volId: string, st: string): void {
+    const t = this.temp.get(volId);
+    if (t) throw new StateError(volId, t, `busy (${st})`);
+  }
+
+  private noActions(volId: string, st: string): void {
+    const r = this.running.get(volId) ?? [];
+    if (r.length) throw new StateError(volId, st, `actions running: ${r.map((x) => x.action).join(', ')}`);
+  }
+
+  /** Start a background action unless a forbidden one runs; `wait` makes the call wait for it. */
+  private startAction(volId: string, action: ArchiveAction, detail: string, f: (r: Running) => Promise<unknown>, wait: boolean): Promise<unknown> | { accepted: true } {
+    const list = this.running.get(volId) ?? [];
+    const clash = list.find((r) => FORBIDDEN[action].includes(r.action));
+    if (clash) throw new StateError(volId, 'Archived', `${action} cannot run while ${clash.action} runs`);
+    const r: Running = { action, detail, progressLb: 0, promise: Promise.resolve() };
+    list.push(r);
+    this.running.set(volId, list);
+    this.log.log('info', 'action-start', { volId, action, detail });
+    r.promise = (async () => {
+      try {
+        const res = await f(r);
+        this.log.log('info', 'action-done', { volId, action, detail });
+        return res;
+      } catch (e) {
+        this.log.log('error', 'action-failed', { volId, action, detail, error: e });
+        throw e;
+      } finally {
+        const l = this.running.get(volId) ?? [];
+        l.splice(l.indexOf(r), 1);
+        if (!l.length) this.running.delete(volId);
+      }
+    })();
+    if (wait) return r.promise;
+    r.promise.catch(() => undefined);
+    return { accepted: true };
+  }
+
+  protected async status(volId?: string): Promise<unknown> {
+    if (volId === undefined) {
+      const vols = await this.volumes();
+      return { hostType: this.hostType, nodeId: this.nodeId, volumes: await Promise.all(vols.map(async (v) => ({ volId: v, state: await this.volumeState(v) }))) };
+    }
+    const v = this.vol(volId);
+    const st = await this.volumeState(volId);
+    if (st === 'Clear') return { volId, state: st };
+    const base = await v.base();
+    const diffs = await v.diffs();
+    const latest = await v.latestSnap();
+    return {
+      volId, state: st, base: base ? formatMetaState(base) : null, latestSnap: latest ? formatMetaSnap(latest) : null,
+      numDiff: diffs.length, totalDiffSize: diffs.reduce((s, d) => s + d.dataSize, 0n), sizeLb: (await v.info()).sizeLb ?? 0n,
+      actions: (this.running.get(volId) ?? []).map((r) => r.action), restored: await v.restored(),
+    };
+  }
+
+  protected async recover(): Promise<void> {
+    for (const volId of await this.volumes()) {
+      const v = this.vol(volId);
+      // Transfers and restores cut short by a crash leave only temporary files behind.
+      for (const n of await readdir(v.tmpDir).catch(() => [] as string[])) await rm(join(v.tmpDir, n), { force: true, recursive: true });
+      for (const n of await readdir(v.restoredDir).catch(() => [] as string[])) if (n.endsWith('.tmp')) await rm(join(v.restoredDir, n), { force: true });
+      const base = await v.base();
+      if (base?.isApplying) {
+        this.log.log('warn', 'apply-resume', { volId, base: formatMetaState(base) });
+        void this.startAction(volId, 'Apply', `resume to ${base.snapE.gidB}`, (r) => this.applyTo(v, base.snapE.gidB, r), false);
+      } else if (base) {
+        const removed = await this.gc(v);
+        if (removed.length) this.log.log('info', 'gc', { volId, removed });
+      }
+    }
+  }
+
+  protected async halt(mode: 'graceful' | 'force'): Promise<void> {
+    if (mode === 'graceful') await Promise.allSettled([...this.running.values()].flat().map((r) => r.promise));
+  }
+
+  /** Delete the diffs outside the chain from the base. */
+  private async gc(v: ArchiveVolume): Promise<string[]> {
+    const base = await v.base();
+    if (!base || base.isApplying) return [];
+    const keep = new Set((await v.chain()).map((d) => d.name));
+    const drop = (await v.diffs()).filter((d) => !keep.has(d.name)).map((d) => d.name);
+    await v.removeDiffs(drop);
+    return drop;
+  }
+
+  // -- full sync ------------------------------------------------------------------------------
+
+  private async fullSync(p: Params, ctx: RequestContext): Promise<unknown> {
+    const v = this.vol(p);
+    const sizeLb = p.u64('sizeLb');
+    if (sizeLb === 0n || sizeLb > 1n << 50n) throw new BadRequestError(`full-sync: sizeLb ${sizeLb} out of range`);
+    const uuid = p.uuid('uuid');
+    const timestamp = p.int('timestamp', 253_402_300_799);
+    if (!ctx.upload) throw new BadRequestError('full-sync: the image must follow as an upload');
+    await this.locks.run(v.volId, async () => {
+      const st = await v.state();
+      this.noTemp(v.volId, st);
+      if (st !== 'SyncReady') throw new RefusedError(st === 'Clear' ? 'archive-not-found' : 'not-sync-ready', `volume ${v.volId} is ${st}; a full sync needs SyncReady`);
+      this.noActions(v.volId, st);
+      this.temp.set(v.volId, 'FullSync');
+    });
+    const part = join(v.tmpDir, 'full.img');
+    try {
+      await rm(v.basePath, { force: true });
+      const fh = await open(part, 'w');
+      const total = sizeLb * 512n;
+      let off = 0n;
+      try {
+        await fh.truncate(Number(total));
+        for await (const chunk of ctx.upload) {
+          if (off + BigInt(chunk.byteLength) > total) throw new BadRequestError(`full-sync: more than ${total} bytes sent`);
+          // The image file is sparse: zero regions are not written.
+          if (!isZero(chunk)) await fh.write(chunk, 0, chunk.byteLength, Number(off));
+          off += BigInt(chunk.byteLength);
+        }
+        if (off !== total) throw new BadRequestError(`full-sync: ${off} bytes received, ${total} announced`);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      this.pendingFull.set(v.volId, { uuid, sizeLb, timestamp });
+      this.log.log('info', 'full-sync-received', { volId: v.volId, bytes: off });
+      return { received: off };
+    } catch (e) {
+      this.temp.delete(v.volId);
+      await rm(part, { force: true });
+      throw e;
+    }
+  }
+
+  private async fullSyncCommit(p: Params): Promise<unknown> {
+    const v = this.vol(p);
+    const snap = p.snap('snap');
+    const timestamp = p.int('timestamp', 253_402_300_799);
+    return this.locks.run(v.volId, async () => {
+      const pend = this.pendingFull.get(v.volId);
+      if (this.temp.get(v.volId) !== 'FullSync' || !pend) throw new StateError(v.volId, await this.volumeState(v.volId), 'no full sync awaits its commit');
+      if (snap.gidB !== 0n) throw new BadRequestError(`full-sync-commit: the snapshot of a full sync starts at gid 0, not ${snap.gidB}`);
+      await rename(join(v.tmpDir, 'full.img'), v.basePath);
+      await v.removeDiffs((await v.diffs()).map((d) => d.name));
+      await v.setInfo({ uuid: pend.uuid, archiveUuid: randomBytes(16), sizeLb: pend.sizeLb });
+      await v.setBase(metaState(snap, timestamp));
+      await v.setState('Archived');
+      this.pendingFull.delete(v.volId);
+      this.temp.delete(v.volId);
+      this.log.log('info', 'full-sync-done', { volId: v.volId, base: formatMetaSnap(snap) });
+      return { state: 'Archived', base: formatMetaSnap(snap) };
+    });
+  }
+
+  // -- wdiff transfer --------------------------------------------------------------------------
+
+  private async wdiffTransfer(p: Params, ctx: RequestContext): Promise<unknown> {
+    const v = this.vol(p);
+    const uuid = p.uuid('uuid');
+    const sizeLb = p.u64('sizeLb');
+    const diff = p.diff('diff');
+    if (!ctx.upload) throw new BadRequestError('wdiff-transfer: the wdiff must follow as an upload');
+    return this.locks.run(v.volId, async () => {
+      const st = await v.state();
+      const t = this.temp.get(v.volId);
+      if (st === 'Clear') throw new RefusedError('archive-not-found', `no volume ${v.volId}`);
+      if (t === 'FullSync' || st === 'SyncReady') throw new RefusedError('syncing', `volume ${v.volId} is ${t ?? st}`);
+      if (st !== 'Archived') throw new RefusedError('stopped', `volume ${v.volId} is ${st}`);
+      const info = await v.info();
+      if (!info.uuid || !Buffer.from(info.uuid).equals(uuid)) throw new RefusedError('different-uuid', `the diff's uuid ${uuid.toString('hex')} is not the volume's ${hex(info.uuid)}`);
+      if (sizeLb > (info.sizeLb ?? 0n)) {
+        if (!this.options.autoResize) throw new RefusedError('smaller-lv-size', `the volume has ${info.sizeLb} LB, the diff ${sizeLb}`);
+        await truncate(v.basePath, Number(sizeLb * 512n));
+        await v.setInfo({ sizeLb });
+      }
+      const latest = await v.latestSnap();
+      if (!latest) throw new RefusedError('syncing', `volume ${v.volId} is applying`);
+      const rel = getRelation(latest, diff);
+      if (rel === 'TOO_OLD') throw new RefusedError('too-old-diff', `${formatMetaDiff(diff)} is older than the latest snapshot ${formatMetaSnap(latest)}`);
+      if (rel === 'TOO_NEW') throw new RefusedError('too-new-diff', `${formatMetaDiff(diff)} is newer than the latest snapshot ${formatMetaSnap(latest)}`);
+      if (rel !== 'APPLICABLE') throw new RefusedError('not-applicable', `${formatMetaDiff(diff)} does not apply to ${formatMetaSnap(latest)}`);
+      this.temp.set(v.volId, 'WdiffRecv');
+      const tmp = join(v.tmpDir, `recv-${process.pid}-${Date.now()}.wdiff`);
+      try {
+        const fh = await open(tmp, 'w');
+        let n = 0;
+        try {
+          for await (const chunk of ctx.upload!) { await fh.write(chunk); n += chunk.byteLength; }
+          await fh.sync();
+        } finally { await fh.close(); }
+        // Every checksum, and every IO inside the volume, before the diff joins the chain.
+        await verifyWdiffs([tmp], Number(info.sizeLb ?? sizeLb));
+        const name = await v.addDiff(tmp, { ...diff, dataSize: BigInt(n) });
+        this.log.log('info', 'wdiff-received', { volId: v.volId, name, bytes: n });
+        return { name };
+      } catch (e) {
+        await rm(tmp, { force: true });
+        throw e;
+      } finally {
+        this.temp.delete(v.volId);
+      }
+    });
+  }
+
+  // -- restore, apply, merge, resize -------------------------------------------------------------
+
+  /** The chain prefix that takes the base to the clean snapshot `gid`. */
+  private async pathTo(v: ArchiveVolume, gid: bigint): Promise<{ base: MetaState; diffs: StoredDiff[] }> {
+    const base = await v.base();
+    if (!base) throw new StateError(v.volId, await v.state(), 'no base image');
+    if (base.isApplying) throw new StateError(v.volId, 'Applying', 'an apply is in progress');
+    let s: MetaSnap = base.snapB;
+    const out: StoredDiff[] = [];
+    if (!(isCleanSnap(s) && s.gidB === gid)) {
+      for (const d of getApplicableDiffList(base.snapB, await v.diffs()) as StoredDiff[]) {
+        s = applyDiff(s, d);
+        out.push(d);
+        if (s.gidB >= gid) break;
+      }
+    }
+    if (!(isCleanSnap(s) && s.gidB === gid)) throw new NotFoundError(`gid ${gid} of volume ${v.volId} is not restorable (see get restorable ${v.volId} all)`);
+    return { base, diffs: out };
+  }
+
+  private async restoreCmd(p: Params): Promise<unknown> {
+    const v = this.vol(p);
+    const gid = p.u64('gid');
+    const st = await this.volumeState(v.volId);
+    if (st !== 'Archived' && st !== 'Stopped' && st !== 'WdiffRecv') throw new StateError(v.volId, st, 'restore needs Archived or Stopped');
+    if ((await v.restored()).includes(gid)) throw new StateError(v.volId, st, `gid ${gid} is already restored`);
+    const { diffs } = await this.pathTo(v, gid);
+    return this.startAction(v.volId, 'Restore', `gid ${gid}`, async (r) => {
+      const info = await v.info();
+      const out = `${v.restoredPath(gid)}.tmp`;
+      const img = await VirtualFullImage.open(v.basePath, diffs.map((d) => v.diffPath(d.name)), { sizeBytes: (info.sizeLb ?? 0n) * 512n });
+      const fh = await open(out, 'w');
+      try {
+        let off = 0;
+        for await (const b of img.stream()) {
+          if (!isZero(b)) await fh.write(b, 0, b.byteLength, off);
+          off += b.byteLength;
+          r.progressLb = off / 512;
+        }
+        await fh.truncate(off);
+        await fh.sync();
+      } finally {
+        await fh.close();
+        await img.close();
+      }
+      await rename(out, v.restoredPath(gid));
+      await syncDir(v.restoredDir);
+      return { restored: gid, path: v.restoredPath(gid) };
+    }, p.bool('wait'));
+  }
+
+  private async applyCmd(p: Params): Promise<unknown> {
+    const v = this.vol(p);
+    const gid = p.u64('gid');
+    const st = await this.volumeState(v.volId);
+    if (st !== 'Archived' && st !== 'Stopped' && st !== 'WdiffRecv') throw new StateError(v.volId, st, 'apply needs Archived or Stopped');
+    await this.pathTo(v, gid);
+    return this.startAction(v.volId, 'Apply', `to gid ${gid}`, (r) => this.applyTo(v, gid, r), p.bool('wait'));
+  }
+
+  /** Apply the chain up to `gid` to the base; restartable: the base records where it goes first. */
+  private async applyTo(v: ArchiveVolume, gid: bigint, r: Running): Promise<unknown> {
+    let base = (await v.base())!;
+    let diffs: StoredDiff[];
+    if (base.isApplying) {
+      // Resume: the diffs that lead from snapB to snapE are still there (they go only after).
+      diffs = [];
+      let s = base.snapB;
+      for (const d of getApplicableDiffList(base.snapB, await v.diffs()) as StoredDiff[]) {
+        if (s.gidB >= base.snapE.gidB) break;
+        s = applyDiff(s, d);
+        diffs.push(d);
+      }
+      base = { ...base, isApplying: false, snapE: base.snapB };
+    } else {
+      diffs = (await v.chain()).filter((d) => d.snapE.gidB <= gid);
+    }
+    if (!diffs.length) return { applied: 0 };
+    const applying = beginApplying(base, diffs);
+    await v.setBase(applying);
+    const sum = await applyWdiffs(v.basePath, diffs.map((d) => v.diffPath(d.name)), {
+      discard: this.options.discard ?? 'zero', fsyncIntervalBytes: this.options.fsyncIntervalBytes,
+      onProgress: (addr, phase) => { if (phase === 'apply') r.progressLb = addr; },
+    });
+    const done = endApplying(applying, diffs);
+    await v.setBase(done);
+    await v.removeDiffs((await v.diffs()).filter((d) => d.snapE.gidB <= done.snapB.gidB).map((d) => d.name));
+    return { applied: diffs.length, base: formatMetaState(done), bytesWritten: sum.bytesWritten };
+  }
+
+  private async mergeCmd(p: Params): Promise<unknown> {
+    const v = this.vol(p);
+    const gidB = p.u64('gidB');
+    const maxBytes = p.has('maxSizeMb') ? p.u64('maxSizeMb') << 20n : undefined;
+    const gidE = p.has('gidE') ? p.u64('gidE') : undefined;
+    if ((maxBytes === undefined) === (gidE === undefined)) throw new BadRequestError('merge: give exactly one of maxSizeMb and gidE');
+    const chain = await v.chain();
+    const i = chain.findIndex((d) => d.snapB.gidB === gidB);
+    if (i < 0) throw new NotFoundError(`no diff of volume ${v.volId} starts at gid ${gidB}`);
+    const sel: StoredDiff[] = [chain[i]];
+    let acc: MetaDiff = chain[i];
+    let size = chain[i].dataSize;
+    for (let j = i + 1; j < chain.length; j++) {
+      const d = chain[j];
+      if (!canMerge(acc, d)) break;
+      if (gidE !== undefined && d.snapE.gidB > gidE) break;
+      if (maxBytes !== undefined && size + d.dataSize > maxBytes) break;
+      sel.push(d);
+      acc = mergeDiffs([acc, d]);
+      size += d.dataSize;
+    }
+    if (sel.length < 2) throw new BadRequestError(`merge: fewer than 2 mergeable diffs from gid ${gidB}`);
+    return this.startAction(v.volId, 'Merge', `${sel.length} diffs from gid ${gidB}`, async () => {
+      const tmp = join(v.tmpDir, `merge-${Date.now()}.wdiff`);
+      try {
+        await mergeWdiffs(sel.map((d) => v.diffPath(d.name)), tmp);
+        const fh = await open(tmp, 'r+');
+        try { await fh.sync(); } finally { await fh.close(); }
+        const size2 = BigInt((await stat(tmp)).size);
+        const name = await v.addDiff(tmp, { ...mergeDiffs(sel), dataSize: size2 });
+        await v.removeDiffs(sel.map((d) => d.name));
+        return { merged: sel.length, name };
+      } catch (e) {
+        await rm(tmp, { force: true });
+        throw e;
+      }
+    }, p.bool('wait'));
+  }
+
+  private async resizeCmd(p: Params): Promise<unknown> {
+    const v = this.vol(p);
+    const sizeLb = p.u64('sizeLb');
+    return this.locked(p, async (vv, st) => {
+      if (st !== 'Archived' && st !== 'Stopped') throw new StateError(vv.volId, st, 'resize needs Archived or Stopped');
+      const info = await v.info();
+      if (sizeLb < (info.sizeLb ?? 0n)) throw new BadRequestError(`resize: ${sizeLb} LB is smaller than the volume's ${info.sizeLb} (grow only)`);
+      return this.startAction(v.volId, 'Resize', `${sizeLb} LB`, async () => {
+        await truncate(v.basePath, Number(sizeLb * 512n));
+        await v.setInfo({ sizeLb });
+        return { sizeLb };
+      }, true);
+    });
+  }
+
+  private async openVirtual(p: Params): Promise<VirtualFullImage> {
+    const v = this.vol(p);
+    const gid = p.u64('gid');
+    const { diffs } = await this.pathTo(v, gid);
+    const info = await v.info();
+    return VirtualFullImage.open(v.basePath, diffs.map((d) => v.diffPath(d.name)), { sizeBytes: (info.sizeLb ?? 0n) * 512n });
+  }
+
+  private async virtFullScan(p: Params): Promise<unknown> {
+    const img = await this.openVirtual(p);
+    let n = 0;
+    async function* chunks() {
+      try { for await (const b of img.stream()) { n += b.byteLength; yield b; } } finally { await img.close(); }
+    }
+    return new StreamReply(chunks(), () => ({ bytes: n }));
+  }
+
+  private async bhash(p: Params): Promise<unknown> {
+    const img = await this.openVirtual(p);
+    const h = createHash('sha256');
+    let n = 0;
+    try { for await (const b of img.stream()) { h.update(b); n += b.byteLength; } } finally { await img.close(); }
+    return { sha256: h.digest('hex'), bytes: n };
+  }
+}
+
+function describeDiff(d: StoredDiff) {
+  return { name: d.name, snapB: d.snapB, snapE: d.snapE, isMergeable: d.isMergeable, isCompDiff: d.isCompDiff, timestamp: d.timestamp, dataSize: d.dataSize, line: formatMetaDiff(d) };
+}
+
+function hex(b: Uint8Array | undefined): string | null {
+  return b ? Buffer.from(b).toString('hex') : null;
+}
+
+const ZERO = Buffer.alloc(1 << 20);
+function isZero(b: Uint8Array): boolean {
+  for (let o = 0; o < b.byteLength; o += ZERO.byteLength) {
+    const n = Math.min(ZERO.byteLength, b.byteLength - o);
+    if (Buffer.compare(b.subarray(o, o + n), ZERO.subarray(0, n)) !== 0) return false;
+  }
+  return true;
+}
+

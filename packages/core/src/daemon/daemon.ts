@@ -1,0 +1,160 @@
+/**
+ * What the three daemons share: the command table (with the commands every server answers:
+ * `status`, `get`, `version`, `shutdown`), parameter checking, per-volume serialization of state
+ * changes, and the listening socket.
+ *
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import { serveProtocol, type ConnectionOptions, type RequestContext } from '../protocol/connection.ts';
+import { UnknownCommandError, WalbCoreError } from '../errors.ts';
+import { Params } from './params.ts';
+import { jsonLogger, type Logger } from './logger.ts';
+
+/** Version of the walbjs daemons and protocol. */
+export const DAEMON_VERSION = '0.1.0';
+
+/** Where a daemon listens and keeps its state. */
+export interface DaemonOptions {
+  /** Folder of the daemon's state (one sub-folder per volume). */
+  baseDir: string;
+  /** TCP host (default 127.0.0.1). */
+  host?: string;
+  /** TCP port (0: any free one; see {@link Daemon.address}). Ignored when `unix` is given. */
+  port?: number;
+  /** Listen on a unix socket instead of TCP. */
+  unix?: string;
+  /** Node id, shown by `status` and in logs (default `<hostType>-<pid>`). */
+  nodeId?: string;
+  /** Structured logger (default JSON lines on stderr). */
+  logger?: Logger;
+  /** Limits and timeouts of every connection. */
+  connection?: ConnectionOptions;
+}
+
+/** A command: checked params in, a JSON-able result out. */
+export type CommandHandler = (p: Params, ctx: RequestContext) => Promise<unknown> | unknown;
+
+/** Serializes the state changes of each volume: one at a time per volume, volumes in parallel. */
+export class VolumeLocks {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  /** Run `f` once every earlier call for `volId` has finished. */
+  run<T>(volId: string, f: () => Promise<T> | T): Promise<T> {
+    const prev = this.tails.get(volId) ?? Promise.resolve();
+    const next = prev.then(() => f(), () => f());
+    const tail = next.catch(() => undefined);
+    this.tails.set(volId, tail);
+    void tail.then(() => { if (this.tails.get(volId) === tail) this.tails.delete(volId); });
+    return next;
+  }
+}
+
+/**
+ * The base of the storage, proxy and archive daemons.
+ *
+ * Emits `shutdown` (`'graceful' | 'force'`) when a peer asks for it; {@link Daemon.stop} is the
+ * embedder's to call.
+ */
+export abstract class Daemon extends EventEmitter {
+  /** `storage`, `proxy` or `archive`. */
+  abstract readonly hostType: 'storage' | 'proxy' | 'archive';
+  protected readonly log: Logger;
+  protected readonly locks = new VolumeLocks();
+  private readonly commands = new Map<string, CommandHandler>();
+  private readonly gets = new Map<string, CommandHandler>();
+  private server: Awaited<ReturnType<typeof serveProtocol>> | undefined;
+  /** Where the daemon listens, once started (`host:port` or the socket path). */
+  address = '';
+  /** Set once {@link stop} began. */
+  protected stopping = false;
+
+  constructor(readonly opts: DaemonOptions) {
+    super();
+    this.log = opts.logger ?? jsonLogger(`walb-${this.constructor.name.replace(/Daemon$/, '').toLowerCase()}`);
+    this.command('version', () => ({ version: DAEMON_VERSION, hostType: this.hostType, nodeId: this.nodeId, protocol: 1 }));
+    this.command('status', (p) => this.status(p.has('volId') ? p.volId() : undefined));
+    this.command('get', (p, ctx) => {
+      const target = p.str('target', 64);
+      const h = this.gets.get(target);
+      if (!h) throw new UnknownCommandError(`get ${target}`, [...this.gets.keys()].map((k) => `get ${k}`));
+      return h(p, ctx);
+    });
+    this.command('shutdown', (p) => {
+      const mode = p.oneOf('mode', ['graceful', 'force'] as const, 'graceful');
+      setImmediate(() => this.emit('shutdown', mode));
+      return { accepted: true };
+    });
+    this.get('host-type', () => this.hostType);
+    this.get('pid', () => process.pid);
+    this.get('vol', () => this.volumes());
+    this.get('state', async (p) => this.volumeState(p.volId()));
+  }
+
+  /** The node id. */
+  get nodeId(): string {
+    return this.opts.nodeId ?? `${this.hostType}-${process.pid}`;
+  }
+
+  /** Register a command. */
+  protected command(name: string, h: CommandHandler): void {
+    this.commands.set(name, h);
+  }
+
+  /** Register a `get` target. */
+  protected get(target: string, h: CommandHandler): void {
+    this.gets.set(target, h);
+  }
+
+  /** Names of the known commands. */
+  get commandNames(): string[] {
+    return [...this.commands.keys()];
+  }
+
+  /** The volumes this daemon knows. */
+  abstract volumes(): Promise<string[]>;
+  /** A volume's state word. */
+  abstract volumeState(volId: string): Promise<string>;
+  /** Status lines of one volume or of the daemon. */
+  protected abstract status(volId?: string): Promise<unknown>;
+  /** Load state from disk and resume work (called by {@link start} before listening). */
+  protected abstract recover(): Promise<void>;
+  /** Stop background work (called by {@link stop}). */
+  protected abstract halt(mode: 'graceful' | 'force'): Promise<void>;
+
+  /** Call a command in-process, exactly as a peer's request would (for embedding). */
+  async call(method: string, params?: unknown, ctx: Partial<RequestContext> = {}): Promise<unknown> {
+    const h = this.commands.get(method);
+    if (!h) throw new UnknownCommandError(method, this.commandNames);
+    return h(new Params(method, params), ctx as RequestContext);
+  }
+
+  /** Recover the state on disk, then listen. */
+  async start(): Promise<this> {
+    await mkdir(this.opts.baseDir, { recursive: true });
+    await this.recover();
+    const at = this.opts.unix ? { path: this.opts.unix } : { host: this.opts.host ?? '127.0.0.1', port: this.opts.port ?? 0 };
+    this.server = await serveProtocol(at, async (method, params, ctx) => {
+      try {
+        return await this.call(method, params, ctx);
+      } catch (e) {
+        if (!(e instanceof WalbCoreError)) this.log.log('error', 'command-failed', { method, error: e });
+        else this.log.log('info', 'command-refused', { method, code: e.code, message: e.message });
+        throw e;
+      }
+    }, this.opts.connection);
+    this.address = this.server.address;
+    this.log.log('info', 'listening', { address: this.address, baseDir: this.opts.baseDir, nodeId: this.nodeId });
+    return this;
+  }
+
+  /** Stop listening and stop background work. */
+  async stop(mode: 'graceful' | 'force' = 'graceful'): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.server?.close();
+    await this.halt(mode);
+    this.log.log('info', 'stopped', { mode });
+  }
+}
