@@ -344,7 +344,7 @@ export class StorageDaemon extends Daemon {
     if (st !== 'Target' && st !== 'FullSync') return 'stop';
     const pr = await this.progress(volId);
     await this.deleteGarbage(rt, pr.done.lsid);
-    pr.queue = pr.queue.filter((r) => r.lsid > pr.done.lsid);
+    pr.queue = pr.queue.filter((r) => r.gid > pr.done.gid);
     if (pr.done.lsid >= l.permanent && pr.queue.length === 0) return 'idle';
     const newest = pr.queue.at(-1);
     if ((!newest || now() - newest.timestamp >= (this.options.implicitSnapshotSec ?? 10)) && l.permanent > (newest?.lsid ?? pr.done.lsid)) {
@@ -409,6 +409,7 @@ export class StorageDaemon extends Daemon {
               await w.writePack(r.value.header, r.value.ios);
             }
             await w.close();
+            pipe.end(); // the writer leaves a stream sink open
           } catch (e) {
             pipe.destroy(e as Error);
           }
@@ -417,7 +418,7 @@ export class StorageDaemon extends Daemon {
       };
       await this.sendToProxy(params, wlog);
       pr.done = end;
-      pr.queue = pr.queue.filter((r) => r.lsid > lsidE);
+      pr.queue = pr.queue.filter((r) => r.gid > end.gid);
       await this.setProgress(volId, pr);
       this.log.log('info', 'wlog-sent', { volId, lsidB: params.lsidB, lsidE, snapE: formatMetaSnap(diff.snapE) });
       await this.deleteGarbage(rt, lsidE);
