@@ -26,6 +26,8 @@ export type { CliIo, CliWritable } from './util/io.ts';
 export { toJson } from './util/json.ts';
 export { parseLsid, parseSigned64, parseSize, formatBytes } from './util/parse.ts';
 export { VERSION } from './version.ts';
+export { runWalbc } from './commands/walbc/index.ts';
+export { runDaemon, type DaemonKind } from './commands/daemon/run-daemon.ts';
 
 /** The `walb` program: wlog file and log-device tools. */
 const WALB: AppSpec = {

@@ -7,6 +7,7 @@
 import { formatLdevCommand } from './format-ldev.ts';
 import { kernelCommands } from './kernel.ts';
 import { serveCommand } from './serve.ts';
+import { createUdevCommand } from './create-udev.ts';
 
 /** Every `wdevc` command. */
-export const wdevcCommands = [formatLdevCommand, serveCommand, ...kernelCommands] as const;
+export const wdevcCommands = [formatLdevCommand, createUdevCommand, serveCommand, ...kernelCommands] as const;

@@ -1,0 +1,88 @@
+/**
+ * `walbc`: the controller CLI, with the original's invocation
+ * (`walbc -a HOST -p PORT <cmd> args...`), thin over `@walbjs/core`'s {@link Controller}.
+ * Every query takes `--json` (64-bit values as decimal strings).
+ *
+ * @module
+ */
+import yargs from 'yargs';
+import { Controller, type ServerAddress } from '@walbjs/core';
+import { ExitCode, UsageError, reportError } from '../../util/errors.ts';
+import { resolveIo, writeTo, type CliIo } from '../../util/io.ts';
+import { toJson } from '../../util/json.ts';
+import { startProgress } from '../../util/progress.ts';
+import { VERSION } from '../../version.ts';
+import { GET_TARGETS, WALBC_COMMANDS, bindArgs } from './table.ts';
+
+const EPILOGUE = `Commands:\n${Object.entries(WALBC_COMMANDS).map(([k, c]) => `  ${(k + ' ' + c.usage).padEnd(58)} ${c.describe}`).join('\n')}
+  ${'get TARGET [volId] [args...]'.padEnd(58)} Query one value; targets: ${Object.keys(GET_TARGETS).join(', ')}
+  ${'virt-full-scan PATH volId gid'.padEnd(58)} Archive: copy the image at gid into PATH (a file or block device) here
+
+Exit codes: 0 ok, 1 the daemon refused or failed (its error code is printed), 2 usage error.`;
+
+/** Print a result as text: scalars as they are, lists a line each, objects as key: value. */
+function toText(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v !== 'object') return String(v);
+  if (Array.isArray(v)) return v.map((x) => (x && typeof x === 'object' && 'line' in x ? String((x as { line: unknown }).line) : typeof x === 'object' ? toJson(x) : String(x))).join('\n');
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('hex');
+  return Object.entries(v as Record<string, unknown>).map(([k, x]) => `${k}: ${x !== null && typeof x === 'object' ? toJson(x) : String(x)}`).join('\n');
+}
+
+/** Run `walbc` with these arguments; returns the exit code. */
+export async function runWalbc(argv: readonly string[], ioIn?: Partial<CliIo>): Promise<number> {
+  const io = resolveIo(ioIn);
+  const json = argv.includes('--json');
+  try {
+    let help = '';
+    const a = await yargs([...argv]).scriptName('walbc')
+      .usage('walbc -a HOST -p PORT [--json] [--wait] <cmd> [args...]\n\nDrive walbjs storage, proxy and archive daemons.')
+      .parserConfiguration({ 'halt-at-non-option': true })
+      .option('addr', { alias: 'a', type: 'string', default: '127.0.0.1', describe: 'Daemon host (or a unix socket path)' })
+      .option('port', { alias: 'p', type: 'number', describe: 'Daemon port' })
+      .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output' })
+      .option('wait', { type: 'boolean', default: false, describe: 'For restore, apply, merge, full-bkp: answer when the action is done' })
+      .option('timeout', { alias: 'to', type: 'number', default: 60, describe: 'Seconds to wait for an answer' })
+      .epilogue(EPILOGUE).help().alias('h', 'help').version(VERSION).strict(false).exitProcess(false)
+      .fail((msg, err) => { throw err ?? new UsageError(msg); })
+      .parseAsync([...argv], {}, (_e, _a, out) => { help = out; });
+    if (help) { await writeTo(io.stdout, help + '\n'); return ExitCode.OK; }
+    const words = (a._ as Array<string | number>).map(String);
+    const [cmd, ...rest] = words;
+    if (!cmd) throw new UsageError('missing command (see walbc --help)');
+    const addr = String(a.addr);
+    let server: ServerAddress;
+    if (addr.includes('/')) server = { path: addr };
+    else {
+      if (a.port === undefined || !Number.isInteger(a.port) || a.port <= 0 || a.port > 65535) throw new UsageError('give the daemon port with -p PORT');
+      server = { host: addr, port: a.port };
+    }
+    const timeoutMs = Number(a.timeout) * 1000;
+    const c = new Controller({ timeoutMs });
+    let result: unknown;
+    if (cmd === 'get') {
+      const [target, ...targs] = rest;
+      if (!target) throw new UsageError('get: missing target');
+      const spec = GET_TARGETS[target];
+      if (!spec) throw new UsageError(`get: unknown target ${JSON.stringify(target)}; known: ${Object.keys(GET_TARGETS).join(', ')}`);
+      result = await c.get(server, target, bindArgs(`get ${target}`, spec, targs));
+    } else if (cmd === 'virt-full-scan') {
+      const [path, volId, gid] = rest;
+      const p = bindArgs(cmd, [['path', 'str'], ['volId', 'str'], ['gid', 'u64']], rest);
+      const bar = await startProgress(io, { label: `virt-full-scan ${volId} gid ${gid}`, json });
+      try { result = { bytes: await c.virtFullScan(server, String(p.volId), p.gid as bigint, path, (n) => bar.update(n)) }; } finally { bar.stop(); }
+    } else {
+      const spec = WALBC_COMMANDS[cmd];
+      if (!spec) throw new UsageError(`unknown command ${JSON.stringify(cmd)} (see walbc --help)`);
+      let p = bindArgs(cmd, spec.args, rest);
+      if (spec.shape) p = spec.shape(p, rest);
+      if (spec.async && a.wait) p.wait = true;
+      result = await c.request(server, cmd, p, { timeoutMs: spec.async && a.wait ? Math.max(timeoutMs, 24 * 3600_000) : timeoutMs });
+    }
+    const text = json ? toJson(result) : toText(result);
+    if (text) await writeTo(io.stdout, text + '\n');
+    return ExitCode.OK;
+  } catch (e) {
+    return reportError(io, 'walbc', e, json);
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * `wdevc create-udev DIR --size SIZE --log-size SIZE`: make a userspace walb device folder (data
+ * device, formatted log device, `device.json`) that `walb-storage` can host (`walbc init-vol VOL DIR`)
+ * or `wdevc serve` can run.
+ *
+ * @module
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { createUserspaceDevice } from '@walbjs/core';
+import type { GlobalArgs } from '../../app.ts';
+import { ioOf, writeTo } from '../../util/io.ts';
+import { toJson } from '../../util/json.ts';
+import { parseSize } from '../../util/parse.ts';
+
+/** Arguments of `wdevc create-udev`. */
+export interface CreateUdevArgs extends GlobalArgs {
+  dir: string;
+  size: string;
+  'log-size': string;
+  pbs: number;
+  name?: string;
+  unix?: string;
+  tcp?: string;
+}
+
+/** `wdevc create-udev`. */
+export const createUdevCommand: CommandModule<GlobalArgs, CreateUdevArgs> = {
+  command: 'create-udev <dir>',
+  describe: 'Create a userspace walb device folder: data device, formatted log device, device.json',
+  builder: (y: Argv<GlobalArgs>) => y
+    .positional('dir', { type: 'string', demandOption: true, describe: 'Folder to create' })
+    .option('size', { type: 'string', demandOption: true, describe: 'Data device size (bytes, K/M/G/T suffixes)' })
+    .option('log-size', { type: 'string', demandOption: true, describe: 'Log device size' })
+    .option('pbs', { type: 'number', choices: [512, 4096], default: 4096, describe: 'Physical block size' })
+    .option('name', { alias: 'n', type: 'string', describe: 'Device name in the super sector' })
+    .option('unix', { type: 'string', describe: 'NBD unix socket (default DIR/nbd.sock)' })
+    .option('tcp', { type: 'string', describe: 'NBD on HOST:PORT instead' })
+    .example('$0 create-udev /var/lib/walb/dev0 --size 1G --log-size 256M', '') as Argv<CreateUdevArgs>,
+  handler: async (a) => {
+    const spec = await createUserspaceDevice(a.dir, {
+      sizeBytes: BigInt(parseSize(a.size, '--size')), logBytes: BigInt(parseSize(a['log-size'], '--log-size')), pbs: a.pbs, name: a.name, unix: a.unix, tcp: a.tcp,
+    });
+    await writeTo(ioOf(a).stdout, a.json ? toJson({ type: 'udev', dir: a.dir, ...spec }) + '\n' : `created ${a.dir}\n`);
+  },
+};
