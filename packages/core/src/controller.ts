@@ -132,7 +132,8 @@ export class Controller {
       await this.request(px, 'archive-info', { op, volId, archId, addr, ...(opts.cmpr ? { cmpr: opts.cmpr } : {}) });
       await this.request(px, 'start', { volId });
     }
-    await this.request(sx, 'full-bkp', { volId });
+    // Waits for the whole copy: a failure comes back as the request's error.
+    await this.request(sx, 'full-bkp', { volId, wait: true }, { timeoutMs });
     await this.waitForState(sx, volId, ['Target'], timeoutMs);
     for (const px of pxs) await this.request(px, 'kick', { volId });
     return this.waitFor(`a restorable snapshot of ${volId}`, async () => {

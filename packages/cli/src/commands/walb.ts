@@ -6,6 +6,7 @@
 import { ldevCommand } from './ldev/index.ts';
 import { wdiffCommand } from './wdiff/index.ts';
 import { wlogCommand } from './wlog/index.ts';
+import { demoCommand } from './demo/demo.ts';
 
 /** Every top-level `walb` command. */
-export const walbCommands = [wlogCommand, wdiffCommand, ldevCommand] as const;
+export const walbCommands = [wlogCommand, wdiffCommand, ldevCommand, demoCommand] as const;

@@ -336,7 +336,7 @@ export class StorageDaemon extends Daemon {
       // Nobody wants these logs yet: free them as soon as the super sector allows.
       if (l.oldest < l.permanent) {
         await rt.dev.checkpoint();
-        const w = (await rt.dev.lsids()).written;
+        const w = (await rt.dev.lsids()).prevWritten;
         if (w > l.oldest) await rt.dev.setOldestLsid(w);
       }
       return 'idle';
@@ -355,7 +355,8 @@ export class StorageDaemon extends Daemon {
     const limit = pr.done.lsid + this.maxPb;
     let recE = pr.queue[0];
     for (const r of pr.queue.slice(1)) {
-      if (!r.isMergeable || r.lsid > limit || r.lsid > l.permanent) break;
+      // Going past recE merges it away: only an implicit snapshot may go.
+      if (!recE.isMergeable || r.lsid > limit || r.lsid > l.permanent) break;
       recE = r;
     }
     const lsidLimit = recE.lsid <= limit ? recE.lsid : limit;
@@ -367,8 +368,9 @@ export class StorageDaemon extends Daemon {
   private async deleteGarbage(rt: Runtime, doneLsid: bigint): Promise<void> {
     let l = await rt.dev.lsids();
     if (l.oldest >= doneLsid) return;
-    if (l.written < doneLsid) { await rt.dev.checkpoint(); l = await rt.dev.lsids(); }
-    const target = doneLsid < l.written ? doneLsid : l.written;
+    // The super sector must keep pointing at valid logs: never free past the checkpointed written lsid.
+    if (l.prevWritten < doneLsid) { await rt.dev.checkpoint(); l = await rt.dev.lsids(); }
+    const target = doneLsid < l.prevWritten ? doneLsid : l.prevWritten;
     if (target > l.oldest) await rt.dev.setOldestLsid(target);
   }
 

@@ -13,7 +13,10 @@ import { BadRequestError, NotFoundError } from '../errors.ts';
 
 /** The lsids of a device (PB), its overflow flag and ring size. */
 export interface DeviceLsids {
-  latest: bigint; completed: bigint; permanent: bigint; written: bigint; oldest: bigint;
+  latest: bigint; completed: bigint; permanent: bigint; written: bigint;
+  /** The written lsid last checkpointed in the super sector: the oldest lsid may not pass it. */
+  prevWritten: bigint;
+  oldest: bigint;
   overflow: boolean; ringBufferSize: bigint;
 }
 
@@ -124,7 +127,7 @@ class UserspaceDevice implements WalbDevice {
 
   async lsids(): Promise<DeviceLsids> {
     const l = this.dev.lsids();
-    return { latest: l.latest, completed: l.completed, permanent: l.permanent, written: l.written, oldest: l.oldest, overflow: l.overflow, ringBufferSize: l.ringBufferSize };
+    return { latest: l.latest, completed: l.completed, permanent: l.permanent, written: l.written, prevWritten: l.prevWritten, oldest: l.oldest, overflow: l.overflow, ringBufferSize: l.ringBufferSize };
   }
 
   async sizeLb(): Promise<bigint> {
@@ -169,7 +172,7 @@ class KernelDevice implements WalbDevice {
     const text = await readFile(nw.sysfsAttributePath(this.name, 'lsids'), 'utf8');
     const l = nw.parseLsids(text);
     return {
-      latest: l.latest, completed: l.completed, permanent: l.permanent, written: l.written, oldest: l.oldest,
+      latest: l.latest, completed: l.completed, permanent: l.permanent, written: l.written, prevWritten: l.prevWritten, oldest: l.oldest,
       overflow: await nw.isLogOverflow(this.dataPath), ringBufferSize: await nw.getLogCapacity(this.dataPath),
     };
   }
