@@ -1,0 +1,68 @@
+// The wdiff chain an archive keeps is read and applied by the original walb-tools: with
+// WALB_TOOLS_BIN naming a folder with wdiff-redo and wdiff-show, random writes (a fresh seed each
+// run, printed) go through a userspace device, storage, proxy and archive; the base image with
+// every chain file applied by wdiff-redo equals our restore of the latest snapshot. Without the
+// binaries the test is skipped, not passed.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ArchiveDaemon, Controller, ProxyDaemon, StorageDaemon, createUserspaceDevice, silentLogger } from '../src/index.ts';
+
+const BIN = process.env.WALB_TOOLS_BIN;
+const have = BIN !== undefined && ['wdiff-redo', 'wdiff-show'].every((x) => existsSync(join(BIN, x)));
+const I = suite('archive chain read by walb-tools');
+const run = promisify(execFile);
+const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
+
+(have ? I : I.skip)('wdiff-redo applies the archive\'s chain to the base and gets our restore', async () => {
+  const seed = Number(process.env.WALB_SEED ?? Date.now() % 100000);
+  console.log(`  seed ${seed}`);
+  let x = seed || 1;
+  const rnd = (n: number) => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x % n; };
+  const dir = mkdtempSync(join(tmpdir(), 'walbjs-interop-archive-'));
+  const dev = join(dir, 'dev');
+  const SIZE = 32 << 20;
+  await createUserspaceDevice(dev, { sizeBytes: BigInt(SIZE), logBytes: 64n << 20n });
+  const archive = await new ArchiveDaemon({ baseDir: join(dir, 'a'), logger: silentLogger }).start();
+  const proxy = await new ProxyDaemon({ baseDir: join(dir, 'p'), logger: silentLogger, retryDelayMs: 100 }).start();
+  const hp = (a: string) => ({ host: '127.0.0.1', port: Number(a.split(':')[1]) });
+  const storage = await new StorageDaemon({ baseDir: join(dir, 's'), logger: silentLogger, archive: hp(archive.address), proxies: [hp(proxy.address)], implicitSnapshotSec: 1, retryDelayMs: 100, maxWlogSendMb: 1 }).start();
+  const [ax, px, sx] = [hp(archive.address), hp(proxy.address), hp(storage.address)];
+  const c = new Controller({ pollMs: 50 });
+  const uri = `nbd+unix:///?socket=${join(dev, 'nbd.sock')}`;
+  try {
+    await c.initStorage(sx, 'v', dev);
+    await c.fullBackup(sx, [px], ax, 'v');
+    const base = join(dir, 'theirs.img');
+    copyFileSync(join(dir, 'a', 'v', 'base.img'), base);
+    let last = 0n;
+    for (let round = 0; round < 3; round++) {
+      const cmds: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        const len = (1 + rnd(64)) * 4096, off = rnd((SIZE - len) / 4096) * 4096, k = rnd(10);
+        cmds.push(k === 0 ? `discard ${off} ${len}` : k === 1 ? `write -z ${off} ${len}` : `write -P ${rnd(256)} ${off} ${len}`);
+      }
+      await run('qemu-io', ['-f', 'raw', ...cmds.flatMap((s) => ['-c', s]), uri], { timeout: 60_000 });
+      last = await c.snapshot(sx, 'v', ax, { proxies: [px] });
+    }
+    const chain = (await c.get(ax, 'applicable-diff', { volId: 'v' })) as Array<{ name: string }>;
+    assert.ok(chain.length >= 3, `${chain.length} diffs`);
+    for (const d of chain) {
+      const f = join(dir, 'a', 'v', d.name);
+      execFileSync(join(BIN!, 'wdiff-show'), ['-csum', '-norec', f], { stdio: 'pipe' });
+      execFileSync(join(BIN!, 'wdiff-redo'), ['-z', '-i', f, base], { stdio: 'pipe' });
+    }
+    const ours = await c.restore(ax, 'v', last);
+    assert.is(sha(base), sha(ours));
+  } finally {
+    await storage.stop('force'); await proxy.stop('force'); await archive.stop('force');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+I.run();
