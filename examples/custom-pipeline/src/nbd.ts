@@ -21,7 +21,15 @@ export function unixUri(socketPath: string): string {
 /** Run one `qemu-io` process that executes `commands` (each a qemu-io command line) in order. */
 export async function qemuIo(uri: string, commands: readonly string[]): Promise<void> {
   if (commands.length === 0) return;
-  await run('qemu-io', ['-f', 'raw', ...commands.flatMap((c) => ['-c', c]), uri], { timeout: 120_000 });
+  try {
+    await run('qemu-io', ['-f', 'raw', ...commands.flatMap((c) => ['-c', c]), uri], { timeout: 120_000 });
+  } catch (e) {
+    // qemu-io reports a failed command on stdout ("write failed: No space left on device") and
+    // goes on with the next one; the exit code only says that something failed.
+    const x = e as { stdout?: string; stderr?: string; message: string };
+    const why = `${x.stdout ?? ''}\n${x.stderr ?? ''}`.split('\n').filter((l) => /fail|error/i.test(l));
+    throw new Error(`qemu-io: ${why.length ? [...new Set(why)].join('; ') : x.message}`, { cause: e });
+  }
 }
 
 /** Copy the whole device to `outPath` with `nbdcopy` (what a reader of the device sees now). */

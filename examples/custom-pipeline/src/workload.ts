@@ -33,8 +33,9 @@ export class Workload {
 
   /** A block-aligned extent of `minBytes..maxBytes` inside the device. */
   private extent(minBytes: number, maxBytes: number): [offset: number, length: number] {
-    const len = (minBytes / ALIGN + this.rand.below((maxBytes - minBytes) / ALIGN + 1)) * ALIGN;
-    const off = this.rand.below((this.deviceBytes - len) / ALIGN + 1) * ALIGN;
+    const lo = Math.ceil(minBytes / ALIGN), hi = Math.max(lo, Math.floor(maxBytes / ALIGN));
+    const len = (lo + this.rand.below(hi - lo + 1)) * ALIGN;
+    const off = this.rand.below(Math.floor((this.deviceBytes - len) / ALIGN) + 1) * ALIGN;
     return [off, len];
   }
 
@@ -42,12 +43,15 @@ export class Workload {
     return `0x${(1 + this.rand.below(255)).toString(16).padStart(2, '0')}`;
   }
 
-  /** The data the device starts with, before the base image is copied: a few large writes. */
-  initial(totalBytes: number): Round {
+  /**
+   * The data the device starts with, before the base image is copied: large writes, about
+   * `maxBytes` in all and never more.
+   */
+  initial(maxBytes: number): Round {
     const commands: string[] = [];
     let bytes = 0;
-    while (bytes < totalBytes) {
-      const [off, len] = this.extent(256 * KiB, MiB);
+    for (let tries = 0; tries < 64 && maxBytes - bytes >= 256 * KiB; tries++) {
+      const [off, len] = this.extent(256 * KiB, Math.min(MiB, maxBytes - bytes));
       commands.push(`write -P ${this.pattern()} ${off} ${len}`);
       bytes += len;
     }
@@ -55,15 +59,17 @@ export class Workload {
   }
 
   /**
-   * One round: `count` writes, small and large, some all zero (`write -z`), landing anywhere, so
-   * later rounds overwrite earlier ones and the diffs overlap.
+   * One round: up to `count` writes, small and large, some all zero (`write -z`), landing
+   * anywhere, so later rounds overwrite earlier ones and the diffs overlap. At most `maxBytes` in
+   * all: a round's logs must fit in the log ring, which is freed only between rounds.
    */
-  round(count: number): Round {
+  round(count: number, maxBytes: number): Round {
     const commands: string[] = [];
     let bytes = 0;
     for (let i = 0; i < count; i++) {
       const big = this.rand.below(4) === 0;
       const [off, len] = big ? this.extent(128 * KiB, 512 * KiB) : this.extent(ALIGN, 64 * KiB);
+      if (bytes + len > maxBytes) continue;
       commands.push(this.rand.below(8) === 0 ? `write -z ${off} ${len}` : `write -P ${this.pattern()} ${off} ${len}`);
       bytes += len;
     }

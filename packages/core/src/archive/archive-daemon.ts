@@ -72,6 +72,7 @@ export class ArchiveDaemon extends Daemon {
       this.noTemp(v.volId, st);
       if (st !== 'SyncReady' && st !== 'Stopped') throw new StateError(v.volId, st, 'clear-vol needs SyncReady or Stopped');
       this.noActions(v.volId, st);
+      this.pendingFull.delete(v.volId);
       await v.clear();
       return { state: 'Clear' };
     }));
@@ -263,6 +264,8 @@ export class ArchiveDaemon extends Daemon {
     if (!ctx.upload) throw new BadRequestError('full-sync: the image must follow as an upload');
     await this.locks.run(v.volId, async () => {
       const st = await v.state();
+      // A storage that died between its image and the commit may start over.
+      if (this.pendingFull.has(v.volId)) { this.pendingFull.delete(v.volId); this.temp.delete(v.volId); }
       this.noTemp(v.volId, st);
       if (st !== 'SyncReady') throw new RefusedError(st === 'Clear' ? 'archive-not-found' : 'not-sync-ready', `volume ${v.volId} is ${st}; a full sync needs SyncReady`);
       this.noActions(v.volId, st);

@@ -1,6 +1,6 @@
 /**
  * One archive volume on disk: `<base>/<volId>/` holds `state`, `base` (the image's MetaState),
- * `uuid` (the storage's walb uuid), `archive-uuid`, `size` (LB), `base.img` (the base image),
+ * `info` (the storage's walb uuid, the archive uuid, the size in LB), `base.img` (the base image),
  * the chain of `*.wdiff` files named as the original names them, `restored/<gid>.img`, and `tmp/`.
  *
  * @module

@@ -124,16 +124,29 @@ export abstract class Daemon extends EventEmitter {
   protected abstract halt(mode: 'graceful' | 'force'): Promise<void>;
 
   /** Call a command in-process, exactly as a peer's request would (for embedding). */
-  async call(method: string, params?: unknown, ctx: Partial<RequestContext> = {}): Promise<unknown> {
+  async call(method: string, params?: unknown, ctx: { upload?: AsyncIterable<Buffer> } = {}): Promise<unknown> {
     const h = this.commands.get(method);
     if (!h) throw new UnknownCommandError(method, this.commandNames);
     return h(new Params(method, params), ctx as RequestContext);
   }
 
-  /** Recover the state on disk, then listen. */
-  async start(): Promise<this> {
+  private opened = false;
+
+  /**
+   * Load the state on disk and resume work (an apply cut short, transfers, extraction), without
+   * listening: enough for an embedder that drives the daemon with {@link call}.
+   */
+  async open(): Promise<this> {
+    if (this.opened) return this;
     await mkdir(this.opts.baseDir, { recursive: true });
     await this.recover();
+    this.opened = true;
+    return this;
+  }
+
+  /** {@link open}, then listen on the configured socket. */
+  async start(): Promise<this> {
+    await this.open();
     const at = this.opts.unix ? { path: this.opts.unix } : { host: this.opts.host ?? '127.0.0.1', port: this.opts.port ?? 0 };
     this.server = await serveProtocol(at, async (method, params, ctx) => {
       try {

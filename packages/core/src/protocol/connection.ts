@@ -26,8 +26,8 @@ export interface ConnectionOptions {
 export interface RequestContext {
   /** The bytes the peer streams after the request (an upload), when it sends any. */
   upload?: AsyncIterable<Buffer>;
-  /** The connection the request came on. */
-  connection: ProtocolConnection;
+  /** The connection the request came on (absent for an in-process `Daemon.call`). */
+  connection?: ProtocolConnection;
 }
 
 /**
@@ -185,7 +185,7 @@ export class ProtocolConnection {
    * @example
    * await c.upload('wdiff-transfer', { volId, diff }, createReadStream(path));
    */
-  async upload(method: string, params: unknown, chunks: AsyncIterable<Uint8Array>, opts: { timeoutMs?: number } = {}): Promise<unknown> {
+  async upload(method: string, params: unknown, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: { timeoutMs?: number } = {}): Promise<unknown> {
     if (this.closed) throw this.closeReason ?? new ConnectionClosedError('the connection is closed');
     const [id, p] = this.begin(method, opts.timeoutMs, true);
     p.catch(() => undefined); // observed below; avoid an unhandled rejection while streaming

@@ -59,6 +59,8 @@ interface Progress { done: MetaLsidGid; queue: MetaLsidGid[] }
 
 interface Runtime {
   dev: WalbDevice;
+  /** Physical block size of the log: lsids count these. */
+  pbs: number;
   loop?: Promise<void>;
   stop: boolean;
   wake?: () => void;
@@ -148,7 +150,12 @@ export class StorageDaemon extends Daemon {
   }
 
   private dir(volId: string): string { return join(this.options.baseDir, volId); }
-  private get maxPb(): bigint { return BigInt(this.options.maxWlogSendMb ?? 128) << 20n; }
+  /** The transfer limit in PB (lsids count physical blocks). */
+  private maxPb(volId: string): bigint {
+    const pbs = BigInt(this.runtime(volId).pbs);
+    const pb = (BigInt(this.options.maxWlogSendMb ?? 128) << 20n) / pbs;
+    return pb > 0n ? pb : 1n;
+  }
 
   private runtime(volId: string): Runtime {
     const r = this.rt.get(volId);
@@ -217,7 +224,8 @@ export class StorageDaemon extends Daemon {
       const conf = await readJson<{ wdevPath: string }>(join(this.dir(volId), 'vol'));
       if (!conf) continue;
       try {
-        this.rt.set(volId, { dev: await openWalbDevice(conf.wdevPath), stop: false });
+        const dev = await openWalbDevice(conf.wdevPath);
+        this.rt.set(volId, { dev, pbs: (await dev.readSuper()).physicalBs, stop: false });
       } catch (e) {
         this.log.log('error', 'device-open-failed', { volId, wdevPath: conf.wdevPath, error: e });
         continue;
@@ -251,7 +259,7 @@ export class StorageDaemon extends Daemon {
         await rm(this.dir(volId), { recursive: true, force: true });
         throw e;
       }
-      this.rt.set(volId, { dev, stop: false });
+      this.rt.set(volId, { dev, pbs: (await dev.readSuper()).physicalBs, stop: false });
       return { state: 'SyncReady', export: dev.exportUri };
     });
   }
@@ -268,7 +276,7 @@ export class StorageDaemon extends Daemon {
   private async takeSnapshot(volId: string, lsid: bigint, isMergeable: boolean): Promise<MetaLsidGid> {
     const pr = await this.progress(volId);
     const prev = pr.queue.at(-1) ?? pr.done;
-    const gid = prev.gid + 1n + (lsid > prev.lsid ? (lsid - prev.lsid) / this.maxPb : 0n);
+    const gid = prev.gid + 1n + (lsid > prev.lsid ? (lsid - prev.lsid) / this.maxPb(volId) : 0n);
     const rec: MetaLsidGid = { lsid: lsid < prev.lsid ? prev.lsid : lsid, gid, timestamp: now(), isMergeable };
     pr.queue.push(rec);
     await this.setProgress(volId, pr);
@@ -352,7 +360,7 @@ export class StorageDaemon extends Daemon {
       return 'more';
     }
     // The range: up to the oldest queued snapshot, extended over mergeable ones within the limit.
-    const limit = pr.done.lsid + this.maxPb;
+    const limit = pr.done.lsid + this.maxPb(volId);
     let recE = pr.queue[0];
     for (const r of pr.queue.slice(1)) {
       // Going past recE merges it away: only an implicit snapshot may go.

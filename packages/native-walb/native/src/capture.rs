@@ -82,6 +82,8 @@ struct Logged {
 /// the pack's data, byte offset on the device), and its answer.
 struct Item {
     apply: Option<(usize, usize, usize, u64)>,
+    /// A discard: the byte range of the data device that reads as zeros afterwards.
+    zero: Option<(u64, u64)>,
     done: Done,
     result: Result<(), i32>,
 }
@@ -265,7 +267,12 @@ impl Device {
                 break;
             }
             for &(_, flags, off, size, local) in &recs {
-                if flags & (FLAG_DISCARD | FLAG_PADDING) != 0 { continue; }
+                if flags & FLAG_PADDING != 0 { continue; }
+                if flags & FLAG_DISCARD != 0 {
+                    if (off + size as u64) > self.size_lb { return Err(bad(format!("redo: the discard at lsid {} ends beyond the data device", lsid + local as u64))); }
+                    self.zero_range(off * LBS, size as u64 * LBS).map_err(|e| io_err("redo: discard on the data device", e))?;
+                    continue;
+                }
                 if (off + size as u64) > self.size_lb { return Err(bad(format!("redo: the IO at lsid {} writes beyond the data device", lsid + local as u64))); }
                 let s = (local as usize - 1) * pbs;
                 self.ddev.write_all_at(&data[s..s + size as usize * LBS as usize], off * LBS).map_err(|e| io_err("redo: write the data device", e))?;
@@ -407,6 +414,7 @@ impl Device {
             let mut total = 0u64;
             let mut padded = false;
             let mut members: Vec<(Pending, Option<(usize, usize, u64)>)> = Vec::new();
+            let mut zeros: Vec<Option<(u64, u64)>> = Vec::new();
             while let Some(p) = rest.peek() {
                 let need_pb = match &p.op { Op::Write { data, .. } => (data.len() as u64).div_ceil(pbs), _ => 0 };
                 if n >= max_rec || (n > 0 && total + need_pb > max_pack_pb) { break; }
@@ -445,6 +453,7 @@ impl Device {
                         total += need_pb;
                         durable |= *fua;
                         n += 1;
+                        zeros.push(None);
                         members.push((p, Some(apply)));
                         continue;
                     }
@@ -455,18 +464,20 @@ impl Device {
                         put16(&mut header, o + 20, (total + 1) as u16);
                         put64(&mut header, o + 24, lsid + total + 1);
                         durable |= *fua;
+                        zeros.push(Some((*lb * LBS, *blocks * LBS)));
+                        n += 1;
+                        members.push((p, None));
+                        continue;
                     }
-                    Op::Flush => { durable = true; members.push((p, None)); continue; }
+                    Op::Flush => { durable = true; zeros.push(None); members.push((p, None)); continue; }
                 }
-                n += 1;
-                members.push((p, None));
             }
             if n == 0 && members.is_empty() { break; }
             if n > 0 {
                 let next = lsid + 1 + total;
                 if next - oldest > self.rb_size {
                     if error_before_overflow {
-                        for (m, _) in members { items.push(Item { apply: None, done: m.done, result: Err(28) }); }
+                        for (m, _) in members { items.push(Item { apply: None, zero: None, done: m.done, result: Err(28) }); }
                         continue;
                     }
                     self.state.lock().unwrap().overflow = true;
@@ -483,7 +494,7 @@ impl Device {
                 lsid = next;
             }
             let pk = packs.len().wrapping_sub(1);
-            for (m, a) in members { items.push(Item { apply: a.map(|(st, len, off)| (pk, st, len, off)), done: m.done, result: Ok(()) }); }
+            for ((m, a), z) in members.into_iter().zip(zeros) { items.push(Item { apply: a.map(|(st, len, off)| (pk, st, len, off)), zero: z, done: m.done, result: Ok(()) }); }
         }
         // Nothing is answered before its log is written; on a failure every request of the batch gets EIO.
         let logged = (|| -> JsResult<()> {
@@ -511,6 +522,24 @@ impl Device {
     }
 
     /// Write a logged batch to the data device, answering each request once its data are written.
+    /// A discarded range reads as zeros afterwards, so the device and every restore of its log
+    /// agree: punch a hole (files and block devices that can), else write zeros.
+    fn zero_range(&self, off: u64, len: u64) -> std::io::Result<()> {
+        use std::os::unix::io::AsRawFd;
+        let end = (off + len).min(self.size_lb * LBS);
+        if end <= off { return Ok(()); }
+        // FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE
+        if unsafe { fallocate(self.ddev.as_raw_fd(), 0x01 | 0x02, off as i64, (end - off) as i64) } == 0 { return Ok(()); }
+        let zeros = vec![0u8; 1 << 20];
+        let mut at = off;
+        while at < end {
+            let n = ((end - at) as usize).min(zeros.len());
+            self.ddev.write_all_at(&zeros[..n], at)?;
+            at += n as u64;
+        }
+        Ok(())
+    }
+
     fn apply(&self, b: Logged) {
         let pbs = self.pbs as usize;
         let mut failed = false;
@@ -524,12 +553,23 @@ impl Device {
                     r = Err(5);
                 }
             }
+            if let (Ok(()), Some((off, len))) = (r, it.zero) {
+                if let Err(e) = self.zero_range(off, len) {
+                    failed = true;
+                    self.state.lock().unwrap().failed = Some(format!("discard on the data device: {e}"));
+                    r = Err(5);
+                }
+            }
             (it.done)(r);
         }
         let mut st = self.state.lock().unwrap();
         if !failed { st.lsids.written = b.end; }
         self.cond.notify_all();
     }
+}
+
+extern "C" {
+    fn fallocate(fd: i32, mode: i32, offset: i64, len: i64) -> i32;
 }
 
 /// Size of a block device, by seeking to its end.
