@@ -59,7 +59,8 @@ S.before(async () => {
 });
 S.after(async () => {
   await cl?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  if (process.env.WALB_KEEP) console.log(`  kept ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
 });
 
 S('init-storage, full backup while writing, snapshots restorable and equal to the device', async () => {

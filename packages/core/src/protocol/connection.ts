@@ -67,6 +67,7 @@ class Inbound implements AsyncIterable<Buffer> {
   private wake: (() => void) | undefined;
   /** The consumer gave up: chunks are dropped until the end frame. */
   discarding = false;
+  private pausedHere = false;
 
   constructor(private readonly pause: () => void, private readonly resume: () => void) {}
 
@@ -74,7 +75,8 @@ class Inbound implements AsyncIterable<Buffer> {
     if (this.discarding) return;
     this.queue.push(b);
     this.bytes += b.byteLength;
-    if (this.bytes > INBOUND_HIGH_WATER) this.pause();
+    // One pause per stream, however many chunks arrive before the socket really stops.
+    if (this.bytes > INBOUND_HIGH_WATER && !this.pausedHere) { this.pausedHere = true; this.pause(); }
     this.wake?.();
   }
 
@@ -85,7 +87,7 @@ class Inbound implements AsyncIterable<Buffer> {
     this.discarding = true;
     this.queue.length = 0;
     this.bytes = 0;
-    this.resume();
+    if (this.pausedHere) { this.pausedHere = false; this.resume(); }
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
@@ -93,7 +95,7 @@ class Inbound implements AsyncIterable<Buffer> {
       const b = this.queue.shift();
       if (b) {
         this.bytes -= b.byteLength;
-        if (this.bytes <= INBOUND_HIGH_WATER / 2) this.resume();
+        if (this.pausedHere && this.bytes <= INBOUND_HIGH_WATER / 2) { this.pausedHere = false; this.resume(); }
         yield b;
         continue;
       }
