@@ -57,6 +57,20 @@ T('full backup of a device being written, then snapshots become restorable', asy
   assert.ok(r.some((x) => x.gid === g1) && r.some((x) => x.gid === g2), JSON.stringify(r.map((x) => x.gid.toString())));
 });
 
+T('explicit snapshots taken while logs ship are never lost, and stay explicit', async () => {
+  const gids: bigint[] = [];
+  for (let i = 0; i < 12; i++) {
+    const w = qemuIo(`write -P ${0x70 + i} ${(i % 8) * 4}M 1M`);
+    gids.push(((await c.request(sx, 'snapshot', { volId: 'vol0' })) as { gid: bigint }).gid);
+    await w;
+  }
+  gids.push(await c.snapshot(sx, 'vol0', ax, { timeoutMs: 60_000, proxies: [px] }));
+  for (const g of gids) await c.waitForRestorable(ax, 'vol0', g, 60_000, [px]);
+  const explicit = (await c.getRestorable(ax, 'vol0')).map((r) => r.gid);
+  for (const g of gids) assert.ok(explicit.includes(g), `gid ${g} is listed as explicit`);
+  assert.is(new Set(gids).size, gids.length);
+});
+
 T('restore equals the device at each snapshot', async () => {
   for (const [gid, want] of images) {
     const p = await c.restore(ax, 'vol0', gid, { timeoutMs: 60_000 });

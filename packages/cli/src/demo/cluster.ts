@@ -93,6 +93,12 @@ function exited(child: ChildProcess): Promise<void> {
  */
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const started: ClusterDaemon[] = [];
+  // The daemons must not outlive this process, however it ends.
+  const killAll = () => { for (const d of started) d.child.kill('SIGKILL'); };
+  process.once('exit', killAll);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    if (process.listenerCount(sig) === 0) process.once(sig, () => { killAll(); process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1)); });
+  }
   const make = async (kind: 'storage' | 'proxy' | 'archive', extra: () => string[]): Promise<ClusterDaemon> => {
     const base = join(opts.workDir, kind);
     mkdirSync(base, { recursive: true });

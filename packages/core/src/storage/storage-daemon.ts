@@ -66,6 +66,8 @@ interface Runtime {
   wake?: () => void;
   lastError?: string;
   fullSyncBytes?: number;
+  /** What the extraction loop is doing (shown by status, for diagnosis). */
+  phase?: string;
 }
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -215,7 +217,7 @@ export class StorageDaemon extends Daemon {
     const pr = await this.progress(volId);
     return {
       volId, state: await this.volumeState(volId), wdevPath: (await this.volConf(volId)).wdevPath, export: rt.dev.exportUri,
-      lsids: l, logUsage: l.latest - l.oldest, done: pr.done, queue: pr.queue, lastError: rt.lastError ?? null, fullSyncBytes: rt.fullSyncBytes ?? null,
+      lsids: l, logUsage: l.latest - l.oldest, done: pr.done, queue: pr.queue, lastError: rt.lastError ?? null, phase: rt.phase ?? null, fullSyncBytes: rt.fullSyncBytes ?? null,
     };
   }
 
@@ -272,7 +274,10 @@ export class StorageDaemon extends Daemon {
     this.log.log('info', 'log-cleared', { volId, gid, uuid: uuidToHex((await rt.dev.readSuper()).uuid) });
   }
 
-  /** Queue a snapshot at `lsid`; gids are reserved so a range can later be split (§3.4). */
+  /**
+   * Queue a snapshot at `lsid`; gids are reserved so a range can later be split (§3.4). Callers
+   * hold the volume's lock: the progress file is read, changed and written as one step.
+   */
   private async takeSnapshot(volId: string, lsid: bigint, isMergeable: boolean): Promise<MetaLsidGid> {
     const pr = await this.progress(volId);
     const prev = pr.queue.at(-1) ?? pr.done;
@@ -320,6 +325,7 @@ export class StorageDaemon extends Daemon {
         rt.lastError = undefined;
         delay = this.options.retryDelayMs ?? 1000;
         if (r === 'stop') return;
+        rt.phase = `sleep (${r})`;
         if (r === 'idle') await this.sleep(rt, 200);
         else if (r === 'wait') await this.sleep(rt, 50);
       } catch (e) {
@@ -333,7 +339,9 @@ export class StorageDaemon extends Daemon {
 
   /** One round of the worker: 'more' to go on at once, 'idle' or 'wait' to sleep, 'stop' to end. */
   private async step(volId: string, rt: Runtime): Promise<'more' | 'idle' | 'wait' | 'stop'> {
+    rt.phase = 'state';
     const st = await this.volumeState(volId);
+    rt.phase = 'lsids';
     const l = await rt.dev.lsids();
     if (l.overflow) {
       this.log.log('error', 'log-overflow', { volId, state: st, lsids: l });
@@ -350,13 +358,16 @@ export class StorageDaemon extends Daemon {
       return 'idle';
     }
     if (st !== 'Target' && st !== 'FullSync') return 'stop';
+    rt.phase = 'progress';
     const pr = await this.progress(volId);
+    rt.phase = 'free';
     await this.deleteGarbage(rt, pr.done.lsid);
+    rt.phase = 'plan';
     pr.queue = pr.queue.filter((r) => r.gid > pr.done.gid);
     if (pr.done.lsid >= l.permanent && pr.queue.length === 0) return 'idle';
     const newest = pr.queue.at(-1);
     if ((!newest || now() - newest.timestamp >= (this.options.implicitSnapshotSec ?? 10)) && l.permanent > (newest?.lsid ?? pr.done.lsid)) {
-      await this.takeSnapshot(volId, l.permanent, true);
+      await this.locks.run(volId, () => this.takeSnapshot(volId, l.permanent, true));
       return 'more';
     }
     // The range: up to the oldest queued snapshot, extended over mergeable ones within the limit.
@@ -384,8 +395,10 @@ export class StorageDaemon extends Daemon {
 
   /** Ship the logs from `done` to (at most) `lsidLimit` to a proxy; then advance `done`. */
   private async transfer(volId: string, rt: Runtime, pr: Progress, recE: MetaLsidGid, lsidLimit: bigint): Promise<void> {
+    rt.phase = 'open-ldev';
     const ldev = await LogDevice.open(rt.dev.ldevPath);
     try {
+      rt.phase = 'walk';
       const sup = ldev.superSector;
       const pbs = ldev.pbs;
       // Walk the headers first: the end of the range is known before anything is sent.
@@ -426,10 +439,16 @@ export class StorageDaemon extends Daemon {
         })();
         return pipe;
       };
+      rt.phase = `send ${params.lsidB}..${lsidE}`;
       await this.sendToProxy(params, wlog);
-      pr.done = end;
-      pr.queue = pr.queue.filter((r) => r.gid > end.gid);
-      await this.setProgress(volId, pr);
+      rt.phase = 'done';
+      // Snapshots may have been queued meanwhile: update what is on disk now, under the lock.
+      await this.locks.run(volId, async () => {
+        const cur = await this.progress(volId);
+        cur.done = end;
+        cur.queue = cur.queue.filter((r) => r.gid > end.gid);
+        await this.setProgress(volId, cur);
+      });
       this.log.log('info', 'wlog-sent', { volId, lsidB: params.lsidB, lsidE, snapE: formatMetaSnap(diff.snapE) });
       await this.deleteGarbage(rt, lsidE);
     } finally {
@@ -514,7 +533,7 @@ export class StorageDaemon extends Daemon {
       }
       await conn.upload('full-sync', { volId, sizeLb, timestamp: ts, uuid: Buffer.from(sup.uuid) }, image(), { timeoutMs: 600_000 });
       const l = await rt.dev.lsids();
-      const rec = await this.takeSnapshot(volId, l.latest, true);
+      const rec = await this.locks.run(volId, () => this.takeSnapshot(volId, l.latest, true));
       await conn.request('full-sync-commit', { volId, snap: metaSnap(0n, rec.gid), timestamp: ts });
       await this.locks.run(volId, async () => {
         await this.setState(volId, 'Stopped');
