@@ -4,7 +4,7 @@
 // restarted all recover with nothing lost and nothing applied twice; walbc drives them too.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -98,9 +98,16 @@ S('walbc: queries with --json, typed refusals with exit 1, usage errors with exi
 S('proxy killed mid-transfer and restarted: nothing lost, nothing applied twice', async () => {
   await qemuIo('write -P 0x31 0 16M', 'write -P 0x32 30M 16M');
   const { gid } = (await c.request(cl.storage.address, 'snapshot', { volId: 'vol0' })) as { gid: bigint };
-  const want = await deviceSha();
-  await new Promise((r) => setTimeout(r, 150)); // let the transfer start
+  // Kill the proxy while it is receiving those logs (its conversion file exists), if we catch it.
+  const tmp = join(dir, 'proxy', 'vol0', 'tmp');
+  let midTransfer = false;
+  for (let i = 0; i < 2000 && !midTransfer; i++) {
+    midTransfer = readdirSync(tmp).some((n) => n.startsWith('recv-'));
+    if (!midTransfer) await new Promise((r) => setTimeout(r, 1));
+  }
   await cl.proxy.kill();
+  console.log(`  (proxy killed ${midTransfer ? 'while receiving logs' : 'before the transfer was seen'})`);
+  const want = await deviceSha(); // nothing writes meanwhile: the device is as at the snapshot
   await new Promise((r) => setTimeout(r, 500));
   await cl.proxy.restart();
   await c.waitForRestorable(cl.archive.address, 'vol0', gid, 120_000, [cl.proxy.address]);
