@@ -91,6 +91,9 @@ S('walbc: queries with --json, typed refusals with exit 1, usage errors with exi
   const trav = await walbc(cl.archive, 'init-vol', '../../etc');
   assert.is(trav.code, 1);
   assert.match(trav.err, /ERR_WALB_INVALID_NAME/);
+  const snap = await walbc(cl.storage, 'snapshot', 'vol0');
+  assert.is(snap.code, 0, snap.err);
+  assert.match(snap.out, /^\d+\n$/, 'snapshot prints the gid alone');
   assert.is((await walbc(cl.archive, 'restore', 'vol0')).code, 2);
   assert.is((await walbc(cl.archive, 'frobnicate')).code, 2);
 });

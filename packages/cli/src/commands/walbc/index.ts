@@ -60,6 +60,7 @@ export async function runWalbc(argv: readonly string[], ioIn?: Partial<CliIo>): 
     const timeoutMs = Number(a.timeout) * 1000;
     const c = new Controller({ timeoutMs });
     let result: unknown;
+    let text: ((r: unknown) => string) | undefined;
     if (cmd === 'get') {
       const [target, ...targs] = rest;
       if (!target) throw new UsageError('get: missing target');
@@ -77,10 +78,11 @@ export async function runWalbc(argv: readonly string[], ioIn?: Partial<CliIo>): 
       let p = bindArgs(cmd, spec.args, rest);
       if (spec.shape) p = spec.shape(p, rest);
       if (spec.async && a.wait) p.wait = true;
+      text = spec.text;
       result = await c.request(server, cmd, p, { timeoutMs: spec.async && a.wait ? Math.max(timeoutMs, 24 * 3600_000) : timeoutMs });
     }
-    const text = json ? toJson(result) : toText(result);
-    if (text) await writeTo(io.stdout, text + '\n');
+    const out = json ? toJson(result) : (text ?? toText)(result);
+    if (out) await writeTo(io.stdout, out + '\n');
     return ExitCode.OK;
   } catch (e) {
     return reportError(io, 'walbc', e, json);

@@ -23,6 +23,8 @@ export interface WalbcCommand {
   shape?: (p: Record<string, unknown>, rest: string[]) => Record<string, unknown>;
   /** An asynchronous action: `--wait` makes the daemon answer when it is done. */
   async?: boolean;
+  /** The text output, when not the default rendering of the result. */
+  text?: (result: unknown) => string;
 }
 
 const VOL: Arg = ['volId', 'str'];
@@ -37,7 +39,7 @@ export const WALBC_COMMANDS: Record<string, WalbcCommand> = {
   'reset-vol': { args: [VOL, ['gid', 'u64', true]], usage: 'volId [gid]', describe: 'Back to SyncReady (storage: clears the log)' },
   start: { args: [VOL, ['mode', 'str', true]], usage: 'volId [target|standby]', describe: 'Start a volume' },
   stop: { args: [VOL, ['mode', 'str', true]], usage: 'volId [graceful|force|empty]', describe: 'Stop a volume' },
-  snapshot: { args: [VOL], usage: 'volId', describe: 'Storage: take an explicit snapshot; prints its gid' },
+  snapshot: { args: [VOL], usage: 'volId', describe: 'Storage: take an explicit snapshot; prints its gid', text: (r) => String((r as { gid: bigint }).gid) },
   'full-bkp': { args: [VOL, ['bulkSize', 'size-lb', true]], usage: 'volId [bulkSize]', describe: 'Storage: dirty full backup to the archive', async: true },
   kick: { args: [['volId', 'str', true], ['archId', 'str', true]], usage: '[volId [archId]]', describe: 'Run pending transfers now' },
   restore: { args: [VOL, ['gid', 'u64']], usage: 'volId gid', describe: 'Archive: restore a clean snapshot as an image', async: true },
