@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { open, readdir, rm, stat, rename, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { applyWdiffs, mergeWdiffs, verifyWdiffs, VirtualFullImage, type DiscardMode } from '@walbjs/diff';
+import { probeDevice } from '@walbjs/log-format';
 import { Daemon, type DaemonOptions } from '../daemon/daemon.ts';
 import type { Params } from '../daemon/params.ts';
 import { syncDir } from '../daemon/store.ts';
@@ -63,11 +64,22 @@ export class ArchiveDaemon extends Daemon {
     super(options);
     const c = this.command.bind(this);
     const g = this.get.bind(this);
-    c('init-vol', (p) => this.locked(p, async (v, st) => {
-      if (st !== 'Clear') throw new StateError(v.volId, st, 'init-vol needs Clear');
-      await v.init();
-      return { state: 'SyncReady' };
-    }));
+    c('init-vol', (p) => {
+      const baseDevice = p.optStr('baseDevice', 1024);
+      return this.locked(p, async (v, st) => {
+        if (st !== 'Clear') throw new StateError(v.volId, st, 'init-vol needs Clear');
+        if (baseDevice !== undefined) {
+          const info = await probeDevice(baseDevice).catch((e: Error) => { throw new NotFoundError(`init-vol: base device ${baseDevice}: ${e.message}`); });
+          if (!info.isBlockDevice) throw new BadRequestError(`init-vol: ${baseDevice} is not a block device`);
+          for (const other of await this.volumes()) {
+            if ((await this.vol(other).info()).baseDevice === baseDevice) throw new BadRequestError(`init-vol: ${baseDevice} is the base of volume ${other}`);
+          }
+        }
+        await v.init();
+        if (baseDevice !== undefined) await v.setInfo({ baseDevice });
+        return { state: 'SyncReady', ...(baseDevice ? { baseDevice } : {}) };
+      });
+    });
     c('clear-vol', (p) => this.locked(p, async (v, st) => {
       this.noTemp(v.volId, st);
       if (st !== 'SyncReady' && st !== 'Stopped') throw new StateError(v.volId, st, 'clear-vol needs SyncReady or Stopped');
@@ -80,8 +92,10 @@ export class ArchiveDaemon extends Daemon {
       this.noTemp(v.volId, st);
       if (st !== 'SyncReady' && st !== 'Stopped') throw new StateError(v.volId, st, 'reset-vol needs SyncReady or Stopped');
       this.noActions(v.volId, st);
+      const { baseDevice } = await v.info();
       await v.clear();
       await v.init();
+      if (baseDevice) await v.setInfo({ baseDevice });
       return { state: 'SyncReady' };
     }));
     c('start', (p) => this.locked(p, async (v, st) => {
@@ -133,7 +147,8 @@ export class ArchiveDaemon extends Daemon {
     g('vol-size', async (p) => (await this.vol(p).info()).sizeLb ?? 0n);
     g('uuid', async (p) => hex((await this.vol(p).info()).uuid));
     g('archive-uuid', async (p) => hex((await this.vol(p).info()).archiveUuid));
-    g('exists-base-image', async (p) => this.exists(this.vol(p).basePath));
+    g('exists-base-image', async (p) => this.exists((await this.vol(p).baseImage()).path));
+    g('base-image', async (p) => this.vol(p).baseImage());
     g('latest-snap', async (p) => { const s = await this.vol(p).latestSnap(); return s ? { ...s, text: formatMetaSnap(s) } : null; });
     g('num-action', (p) => (this.running.get(p.volId()) ?? []).filter((r) => r.action === p.oneOf('action', ['Merge', 'Apply', 'Restore', 'Resize'] as const)).length);
     g('all-actions', (p) => (this.running.get(p.volId()) ?? []).map((r) => ({ action: r.action, detail: r.detail, progressLb: r.progressLb })));
@@ -271,18 +286,23 @@ export class ArchiveDaemon extends Daemon {
       this.noActions(v.volId, st);
       this.temp.set(v.volId, 'FullSync');
     });
-    const part = join(v.tmpDir, 'full.img');
+    const target = await v.baseImage();
+    // A file is written aside and renamed at the commit; a device is written in place.
+    const part = target.isDevice ? target.path : join(v.tmpDir, 'full.img');
     try {
-      await rm(v.basePath, { force: true });
-      const fh = await open(part, 'w');
       const total = sizeLb * 512n;
+      if (target.isDevice) {
+        const size = (await probeDevice(target.path)).sizeBytes;
+        if (size < total) throw new RefusedError('smaller-lv-size', `the base device ${target.path} has ${size} bytes, the volume ${total}`);
+      } else await rm(v.basePath, { force: true });
+      const fh = await open(part, target.isDevice ? 'r+' : 'w');
       let off = 0n;
       try {
-        await fh.truncate(Number(total));
+        if (!target.isDevice) await fh.truncate(Number(total));
         for await (const chunk of ctx.upload) {
           if (off + BigInt(chunk.byteLength) > total) throw new BadRequestError(`full-sync: more than ${total} bytes sent`);
-          // The image file is sparse: zero regions are not written.
-          if (!isZero(chunk)) await fh.write(chunk, 0, chunk.byteLength, Number(off));
+          // The image file is sparse: zero regions are not written (a device gets every byte).
+          if (target.isDevice || !isZero(chunk)) await fh.write(chunk, 0, chunk.byteLength, Number(off));
           off += BigInt(chunk.byteLength);
         }
         if (off !== total) throw new BadRequestError(`full-sync: ${off} bytes received, ${total} announced`);
@@ -295,7 +315,7 @@ export class ArchiveDaemon extends Daemon {
       return { received: off };
     } catch (e) {
       this.temp.delete(v.volId);
-      await rm(part, { force: true });
+      if (!target.isDevice) await rm(part, { force: true });
       throw e;
     }
   }
@@ -308,7 +328,7 @@ export class ArchiveDaemon extends Daemon {
       const pend = this.pendingFull.get(v.volId);
       if (this.temp.get(v.volId) !== 'FullSync' || !pend) throw new StateError(v.volId, await this.volumeState(v.volId), 'no full sync awaits its commit');
       if (snap.gidB !== 0n) throw new BadRequestError(`full-sync-commit: the snapshot of a full sync starts at gid 0, not ${snap.gidB}`);
-      await rename(join(v.tmpDir, 'full.img'), v.basePath);
+      if (!(await v.baseImage()).isDevice) await rename(join(v.tmpDir, 'full.img'), v.basePath);
       await v.removeDiffs((await v.diffs()).map((d) => d.name));
       await v.setInfo({ uuid: pend.uuid, archiveUuid: randomBytes(16), sizeLb: pend.sizeLb });
       await v.setBase(metaState(snap, timestamp));
@@ -337,7 +357,7 @@ export class ArchiveDaemon extends Daemon {
       const info = await v.info();
       if (!info.uuid || !Buffer.from(info.uuid).equals(uuid)) throw new RefusedError('different-uuid', `the diff's uuid ${uuid.toString('hex')} is not the volume's ${hex(info.uuid)}`);
       if (sizeLb > (info.sizeLb ?? 0n)) {
-        if (!this.options.autoResize) throw new RefusedError('smaller-lv-size', `the volume has ${info.sizeLb} LB, the diff ${sizeLb}`);
+        if (!this.options.autoResize || info.baseDevice) throw new RefusedError('smaller-lv-size', `the volume has ${info.sizeLb} LB, the diff ${sizeLb}`);
         await truncate(v.basePath, Number(sizeLb * 512n));
         await v.setInfo({ sizeLb });
       }
@@ -400,7 +420,7 @@ export class ArchiveDaemon extends Daemon {
     return this.startAction(v.volId, 'Restore', `gid ${gid}`, async (r) => {
       const info = await v.info();
       const out = `${v.restoredPath(gid)}.tmp`;
-      const img = await VirtualFullImage.open(v.basePath, diffs.map((d) => v.diffPath(d.name)), { sizeBytes: (info.sizeLb ?? 0n) * 512n });
+      const img = await VirtualFullImage.open((await v.baseImage()).path, diffs.map((d) => v.diffPath(d.name)), { sizeBytes: (info.sizeLb ?? 0n) * 512n });
       const fh = await open(out, 'w');
       try {
         let off = 0;
@@ -450,7 +470,7 @@ export class ArchiveDaemon extends Daemon {
     if (!diffs.length) return { applied: 0 };
     const applying = beginApplying(base, diffs);
     await v.setBase(applying);
-    const sum = await applyWdiffs(v.basePath, diffs.map((d) => v.diffPath(d.name)), {
+    const sum = await applyWdiffs((await v.baseImage()).path, diffs.map((d) => v.diffPath(d.name)), {
       discard: this.options.discard ?? 'zero', fsyncIntervalBytes: this.options.fsyncIntervalBytes,
       onProgress: (addr, phase) => { if (phase === 'apply') r.progressLb = addr; },
     });
@@ -507,7 +527,11 @@ export class ArchiveDaemon extends Daemon {
       const info = await v.info();
       if (sizeLb < (info.sizeLb ?? 0n)) throw new BadRequestError(`resize: ${sizeLb} LB is smaller than the volume's ${info.sizeLb} (grow only)`);
       return this.startAction(v.volId, 'Resize', `${sizeLb} LB`, async () => {
-        await truncate(v.basePath, Number(sizeLb * 512n));
+        const base = await v.baseImage();
+        if (base.isDevice) {
+          const size = (await probeDevice(base.path)).sizeBytes;
+          if (size < sizeLb * 512n) throw new BadRequestError(`resize: the base device ${base.path} has only ${size} bytes; grow it first`);
+        } else await truncate(v.basePath, Number(sizeLb * 512n));
         await v.setInfo({ sizeLb });
         return { sizeLb };
       }, true);
@@ -519,7 +543,7 @@ export class ArchiveDaemon extends Daemon {
     const gid = p.u64('gid');
     const { diffs } = await this.pathTo(v, gid);
     const info = await v.info();
-    return VirtualFullImage.open(v.basePath, diffs.map((d) => v.diffPath(d.name)), { sizeBytes: (info.sizeLb ?? 0n) * 512n });
+    return VirtualFullImage.open((await v.baseImage()).path, diffs.map((d) => v.diffPath(d.name)), { sizeBytes: (info.sizeLb ?? 0n) * 512n });
   }
 
   private async virtFullScan(p: Params): Promise<unknown> {

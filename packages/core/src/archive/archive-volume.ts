@@ -71,11 +71,17 @@ export class ArchiveVolume {
     await writeJsonAtomic(join(this.dir, 'base'), validateMetaState(st));
   }
 
-  async info(): Promise<{ uuid?: Buffer; archiveUuid?: Buffer; sizeLb?: bigint }> {
+  async info(): Promise<{ uuid?: Buffer; archiveUuid?: Buffer; sizeLb?: bigint; baseDevice?: string }> {
     return (await readJson(join(this.dir, 'info'))) ?? {};
   }
 
-  async setInfo(info: { uuid?: Uint8Array; archiveUuid?: Uint8Array; sizeLb?: bigint }): Promise<void> {
+  /** Where the base image lives: the configured block device, or `base.img` in the folder. */
+  async baseImage(): Promise<{ path: string; isDevice: boolean }> {
+    const dev = (await this.info()).baseDevice;
+    return dev ? { path: dev, isDevice: true } : { path: this.basePath, isDevice: false };
+  }
+
+  async setInfo(info: { uuid?: Uint8Array; archiveUuid?: Uint8Array; sizeLb?: bigint; baseDevice?: string }): Promise<void> {
     await writeJsonAtomic(join(this.dir, 'info'), { ...(await this.info()), ...info });
   }
 
