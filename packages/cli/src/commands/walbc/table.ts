@@ -34,7 +34,11 @@ export const WALBC_COMMANDS: Record<string, WalbcCommand> = {
   status: { args: [['volId', 'str', true]], usage: '[volId]', describe: 'Status of a volume, or of the daemon' },
   version: { args: [], usage: '', describe: 'Version of the daemon' },
   shutdown: { args: [['mode', 'str', true]], usage: '[graceful|force]', describe: 'Stop the daemon' },
-  'init-vol': { args: [VOL, ['wdevPath', 'str', true]], usage: 'volId [wdevPath]', describe: 'Create a volume (storage: bound to a walb device folder or /dev/walb/NAME)' },
+  'init-vol': {
+    args: [VOL, ['wdevPath', 'str', true]], usage: 'volId [path]', describe: 'Create a volume (storage: the walb device, a userspace device folder or /dev/walb/NAME; archive: an optional block device for the base image)',
+    // walbc does not know which daemon it talks to: the path goes under both names, each daemon reads its own.
+    shape: (p) => (p.wdevPath === undefined ? p : { ...p, baseDevice: p.wdevPath }),
+  },
   'clear-vol': { args: [VOL], usage: 'volId', describe: 'Remove a volume' },
   'reset-vol': { args: [VOL, ['gid', 'u64', true]], usage: 'volId [gid]', describe: 'Back to SyncReady (storage: clears the log)' },
   start: { args: [VOL, ['mode', 'str', true]], usage: 'volId [target|standby]', describe: 'Start a volume' },
