@@ -132,6 +132,11 @@ S('storage killed and restarted: the device redoes its log, extraction resumes a
   await qemuIo('write -P 0x42 7M 1M');
   const g = await snapshot();
   assert.is(await restoreSha(g), snaps.get(g));
+  // The restarted storage's first transfer begins exactly where the acknowledged ones ended.
+  const events = readFileSync(cl.storage.logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: string; lsidB?: string; done?: { lsid: string } });
+  const rec = events.map((e) => e.event).lastIndexOf('volume-recovered');
+  const firstSent = events.slice(rec).find((e) => e.event === 'wlog-sent');
+  assert.is(firstSent?.lsidB, events[rec].done!.lsid);
 });
 
 S('archive killed mid-apply and restarted: the apply resumes and every later image is exact', async () => {

@@ -18,6 +18,7 @@ import { Controller, createUserspaceDevice } from '@walbjs/core';
 import type { CliIo } from '../util/io.ts';
 import { writeTo } from '../util/io.ts';
 import { formatBytes } from '../util/parse.ts';
+import { startProgress } from '../util/progress.ts';
 import { startCluster, type Cluster } from './cluster.ts';
 import {
   attachNbdDisk, changeFileSet, compareTrees, filesystemSupport, hashTree, makeExt4, mountFs, mountImageReadOnly,
@@ -131,7 +132,17 @@ export async function runDemo(io: CliIo, opts: DemoOptions = {}, json = false): 
 
     await stepSay('full backup: a dirty full copy of the device to the archive while the log keeps recording');
     const fullT = Date.now();
-    const g0 = await c.fullBackup(sx, [px], ax, volId, { timeoutMs: 600_000 });
+    const bar = json ? undefined : await startProgress(io, { label: '      copying', total: sizeBytes, json });
+    const ticker = bar && setInterval(() => {
+      void c.status(sx, volId).then((st) => bar.update(Number((st as { fullSyncBytes?: number | null }).fullSyncBytes ?? 0)), () => undefined);
+    }, 200);
+    let g0: bigint;
+    try {
+      g0 = await c.fullBackup(sx, [px], ax, volId, { timeoutMs: 600_000 });
+    } finally {
+      if (ticker) clearInterval(ticker);
+      bar?.stop();
+    }
     await check('full backup', true, `base restorable at gid ${g0} (${formatBytes(sizeBytes)} in ${((Date.now() - fullT) / 1000).toFixed(1)} s)`);
 
     /** Make the device consistent, snapshot it, and record what it held. */
