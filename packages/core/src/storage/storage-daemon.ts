@@ -401,8 +401,9 @@ export class StorageDaemon extends Daemon {
       rt.phase = 'walk';
       const sup = ldev.superSector;
       const pbs = ldev.pbs;
-      // Walk the headers first: the end of the range is known before anything is sent.
-      let lsidE = pr.done.lsid;
+      // A range that ends at a snapshot ends on a pack boundary; a split one is found by walking
+      // the headers first, so the end of the range is known before anything is sent.
+      let lsidE = lsidLimit === recE.lsid ? lsidLimit : pr.done.lsid;
       while (lsidE < lsidLimit) {
         const block = await ldev.readLsids(lsidE, 1);
         const h = decodeLogpackHeader(block, 0, pbs, sup.logChecksumSalt, { expectedLsid: lsidE, loc: { lsid: lsidE, source: rt.dev.ldevPath } });
