@@ -139,7 +139,22 @@ export class StorageDaemon extends Daemon {
       for (const v of p.has('volId') ? [p.volId()] : [...this.rt.keys()]) this.kickVol(v);
       return { kicked: true };
     });
-    c('resize', (p) => { throw new StateError(p.volId(), 'any', 'resize is not supported yet: grow the data device, then reset-vol and full-bkp'); });
+    c('resize', (p) => {
+      const sizeLb = p.u64('sizeLb', 0n);
+      return this.locked(p, async (volId, st) => {
+        if (!['SyncReady', 'Stopped', 'Target', 'Standby'].includes(st)) throw new StateError(volId, st, 'resize needs SyncReady, Stopped, Target or Standby');
+        const rt = this.runtime(volId);
+        const running = Boolean(rt.loop);
+        await this.stopLoop(volId, 'graceful');
+        try {
+          const got = await rt.dev.resize(sizeLb);
+          this.log.log('info', 'resized', { volId, sizeLb: got });
+          return { sizeLb: got };
+        } finally {
+          if (running) this.startLoop(volId);
+        }
+      });
+    });
     g('log-usage', async (p) => { const l = await this.runtime(p.volId()).dev.lsids(); return l.latest - l.oldest; });
     g('log-capacity', async (p) => (await this.runtime(p.volId()).dev.lsids()).ringBufferSize);
     g('is-overflow', async (p) => (await this.runtime(p.volId()).dev.lsids()).overflow);

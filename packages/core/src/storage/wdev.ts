@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { formatLdev, LogDevice, probeDevice, type SuperSector } from '@walbjs/log-format';
 import { BadRequestError, NotFoundError } from '../errors.ts';
@@ -40,6 +40,11 @@ export interface WalbDevice {
   clearLog(): Promise<void>;
   /** Resolve when the permanent lsid may have moved, or after `timeoutMs`. */
   waitChange(timeoutMs: number): Promise<void>;
+  /**
+   * Grow the device to `sizeLb` (0: to the data device's current size). A userspace device is
+   * closed and opened again (its NBD clients reconnect); the log is kept.
+   */
+  resize(sizeLb: bigint): Promise<bigint>;
   close(): Promise<void>;
 }
 
@@ -96,11 +101,31 @@ export async function readUserspaceSpec(path: string): Promise<UserspaceDeviceSp
 /** A userspace capture device hosted in this process. */
 class UserspaceDevice implements WalbDevice {
   private constructor(
-    private readonly dev: import('@walbjs/native-walb').CaptureDevice,
+    private dev: import('@walbjs/native-walb').CaptureDevice,
     readonly ldevPath: string,
     readonly dataPath: string,
     readonly exportUri: string,
+    private readonly dir: string,
+    private readonly spec: UserspaceDeviceSpec,
   ) {}
+
+  async resize(sizeLb: bigint): Promise<bigint> {
+    const cur = await this.sizeLb();
+    const info = await probeDevice(this.dataPath);
+    const want = sizeLb === 0n ? info.sizeBytes / 512n : sizeLb;
+    if (want < cur) throw new BadRequestError(`resize: ${want} LB is smaller than the device's ${cur} LB (grow only)`);
+    await this.dev.close();
+    try {
+      if (!info.isBlockDevice && info.sizeBytes < want * 512n) await truncate(this.dataPath, Number(want * 512n));
+      if (info.isBlockDevice && info.sizeBytes < want * 512n) throw new BadRequestError(`resize: the data device ${this.dataPath} has only ${info.sizeBytes} bytes`);
+      const l = await LogDevice.open(this.ldevPath, { writable: true });
+      try { await l.writeSuper({ ...l.superSector, deviceSize: want }); } finally { await l.close(); }
+    } finally {
+      const again = await UserspaceDevice.open(this.dir, this.spec);
+      this.dev = again.dev;
+    }
+    return want;
+  }
 
   static async open(dir: string, spec: UserspaceDeviceSpec): Promise<UserspaceDevice> {
     const { CaptureDevice } = await import('@walbjs/native-walb');
@@ -122,7 +147,7 @@ class UserspaceDevice implements WalbDevice {
       await dev.close();
       throw e;
     }
-    return new UserspaceDevice(dev, ldev, ddev, uri);
+    return new UserspaceDevice(dev, ldev, ddev, uri, dir, spec);
   }
 
   async lsids(): Promise<DeviceLsids> {
@@ -188,6 +213,10 @@ class KernelDevice implements WalbDevice {
   async setOldestLsid(lsid: bigint): Promise<void> { await (await import('@walbjs/native-walb')).setOldestLsid(this.dataPath, lsid); }
   async clearLog(): Promise<void> { await (await import('@walbjs/native-walb')).clearLog(this.dataPath); }
   async waitChange(timeoutMs: number): Promise<void> { await (await import('@walbjs/native-walb')).waitLsidsChange(this.name, timeoutMs); }
+  async resize(sizeLb: bigint): Promise<bigint> {
+    await (await import('@walbjs/native-walb')).resizeWdev(this.dataPath, sizeLb);
+    return this.sizeLb();
+  }
   async close(): Promise<void> {}
 }
 
