@@ -43,7 +43,7 @@ export async function runWalbc(argv: readonly string[], ioIn?: Partial<CliIo>): 
       .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output' })
       .option('wait', { type: 'boolean', default: false, describe: 'For restore, apply, merge, full-bkp: answer when the action is done' })
       .option('timeout', { alias: 'to', type: 'number', default: 60, describe: 'Seconds to wait for an answer' })
-      .epilogue(EPILOGUE).help().alias('h', 'help').version(VERSION).strict(false).exitProcess(false)
+      .epilogue(EPILOGUE).wrap(null).help().alias('h', 'help').version(VERSION).strict(false).exitProcess(false)
       .fail((msg, err) => { throw err ?? new UsageError(msg); })
       .parseAsync([...argv], {}, (_e, _a, out) => { help = out; });
     if (help) { await writeTo(io.stdout, help + '\n'); return ExitCode.OK; }
