@@ -127,7 +127,13 @@ export abstract class Daemon extends EventEmitter {
   async call(method: string, params?: unknown, ctx: { upload?: AsyncIterable<Buffer> } = {}): Promise<unknown> {
     const h = this.commands.get(method);
     if (!h) throw new UnknownCommandError(method, this.commandNames);
-    return h(new Params(method, params), ctx as RequestContext);
+    try {
+      return await h(new Params(method, params), ctx as RequestContext);
+    } finally {
+      // A refused or half-read upload given as a stream (a file, say) is released here.
+      const u = ctx.upload as { destroy?: () => void; readableEnded?: boolean } | undefined;
+      if (u && typeof u.destroy === 'function' && !u.readableEnded) u.destroy();
+    }
   }
 
   private opened = false;
