@@ -4,12 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real NBD clients for the capture device's tests (Debian packages).
+# Real NBD clients for the capture device's tests and the demo (Debian packages); nbdfuse (in
+# libnbd-bin) and mkfs.ext4 let the demo put a file system on the device.
 need=()
 command -v qemu-io >/dev/null 2>&1 || need+=(qemu-utils)
 command -v nbdinfo >/dev/null 2>&1 || need+=(libnbd-bin)
 command -v fio >/dev/null 2>&1 || need+=(fio)
 command -v nbdkit >/dev/null 2>&1 || need+=(nbdkit)
+command -v mkfs.ext4 >/dev/null 2>&1 || [ -x /sbin/mkfs.ext4 ] || need+=(e2fsprogs)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
