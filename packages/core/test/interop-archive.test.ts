@@ -11,7 +11,8 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ArchiveDaemon, Controller, ProxyDaemon, StorageDaemon, createUserspaceDevice, silentLogger } from '../src/index.ts';
+import { Controller, createUserspaceDevice } from '../src/index.ts';
+import { startTrio } from './trio.ts';
 
 const BIN = process.env.WALB_TOOLS_BIN;
 const have = BIN !== undefined && ['wdiff-redo', 'wdiff-show'].every((x) => existsSync(join(BIN, x)));
@@ -28,18 +29,15 @@ const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('
   const dev = join(dir, 'dev');
   const SIZE = 32 << 20;
   await createUserspaceDevice(dev, { sizeBytes: BigInt(SIZE), logBytes: 64n << 20n });
-  const archive = await new ArchiveDaemon({ baseDir: join(dir, 'a'), logger: silentLogger }).start();
-  const proxy = await new ProxyDaemon({ baseDir: join(dir, 'p'), logger: silentLogger, retryDelayMs: 100 }).start();
-  const hp = (a: string) => ({ host: '127.0.0.1', port: Number(a.split(':')[1]) });
-  const storage = await new StorageDaemon({ baseDir: join(dir, 's'), logger: silentLogger, archive: hp(archive.address), proxies: [hp(proxy.address)], implicitSnapshotSec: 1, retryDelayMs: 100, maxWlogSendMb: 1 }).start();
-  const [ax, px, sx] = [hp(archive.address), hp(proxy.address), hp(storage.address)];
+  const trio = await startTrio(dir, { storage: { implicitSnapshotSec: 1, maxWlogSendMb: 1 } });
+  const { ax, px, sx } = trio;
   const c = new Controller({ pollMs: 50 });
   const uri = `nbd+unix:///?socket=${join(dev, 'nbd.sock')}`;
   try {
     await c.initStorage(sx, 'v', dev);
     await c.fullBackup(sx, [px], ax, 'v');
     const base = join(dir, 'theirs.img');
-    copyFileSync(join(dir, 'a', 'v', 'base.img'), base);
+    copyFileSync(join(dir, 'archive', 'v', 'base.img'), base);
     let last = 0n;
     for (let round = 0; round < 3; round++) {
       const cmds: string[] = [];
@@ -53,14 +51,14 @@ const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('
     const chain = (await c.get(ax, 'applicable-diff', { volId: 'v' })) as Array<{ name: string }>;
     assert.ok(chain.length >= 3, `${chain.length} diffs`);
     for (const d of chain) {
-      const f = join(dir, 'a', 'v', d.name);
+      const f = join(dir, 'archive', 'v', d.name);
       execFileSync(join(BIN!, 'wdiff-show'), ['-csum', '-norec', f], { stdio: 'pipe' });
       execFileSync(join(BIN!, 'wdiff-redo'), ['-z', '-i', f, base], { stdio: 'pipe' });
     }
     const ours = await c.restore(ax, 'v', last);
     assert.is(sha(base), sha(ours));
   } finally {
-    await storage.stop('force'); await proxy.stop('force'); await archive.stop('force');
+    await trio.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ArchiveDaemon, Controller, ProxyDaemon, RemoteError, StorageDaemon, createUserspaceDevice, silentLogger } from '../src/index.ts';
+import { Controller, RemoteError, createUserspaceDevice } from '../src/index.ts';
+import { startTrio } from './trio.ts';
 
 const run = promisify(execFile);
 const O = suite('log overflow');
@@ -20,11 +21,8 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 O('the storage stops an overflowed volume, refuses snapshots, and a full backup recovers it', async () => {
   await createUserspaceDevice(dev, { sizeBytes: 16n << 20n, logBytes: 2n << 20n });
-  const archive = await new ArchiveDaemon({ baseDir: join(dir, 'a'), logger: silentLogger }).start();
-  const proxy = await new ProxyDaemon({ baseDir: join(dir, 'p'), logger: silentLogger, retryDelayMs: 50 }).start();
-  const hp = (a: string) => ({ host: '127.0.0.1', port: Number(a.split(':')[1]) });
-  const storage = await new StorageDaemon({ baseDir: join(dir, 's'), logger: silentLogger, archive: hp(archive.address), proxies: [hp(proxy.address)], retryDelayMs: 50, maxRetryDelayMs: 200 }).start();
-  const [ax, px, sx] = [hp(archive.address), hp(proxy.address), hp(storage.address)];
+  const trio = await startTrio(dir, { storage: { maxRetryDelayMs: 200 } });
+  const { ax, px, sx } = trio;
   const c = new Controller({ pollMs: 50 });
   try {
     await c.initStorage(sx, 'v', dev);
@@ -50,7 +48,7 @@ O('the storage stops an overflowed volume, refuses snapshots, and a full backup 
     await run('nbdcopy', [uri, out]);
     assert.is(sha(readFileSync(await c.restore(ax, 'v', g2))), sha(readFileSync(out)));
   } finally {
-    await storage.stop('force'); await proxy.stop('force'); await archive.stop('force');
+    await trio.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });

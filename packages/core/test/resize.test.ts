@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ArchiveDaemon, Controller, ProxyDaemon, RemoteError, StorageDaemon, createUserspaceDevice, silentLogger } from '../src/index.ts';
+import { Controller, RemoteError, createUserspaceDevice } from '../src/index.ts';
+import { startTrio } from './trio.ts';
 
 const run = promisify(execFile);
 const R = suite('resize');
@@ -20,11 +21,8 @@ R('grow the device under backup; the archive follows; shrinking is refused', asy
   const dev = join(dir, 'dev');
   const uri = `nbd+unix:///?socket=${join(dev, 'nbd.sock')}`;
   await createUserspaceDevice(dev, { sizeBytes: 16n << 20n, logBytes: 16n << 20n });
-  const archive = await new ArchiveDaemon({ baseDir: join(dir, 'a'), logger: silentLogger, autoResize: true }).start();
-  const proxy = await new ProxyDaemon({ baseDir: join(dir, 'p'), logger: silentLogger, retryDelayMs: 50 }).start();
-  const hp = (a: string) => ({ host: '127.0.0.1', port: Number(a.split(':')[1]) });
-  const storage = await new StorageDaemon({ baseDir: join(dir, 's'), logger: silentLogger, archive: hp(archive.address), proxies: [hp(proxy.address)], retryDelayMs: 50 }).start();
-  const [ax, px, sx] = [hp(archive.address), hp(proxy.address), hp(storage.address)];
+  const trio = await startTrio(dir, { archive: { autoResize: true } });
+  const { ax, px, sx } = trio;
   const c = new Controller({ pollMs: 50 });
   try {
     await c.initStorage(sx, 'v', dev);
@@ -42,7 +40,7 @@ R('grow the device under backup; the archive follows; shrinking is refused', asy
     await run('nbdcopy', [uri, out]);
     assert.is(sha(readFileSync(await c.restore(ax, 'v', g))), sha(readFileSync(out)));
   } finally {
-    await storage.stop('force'); await proxy.stop('force'); await archive.stop('force');
+    await trio.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -9,9 +9,8 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  ArchiveDaemon, Controller, ProxyDaemon, RemoteError, StorageDaemon, createUserspaceDevice, silentLogger,
-} from '../src/index.ts';
+import { Controller, RemoteError, createUserspaceDevice, silentLogger } from '../src/index.ts';
+import { startTrio } from './trio.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'walbjs-roles-'));
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -19,11 +18,8 @@ const log = process.env.WALB_TEST_LOG ? undefined : silentLogger;
 
 const devDir = join(dir, 'dev0');
 await createUserspaceDevice(devDir, { sizeBytes: 32n << 20n, logBytes: 16n << 20n });
-const archive = await new ArchiveDaemon({ baseDir: join(dir, 'archive'), logger: log }).start();
-const proxy = await new ProxyDaemon({ baseDir: join(dir, 'proxy'), logger: log, retryDelayMs: 100, maxRetryDelayMs: 1000 }).start();
-const hp = (a: string) => ({ host: a.split(':')[0], port: Number(a.split(':')[1]) });
-const storage = await new StorageDaemon({ baseDir: join(dir, 'storage'), logger: log, archive: hp(archive.address), proxies: [hp(proxy.address)], implicitSnapshotSec: 1, retryDelayMs: 100, maxRetryDelayMs: 1000 }).start();
-const ax = hp(archive.address), px = hp(proxy.address), sx = hp(storage.address);
+const trio = await startTrio(dir, { logger: log, storage: { implicitSnapshotSec: 1 } });
+const { ax, px, sx } = trio;
 const c = new Controller({ pollMs: 50 });
 const uri = `nbd+unix:///?socket=${join(devDir, 'nbd.sock')}`;
 // The device lives in this process: its NBD clients must not block the event loop.
@@ -35,9 +31,7 @@ const T = suite('storage → proxy → archive');
 const images = new Map<bigint, string>();
 
 T.after(async () => {
-  await storage.stop('force');
-  await proxy.stop('force');
-  await archive.stop('force');
+  await trio.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -9,7 +9,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { open, readdir, rm, stat, rename, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import { applyWdiffs, mergeWdiffs, verifyWdiffs, VirtualFullImage, type DiscardMode } from '@walbjs/diff';
+import { applyWdiffs, isAllZero, mergeWdiffs, verifyWdiffs, VirtualFullImage, type DiscardMode } from '@walbjs/diff';
 import { probeDevice } from '@walbjs/log-format';
 import { Daemon, type DaemonOptions } from '../daemon/daemon.ts';
 import type { Params } from '../daemon/params.ts';
@@ -302,7 +302,7 @@ export class ArchiveDaemon extends Daemon {
         for await (const chunk of ctx.upload) {
           if (off + BigInt(chunk.byteLength) > total) throw new BadRequestError(`full-sync: more than ${total} bytes sent`);
           // The image file is sparse: zero regions are not written (a device gets every byte).
-          if (target.isDevice || !isZero(chunk)) await fh.write(chunk, 0, chunk.byteLength, Number(off));
+          if (target.isDevice || !isAllZero(chunk)) await fh.write(chunk, 0, chunk.byteLength, Number(off));
           off += BigInt(chunk.byteLength);
         }
         if (off !== total) throw new BadRequestError(`full-sync: ${off} bytes received, ${total} announced`);
@@ -425,7 +425,7 @@ export class ArchiveDaemon extends Daemon {
       try {
         let off = 0;
         for await (const b of img.stream()) {
-          if (!isZero(b)) await fh.write(b, 0, b.byteLength, off);
+          if (!isAllZero(b)) await fh.write(b, 0, b.byteLength, off);
           off += b.byteLength;
           r.progressLb = off / 512;
         }
@@ -571,13 +571,3 @@ function describeDiff(d: StoredDiff) {
 function hex(b: Uint8Array | undefined): string | null {
   return b ? Buffer.from(b).toString('hex') : null;
 }
-
-const ZERO = Buffer.alloc(1 << 20);
-function isZero(b: Uint8Array): boolean {
-  for (let o = 0; o < b.byteLength; o += ZERO.byteLength) {
-    const n = Math.min(ZERO.byteLength, b.byteLength - o);
-    if (Buffer.compare(b.subarray(o, o + n), ZERO.subarray(0, n)) !== 0) return false;
-  }
-  return true;
-}
-

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { readdir, rm, stat, mkdir } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDiffFileName, isDiffFileName, parseDiffFileName } from '../diff-file-name.ts';
 import { type MetaDiff, type MetaState, validateMetaState } from '../meta.ts';
@@ -118,7 +118,6 @@ export class ArchiveVolume {
 
   /** Move a verified file into the chain under its diff's name. */
   async addDiff(tmpPath: string, d: MetaDiff): Promise<string> {
-    const { rename } = await import('node:fs/promises');
     const name = createDiffFileName(d);
     await rename(tmpPath, join(this.dir, name));
     await syncDir(this.dir);

@@ -353,19 +353,21 @@ export class ProxyDaemon extends Daemon {
     const uuid = Buffer.from(first.header.uuid);
     await first.close();
     const sel = [q[0]];
+    let merged: MetaDiff = q[0];
     let size = q[0].dataSize;
     const maxBytes = BigInt(this.options.maxWdiffSendMb ?? 128) << 20n;
     for (let i = 1; i < q.length && sel.length < (this.options.maxWdiffSendNr ?? 1000); i++) {
       const d = q[i];
-      if (!canMerge(mergeDiffs(sel), d) || size + d.dataSize > maxBytes) break;
+      if (!canMerge(merged, d) || size + d.dataSize > maxBytes) break;
       const h = await openWdiff(join(dir, d.name));
       const same = Buffer.from(h.header.uuid).equals(uuid);
       await h.close();
       if (!same) break;
       sel.push(d);
+      merged = mergeDiffs([merged, d]);
       size += d.dataSize;
     }
-    const meta = mergeDiffs(sel);
+    const meta = merged;
     let file = join(dir, sel[0].name);
     let tmp: string | undefined;
     try {

@@ -393,7 +393,9 @@ export class StorageDaemon extends Daemon {
       if (!recE.isMergeable || r.lsid > limit || r.lsid > l.permanent) break;
       recE = r;
     }
-    const lsidLimit = recE.lsid <= limit ? recE.lsid : limit;
+    // A split piece ends at gid done+1, which must stay below recE's gid: packs end where they end,
+    // so a range can take more pieces than the gids reserved for it; then it goes whole.
+    const lsidLimit = recE.lsid <= limit || pr.done.gid + 1n >= recE.gid ? recE.lsid : limit;
     if (l.permanent < lsidLimit) return 'wait';
     await this.transfer(volId, rt, pr, recE, lsidLimit);
     return 'more';

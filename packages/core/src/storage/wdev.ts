@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { mkdir, open, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { formatLdev, LogDevice, probeDevice, type SuperSector } from '@walbjs/log-format';
 import { BadRequestError, NotFoundError } from '../errors.ts';
@@ -139,7 +139,7 @@ class UserspaceDevice implements WalbDevice {
         uri = `nbd://${s.address}`;
       } else {
         const sock = abs(spec.unix ?? 'nbd.sock');
-        await import('node:fs/promises').then((f) => f.rm(sock, { force: true }));
+        await rm(sock, { force: true });
         dev.serve({ unix: sock });
         uri = `nbd+unix:///?socket=${sock}`;
       }
