@@ -2,8 +2,13 @@
 // the userspace capture device and through `nbdkit file` on identical fresh files of the same file
 // system, side by side; and the file system's raw sequential write bandwidth. IOPS, MiB/s, p50/p99
 // completion latency, ratios. WALB_BENCH_SECONDS sets each run's length (default 8).
+//
+// Page cache and writeback state sway these numbers a lot (a run that follows another inherits its
+// dirty pages being written back), so every run starts from the same state: its files are new,
+// the previous run's files are deleted and synced, and the page cache is dropped when this
+// process may (root). The two sides run in the order A B B A and each reports its mean.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatLdev } from '@walbjs/log-format';
 import { CaptureDevice } from '../src/index.ts';
@@ -21,7 +26,19 @@ function file(name: string, bytes: number): string {
   return p;
 }
 
+/** Delete the previous run's files, write back what is dirty, drop clean pages when allowed. */
+function settle(): void {
+  for (const f of readdirSync(dir)) rmSync(join(dir, f), { force: true });
+  execFileSync('sync');
+  try { writeFileSync('/proc/sys/vm/drop_caches', '3'); } catch { /* not root: synced is the best we can do */ }
+}
+
 interface Result { iops: number; mibs: number; p50: number; p99: number }
+
+function mean(rs: Result[]): Result {
+  const m = (k: keyof Result) => rs.reduce((a, r) => a + r[k], 0) / rs.length;
+  return { iops: m('iops'), mibs: m('mibs'), p50: m('p50'), p99: m('p99') };
+}
 function fio(target: string[], rw: string, bs: string, depth: number): Result {
   const out = execFileSync('fio', ['--name=b', ...target, `--rw=${rw}`, `--bs=${bs}`, `--iodepth=${depth}`, `--size=${SIZE}`,
     `--runtime=${secs}`, '--time_based', '--output-format=json', '--group_reporting'], { encoding: 'utf8', maxBuffer: 1 << 26 });
@@ -58,14 +75,20 @@ async function viaNbdkit(rw: string, bs: string, depth: number): Promise<Result>
 
 try {
   for (const [rw, bs, depth, label] of [['randwrite', '4k', 16, '4 KiB random writes, QD16'], ['write', '1M', 4, '1 MiB sequential writes']] as const) {
-    const ref = await viaNbdkit(rw, bs, depth);
-    const ours = await viaCapture(rw, bs, depth);
+    const refs: Result[] = [], ourRuns: Result[] = [];
+    for (const side of ['ref', 'ours', 'ours', 'ref']) {
+      settle();
+      if (side === 'ref') refs.push(await viaNbdkit(rw, bs, depth));
+      else ourRuns.push(await viaCapture(rw, bs, depth));
+    }
+    const ref = mean(refs), ours = mean(ourRuns);
     const iopsGoal = rw === 'randwrite' ? '≥ 1× IOPS' : '';
     emit({ name: `capture: ${label}: IOPS`, value: ours.iops, unit: 'IOPS', reference: 'nbdkit file', refValue: ref.iops, ratio: ours.iops / ref.iops, goal: iopsGoal });
     emit({ name: `capture: ${label}: MiB/s`, value: ours.mibs, unit: 'MiB/s', reference: 'nbdkit file', refValue: ref.mibs, ratio: ours.mibs / ref.mibs });
     emit({ name: `capture: ${label}: p50 latency`, value: ours.p50, unit: 'µs', reference: 'nbdkit file', refValue: ref.p50, ratio: ours.p50 / ref.p50 });
     emit({ name: `capture: ${label}: p99 latency`, value: ours.p99, unit: 'µs', reference: 'nbdkit file', refValue: ref.p99, ratio: ours.p99 / ref.p99, goal: rw === 'randwrite' ? '≤ 1.5×' : '' });
     if (rw === 'write') {
+      settle();
       const raw = fio(['--ioengine=psync', `--filename=${file('raw.img', SIZE)}`, '--end_fsync=1'], 'write', '1M', 1);
       emit({ name: 'capture: 1 MiB sequential writes vs the file system\'s raw bandwidth', value: ours.mibs, unit: 'MiB/s', reference: 'fio psync on a file', refValue: raw.mibs, ratio: ours.mibs / raw.mibs, goal: '≥ 0.45×' });
     }

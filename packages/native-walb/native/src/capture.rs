@@ -1,12 +1,17 @@
 //! The userspace capture device's log engine: every write is first stored as a logpack in the log
-//! device's ring buffer, in the walb driver's format, then written to the data device. Writes are
-//! grouped into logpacks by one committer thread (group commit); FUA and FLUSH wait until the log
-//! is durable. On open, logs from the checkpointed written lsid are redone onto the data device.
+//! device's ring buffer, in the walb driver's format, then written to the data device. As the
+//! driver does, a write is acknowledged once its logpack is written; its data device write follows
+//! on another thread, and reads wait for the writes acknowledged before them. Writes are grouped
+//! into logpacks by one logger thread (group commit); FUA and FLUSH wait until the log is durable.
+//! On open, logs from the checkpointed written lsid are redone onto the data device.
 
 use crate::checksum::checksum;
 use crate::napi::{JsError, JsResult};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
+use std::collections::VecDeque;
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -57,35 +62,47 @@ pub enum Op {
 /// Called with the result of an operation (an errno on failure).
 pub type Done = Box<dyn FnOnce(Result<(), i32>) + Send>;
 
+/// Where the answers of a submitter go: `flush` is called once the operations of a batch that
+/// came from it are answered, so replies leave in one write per batch rather than one per request.
+pub trait ReplySink: Send + Sync {
+    fn flush(&self);
+}
+
 struct Pending {
     op: Op,
     done: Done,
+    sink: Option<Arc<dyn ReplySink>>,
 }
 
 struct State {
     lsids: Lsids,
-
     overflow: bool,
     frozen: bool,
     closing: bool,
     failed: Option<String>,
+    /// Operations waiting for the logger, in arrival order.
+    queue: VecDeque<Pending>,
+    /// The logger is writing a batch.
+    logging: bool,
+    /// Logged batches waiting for the applier, in log order.
+    applying: VecDeque<Logged>,
+    /// The applier is writing a batch.
+    apply_busy: bool,
+    /// Holds the logger back (clear log): no new batch starts while positive.
+    paused: u32,
 }
 
 /// A logged batch on its way to the data device.
 struct Logged {
-    packs: Vec<(u64, Vec<u8>)>,
     items: Vec<Item>,
     end: u64,
 }
 
-/// One request of a logged batch: where its data go on the data device (pack, start, length in
-/// the pack's data, byte offset on the device), and its answer.
+/// One request of a logged batch: its data and where they go on the data device.
 struct Item {
-    apply: Option<(usize, usize, usize, u64)>,
+    apply: Option<(Vec<u8>, u64)>,
     /// A discard: the byte range of the data device that reads as zeros afterwards.
     zero: Option<(u64, u64)>,
-    done: Done,
-    result: Result<(), i32>,
 }
 
 /// Settings of a capture device.
@@ -101,6 +118,11 @@ pub struct Settings {
 
 pub struct Device {
     ldev: File,
+    /// The log device opened for direct IO when it allows it: logpacks go to the device without
+    /// passing through (and filling) the page cache, as the kernel driver's bios do.
+    ldev_direct: Option<File>,
+    /// Direct IO worked so far (cleared for good at the first EINVAL, e.g. unaligned sectors).
+    direct_ok: AtomicBool,
     ddev: File,
     pub pbs: u64,
     pub salt: std::sync::atomic::AtomicU32,
@@ -111,8 +133,35 @@ pub struct Device {
     state: Mutex<State>,
     cond: Condvar,
     settings: Mutex<Settings>,
-    /// Held while a batch is logged, applied and answered: batches of all connections in order.
-    commit_lock: Mutex<()>,
+}
+
+/// Batches of at least this many bytes of log are written with direct IO.
+const DIRECT_MIN_BYTES: usize = 256 << 10;
+/// Operations the logger takes in one batch at most (bytes of write data).
+const MAX_BATCH_BYTES: usize = 32 << 20;
+/// Logged batches that may wait for the applier before the logger waits too.
+const MAX_APPLY_QUEUE: usize = 4;
+
+#[cfg(target_arch = "aarch64")]
+const O_DIRECT: i32 = 0o200000;
+#[cfg(not(target_arch = "aarch64"))]
+const O_DIRECT: i32 = 0o40000;
+
+/// A zeroed byte buffer whose start is aligned for direct IO.
+struct AlignedBuf {
+    raw: Vec<u8>,
+    off: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    fn zeroed(len: usize) -> AlignedBuf {
+        let raw = vec![0u8; len + 4096];
+        let off = (4096 - raw.as_ptr() as usize % 4096) % 4096;
+        AlignedBuf { raw, off, len }
+    }
+    fn bytes(&self) -> &[u8] { &self.raw[self.off..self.off + self.len] }
+    fn bytes_mut(&mut self) -> &mut [u8] { &mut self.raw[self.off..self.off + self.len] }
 }
 
 /// Logs are made durable at least this often even when nobody asks (the driver's log flush period).
@@ -146,13 +195,16 @@ impl Device {
         let ddev_len = if ddev_len == 0 { block_device_size(&ddev) } else { ddev_len };
         if size_lb * LBS > ddev_len { return Err(bad(format!("{ddev_path}: {ddev_len} bytes, smaller than the {size_lb} LB the super sector records"))); }
         let salt = get32(&sb, 20);
+        let ldev_direct = OpenOptions::new().write(true).custom_flags(O_DIRECT).open(ldev_path).ok();
         let dev = Device {
-            ldev, ddev, pbs, salt: std::sync::atomic::AtomicU32::new(salt), rb_off, rb_size, size_lb,
+            ldev, ldev_direct, direct_ok: AtomicBool::new(true), ddev, pbs, salt: std::sync::atomic::AtomicU32::new(salt), rb_off, rb_size, size_lb,
             super_block: Mutex::new(sb),
-            state: Mutex::new(State { lsids: Lsids::default(), overflow: false, frozen: false, closing: false, failed: None }),
+            state: Mutex::new(State {
+                lsids: Lsids::default(), overflow: false, frozen: false, closing: false, failed: None,
+                queue: VecDeque::new(), logging: false, applying: VecDeque::new(), apply_busy: false, paused: 0,
+            }),
             cond: Condvar::new(),
             settings: Mutex::new(settings),
-            commit_lock: Mutex::new(()),
         };
         let end = dev.redo(written)?;
         {
@@ -161,15 +213,29 @@ impl Device {
         }
         dev.checkpoint()?;
         let dev = Arc::new(dev);
-        // Batches are logged, applied and answered by the connection thread that brings them (no
-        // hand-offs between threads); the flusher makes the log durable every flush interval so
-        // permanent catches up, and the checkpointer records written_lsid.
+        // Two stages run on threads of their own, so reading requests, logging one batch and
+        // writing the previous one to the data device overlap: the logger takes everything queued
+        // as one batch (group commit) and writes its logpacks; the applier writes logged batches
+        // to the data device in log order and answers them. The flusher makes the log durable
+        // every flush interval so permanent catches up; the checkpointer records written_lsid.
+        let d1 = Arc::downgrade(&dev);
+        thread::Builder::new().name("walb-logger".into()).spawn(move || {
+            while let Some(d) = d1.upgrade() { if !d.log_next() { return; } }
+        }).map_err(|e| io_err("spawn the logger", e))?;
+        let d2 = Arc::downgrade(&dev);
+        thread::Builder::new().name("walb-applier".into()).spawn(move || {
+            while let Some(d) = d2.upgrade() { if !d.apply_next() { return; } }
+        }).map_err(|e| io_err("spawn the applier", e))?;
         let d5 = Arc::downgrade(&dev);
         thread::Builder::new().name("walb-flusher".into()).spawn(move || loop {
             thread::sleep(FLUSH_INTERVAL);
             let Some(d) = d5.upgrade() else { return };
             let target = { let st = d.state.lock().unwrap(); if st.closing { return; } st.lsids.completed };
             if d.state.lock().unwrap().lsids.permanent < target && d.ldev.sync_data().is_ok() {
+                // Small batches reach the log through the page cache: let those pages go once
+                // durable, so the log does not crowd the page cache out (and fresh pages cost
+                // more than recycled ones).
+                { use std::os::unix::io::AsRawFd; unsafe { posix_fadvise(d.ldev.as_raw_fd(), 0, 0, 4); } }
                 let mut st = d.state.lock().unwrap();
                 if st.lsids.permanent < target { st.lsids.permanent = target; }
             }
@@ -205,13 +271,17 @@ impl Device {
     }
 
     fn write_lsids(&self, lsid: u64, buf: &[u8]) -> std::io::Result<()> {
+        self.write_lsids_to(&self.ldev, lsid, buf)
+    }
+
+    fn write_lsids_to(&self, f: &File, lsid: u64, buf: &[u8]) -> std::io::Result<()> {
         let pbs = self.pbs as usize;
         let n = buf.len() / pbs;
         let mut done = 0;
         while done < n {
             let l = lsid + done as u64;
             let run = ((self.rb_size - l % self.rb_size) as usize).min(n - done);
-            self.ldev.write_all_at(&buf[done * pbs..(done + run) * pbs], self.ring_pos(l))?;
+            f.write_all_at(&buf[done * pbs..(done + run) * pbs], self.ring_pos(l))?;
             done += run;
         }
         Ok(())
@@ -300,25 +370,100 @@ impl Device {
         Ok(())
     }
 
-    /// Log, apply and answer a batch of operations, in the calling thread: each `done` is called
-    /// with the result (an errno on failure) once its data are on the data device (or, for a
-    /// flush, once the log is durable). Batches of several connections are taken one at a time.
-    pub fn submit_batch(&self, ops: Vec<(Op, Done)>) {
-        let _turn = self.commit_lock.lock().unwrap();
-        {
+    /// Queue operations for the log; each `done` is called with the result (an errno on failure)
+    /// once its data are on the data device (or, for a flush, once the log is durable), then
+    /// `sink.flush()`. Operations of all submitters are logged in the order they are queued.
+    pub fn submit(&self, ops: Vec<(Op, Done)>, sink: Option<Arc<dyn ReplySink>>) {
+        let mut st = self.state.lock().unwrap();
+        let refuse = if st.closing { Some(108) } else if st.failed.is_some() { Some(5) } else { None };
+        if let Some(e) = refuse {
+            drop(st);
+            for (_, d) in ops { d(Err(e)); }
+            if let Some(s) = sink { s.flush(); }
+            return;
+        }
+        for (op, done) in ops { st.queue.push_back(Pending { op, done, sink: sink.clone() }); }
+        self.cond.notify_all();
+    }
+
+    /// The logger's step: wait for queued operations, log them as one batch, pass it on to the
+    /// applier. False once the device is closing and nothing is left.
+    fn log_next(&self) -> bool {
+        let batch: Vec<Pending> = {
             let mut st = self.state.lock().unwrap();
-            while st.frozen && !st.closing { st = self.cond.wait(st).unwrap(); }
-            let refuse = if st.closing { Some(108) } else if st.failed.is_some() { Some(5) } else { None };
-            if let Some(e) = refuse {
-                drop(st);
-                for (_, d) in ops { d(Err(e)); }
-                return;
+            loop {
+                if st.closing && st.queue.is_empty() { return false; }
+                if st.closing && st.frozen {
+                    // Closing a frozen device: what waits is refused, as the kernel's on removal.
+                    let q: Vec<Pending> = st.queue.drain(..).collect();
+                    drop(st);
+                    answer_all(q.into_iter().map(|p| (p.done, p.sink, Err(108))));
+                    return false;
+                }
+                if !st.queue.is_empty() && !st.frozen && st.paused == 0 && st.applying.len() < MAX_APPLY_QUEUE { break; }
+                st = self.cond.wait_timeout(st, Duration::from_millis(200)).unwrap().0;
             }
+            let mut bytes = 0usize;
+            let mut take = 0usize;
+            for p in st.queue.iter() {
+                if let Op::Write { data, .. } = &p.op { if take > 0 && bytes + data.len() > MAX_BATCH_BYTES { break; } bytes += data.len(); }
+                take += 1;
+            }
+            st.logging = true;
+            st.queue.drain(..take).collect()
+        };
+        let failed = self.state.lock().unwrap().failed.is_some();
+        let logged = if failed {
+            answer_all(batch.into_iter().map(|p| (p.done, p.sink, Err(5))));
+            None
+        } else {
+            match self.commit(batch) {
+                Ok(l) => Some(l),
+                Err(e) => { self.state.lock().unwrap().failed = Some(e.message); None }
+            }
+        };
+        let mut st = self.state.lock().unwrap();
+        if let Some(l) = logged { st.applying.push_back(l); }
+        st.logging = false;
+        self.cond.notify_all();
+        true
+    }
+
+    /// The applier's step: write the oldest logged batch to the data device and answer it. False
+    /// once the device is closing and nothing is left.
+    fn apply_next(&self) -> bool {
+        let b = {
+            let mut st = self.state.lock().unwrap();
+            loop {
+                if let Some(b) = st.applying.pop_front() { st.apply_busy = true; break b; }
+                if st.closing && st.queue.is_empty() && !st.logging { return false; }
+                st = self.cond.wait_timeout(st, Duration::from_millis(200)).unwrap().0;
+            }
+        };
+        let end = b.end;
+        let ok = self.apply(b);
+        let mut st = self.state.lock().unwrap();
+        if ok { st.lsids.written = end; }
+        st.apply_busy = false;
+        self.cond.notify_all();
+        true
+    }
+
+    /// Wait until everything queued so far is logged, applied and answered, then hold the logger
+    /// back until [`Device::resume`] (clear log). Operations queued meanwhile wait.
+    fn quiesce(&self) {
+        let mut st = self.state.lock().unwrap();
+        // Drain first (the frozen flag aside: a frozen device has nothing in flight to wait for).
+        while (!st.queue.is_empty() && !st.frozen && st.failed.is_none()) || st.logging || !st.applying.is_empty() || st.apply_busy {
+            st = self.cond.wait(st).unwrap();
         }
-        let batch = ops.into_iter().map(|(op, done)| Pending { op, done }).collect();
-        if let Err(e) = self.commit(batch) {
-            self.state.lock().unwrap().failed = Some(e.message);
-        }
+        st.paused += 1;
+    }
+
+    fn resume(&self) {
+        let mut st = self.state.lock().unwrap();
+        st.paused -= 1;
+        self.cond.notify_all();
     }
 
     pub fn lsids(&self) -> (Lsids, bool, bool) {
@@ -344,7 +489,13 @@ impl Device {
     /// Clear the log, as the kernel's CLEAR_LOG (`wdevc reset-wal`): a new random uuid and salt,
     /// every lsid 0, the overflow flag cleared, lsid 0 invalidated. Queued writes finish first.
     pub fn clear_log(&self) -> JsResult<()> {
-        let _turn = self.commit_lock.lock().unwrap();
+        self.quiesce();
+        let r = self.clear_log_quiet();
+        self.resume();
+        r
+    }
+
+    fn clear_log_quiet(&self) -> JsResult<()> {
         // Everything logged must be on the data device, durably, before the logs go.
         self.ddev.sync_data().map_err(|e| io_err("clear log: sync the data device", e))?;
         let mut rnd = [0u8; 20];
@@ -378,9 +529,11 @@ impl Device {
             let mut st = self.state.lock().unwrap();
             st.closing = true;
             self.cond.notify_all();
+            // Wait for what is queued and in flight.
+            while !st.queue.is_empty() || st.logging || !st.applying.is_empty() || st.apply_busy {
+                st = self.cond.wait(st).unwrap();
+            }
             drop(st);
-            // Wait for the batch in progress, if any.
-            drop(self.commit_lock.lock().unwrap());
             // Everything is answered: make the log durable so written_lsid can reach the end.
             self.ldev.sync_data().map_err(|e| io_err("close: sync the log device", e))?;
             let mut st = self.state.lock().unwrap();
@@ -390,31 +543,45 @@ impl Device {
         self.checkpoint()
     }
 
+    /// Read the data device once every write answered so far is on it.
     pub fn read(&self, lb: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        {
+            let mut st = self.state.lock().unwrap();
+            let target = st.lsids.completed;
+            while st.lsids.written < target {
+                if let Some(f) = &st.failed { return Err(std::io::Error::new(std::io::ErrorKind::Other, f.clone())); }
+                st = self.cond.wait(st).unwrap();
+            }
+        }
         self.ddev.read_exact_at(buf, lb * LBS)
     }
 
-    /// Log a batch: logpacks, one sync if anything asked for durability, data device writes, replies.
-    fn commit(&self, batch: Vec<Pending>) -> JsResult<()> {
+    /// Log a batch: its logpacks in one write (split only at the ring end), one sync if anything
+    /// asked for durability. Requests refused here (overflow) carry their error to the applier,
+    /// which answers everything in order.
+    fn commit(&self, batch: Vec<Pending>) -> JsResult<Logged> {
         let pbs = self.pbs;
         let salt = self.salt();
         let max_rec = ((pbs - 24) / 32) as usize;
-        let max_pack_pb = self.settings.lock().unwrap().max_pack_pb.clamp(1, MAX_TOTAL_IO_PB);
-        let error_before_overflow = self.settings.lock().unwrap().error_before_overflow;
-        let (mut lsid, oldest) = { let st = self.state.lock().unwrap(); (st.lsids.latest, st.lsids.oldest) };
+        let (max_pack_pb, error_before_overflow) = { let s = self.settings.lock().unwrap(); (s.max_pack_pb.clamp(1, MAX_TOTAL_IO_PB), s.error_before_overflow) };
+        let (first, oldest) = { let st = self.state.lock().unwrap(); (st.lsids.latest, st.lsids.oldest) };
+        let mut lsid = first;
         let mut durable = false;
-        let mut packs: Vec<(u64, Vec<u8>)> = Vec::new(); // (lsid, header + data)
+        // Each pack: its lsid, header, and the (request index, PB offset in the pack's data) of
+        // the data it carries; the batch's log image is laid out from them once sizes are known.
+        let mut packs: Vec<(u64, Vec<u8>, Vec<(usize, u64)>)> = Vec::new();
         let mut items: Vec<Item> = Vec::new();
+        // The answer of each request, in order: Ok once logged, or the error it is refused with.
+        let mut answers: Vec<(Done, Option<Arc<dyn ReplySink>>, Result<(), i32>)> = Vec::new();
         let mut rest = batch.into_iter().peekable();
         while rest.peek().is_some() {
             // One logpack.
             let mut header = vec![0u8; pbs as usize];
-            let mut data: Vec<u8> = Vec::new();
+            let mut places: Vec<(usize, u64)> = Vec::new();
             let mut n = 0usize;
             let mut total = 0u64;
             let mut padded = false;
-            let mut members: Vec<(Pending, Option<(usize, usize, u64)>)> = Vec::new();
-            let mut zeros: Vec<Option<(u64, u64)>> = Vec::new();
+            let mut members: Vec<(Item, Done, Option<Arc<dyn ReplySink>>)> = Vec::new();
             while let Some(p) = rest.peek() {
                 let need_pb = match &p.op { Op::Write { data, .. } => (data.len() as u64).div_ceil(pbs), _ => 0 };
                 if n >= max_rec || (n > 0 && total + need_pb > max_pack_pb) { break; }
@@ -430,7 +597,6 @@ impl Device {
                         put32(&mut header, o + 16, (pad * pbs / LBS) as u32);
                         put16(&mut header, o + 20, (total + 1) as u16);
                         put64(&mut header, o + 24, lsid + total + 1);
-                        data.resize(data.len() + (pad * pbs) as usize, 0);
                         total += pad;
                         n += 1;
                         padded = true;
@@ -439,37 +605,32 @@ impl Device {
                 }
                 let p = rest.next().unwrap();
                 let o = 24 + 32 * n;
-                match &p.op {
+                let item = |apply, zero| (Item { apply, zero }, p.done, p.sink);
+                match p.op {
                     Op::Write { lb, data: d, fua } => {
-                        put32(&mut header, o, checksum(d, salt));
+                        put32(&mut header, o, checksum(&d, salt));
                         put32(&mut header, o + 4, FLAG_EXIST);
-                        put64(&mut header, o + 8, *lb);
+                        put64(&mut header, o + 8, lb);
                         put32(&mut header, o + 16, (d.len() as u64 / LBS) as u32);
                         put16(&mut header, o + 20, (total + 1) as u16);
                         put64(&mut header, o + 24, lsid + total + 1);
-                        let apply = (data.len(), d.len(), *lb * LBS);
-                        data.extend_from_slice(d);
-                        data.resize(data.len().div_ceil(pbs as usize) * pbs as usize, 0);
+                        places.push((items.len() + members.len(), total));
                         total += need_pb;
-                        durable |= *fua;
+                        durable |= fua;
                         n += 1;
-                        zeros.push(None);
-                        members.push((p, Some(apply)));
-                        continue;
+                        members.push(item(Some((d, lb * LBS)), None));
                     }
                     Op::Discard { lb, blocks, fua } => {
                         put32(&mut header, o + 4, FLAG_EXIST | FLAG_DISCARD);
-                        put64(&mut header, o + 8, *lb);
-                        put32(&mut header, o + 16, *blocks as u32);
+                        put64(&mut header, o + 8, lb);
+                        put32(&mut header, o + 16, blocks as u32);
                         put16(&mut header, o + 20, (total + 1) as u16);
                         put64(&mut header, o + 24, lsid + total + 1);
-                        durable |= *fua;
-                        zeros.push(Some((*lb * LBS, *blocks * LBS)));
+                        durable |= fua;
                         n += 1;
-                        members.push((p, None));
-                        continue;
+                        members.push(item(None, Some((lb * LBS, blocks * LBS))));
                     }
-                    Op::Flush => { durable = true; zeros.push(None); members.push((p, None)); continue; }
+                    Op::Flush => { durable = true; members.push(item(None, None)); }
                 }
             }
             if n == 0 && members.is_empty() { break; }
@@ -477,7 +638,7 @@ impl Device {
                 let next = lsid + 1 + total;
                 if next - oldest > self.rb_size {
                     if error_before_overflow {
-                        for (m, _) in members { items.push(Item { apply: None, zero: None, done: m.done, result: Err(28) }); }
+                        for (_, done, sink) in members { answers.push((done, sink, Err(28))); }
                         continue;
                     }
                     self.state.lock().unwrap().overflow = true;
@@ -489,18 +650,28 @@ impl Device {
                 put16(&mut header, 18, padded as u16);
                 let c = checksum(&header, salt);
                 put32(&mut header, 0, c);
-                header.extend_from_slice(&data);
-                packs.push((lsid, header));
+                packs.push((lsid, header, places));
                 lsid = next;
             }
-            let pk = packs.len().wrapping_sub(1);
-            for ((m, a), z) in members.into_iter().zip(zeros) { items.push(Item { apply: a.map(|(st, len, off)| (pk, st, len, off)), zero: z, done: m.done, result: Ok(()) }); }
+            for (it, done, sink) in members { items.push(it); answers.push((done, sink, Ok(()))); }
+        }
+        // The batch's log image: packs at consecutive lsids, padding areas left zero.
+        let mut img = AlignedBuf::zeroed(((lsid - first) * pbs) as usize);
+        {
+            let buf = img.bytes_mut();
+            for (l, header, places) in &packs {
+                let at = ((l - first) * pbs) as usize;
+                buf[at..at + pbs as usize].copy_from_slice(header);
+                for &(i, pb) in places {
+                    let d = &items[i].apply.as_ref().unwrap().0;
+                    let s = at + ((1 + pb) * pbs) as usize;
+                    buf[s..s + d.len()].copy_from_slice(d);
+                }
+            }
         }
         // Nothing is answered before its log is written; on a failure every request of the batch gets EIO.
         let logged = (|| -> JsResult<()> {
-            for (l, buf) in &packs {
-                self.write_lsids(*l, buf).map_err(|e| io_err("write the log device", e))?;
-            }
+            self.write_log(first, &img).map_err(|e| io_err("write the log device", e))?;
             {
                 let mut st = self.state.lock().unwrap();
                 st.lsids.latest = lsid;
@@ -514,11 +685,28 @@ impl Device {
             Ok(())
         })();
         if let Err(e) = logged {
-            for it in items { (it.done)(Err(5)); }
+            answer_all(answers.into_iter().map(|(d, s, _)| (d, s, Err(5))));
             return Err(e);
         }
-        self.apply(Logged { packs, items, end: lsid });
-        Ok(())
+        // Logged is acknowledged, as the kernel driver completes a write once its logpack is
+        // written: the data device write follows off the request's path, and reads wait for it.
+        answer_all(answers.into_iter());
+        Ok(Logged { items, end: lsid })
+    }
+
+    /// Write the batch image starting at `lsid` to the ring. Large batches (bandwidth) use direct
+    /// IO while the device takes it: no copy into the page cache, no page cache to evict later.
+    /// Small ones (latency) go through the page cache, where a write costs a memory copy rather
+    /// than a device round trip; the flusher makes them durable and lets their pages go.
+    fn write_log(&self, lsid: u64, img: &AlignedBuf) -> std::io::Result<()> {
+        if let (Some(f), true, true) = (&self.ldev_direct, self.direct_ok.load(Ordering::Relaxed), img.len >= DIRECT_MIN_BYTES) {
+            match self.write_lsids_to(f, lsid, img.bytes()) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(22) => self.direct_ok.store(false, Ordering::Relaxed),
+                Err(e) => return Err(e),
+            }
+        }
+        self.write_lsids(lsid, img.bytes())
     }
 
     /// Write a logged batch to the data device, answering each request once its data are written.
@@ -540,35 +728,39 @@ impl Device {
         Ok(())
     }
 
-    fn apply(&self, b: Logged) {
-        let pbs = self.pbs as usize;
-        let mut failed = false;
+    /// Write a logged (and already answered) batch to the data device. False when a write
+    /// failed: the device is marked failed (its log still holds the data, redone at the next open).
+    fn apply(&self, b: Logged) -> bool {
         for it in b.items {
-            let mut r = it.result;
-            if let (Ok(()), Some((pk, st, len, off))) = (r, it.apply) {
-                let buf = &b.packs[pk].1[pbs + st..pbs + st + len];
-                if let Err(e) = self.ddev.write_all_at(buf, off) {
-                    failed = true;
+            if let Some((data, off)) = &it.apply {
+                if let Err(e) = self.ddev.write_all_at(data, *off) {
                     self.state.lock().unwrap().failed = Some(format!("write the data device: {e}"));
-                    r = Err(5);
+                    return false;
                 }
             }
-            if let (Ok(()), Some((off, len))) = (r, it.zero) {
+            if let Some((off, len)) = it.zero {
                 if let Err(e) = self.zero_range(off, len) {
-                    failed = true;
                     self.state.lock().unwrap().failed = Some(format!("discard on the data device: {e}"));
-                    r = Err(5);
+                    return false;
                 }
             }
-            (it.done)(r);
         }
-        let mut st = self.state.lock().unwrap();
-        if !failed { st.lsids.written = b.end; }
-        self.cond.notify_all();
+        true
     }
 }
 
+/// Answer every request with its result, then flush their sinks once each.
+fn answer_all(reqs: impl Iterator<Item = (Done, Option<Arc<dyn ReplySink>>, Result<(), i32>)>) {
+    let mut sinks: Vec<Arc<dyn ReplySink>> = Vec::new();
+    for (done, sink, r) in reqs {
+        done(r);
+        if let Some(s) = sink { if !sinks.iter().any(|x| Arc::ptr_eq(x, &s)) { sinks.push(s); } }
+    }
+    for s in sinks { s.flush(); }
+}
+
 extern "C" {
+    fn posix_fadvise(fd: i32, offset: i64, len: i64, advice: i32) -> i32;
     fn fallocate(fd: i32, mode: i32, offset: i64, len: i64) -> i32;
 }
 

@@ -1,12 +1,12 @@
 //! An NBD server (fixed newstyle handshake) exporting a capture device: every write goes through
 //! the device's log before it is acknowledged.
 
-use crate::capture::{Device, Done, Op, LBS};
+use crate::capture::{Device, Done, Op, ReplySink, LBS};
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -198,12 +198,48 @@ fn handshake(c: &mut dyn Conn, dev: &Device) -> io::Result<Option<bool>> {
     }
 }
 
-/// Replies gathered while a connection works through the requests it has received; they go out
-/// in one write when it is about to wait for more.
-type Replies = Arc<Mutex<Vec<u8>>>;
+/// A connection's answers: replies are gathered here and leave in one write per batch; the bytes
+/// of write requests not yet answered are counted so a client cannot queue without bound.
+struct Out {
+    buf: Mutex<Vec<u8>>,
+    w: Mutex<Box<dyn Conn>>,
+    /// Requests in flight, and the bytes of data they carry.
+    inflight: Mutex<(usize, usize)>,
+    cond: Condvar,
+}
+
+impl ReplySink for Out {
+    fn flush(&self) {
+        let mut w = self.w.lock().unwrap();
+        let bytes = std::mem::take(&mut *self.buf.lock().unwrap());
+        // A failed send shows up as a failed read on the connection's own thread.
+        if !bytes.is_empty() { let _ = w.write_all(&bytes); }
+    }
+}
+
+impl Out {
+    fn settled(&self, bytes: usize) {
+        let mut n = self.inflight.lock().unwrap();
+        n.0 -= 1;
+        n.1 -= bytes;
+        self.cond.notify_all();
+    }
+    /// Wait until at most `limit` bytes are in flight.
+    fn wait_below(&self, limit: usize) {
+        let mut n = self.inflight.lock().unwrap();
+        while n.1 > limit { n = self.cond.wait(n).unwrap(); }
+    }
+    /// Wait until every request handed on is answered.
+    fn wait_until_answered(&self) {
+        let mut n = self.inflight.lock().unwrap();
+        while n.0 > 0 { n = self.cond.wait(n).unwrap(); }
+    }
+}
+
+type Replies = Arc<Out>;
 
 fn simple_reply(out: &Replies, handle: u64, err: i32, data: Option<&[u8]>) {
-    let mut b = out.lock().unwrap();
+    let mut b = out.buf.lock().unwrap();
     b.extend_from_slice(&SIMPLE_REPLY_MAGIC.to_be_bytes());
     b.extend_from_slice(&(err as u32).to_be_bytes());
     b.extend_from_slice(&handle.to_be_bytes());
@@ -215,7 +251,7 @@ fn read_reply(out: &Replies, structured: bool, handle: u64, offset: u64, res: Re
         match res { Ok(d) => simple_reply(out, handle, 0, Some(&d)), Err(e) => simple_reply(out, handle, e, None) }
         return;
     }
-    let mut b = out.lock().unwrap();
+    let mut b = out.buf.lock().unwrap();
     b.extend_from_slice(&STRUCTURED_REPLY_MAGIC.to_be_bytes());
     b.extend_from_slice(&1u16.to_be_bytes()); // DONE
     match res {
@@ -237,42 +273,47 @@ fn read_reply(out: &Replies, structured: bool, handle: u64, offset: u64, res: Re
 }
 
 /// Queue the operations of one request; its reply is gathered once all of them are done (the
-/// first error wins).
-fn queue_request(pending: &mut Vec<(Op, Done)>, out: &Replies, handle: u64, ops: Vec<Op>) {
+/// first error wins). `bytes` counts against the connection's in-flight limit until then.
+fn queue_request(pending: &mut Vec<(Op, Done)>, out: &Replies, handle: u64, ops: Vec<Op>, bytes: usize) {
     let left = Arc::new(AtomicUsize::new(ops.len()));
     let err = Arc::new(Mutex::new(0i32));
+    { let mut n = out.inflight.lock().unwrap(); n.0 += 1; n.1 += bytes; }
     for op in ops {
         let (out, left, err) = (out.clone(), left.clone(), err.clone());
         pending.push((op, Box::new(move |r| {
             if let Err(e) = r { let mut g = err.lock().unwrap(); if *g == 0 { *g = e; } }
-            if left.fetch_sub(1, Ordering::SeqCst) == 1 { simple_reply(&out, handle, *err.lock().unwrap(), None); }
+            if left.fetch_sub(1, Ordering::SeqCst) == 1 {
+                simple_reply(&out, handle, *err.lock().unwrap(), None);
+                out.settled(bytes);
+            }
         })));
     }
 }
 
-/// Log, apply and answer what is pending, then send every gathered reply.
-fn settle(dev: &Device, pending: &mut Vec<(Op, Done)>, out: &Replies, w: &mut Box<dyn Conn>) -> io::Result<()> {
-    if !pending.is_empty() { dev.submit_batch(std::mem::take(pending)); }
-    let bytes = std::mem::take(&mut *out.lock().unwrap());
-    if !bytes.is_empty() { w.write_all(&bytes)?; }
-    Ok(())
+/// Hand what is pending to the device's log; its replies go out when its batch is done.
+fn submit(dev: &Device, pending: &mut Vec<(Op, Done)>, out: &Replies) {
+    if !pending.is_empty() { dev.submit(std::mem::take(pending), Some(out.clone() as Arc<dyn ReplySink>)); }
 }
 
-/// Most requests gathered into one batch before it is logged.
+/// Most requests gathered before they are handed to the log.
 const MAX_BATCH_OPS: usize = 256;
+/// Most bytes of write data a connection may have in flight before it stops reading requests.
+const MAX_INFLIGHT: usize = 64 << 20;
 
 fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
     let Some(structured) = handshake(&mut *c, &dev)? else { c.close(); return Ok(()); };
-    let mut w = c.dup()?;
-    let out: Replies = Arc::new(Mutex::new(Vec::new()));
+    let out: Replies = Arc::new(Out { buf: Mutex::new(Vec::new()), w: Mutex::new(c.dup()?), inflight: Mutex::new((0, 0)), cond: Condvar::new() });
     let mut pending: Vec<(Op, Done)> = Vec::new();
     let size = dev.size_lb * LBS;
-    // Clients pipeline requests: read them through a buffer, and log every write already received
-    // as one batch (group commit) before waiting for more.
+    // Clients pipeline requests: read them through a buffer and hand every write already received
+    // to the log before waiting for more. The log and the data device work on other threads, so
+    // this one goes on reading while earlier requests are logged (group commit).
     let mut rd = io::BufReader::with_capacity(256 * 1024, c.dup()?);
     loop {
         if rd.buffer().len() < 28 || pending.len() >= MAX_BATCH_OPS {
-            if settle(&dev, &mut pending, &out, &mut w).is_err() { break; }
+            submit(&dev, &mut pending, &out);
+            out.flush();
+            out.wait_below(MAX_INFLIGHT);
         }
         let mut hdr = [0u8; 28];
         if rd.read_exact(&mut hdr).is_err() { break; }
@@ -288,8 +329,8 @@ fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
         let aligned = offset % LBS == 0 && length as u64 % LBS == 0;
         match kind {
             CMD_READ => {
-                // A read sees every write received before it.
-                if settle(&dev, &mut pending, &out, &mut w).is_err() { break; }
+                // A read sees every write answered before it (those still in flight may or may
+                // not show, as NBD allows).
                 if length > MAX_REQUEST { read_reply(&out, structured, handle, offset, Err(EINVAL)); break; }
                 if !in_range { read_reply(&out, structured, handle, offset, Err(EINVAL)); continue; }
                 let a = offset / LBS * LBS;
@@ -309,7 +350,7 @@ fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
                 } else {
                     data.chunks(PIECE).enumerate().map(|(i, ch)| Op::Write { lb: offset / LBS + (i * PIECE) as u64 / LBS, data: ch.to_vec(), fua }).collect()
                 };
-                queue_request(&mut pending, &out, handle, ops);
+                queue_request(&mut pending, &out, handle, ops, length as usize);
             }
             CMD_WRITE_ZEROES => {
                 if !in_range { simple_reply(&out, handle, ENOSPC, None); continue; }
@@ -321,20 +362,22 @@ fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
                     ops.push(Op::Write { lb: (offset + pos) / LBS, data: vec![0u8; n as usize], fua });
                     pos += n;
                 }
-                queue_request(&mut pending, &out, handle, ops);
+                queue_request(&mut pending, &out, handle, ops, length as usize);
             }
             CMD_TRIM => {
                 if !in_range { simple_reply(&out, handle, ENOSPC, None); continue; }
                 if !aligned || length == 0 { simple_reply(&out, handle, if length == 0 { 0 } else { EINVAL }, None); continue; }
-                queue_request(&mut pending, &out, handle, vec![Op::Discard { lb: offset / LBS, blocks: length as u64 / LBS, fua }]);
+                queue_request(&mut pending, &out, handle, vec![Op::Discard { lb: offset / LBS, blocks: length as u64 / LBS, fua }], 0);
             }
-            CMD_FLUSH => queue_request(&mut pending, &out, handle, vec![Op::Flush]),
+            CMD_FLUSH => queue_request(&mut pending, &out, handle, vec![Op::Flush], 0),
             CMD_DISC => break,
             _ => simple_reply(&out, handle, if length > MAX_REQUEST { EOVERFLOW } else { EINVAL }, None),
         }
     }
     // What was received is answered before the socket closes.
-    let _ = settle(&dev, &mut pending, &out, &mut w);
+    submit(&dev, &mut pending, &out);
+    out.wait_until_answered();
+    out.flush();
     c.close();
     Ok(())
 }
