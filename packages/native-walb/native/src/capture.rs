@@ -82,14 +82,23 @@ struct State {
     failed: Option<String>,
     /// Operations waiting for the logger, in arrival order.
     queue: VecDeque<Pending>,
-    /// The logger is writing a batch.
+    /// The logger is building a batch.
     logging: bool,
+    /// Batches handed to the log writers, in lsid order, until they are finished.
+    jobs: VecDeque<Job>,
+    /// Batch images waiting for a log writer (first lsid, image).
+    write_q: VecDeque<(u64, AlignedBuf)>,
+    writers_wait: u32,
     /// Logged batches waiting for the applier, in log order.
     applying: VecDeque<Logged>,
     /// The applier is writing a batch.
     apply_busy: bool,
     /// Holds the logger back (clear log): no new batch starts while positive.
     paused: u32,
+    /// Who waits, so a wake-up (a system call even when nobody waits) is made only when needed.
+    logger_waits: bool,
+    applier_waits: bool,
+    others_wait: u32,
 }
 
 /// A logged batch on its way to the data device.
@@ -97,6 +106,19 @@ struct Logged {
     items: Vec<Item>,
     end: u64,
 }
+
+/// A batch on its way to the log: its lsids, what it asks, its answers, and its data for the applier.
+struct Job {
+    first: u64,
+    end: u64,
+    durable: bool,
+    answers: Vec<(Done, Option<Arc<dyn ReplySink>>, Result<(), i32>)>,
+    items: Vec<Item>,
+    status: JobStatus,
+}
+
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum JobStatus { Writing, Written, Failed }
 
 /// One request of a logged batch: its data and where they go on the data device.
 struct Item {
@@ -131,6 +153,13 @@ pub struct Device {
     pub size_lb: u64,
     super_block: Mutex<Vec<u8>>,
     state: Mutex<State>,
+    /// The logger waits here for operations.
+    log_cv: Condvar,
+    /// The applier waits here for logged batches.
+    apply_cv: Condvar,
+    /// Log writers wait here for batch images.
+    write_cv: Condvar,
+    /// Everyone else waits here for progress (close, clear log, reads, frozen writers).
     cond: Condvar,
     settings: Mutex<Settings>,
 }
@@ -139,6 +168,8 @@ pub struct Device {
 const DIRECT_MIN_BYTES: usize = 256 << 10;
 /// Operations the logger takes in one batch at most (bytes of write data).
 const MAX_BATCH_BYTES: usize = 32 << 20;
+/// Log writes in flight at once (threads writing batch images to the ring).
+const LOG_WRITERS: usize = 3;
 /// Logged batches that may wait for the applier before the logger waits too.
 const MAX_APPLY_QUEUE: usize = 4;
 
@@ -202,7 +233,12 @@ impl Device {
             state: Mutex::new(State {
                 lsids: Lsids::default(), overflow: false, frozen: false, closing: false, failed: None,
                 queue: VecDeque::new(), logging: false, applying: VecDeque::new(), apply_busy: false, paused: 0,
+                logger_waits: false, applier_waits: false, others_wait: 0,
+                jobs: VecDeque::new(), write_q: VecDeque::new(), writers_wait: 0,
             }),
+            log_cv: Condvar::new(),
+            apply_cv: Condvar::new(),
+            write_cv: Condvar::new(),
             cond: Condvar::new(),
             settings: Mutex::new(settings),
         };
@@ -222,6 +258,12 @@ impl Device {
         thread::Builder::new().name("walb-logger".into()).spawn(move || {
             while let Some(d) = d1.upgrade() { if !d.log_next() { return; } }
         }).map_err(|e| io_err("spawn the logger", e))?;
+        for _ in 0..LOG_WRITERS {
+            let dw = Arc::downgrade(&dev);
+            thread::Builder::new().name("walb-log-writer".into()).spawn(move || {
+                while let Some(d) = dw.upgrade() { if !d.write_next() { return; } }
+            }).map_err(|e| io_err("spawn a log writer", e))?;
+        }
         let d2 = Arc::downgrade(&dev);
         thread::Builder::new().name("walb-applier".into()).spawn(move || {
             while let Some(d) = d2.upgrade() { if !d.apply_next() { return; } }
@@ -371,8 +413,8 @@ impl Device {
     }
 
     /// Queue operations for the log; each `done` is called with the result (an errno on failure)
-    /// once its data are on the data device (or, for a flush, once the log is durable), then
-    /// `sink.flush()`. Operations of all submitters are logged in the order they are queued.
+    /// once its logpack is written (durably, for FUA and FLUSH), then `sink.flush()`. Operations
+    /// of all submitters are logged in the order they are queued.
     pub fn submit(&self, ops: Vec<(Op, Done)>, sink: Option<Arc<dyn ReplySink>>) {
         let mut st = self.state.lock().unwrap();
         let refuse = if st.closing { Some(108) } else if st.failed.is_some() { Some(5) } else { None };
@@ -383,7 +425,28 @@ impl Device {
             return;
         }
         for (op, done) in ops { st.queue.push_back(Pending { op, done, sink: sink.clone() }); }
+        if st.logger_waits { self.log_cv.notify_one(); }
+    }
+
+    /// Wake whoever waits for progress (not the logger or the applier).
+    fn wake_others(&self, st: &State) {
+        if st.others_wait > 0 { self.cond.notify_all(); }
+    }
+
+    /// Wake every waiter: for the rare changes everyone must see (close, freeze, resume).
+    fn wake_all(&self) {
+        self.log_cv.notify_all();
+        self.apply_cv.notify_all();
+        self.write_cv.notify_all();
         self.cond.notify_all();
+    }
+
+    /// Wait for progress made by the logger or the applier.
+    fn wait_progress<'a>(&self, mut st: std::sync::MutexGuard<'a, State>) -> std::sync::MutexGuard<'a, State> {
+        st.others_wait += 1;
+        st = self.cond.wait(st).unwrap();
+        st.others_wait -= 1;
+        st
     }
 
     /// The logger's step: wait for queued operations, log them as one batch, pass it on to the
@@ -400,8 +463,10 @@ impl Device {
                     answer_all(q.into_iter().map(|p| (p.done, p.sink, Err(108))));
                     return false;
                 }
-                if !st.queue.is_empty() && !st.frozen && st.paused == 0 && st.applying.len() < MAX_APPLY_QUEUE { break; }
-                st = self.cond.wait_timeout(st, Duration::from_millis(200)).unwrap().0;
+                if !st.queue.is_empty() && !st.frozen && st.paused == 0 && st.applying.len() < MAX_APPLY_QUEUE && st.jobs.len() < LOG_WRITERS { break; }
+                st.logger_waits = true;
+                st = self.log_cv.wait_timeout(st, Duration::from_millis(200)).unwrap().0;
+                st.logger_waits = false;
             }
             let mut bytes = 0usize;
             let mut take = 0usize;
@@ -413,19 +478,25 @@ impl Device {
             st.queue.drain(..take).collect()
         };
         let failed = self.state.lock().unwrap().failed.is_some();
-        let logged = if failed {
+        if failed {
             answer_all(batch.into_iter().map(|p| (p.done, p.sink, Err(5))));
-            None
-        } else {
-            match self.commit(batch) {
-                Ok(l) => Some(l),
-                Err(e) => { self.state.lock().unwrap().failed = Some(e.message); None }
-            }
-        };
+            let mut st = self.state.lock().unwrap();
+            st.logging = false;
+            self.wake_others(&st);
+            return true;
+        }
+        let (job, img) = self.build(batch);
         let mut st = self.state.lock().unwrap();
-        if let Some(l) = logged { st.applying.push_back(l); }
+        st.lsids.latest = job.end;
         st.logging = false;
-        self.cond.notify_all();
+        let empty = job.first == job.end;
+        if !empty {
+            st.write_q.push_back((job.first, img));
+            if st.writers_wait > 0 { self.write_cv.notify_one(); }
+        }
+        st.jobs.push_back(Job { status: if empty { JobStatus::Written } else { JobStatus::Writing }, ..job });
+        // A batch with nothing to write (flushes, refusals) is over as soon as those before it are.
+        if empty { self.finish_jobs(st); } else { self.wake_others(&st); }
         true
     }
 
@@ -435,9 +506,16 @@ impl Device {
         let b = {
             let mut st = self.state.lock().unwrap();
             loop {
-                if let Some(b) = st.applying.pop_front() { st.apply_busy = true; break b; }
-                if st.closing && st.queue.is_empty() && !st.logging { return false; }
-                st = self.cond.wait_timeout(st, Duration::from_millis(200)).unwrap().0;
+                if let Some(b) = st.applying.pop_front() {
+                    st.apply_busy = true;
+                    // The logger may wait for room in the apply queue.
+                    if st.logger_waits { self.log_cv.notify_one(); }
+                    break b;
+                }
+                if st.closing && st.queue.is_empty() && !st.logging && st.jobs.is_empty() { return false; }
+                st.applier_waits = true;
+                st = self.apply_cv.wait_timeout(st, Duration::from_millis(200)).unwrap().0;
+                st.applier_waits = false;
             }
         };
         let end = b.end;
@@ -445,7 +523,7 @@ impl Device {
         let mut st = self.state.lock().unwrap();
         if ok { st.lsids.written = end; }
         st.apply_busy = false;
-        self.cond.notify_all();
+        self.wake_others(&st);
         true
     }
 
@@ -454,8 +532,8 @@ impl Device {
     fn quiesce(&self) {
         let mut st = self.state.lock().unwrap();
         // Drain first (the frozen flag aside: a frozen device has nothing in flight to wait for).
-        while (!st.queue.is_empty() && !st.frozen && st.failed.is_none()) || st.logging || !st.applying.is_empty() || st.apply_busy {
-            st = self.cond.wait(st).unwrap();
+        while (!st.queue.is_empty() && !st.frozen && st.failed.is_none()) || st.logging || !st.jobs.is_empty() || !st.applying.is_empty() || st.apply_busy {
+            st = self.wait_progress(st);
         }
         st.paused += 1;
     }
@@ -463,7 +541,7 @@ impl Device {
     fn resume(&self) {
         let mut st = self.state.lock().unwrap();
         st.paused -= 1;
-        self.cond.notify_all();
+        self.wake_all();
     }
 
     pub fn lsids(&self) -> (Lsids, bool, bool) {
@@ -518,7 +596,7 @@ impl Device {
     pub fn set_frozen(&self, frozen: bool) {
         let mut st = self.state.lock().unwrap();
         st.frozen = frozen;
-        self.cond.notify_all();
+        self.wake_all();
     }
 
     pub fn set_settings(&self, s: Settings) { *self.settings.lock().unwrap() = s; }
@@ -528,10 +606,10 @@ impl Device {
         {
             let mut st = self.state.lock().unwrap();
             st.closing = true;
-            self.cond.notify_all();
+            self.wake_all();
             // Wait for what is queued and in flight.
-            while !st.queue.is_empty() || st.logging || !st.applying.is_empty() || st.apply_busy {
-                st = self.cond.wait(st).unwrap();
+            while !st.queue.is_empty() || st.logging || !st.jobs.is_empty() || !st.applying.is_empty() || st.apply_busy {
+                st = self.wait_progress(st);
             }
             drop(st);
             // Everything is answered: make the log durable so written_lsid can reach the end.
@@ -550,7 +628,7 @@ impl Device {
             let target = st.lsids.completed;
             while st.lsids.written < target {
                 if let Some(f) = &st.failed { return Err(std::io::Error::new(std::io::ErrorKind::Other, f.clone())); }
-                st = self.cond.wait(st).unwrap();
+                st = self.wait_progress(st);
             }
         }
         self.ddev.read_exact_at(buf, lb * LBS)
@@ -559,7 +637,7 @@ impl Device {
     /// Log a batch: its logpacks in one write (split only at the ring end), one sync if anything
     /// asked for durability. Requests refused here (overflow) carry their error to the applier,
     /// which answers everything in order.
-    fn commit(&self, batch: Vec<Pending>) -> JsResult<Logged> {
+    fn build(&self, batch: Vec<Pending>) -> (Job, AlignedBuf) {
         let pbs = self.pbs;
         let salt = self.salt();
         let max_rec = ((pbs - 24) / 32) as usize;
@@ -670,28 +748,68 @@ impl Device {
             }
         }
         // Nothing is answered before its log is written; on a failure every request of the batch gets EIO.
-        let logged = (|| -> JsResult<()> {
-            self.write_log(first, &img).map_err(|e| io_err("write the log device", e))?;
-            {
-                let mut st = self.state.lock().unwrap();
-                st.lsids.latest = lsid;
-                st.lsids.completed = lsid;
+        (Job { first, end: lsid, durable, answers, items, status: JobStatus::Writing }, img)
+    }
+
+    /// Collect the jobs at the front whose writes are over, in log order: `completed` advances
+    /// over them and their batches go to the applier; then, outside the lock, one log sync if any
+    /// of them asked for durability, and their answers (writes are acknowledged once logged, as
+    /// the kernel driver completes a write once its logpack is written).
+    fn finish_jobs(&self, mut st: std::sync::MutexGuard<'_, State>) {
+        let mut answers = Vec::new();
+        let mut durable = false;
+        let mut end = st.lsids.completed;
+        while matches!(st.jobs.front(), Some(j) if j.status != JobStatus::Writing) {
+            let j = st.jobs.pop_front().unwrap();
+            if j.status == JobStatus::Failed && st.failed.is_none() { st.failed = Some("write the log device failed".into()); }
+            if st.failed.is_some() {
+                // A hole in the log: nothing from here on can be redone, so nothing is acknowledged.
+                answers.extend(j.answers.into_iter().map(|(d, s, _)| (d, s, Err(5))));
+                continue;
             }
-            if durable {
-                self.ldev.sync_data().map_err(|e| io_err("sync the log device", e))?;
-                let mut st = self.state.lock().unwrap();
-                if st.lsids.permanent < lsid { st.lsids.permanent = lsid; }
-            }
-            Ok(())
-        })();
-        if let Err(e) = logged {
-            answer_all(answers.into_iter().map(|(d, s, _)| (d, s, Err(5))));
-            return Err(e);
+            end = j.end;
+            durable |= j.durable;
+            answers.extend(j.answers);
+            st.applying.push_back(Logged { items: j.items, end: j.end });
         }
-        // Logged is acknowledged, as the kernel driver completes a write once its logpack is
-        // written: the data device write follows off the request's path, and reads wait for it.
+        if answers.is_empty() && st.lsids.completed == end { return; }
+        st.lsids.completed = end;
+        if st.applier_waits { self.apply_cv.notify_one(); }
+        if st.logger_waits { self.log_cv.notify_one(); }
+        self.wake_others(&st);
+        drop(st);
+        if durable {
+            match self.ldev.sync_data() {
+                Ok(()) => { let mut st = self.state.lock().unwrap(); if st.lsids.permanent < end { st.lsids.permanent = end; } }
+                Err(e) => {
+                    self.state.lock().unwrap().failed = Some(format!("sync the log device: {e}"));
+                    answers = answers.into_iter().map(|(d, s, _)| (d, s, Err(5))).collect();
+                }
+            }
+        }
         answer_all(answers.into_iter());
-        Ok(Logged { items, end: lsid })
+    }
+
+    /// A log writer's step: write the next batch image to the ring, then finish what is over.
+    /// False once the device is closing and nothing is left.
+    fn write_next(&self) -> bool {
+        let (first, img) = {
+            let mut st = self.state.lock().unwrap();
+            loop {
+                if let Some(w) = st.write_q.pop_front() { break w; }
+                if st.closing && st.queue.is_empty() && !st.logging && st.jobs.is_empty() { return false; }
+                st.writers_wait += 1;
+                st = self.write_cv.wait_timeout(st, Duration::from_millis(200)).unwrap().0;
+                st.writers_wait -= 1;
+            }
+        };
+        let ok = self.write_log(first, &img).is_ok();
+        let mut st = self.state.lock().unwrap();
+        if let Some(j) = st.jobs.iter_mut().find(|j| j.first == first && j.status == JobStatus::Writing) {
+            j.status = if ok { JobStatus::Written } else { JobStatus::Failed };
+        }
+        self.finish_jobs(st);
+        true
     }
 
     /// Write the batch image starting at `lsid` to the ring. Large batches (bandwidth) use direct
