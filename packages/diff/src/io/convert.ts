@@ -20,13 +20,11 @@ import { normalIo, type DiffIo } from '../algo/diff-io.ts';
 import { IndexedDiffWriter } from './indexed-writer.ts';
 import { SortedDiffWriter, type WriteSummary } from './sorted-writer.ts';
 import { IndexedDiffReader } from './indexed-reader.ts';
+import { convertFilesIndexed, convertFilesSorted } from './convert-files.ts';
 
-let zeros = Buffer.alloc(0);
-/** Whether `b` is all zero bytes (memcmp against a shared zero buffer). */
-export function isAllZero(b: Uint8Array): boolean {
-  if (zeros.byteLength < b.byteLength) zeros = Buffer.alloc(Math.max(b.byteLength, 1 << 20));
-  return Buffer.compare(b, zeros.subarray(0, b.byteLength)) === 0;
-}
+import { isAllZero } from './zero.ts';
+
+export { isAllZero };
 
 /** What the log side of a conversion saw. */
 export interface WlogStreamInfo {
@@ -103,11 +101,12 @@ export interface ConvertOptions {
   /** Largest IO in LB (default 2048 = 1 MiB, as the original's `-x 1M`). */
   maxIoBlocks?: number;
   /**
-   * Sorted output: logs whose files add up to at most this many bytes are converted in memory
-   * (default 256 MiB); larger ones, and streams, go through an intermediate file.
+   * Sorted output from streams or bytes: inputs of known size up to this many bytes are converted
+   * in memory (default 256 MiB); larger ones go through an intermediate file. Wlog files need
+   * neither: they are read twice in place.
    */
   memoryBytes?: number;
-  /** Folder for the sorted conversion's intermediate file (default: the system's temporary folder). */
+  /** Folder for the intermediate file of a sorted conversion from streams (default: the system's temporary folder). */
   tmpDir?: string;
   /** Called with the number of IOs read so far, now and then. */
   onProgress?: (ios: number) => void;
@@ -119,7 +118,14 @@ export interface ConvertResult extends WriteSummary, WlogStreamInfo {}
 /**
  * Convert consecutive wlogs into one wdiff.
  *
- * Indexed output streams: images are written as they come, only the index stays in memory.
+ * Wlog files (paths) are read in place with large reads into reused buffers (see
+ * `convert-files.ts`): indexed output in one pass, images written as they come; sorted output in
+ * two passes over the files, the first building the index of what survives (newer overrides older,
+ * large IOs split into `maxIoBlocks` pieces), the second reading those pieces back in address
+ * order, compressing and writing them. Memory holds the index only, whatever the size of the log.
+ *
+ * Other sources (stdin, streams, bytes) are read once, as a stream. Indexed output streams: images
+ * are written as they come, only the index stays in memory.
  * Sorted output needs the whole log before its first record: logs up to `memoryBytes` are
  * collected, compressed, in memory; larger ones are compressed into a private indexed file (newer overrides older, large IOs split into `maxIoBlocks` pieces, as the original's
  * in-memory diff), which is then written out in address order. Memory holds the index only, so a
@@ -134,6 +140,14 @@ export async function convertWlogs(wlogs: ByteSource[], out: ByteSink, opts: Con
   const maxIo = opts.maxIoBlocks ?? DEFAULT_INDEXED_MAX_IO_BLOCKS;
   let n = 0;
   const tick = () => { if (++n % 4096 === 0) opts.onProgress?.(n); };
+  if (wlogs.length > 0 && wlogs.every((s) => typeof s === 'string' && s !== '-')) {
+    // Files: read in place, the sorted conversion in two passes over them (see convert-files).
+    const paths = wlogs as string[];
+    const fopts = { cmpr: opts.cmpr, maxIoBlocks: maxIo, onIo: tick };
+    const r = opts.indexed ? await convertFilesIndexed(paths, out, fopts) : await convertFilesSorted(paths, out, fopts);
+    opts.onProgress?.(n);
+    return r;
+  }
   if (opts.indexed) {
     // The first wlog's header gives the uuid; open it before the writer needs it.
     const it = wlogIos(wlogs, info)[Symbol.asyncIterator]();

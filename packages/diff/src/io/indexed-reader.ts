@@ -7,6 +7,8 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { checksum } from '@walbjs/log-format';
+import { readSync } from 'node:fs';
+import { preadFull } from './pread.ts';
 import {
   WALB_DIFF_FILE_HEADER_SIZE, WALB_DIFF_INDEX_SUPER_SIZE, WALB_DIFF_TYPE_INDEXED, WALB_INDEXED_DIFF_RECORD_SIZE,
 } from '../constants.ts';
@@ -26,12 +28,7 @@ export interface IndexedReadOptions {
 
 async function preadExact(fh: FileHandle, len: number, pos: number, source: string, what: string): Promise<Buffer> {
   const b = Buffer.allocUnsafe(len);
-  let got = 0;
-  while (got < len) {
-    const { bytesRead } = await fh.read(b, got, len - got, pos + got);
-    if (bytesRead === 0) throw new TruncatedError(`${what}: file ended`, { offset: pos, source });
-    got += bytesRead;
-  }
+  if (await preadFull(fh, b, 0, len, pos) < len) throw new TruncatedError(`${what}: file ended`, { offset: pos, source });
   return b;
 }
 
@@ -171,21 +168,32 @@ export class IndexedDiffReader {
    * reads of scattered images overlap instead of waiting one after the other.
    */
   async *ios(from = 0, readAhead = 32): AsyncGenerator<DiffIo> {
-    const q: Promise<DiffIo>[] = [];
-    let next = from;
-    const fill = () => {
-      while (q.length < readAhead && next < this.size) {
-        const p = this.io(this.record(next++));
-        p.catch(() => {});
-        q.push(p);
+    void readAhead;
+    // Images are read as they come (synchronous reads: a page-cache hit costs far less than a trip
+    // to the thread pool), bypassing the cache: the records that share an image are consecutive,
+    // so remembering the last one is enough.
+    let last: DiffImage | undefined;
+    let lastOff = -1;
+    for (let i = from; i < this.size; i++) {
+      const r = this.record(i);
+      const kind = recordKind(r.flags);
+      if (kind !== 'normal') { yield { addr: r.ioAddress, blocks: r.ioBlocks, kind }; continue; }
+      if (!last || lastOff !== r.dataOffset || last.stored.byteLength !== r.dataSize || last.cmpr !== r.compressionType || last.blocks !== r.origBlocks) {
+        last = this.cache.get(r.dataOffset) ?? this.readImage(r);
+        lastOff = r.dataOffset;
       }
-    };
-    fill();
-    while (q.length) {
-      const io = await q.shift()!;
-      fill();
-      yield io;
+      yield { addr: r.ioAddress, blocks: r.ioBlocks, kind, data: { image: last, offsetLb: r.ioOffset } };
     }
+  }
+
+  private readImage(r: IndexedDiffRecord): DiffImage {
+    const stored = Buffer.allocUnsafe(r.dataSize);
+    if (readSync(this.fh.fd, stored, 0, r.dataSize, r.dataOffset) < r.dataSize) {
+      throw new TruncatedError('image: file ended', { offset: r.dataOffset, source: this.path });
+    }
+    const c = checksum(stored, 0);
+    if (c !== r.ioChecksum) throw new ChecksumError('image checksum', r.ioChecksum, c, { offset: r.dataOffset, source: this.path });
+    return { stored, cmpr: r.compressionType, blocks: r.origBlocks, checksum: c, source: this.path, offset: r.dataOffset };
   }
 
   /** The index records in address order. */

@@ -9,7 +9,8 @@
  * @module
  */
 import { availableParallelism } from 'node:os';
-import { SinkWriter, type ByteSink } from '@walbjs/log-format';
+import type { ByteSink } from '@walbjs/log-format';
+import { OutWriter } from './out-writer.ts';
 import { DEFAULT_INDEXED_MAX_IO_BLOCKS, WALB_DIFF_TYPE_INDEXED, WALB_INDEXED_DIFF_RECORD_SIZE } from '../constants.ts';
 import { DEFAULT_COMPRESS_OPT, codecLevel, type CompressOpt } from '../compression.ts';
 import { DiffMemory } from '../algo/diff-memory.ts';
@@ -72,7 +73,7 @@ export class IndexedDiffWriter {
   /** What was written so far. */
   readonly summary: WriteSummary = { records: 0, packs: 0, bytes: 0 };
 
-  private constructor(private readonly out: SinkWriter, readonly header: DiffFileHeader, opts: IndexedWriteOptions) {
+  private constructor(private readonly out: OutWriter, readonly header: DiffFileHeader, opts: IndexedWriteOptions) {
     const c = opts.cmpr ?? DEFAULT_COMPRESS_OPT;
     const level = c.type === 0 ? 0 : (codecLevel(c.type, c.level) ?? 0);
     this.comp = new OrderedCompressor(c.type, level, opts.parallel ?? 8 * availableParallelism(), (_t, io, d) => this.append(io, d));
@@ -86,8 +87,8 @@ export class IndexedDiffWriter {
   /** Create the file (or stream) and write the header. */
   static async create(sink: ByteSink, opts: IndexedWriteOptions = {}): Promise<IndexedDiffWriter> {
     const h = makeDiffFileHeader(WALB_DIFF_TYPE_INDEXED, opts.uuid);
-    const out = await SinkWriter.open(sink);
-    await out.write(encodeDiffFileHeader(h));
+    const out = await OutWriter.open(sink);
+    out.push(encodeDiffFileHeader(h));
     return new IndexedDiffWriter(out, h, opts);
   }
 
@@ -100,18 +101,32 @@ export class IndexedDiffWriter {
   async write(io: DiffIo): Promise<void> {
     if (this.closed) throw new Error('IndexedDiffWriter is closed');
     await this.comp.push(undefined, io);
+    await this.out.ready();
   }
 
   private async append(io: DiffIo, d: StoredData | undefined): Promise<void> {
+    this.appendStored(io.addr, io.blocks, io.kind, d);
+  }
+
+  /** The output (internal: for callers that hand in views of reused buffers). */
+  get output(): OutWriter {
+    return this.out;
+  }
+
+  /**
+   * Add an IO whose data is already in its stored form, `d.blocks` LB (internal: synchronous;
+   * await {@link OutWriter.ready} now and then).
+   */
+  appendStored(addr: number, blocks: number, kind: DiffIo['kind'], d: { cmpr: number; stored: Uint8Array; checksum: number; blocks: number } | undefined): void {
     this.nData++;
     if (!d) {
-      this.index.add({ addr: io.addr, blocks: io.blocks, kind: io.kind });
+      this.index.add({ addr, blocks, kind });
       return;
     }
     const image: FileImage = { stored: NO_BYTES, cmpr: d.cmpr, blocks: d.blocks, checksum: d.checksum, fileOffset: this.offset, size: d.stored.byteLength };
-    await this.out.write(d.stored);
+    this.out.push(d.stored);
     this.offset += d.stored.byteLength;
-    this.index.add({ addr: io.addr, blocks: io.blocks, kind: 'normal', data: { image, offsetLb: 0 } });
+    this.index.add({ addr, blocks, kind: 'normal', data: { image, offsetLb: 0 } });
   }
 
   /** Write pending images, the index and the index super, then close the output. */
@@ -120,7 +135,7 @@ export class IndexedDiffWriter {
     this.closed = true;
     await this.comp.flush();
     const pad = (8 - (this.offset % 8)) % 8;
-    if (pad) await this.out.write(Buffer.alloc(pad));
+    if (pad) this.out.push(Buffer.alloc(pad));
     const indexOffset = this.offset + pad;
     let n = 0;
     const chunk: Uint8Array[] = [];

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { SinkWriter, type ByteSink } from '@walbjs/log-format';
+import type { ByteSink } from '@walbjs/log-format';
+import { OutWriter } from './out-writer.ts';
 import { WALB_DIFF_TYPE_SORTED } from '../constants.ts';
 import { DEFAULT_COMPRESS_OPT, codecLevel, type CompressOpt } from '../compression.ts';
 import { LayoutError } from '../errors.ts';
@@ -12,7 +13,7 @@ import { splitIo, type DiffIo } from '../algo/diff-io.ts';
 import { encodeDiffFileHeader, makeDiffFileHeader, type DiffFileHeader } from '../layout/file-header.ts';
 import { encodeDiffPackHeader, endPack, packCanAdd, type DiffPackHeader } from '../layout/pack-header.ts';
 import { kindFlags, type DiffRecord } from '../layout/diff-record.ts';
-import { OrderedCompressor, type StoredData } from './stored-data.ts';
+import { OrderedCompressor } from './stored-data.ts';
 import { availableParallelism } from 'node:os';
 
 /** Options of {@link SortedDiffWriter.create}. */
@@ -51,7 +52,9 @@ export interface WriteSummary {
  */
 export class SortedDiffWriter {
   private pack: DiffPackHeader = { ...endPack(), flags: 0 };
-  private data: Buffer[] = [];
+  private data: Uint8Array[] = [];
+  /** Called after each pack is queued for writing (internal: for callers that reuse buffers). */
+  onPackQueued: (() => void) | undefined;
   private prevEnd = 0;
   private closed = false;
   private readonly comp: OrderedCompressor<undefined>;
@@ -59,10 +62,10 @@ export class SortedDiffWriter {
   /** What was written so far. */
   readonly summary: WriteSummary = { records: 0, packs: 0, bytes: 0 };
 
-  private constructor(private readonly out: SinkWriter, readonly header: DiffFileHeader, opts: SortedWriteOptions) {
+  private constructor(private readonly out: OutWriter, readonly header: DiffFileHeader, opts: SortedWriteOptions) {
     const c = opts.cmpr ?? DEFAULT_COMPRESS_OPT;
     const level = c.type === 0 ? 0 : (codecLevel(c.type, c.level) ?? 0);
-    this.comp = new OrderedCompressor(c.type, level, opts.parallel ?? 8 * availableParallelism(), (_t, io, d) => this.append(io, d), opts.passRaw ?? false);
+    this.comp = new OrderedCompressor(c.type, level, opts.parallel ?? 8 * availableParallelism(), async (_t, io, d) => this.appendStored(io.addr, io.blocks, io.kind, d), opts.passRaw ?? false);
     this.maxIoBlocks = opts.maxIoBlocks ?? 0;
     this.sync = opts.sync ?? false;
   }
@@ -71,8 +74,8 @@ export class SortedDiffWriter {
   /** Create the file (or stream) and write the header. */
   static async create(sink: ByteSink, opts: SortedWriteOptions = {}): Promise<SortedDiffWriter> {
     const h = makeDiffFileHeader(WALB_DIFF_TYPE_SORTED, opts.uuid);
-    const out = await SinkWriter.open(sink);
-    await out.write(encodeDiffFileHeader(h));
+    const out = await OutWriter.open(sink);
+    out.push(encodeDiffFileHeader(h));
     return new SortedDiffWriter(out, h, opts);
   }
 
@@ -86,13 +89,23 @@ export class SortedDiffWriter {
     if (io.addr < this.prevEnd) throw new LayoutError(`IO at LB ${io.addr} overlaps or precedes the previous one ending at ${this.prevEnd}`);
     this.prevEnd = io.addr + io.blocks;
     for (const piece of splitIo(io, this.maxIoBlocks)) await this.comp.push(undefined, piece);
+    await this.out.ready();
   }
 
-  private async append(io: DiffIo, d: StoredData | undefined): Promise<void> {
+  /** The output (internal: for callers that hand in views of reused buffers). */
+  get output(): OutWriter {
+    return this.out;
+  }
+
+  /**
+   * Add a record whose data is already in its stored form (internal: the caller keeps the order,
+   * splits, and checks nothing overlaps). Synchronous; await {@link OutWriter.ready} now and then.
+   */
+  appendStored(addr: number, blocks: number, kind: DiffIo['kind'], d: { cmpr: number; stored: Uint8Array; checksum: number } | undefined): void {
     const size = d ? d.stored.byteLength : 0;
-    if (!packCanAdd(this.pack.records.length, this.pack.totalSize, size)) await this.flushPack();
+    if (!packCanAdd(this.pack.records.length, this.pack.totalSize, size)) this.flushPack();
     const rec: DiffRecord = {
-      ioAddress: io.addr, ioBlocks: io.blocks, flags: kindFlags(io.kind), compressionType: d ? d.cmpr : 0,
+      ioAddress: addr, ioBlocks: blocks, flags: kindFlags(kind), compressionType: d ? d.cmpr : 0,
       reserved1: 0, dataOffset: this.pack.totalSize, dataSize: size, checksum: d ? d.checksum : 0, reserved2: 0,
     };
     this.pack.records.push(rec);
@@ -101,14 +114,14 @@ export class SortedDiffWriter {
     this.summary.records++;
   }
 
-  private async flushPack(): Promise<void> {
+  private flushPack(): void {
     if (this.pack.records.length === 0) return;
-    const block = encodeDiffPackHeader(this.pack);
-    await this.out.write(block);
-    for (const b of this.data) await this.out.write(b);
+    this.out.push(encodeDiffPackHeader(this.pack));
+    for (const b of this.data) this.out.push(b);
     this.summary.packs++;
     this.pack = { ...endPack(), flags: 0 };
     this.data = [];
+    this.onPackQueued?.();
   }
 
   /** Write what is pending and the END pack, then close the output. */
@@ -116,8 +129,8 @@ export class SortedDiffWriter {
     if (this.closed) return this.summary;
     this.closed = true;
     await this.comp.flush();
-    await this.flushPack();
-    await this.out.write(encodeDiffPackHeader(endPack()));
+    this.flushPack();
+    this.out.push(encodeDiffPackHeader(endPack()));
     await this.out.close(this.sync);
     this.summary.bytes = this.out.written;
     return this.summary;

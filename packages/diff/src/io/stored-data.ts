@@ -7,7 +7,7 @@
  */
 import { checksum } from '@walbjs/log-format';
 import { coversWholeImage, type DiffIo } from '../algo/diff-io.ts';
-import { compressOrRaw } from '../codec/index.ts';
+import { compressOrRaw, compressOrRawSync } from '../codec/index.ts';
 import { ioBytes } from './materialize.ts';
 
 /** A normal IO's data as it will be stored. */
@@ -33,7 +33,8 @@ export async function storedData(io: DiffIo, type: number, level: number, passRa
     return { cmpr: img.cmpr, stored: img.stored, checksum: img.checksum ?? checksum(img.stored, 0), blocks: io.blocks };
   }
   const raw = (await ioBytes(io))!;
-  const r = type === 0 ? { cmpr: 0, stored: raw } : await compressOrRaw(type, level, raw);
+  // A codec with a synchronous path runs on the spot: cheaper than a trip to the thread pool.
+  const r = type === 0 ? { cmpr: 0, stored: raw } : compressOrRawSync(type, level, raw) ?? await compressOrRaw(type, level, raw);
   return { cmpr: r.cmpr, stored: r.stored, checksum: checksum(r.stored, 0), blocks: io.blocks };
 }
 

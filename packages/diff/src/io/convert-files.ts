@@ -1,0 +1,286 @@
+/**
+ * wlog → wdiff conversion of wlog files (the common case), without intermediate copies:
+ *
+ * - Indexed: one pass. The log is read in large reads into reused buffers; each IO is checked,
+ *   compressed (synchronously when the codec can, on the spot) and queued for writing as a view,
+ *   no copy made; a buffer returns to the pool once what was queued from it is written.
+ * - Sorted: two passes over the log files. The first reads and checks everything and builds the
+ *   in-memory diff (newer wins, new IOs split into `maxIoBlocks` pieces), each piece pointing at
+ *   its bytes in the log; the second reads the surviving pieces back in address order, a batch
+ *   ahead of the compression, and writes the packs. Memory holds the index only.
+ *
+ * Both give the same bytes as the streaming conversion: every stored record is the codec's output
+ * for the record's bytes, or the raw bytes when that does not shrink them.
+ *
+ * @module
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { LOGICAL_BLOCK_SIZE, checksum, type ByteSink } from '@walbjs/log-format';
+import { DEFAULT_COMPRESS_OPT, codecLevel, type CompressOpt } from '../compression.ts';
+import { compressOrRaw, compressOrRawSync } from '../codec/index.ts';
+import { getCodec } from '../codec/registry.ts';
+import { DiffMemory } from '../algo/diff-memory.ts';
+import type { DiffImage, DiffIo, DiffIoKind } from '../algo/diff-io.ts';
+import { IndexedDiffWriter } from './indexed-writer.ts';
+import { preadFull } from './pread.ts';
+import { SortedDiffWriter, type WriteSummary } from './sorted-writer.ts';
+import { SCAN_ALLZERO, SCAN_DISCARD, closeScanFiles, scanWlogFiles, type ScanIo, type WlogScanInfo } from './wlog-scan.ts';
+
+/** Options the file conversions take. */
+export interface FileConvertOptions {
+  cmpr?: CompressOpt;
+  maxIoBlocks: number;
+  onIo?: () => void;
+}
+
+/** What a file conversion returns. */
+export interface FileConvertResult extends WriteSummary {
+  uuid: Uint8Array;
+  beginLsid: bigint;
+  endLsid: bigint;
+}
+
+const KINDS: DiffIoKind[] = ['normal', 'allzero', 'discard'];
+
+interface Stored {
+  cmpr: number;
+  stored: Uint8Array;
+  checksum: number;
+  blocks: number;
+}
+
+/** How records are compressed: synchronously when the codec can, else through promises. */
+function compressorOf(opt: CompressOpt | undefined): { type: number; level: number; sync: boolean } {
+  const c = opt ?? DEFAULT_COMPRESS_OPT;
+  const level = c.type === 0 ? 0 : (codecLevel(c.type, c.level) ?? 0);
+  return { type: c.type, level, sync: c.type === 0 || getCodec(c.type).compressSync !== undefined };
+}
+
+/** The stored form of `raw` whose salt-0 checksum is `rawCsum` (when known). */
+function storeSync(type: number, level: number, raw: Buffer, rawCsum: number | undefined): Stored {
+  const blocks = raw.byteLength / LOGICAL_BLOCK_SIZE;
+  if (type === 0) return { cmpr: 0, stored: raw, checksum: rawCsum ?? checksum(raw, 0), blocks };
+  const r = compressOrRawSync(type, level, raw)!;
+  if (r.cmpr === 0) return { cmpr: 0, stored: raw, checksum: rawCsum ?? checksum(raw, 0), blocks };
+  return { cmpr: r.cmpr, stored: r.stored, checksum: checksum(r.stored, 0), blocks };
+}
+
+async function storeAsync(type: number, level: number, raw: Buffer, rawCsum: number | undefined): Promise<Stored> {
+  const blocks = raw.byteLength / LOGICAL_BLOCK_SIZE;
+  const r = await compressOrRaw(type, level, raw);
+  if (r.cmpr === 0) return { cmpr: 0, stored: raw, checksum: rawCsum ?? checksum(raw, 0), blocks };
+  return { cmpr: r.cmpr, stored: r.stored, checksum: checksum(r.stored, 0), blocks };
+}
+
+/** Convert wlog files into an indexed wdiff, in one pass. */
+export async function convertFilesIndexed(paths: string[], out: ByteSink, opts: FileConvertOptions): Promise<FileConvertResult> {
+  const { type, level, sync } = compressorOf(opts.cmpr);
+  let w: IndexedDiffWriter | undefined;
+  // IOs of the current read buffer whose compression is still running (asynchronous codecs only).
+  let pending: Array<{ addr: number; blocks: number; kind: number; p?: Promise<Stored> }> = [];
+  let info: WlogScanInfo | undefined;
+  let viewed = false;
+  try {
+    info = await scanWlogFiles(paths, {
+      begin: async (h) => { w = await IndexedDiffWriter.create(out, { uuid: h.uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks }); },
+      io: (io: ScanIo) => {
+        opts.onIo?.();
+        if (!sync) {
+          pending.push({ addr: io.addr, blocks: io.blocks, kind: io.kind, p: io.data ? storeAsync(type, level, io.data, io.csum0) : undefined });
+          return;
+        }
+        const d = io.data ? storeSync(type, level, io.data, io.csum0) : undefined;
+        if (d && d.cmpr === 0) viewed = true;
+        w!.appendStored(io.addr, io.blocks, KINDS[io.kind], d);
+      },
+      chunkDone: async (release) => {
+        if (pending.length) {
+          const list = pending;
+          pending = [];
+          for (const e of list) {
+            const d = e.p ? await e.p : undefined;
+            if (d && d.cmpr === 0) viewed = true;
+            w!.appendStored(e.addr, e.blocks, KINDS[e.kind], d);
+          }
+        }
+        // The buffer returns once the raw views queued from it are written; at once when none was.
+        if (viewed) w!.output.whenWritten(release);
+        else release();
+        viewed = false;
+        await w!.output.ready();
+      },
+    });
+    await closeScanFiles(info);
+    const s = await w!.close();
+    return { ...s, uuid: info.uuid, beginLsid: info.beginLsid, endLsid: info.endLsid };
+  } catch (e) {
+    for (const x of pending) x.p?.catch(() => {});
+    if (w) await w.close().catch(() => {});
+    throw e;
+  }
+}
+
+/** A normal piece's bytes in the log. */
+interface LogImage extends DiffImage {
+  /** Index of the log file. */
+  readonly file: number;
+  /** Byte offset of the image in it. */
+  readonly pos: number;
+}
+
+const NO_BYTES = Buffer.alloc(0);
+/** Raw bytes of pieces read back per batch. */
+const BATCH = 4 << 20;
+/** Batches read ahead of the compression. */
+const BATCHES_AHEAD = 2;
+
+interface Piece {
+  addr: number;
+  blocks: number;
+  kind: DiffIoKind;
+  /** Normal: the log file, the byte offset and length of the piece's bytes, the checksum when the piece is the whole IO. */
+  file: number;
+  pos: number;
+  len: number;
+  csum: number | undefined;
+  /** Where the bytes land in the batch buffer. */
+  at: number;
+}
+
+interface Batch {
+  pieces: Piece[];
+  buf: Buffer;
+  read: Promise<void>;
+}
+
+/** Convert wlog files into a sorted wdiff, in two passes over the files. */
+export async function convertFilesSorted(paths: string[], out: ByteSink, opts: FileConvertOptions): Promise<FileConvertResult> {
+  const { type, level, sync } = compressorOf(opts.cmpr);
+  const mem = new DiffMemory({ maxIoBlocks: opts.maxIoBlocks });
+  const info = await scanWlogFiles(paths, {
+    io: (io: ScanIo) => {
+      opts.onIo?.();
+      if (io.kind === SCAN_DISCARD) mem.add({ addr: io.addr, blocks: io.blocks, kind: 'discard' });
+      else if (io.kind === SCAN_ALLZERO) mem.add({ addr: io.addr, blocks: io.blocks, kind: 'allzero' });
+      else {
+        const image: LogImage = { stored: NO_BYTES, cmpr: 0, blocks: io.blocks, checksum: io.csum0, file: io.file, pos: io.filePos };
+        mem.add({ addr: io.addr, blocks: io.blocks, kind: 'normal', data: { image, offsetLb: 0 } });
+      }
+    },
+    chunkDone: (release) => release(),
+  });
+  let w: SortedDiffWriter | undefined;
+  try {
+    w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr });
+    const writer = w;
+    const files = info.files;
+    const pool: Buffer[] = [];
+    const takeBuf = (n: number): Buffer => (n <= BATCH ? pool.pop() ?? Buffer.allocUnsafeSlow(BATCH) : Buffer.allocUnsafeSlow(n));
+    const giveBuf = (b: Buffer): void => { if (b.byteLength === BATCH) pool.push(b); };
+    // Buffers whose pieces are all queued in packs: they go back once those packs are written.
+    let done: Buffer[] = [];
+    writer.onPackQueued = () => {
+      if (!done.length) return;
+      const list = done;
+      done = [];
+      writer.output.whenWritten(() => { for (const b of list) giveBuf(b); });
+    };
+
+    const it = mem.values();
+    let carry: DiffIo | undefined;
+    const nextBatch = (): Batch | undefined => {
+      const pieces: Piece[] = [];
+      let bytes = 0;
+      for (;;) {
+        let io = carry;
+        carry = undefined;
+        if (!io) {
+          const r = it.next();
+          if (r.done) break;
+          io = r.value;
+        }
+        if (io.kind !== 'normal') {
+          pieces.push({ addr: io.addr, blocks: io.blocks, kind: io.kind, file: 0, pos: 0, len: 0, csum: undefined, at: 0 });
+        } else {
+          const img = io.data!.image as LogImage;
+          const len = io.blocks * LOGICAL_BLOCK_SIZE;
+          // A batch stays within one pool buffer; only a piece larger than that gets its own.
+          if (bytes > 0 && bytes + len > BATCH) { carry = io; break; }
+          const whole = io.data!.offsetLb === 0 && io.blocks === img.blocks;
+          pieces.push({ addr: io.addr, blocks: io.blocks, kind: 'normal', file: img.file, pos: img.pos + io.data!.offsetLb * LOGICAL_BLOCK_SIZE, len, csum: whole ? img.checksum : undefined, at: bytes });
+          bytes += len;
+        }
+        if (pieces.length >= 4096) break;
+      }
+      if (pieces.length === 0) return undefined;
+      const buf = takeBuf(bytes);
+      return { pieces, buf, read: readPieces(files, pieces, buf) };
+    };
+
+    const ahead: Batch[] = [];
+    const fill = () => {
+      while (ahead.length < BATCHES_AHEAD) {
+        const b = nextBatch();
+        if (!b) break;
+        b.read.catch(() => {});
+        ahead.push(b);
+      }
+    };
+    fill();
+    while (ahead.length) {
+      const b = ahead.shift()!;
+      await b.read;
+      fill();
+      if (sync) {
+        for (const p of b.pieces) {
+          if (p.kind !== 'normal') { writer.appendStored(p.addr, p.blocks, p.kind, undefined); continue; }
+          writer.appendStored(p.addr, p.blocks, 'normal', storeSync(type, level, b.buf.subarray(p.at, p.at + p.len), p.csum));
+        }
+      } else {
+        const ps = b.pieces.map((p) => (p.kind === 'normal' ? storeAsync(type, level, b.buf.subarray(p.at, p.at + p.len), p.csum) : undefined));
+        for (const p of ps) p?.catch(() => {});
+        for (let i = 0; i < b.pieces.length; i++) {
+          const p = b.pieces[i];
+          writer.appendStored(p.addr, p.blocks, p.kind, p.kind === 'normal' ? await ps[i] : undefined);
+        }
+      }
+      done.push(b.buf);
+      await writer.output.ready();
+    }
+    const s = await writer.close();
+    return { ...s, uuid: info.uuid, beginLsid: info.beginLsid, endLsid: info.endLsid };
+  } catch (e) {
+    if (w) await w.close().catch(() => {});
+    throw e;
+  } finally {
+    await closeScanFiles(info);
+  }
+}
+
+/** Read the normal pieces' bytes into `buf`, runs adjacent in a file read at once. */
+async function readPieces(files: FileHandle[], pieces: Piece[], buf: Buffer): Promise<void> {
+  const reads: Promise<void>[] = [];
+  let i = 0;
+  while (i < pieces.length) {
+    const p = pieces[i];
+    if (p.kind !== 'normal') { i++; continue; }
+    let len = p.len;
+    let j = i + 1;
+    // Coalesce the following normal pieces that continue it both in the log and in the buffer.
+    while (j < pieces.length) {
+      const q = pieces[j];
+      if (q.kind !== 'normal') { j++; continue; }
+      if (q.file !== p.file || q.pos !== p.pos + len || q.at !== p.at + len) break;
+      len += q.len;
+      j++;
+    }
+    reads.push(readExact(files[p.file], buf, p.at, len, p.pos));
+    i = j;
+  }
+  await Promise.all(reads);
+}
+
+async function readExact(fh: FileHandle, buf: Buffer, at: number, len: number, pos: number): Promise<void> {
+  const n = await preadFull(fh, buf, at, len, pos);
+  if (n < len) throw new Error(`wlog file shrank while it was converted (read at ${pos + n})`);
+}

@@ -1,0 +1,157 @@
+/**
+ * The writers' byte output: parts are queued without copying and written in large gathered
+ * `pwritev`s, two of them in flight, so producing and writing overlap. A caller that hands in views
+ * of buffers it wants to reuse asks {@link OutWriter.whenWritten} to be told once they are on their
+ * way to the file.
+ *
+ * Paths are written with positional writes; any other sink (stdout, a stream, a function) goes
+ * through log-format's `SinkWriter`, views being copied first since a stream may keep them.
+ *
+ * @module
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { SinkWriter, type ByteSink } from '@walbjs/log-format';
+import { pwritev } from './pread.ts';
+
+/** Bytes gathered before a write starts. */
+const GATHER = 4 << 20;
+/** Writes in flight at most. */
+const MAX_INFLIGHT = 2;
+
+/** A buffered, awaitable writer of bytes to a path or any sink. */
+export class OutWriter {
+  private parts: Uint8Array[] = [];
+  private size = 0;
+  /** File position of the first queued part. */
+  private pos = 0;
+  private readonly inflight: Promise<void>[] = [];
+  private tail: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  /** Bytes completely written. */
+  private done = 0;
+  private waiters: Array<{ at: number; fn: () => void }> = [];
+  /** Bytes queued so far: the offset the next byte will have. */
+  written = 0;
+
+  private constructor(private readonly fh: FileHandle | undefined, private readonly sink: SinkWriter | undefined) {}
+
+  /** Open a sink: a path is created or truncated (mode 0644). */
+  static async open(sink: ByteSink): Promise<OutWriter> {
+    if (typeof sink === 'string' && sink !== '-') return new OutWriter(await open(sink, 'w', 0o644), undefined);
+    return new OutWriter(undefined, await SinkWriter.open(sink));
+  }
+
+  /** Whether parts are written in place (views of reused buffers are safe once {@link whenWritten} fires). */
+  get isFile(): boolean {
+    return this.fh !== undefined;
+  }
+
+  /**
+   * Queue `b` (not copied for a file: keep it unchanged until {@link whenWritten}). Starts a write
+   * when enough has gathered and fewer than two are in flight; never waits.
+   */
+  push(b: Uint8Array): void {
+    const n = b.byteLength;
+    if (n === 0) return;
+    this.parts.push(this.fh ? b : Buffer.from(b));
+    this.size += n;
+    this.written += n;
+    if (this.size >= GATHER && this.inflight.length < MAX_INFLIGHT) this.start();
+  }
+
+  /** Queue `b` and wait when too much is pending. */
+  async write(b: Uint8Array): Promise<void> {
+    this.push(b);
+    if (this.size >= GATHER) await this.ready();
+  }
+
+  /** Wait until what is queued is below the gather size, or a write slot is free. */
+  async ready(): Promise<void> {
+    while (this.size >= GATHER) {
+      if (this.inflight.length < MAX_INFLIGHT) this.start();
+      else await this.inflight[0];
+    }
+    this.check();
+  }
+
+  /** Call `fn` once every byte queued so far is written (at once when it is). */
+  whenWritten(fn: () => void): void {
+    if (this.done >= this.written) fn();
+    else this.waiters.push({ at: this.written, fn });
+  }
+
+  private check(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Start writing everything queued. */
+  private start(): void {
+    if (this.size === 0) return;
+    const parts = this.parts;
+    const size = this.size;
+    const pos = this.pos;
+    this.parts = [];
+    this.size = 0;
+    this.pos += size;
+    const prev = this.tail;
+    // A file takes positional writes at once; a stream's must follow the previous one.
+    const w = this.fh ? this.put(parts, size, pos) : prev.then(() => this.put(parts, size, pos));
+    w.catch(() => {});
+    // Completion is reported in order, whatever order the writes finish in.
+    const chained = (async () => {
+      try {
+        await w;
+      } catch (e) {
+        if (this.failure === undefined) this.failure = e;
+      }
+      await prev;
+      this.inflight.shift();
+      if (this.failure !== undefined) return;
+      this.done = pos + size;
+      if (this.waiters.length) {
+        let k = 0;
+        while (k < this.waiters.length && this.waiters[k].at <= this.done) k++;
+        for (const x of this.waiters.splice(0, k)) x.fn();
+      }
+    })();
+    this.tail = chained;
+    this.inflight.push(chained);
+  }
+
+  private async put(parts: Uint8Array[], size: number, pos: number): Promise<void> {
+    if (!this.fh) {
+      for (const b of parts) await this.sink!.write(b);
+      return;
+    }
+    const fh = this.fh;
+    let done = await pwritev(fh, parts, pos);
+    if (done === size) return;
+    // A short write (rare on files): finish piece by piece.
+    let at = pos;
+    for (const b of parts) {
+      if (done >= b.byteLength) { done -= b.byteLength; at += b.byteLength; continue; }
+      let o = done;
+      done = 0;
+      while (o < b.byteLength) o += (await fh.write(b, o, b.byteLength - o, at + o)).bytesWritten;
+      at += b.byteLength;
+    }
+  }
+
+  /** Wait for every queued byte to be written. */
+  async drain(): Promise<void> {
+    this.start();
+    while (this.inflight.length) await this.inflight[this.inflight.length - 1];
+    this.check();
+  }
+
+  /** Write everything, then close (a file after `fdatasync` when `sync`). */
+  async close(sync = false): Promise<void> {
+    try {
+      await this.drain();
+      if (this.sink) await this.sink.close(sync);
+      else if (sync) await this.fh!.datasync();
+    } finally {
+      if (this.fh) await this.fh.close();
+    }
+  }
+}

@@ -1,0 +1,83 @@
+// The conversion of wlog files (read in place; sorted in two passes over the files) gives the same
+// bytes as the streaming conversion of the same logs, for every codec, both formats, splits, several
+// consecutive files; and corrupt or mismatched logs throw the same typed errors.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { WalbFormatError, writeGeneratedWlog } from '@walbjs/log-format';
+import { convertWlogs, parseCompressOpt } from '../src/index.ts';
+import { casesOf, tempDir, vec } from './helpers.ts';
+
+const t = tempDir();
+process.on('exit', () => t.cleanup());
+const C = suite('convert files');
+
+async function both(paths: string[], opts: Parameters<typeof convertWlogs>[2], name: string): Promise<void> {
+  const a = join(t.dir, `${name}.file.wdiff`);
+  const b = join(t.dir, `${name}.stream.wdiff`);
+  const ra = await convertWlogs(paths, a, opts);
+  const rb = await convertWlogs(paths.map((p) => readFileSync(p)), b, opts);
+  assert.ok(readFileSync(a).equals(readFileSync(b)), `${name}: file and stream conversions differ`);
+  assert.equal({ ...ra }, { ...rb }, `${name}: results differ`);
+}
+
+async function rejects(fn: () => Promise<unknown>, re: RegExp): Promise<void> {
+  try { await fn(); } catch (e) { assert.match((e as Error).message, re); return; }
+  assert.unreachable('did not throw');
+}
+
+C('generated logs (discards, padding, all-zero IOs, pbs 512 and 4096): every codec, both formats, with splits', async () => {
+  for (const pbs of [512, 4096]) {
+    const w = join(t.dir, `g${pbs}.wlog`);
+    await writeGeneratedWlog(w, { seed: pbs, pbs, totalBytes: 3 << 20, deviceBytes: 8 << 20, maxDiscardBytes: 1 << 20, maxIoBytes: 300 << 10, randomData: pbs === 512 });
+    for (const cmpr of ['none', 'snappy', 'gzip', 'lz4', 'zstd']) {
+      for (const indexed of [false, true]) {
+        for (const maxIoBlocks of [undefined, 16]) {
+          await both([w], { indexed, cmpr: parseCompressOpt(cmpr), maxIoBlocks }, `g${pbs}-${cmpr}-${indexed}-${maxIoBlocks}`);
+        }
+      }
+    }
+  }
+});
+
+C('the reference logs', async () => {
+  for (const c of casesOf('wlog')) for (const indexed of [false, true]) await both([vec(c.wlog)], { indexed }, `${c.name}-${indexed}`);
+});
+
+C('consecutive files convert as one log; a gap or another uuid is refused', async () => {
+  const a = join(t.dir, 'c0.wlog'), b = join(t.dir, 'c1.wlog');
+  const uuid = new Uint8Array(16).fill(7);
+  await writeGeneratedWlog(a, { seed: 5, uuid, salt: 99, totalBytes: 2 << 20, deviceBytes: 4 << 20 });
+  const first = await convertWlogs([a], join(t.dir, 'c0.wdiff'));
+  await writeGeneratedWlog(b, { seed: 6, uuid, salt: 99, beginLsid: first.endLsid, totalBytes: 2 << 20, deviceBytes: 4 << 20 });
+  for (const indexed of [false, true]) await both([a, b], { indexed }, `chain-${indexed}`);
+  await rejects(() => convertWlogs([b, a], join(t.dir, 'bad.wdiff')), /lsid/);
+  const other = join(t.dir, 'c2.wlog');
+  await writeGeneratedWlog(other, { seed: 6, uuid: new Uint8Array(16).fill(8), salt: 99, beginLsid: first.endLsid, totalBytes: 1 << 20 });
+  await rejects(() => convertWlogs([a, other], join(t.dir, 'bad.wdiff')), /uuid/);
+});
+
+C('corrupt data and a truncated log throw typed errors, as the stream conversion does', async () => {
+  const w = join(t.dir, 'x.wlog');
+  await writeGeneratedWlog(w, { seed: 9, pbs: 4096, totalBytes: 2 << 20, deviceBytes: 4 << 20, padding: false, discard: false, allZero: false });
+  const src = readFileSync(w);
+  const flipped = Buffer.from(src);
+  flipped[4096 * 2 + 100] ^= 1; // the first pack's data
+  const f = join(t.dir, 'flip.wlog');
+  writeFileSync(f, flipped);
+  const cut = join(t.dir, 'cut.wlog');
+  writeFileSync(cut, src.subarray(0, src.length - 4096 * 3 - 1000));
+  for (const bad of [f, cut]) {
+    for (const indexed of [false, true]) {
+      let e1: unknown, e2: unknown;
+      try { await convertWlogs([bad], join(t.dir, 'o1.wdiff'), { indexed }); } catch (e) { e1 = e; }
+      try { await convertWlogs([readFileSync(bad)], join(t.dir, 'o2.wdiff'), { indexed }); } catch (e) { e2 = e; }
+      assert.instance(e1, WalbFormatError, `${bad} indexed=${indexed}`);
+      assert.instance(e2, WalbFormatError);
+      assert.is((e1 as WalbFormatError).code, (e2 as WalbFormatError).code);
+    }
+  }
+});
+
+C.run();
