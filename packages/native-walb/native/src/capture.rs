@@ -269,17 +269,22 @@ impl Device {
             while let Some(d) = d2.upgrade() { if !d.apply_next() { return; } }
         }).map_err(|e| io_err("spawn the applier", e))?;
         let d5 = Arc::downgrade(&dev);
+        let mut dropped = end;
         thread::Builder::new().name("walb-flusher".into()).spawn(move || loop {
             thread::sleep(FLUSH_INTERVAL);
             let Some(d) = d5.upgrade() else { return };
             let target = { let st = d.state.lock().unwrap(); if st.closing { return; } st.lsids.completed };
+            if dropped > target { dropped = target; } // the log was cleared
             if d.state.lock().unwrap().lsids.permanent < target && d.ldev.sync_data().is_ok() {
-                // Small batches reach the log through the page cache: let those pages go once
-                // durable, so the log does not crowd the page cache out (and fresh pages cost
-                // more than recycled ones).
-                { use std::os::unix::io::AsRawFd; unsafe { posix_fadvise(d.ldev.as_raw_fd(), 0, 0, 4); } }
                 let mut st = d.state.lock().unwrap();
                 if st.lsids.permanent < target { st.lsids.permanent = target; }
+            }
+            if dropped < target && d.state.lock().unwrap().lsids.permanent >= target {
+                // Small batches reach the log through the page cache: let the pages of what is
+                // durable now go, so the log does not crowd the page cache out (and recycled
+                // pages cost less than fresh ones).
+                d.drop_cached(dropped, target);
+                dropped = target;
             }
         }).map_err(|e| io_err("spawn the flusher", e))?;
         let d3 = Arc::downgrade(&dev);
@@ -310,6 +315,17 @@ impl Device {
             done += run;
         }
         Ok(())
+    }
+
+    /// Drop the page cache of the ring between two lsids (advice only: failures are ignored).
+    fn drop_cached(&self, from: u64, to: u64) {
+        use std::os::unix::io::AsRawFd;
+        let mut l = from.max(to.saturating_sub(self.rb_size));
+        while l < to {
+            let run = (self.rb_size - l % self.rb_size).min(to - l);
+            unsafe { posix_fadvise(self.ldev.as_raw_fd(), self.ring_pos(l) as i64, (run * self.pbs) as i64, 4); }
+            l += run;
+        }
     }
 
     fn write_lsids(&self, lsid: u64, buf: &[u8]) -> std::io::Result<()> {

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { realpath } from 'node:fs/promises';
+import { realpath, rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { CompressOpt } from '@walbjs/diff';
 import { UsageError } from '../../util/errors.ts';
@@ -104,6 +104,22 @@ export async function writeOutput<T>(
   run: (sink: ByteSink, onProgress: (n: number) => void) => Promise<T>,
 ): Promise<{ result: T; bytes: number; isStdout: boolean }> {
   const progress = await startProgress(io, progressOpts);
+  if (out !== '-') {
+    // A file goes to the SDK by its path: it then writes with large positional writes, several in
+    // flight, rather than chunk by chunk through a callback.
+    const before = await stat(out).catch(() => undefined);
+    try {
+      const result = await run(out, (n) => progress.update(n));
+      return { result, bytes: (await stat(out)).size, isStdout: false };
+    } catch (e) {
+      // Remove the partial output, but not a file the failed run never touched.
+      const now = await stat(out).catch(() => undefined);
+      if (now?.isFile() && (!before || now.ino !== before.ino || now.mtimeMs !== before.mtimeMs || now.size !== before.size)) await rm(out, { force: true }).catch(() => {});
+      throw e;
+    } finally {
+      progress.stop();
+    }
+  }
   const o = openOutput(out, io);
   try {
     const result = await run(o.sink, (n) => progress.update(n));
