@@ -441,7 +441,14 @@ impl Device {
             return;
         }
         for (op, done) in ops { st.queue.push_back(Pending { op, done, sink: sink.clone() }); }
-        if st.logger_waits { self.log_cv.notify_one(); }
+        // When the log is free the submitter logs the batch itself: no hand-off to the logger
+        // thread (a wake-up and a context switch per batch), which takes over when it is busy.
+        if let Some(b) = Self::take_batch(&mut st) {
+            drop(st);
+            self.log_batch(b);
+        } else if st.logger_waits {
+            self.log_cv.notify_one();
+        }
     }
 
     /// Wake whoever waits for progress (not the logger or the applier).
@@ -479,41 +486,75 @@ impl Device {
                     answer_all(q.into_iter().map(|p| (p.done, p.sink, Err(108))));
                     return false;
                 }
-                if !st.queue.is_empty() && !st.frozen && st.paused == 0 && st.applying.len() < MAX_APPLY_QUEUE && st.jobs.len() < LOG_WRITERS { break; }
+                if let Some(b) = Self::take_batch(&mut st) { break b; }
                 st.logger_waits = true;
                 st = self.log_cv.wait_timeout(st, Duration::from_millis(200)).unwrap().0;
                 st.logger_waits = false;
             }
-            let mut bytes = 0usize;
-            let mut take = 0usize;
-            for p in st.queue.iter() {
-                if let Op::Write { data, .. } = &p.op { if take > 0 && bytes + data.len() > MAX_BATCH_BYTES { break; } bytes += data.len(); }
-                take += 1;
-            }
-            st.logging = true;
-            st.queue.drain(..take).collect()
         };
+        self.log_batch(batch);
+        true
+    }
+
+    /// The next batch when the log can take one now (one batch is built at a time): the queued
+    /// operations from the front, up to [`MAX_BATCH_BYTES`] of data.
+    fn take_batch(st: &mut State) -> Option<Vec<Pending>> {
+        if st.logging || st.queue.is_empty() || st.frozen || st.paused > 0 || st.applying.len() >= MAX_APPLY_QUEUE || st.jobs.len() >= LOG_WRITERS {
+            return None;
+        }
+        let mut bytes = 0usize;
+        let mut take = 0usize;
+        for p in st.queue.iter() {
+            if let Op::Write { data, .. } = &p.op { if take > 0 && bytes + data.len() > MAX_BATCH_BYTES { break; } bytes += data.len(); }
+            take += 1;
+        }
+        st.logging = true;
+        Some(st.queue.drain(..take).collect())
+    }
+
+    /// Log a batch taken by [`Device::take_batch`]: build its logpacks, write them (or hand them
+    /// to the log writers), finish what is over.
+    fn log_batch(&self, batch: Vec<Pending>) {
         let failed = self.state.lock().unwrap().failed.is_some();
         if failed {
             answer_all(batch.into_iter().map(|p| (p.done, p.sink, Err(5))));
             let mut st = self.state.lock().unwrap();
             st.logging = false;
+            if st.logger_waits && !st.queue.is_empty() { self.log_cv.notify_one(); }
             self.wake_others(&st);
-            return true;
+            return;
         }
         let (job, img) = self.build(batch);
         let mut st = self.state.lock().unwrap();
         st.lsids.latest = job.end;
         st.logging = false;
+        let first = job.first;
         let empty = job.first == job.end;
-        if !empty {
+        // Large batches go to the log writers (direct IO, several in flight); a small one is
+        // written here, through the page cache: a memory copy costs less than a hand-off to
+        // another thread.
+        let inline = !empty && !self.wants_direct(&img);
+        if !empty && !inline {
             st.write_q.push_back((job.first, img));
             if st.writers_wait > 0 { self.write_cv.notify_one(); }
+            st.jobs.push_back(job);
+            if st.logger_waits && !st.queue.is_empty() { self.log_cv.notify_one(); }
+            self.wake_others(&st);
+            return;
         }
         st.jobs.push_back(Job { status: if empty { JobStatus::Written } else { JobStatus::Writing }, ..job });
+        if inline {
+            drop(st);
+            let ok = self.write_lsids(first, img.bytes()).is_ok();
+            st = self.state.lock().unwrap();
+            if let Some(j) = st.jobs.iter_mut().find(|j| j.first == first && j.status == JobStatus::Writing) {
+                j.status = if ok { JobStatus::Written } else { JobStatus::Failed };
+            }
+        }
+        // Whatever was queued meanwhile is the logger's.
+        if st.logger_waits && !st.queue.is_empty() { self.log_cv.notify_one(); }
         // A batch with nothing to write (flushes, refusals) is over as soon as those before it are.
-        if empty { self.finish_jobs(st); } else { self.wake_others(&st); }
-        true
+        self.finish_jobs(st);
     }
 
     /// The applier's step: write the oldest logged batch to the data device and answer it. False
@@ -828,12 +869,16 @@ impl Device {
         true
     }
 
+    fn wants_direct(&self, img: &AlignedBuf) -> bool {
+        self.ldev_direct.is_some() && self.direct_ok.load(Ordering::Relaxed) && img.len >= DIRECT_MIN_BYTES
+    }
+
     /// Write the batch image starting at `lsid` to the ring. Large batches (bandwidth) use direct
     /// IO while the device takes it: no copy into the page cache, no page cache to evict later.
     /// Small ones (latency) go through the page cache, where a write costs a memory copy rather
     /// than a device round trip; the flusher makes them durable and lets their pages go.
     fn write_log(&self, lsid: u64, img: &AlignedBuf) -> std::io::Result<()> {
-        if let (Some(f), true, true) = (&self.ldev_direct, self.direct_ok.load(Ordering::Relaxed), img.len >= DIRECT_MIN_BYTES) {
+        if let (Some(f), true) = (&self.ldev_direct, self.wants_direct(img)) {
             match self.write_lsids_to(f, lsid, img.bytes()) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.raw_os_error() == Some(22) => self.direct_ok.store(false, Ordering::Relaxed),
