@@ -88,9 +88,16 @@ try {
     emit({ name: `capture: ${label}: p50 latency`, value: ours.p50, unit: 'µs', reference: 'nbdkit file', refValue: ref.p50, ratio: ours.p50 / ref.p50 });
     emit({ name: `capture: ${label}: p99 latency`, value: ours.p99, unit: 'µs', reference: 'nbdkit file', refValue: ref.p99, ratio: ours.p99 / ref.p99, goal: rw === 'randwrite' ? '≤ 1.5×' : '' });
     if (rw === 'write') {
+      // The file system's raw write bandwidth, two ways: what reaches the storage (direct IO, 1 MiB
+      // at queue depth 4, as the device's log writes) — the device writes every byte there at least
+      // once (its log), so this is the bound the goal is against; and buffered writes ending with
+      // one fsync, which over a run this long mostly measures page-cache copies.
       settle();
-      const raw = fio(['--ioengine=psync', `--filename=${file('raw.img', SIZE)}`, '--end_fsync=1'], 'write', '1M', 1);
-      emit({ name: 'capture: 1 MiB sequential writes vs the file system\'s raw bandwidth', value: ours.mibs, unit: 'MiB/s', reference: 'fio psync on a file', refValue: raw.mibs, ratio: ours.mibs / raw.mibs, goal: '≥ 0.45×' });
+      const direct = fio(['--ioengine=libaio', '--direct=1', `--filename=${file('raw.img', SIZE)}`], 'write', '1M', 4);
+      emit({ name: 'capture: 1 MiB sequential writes vs the file system\'s raw bandwidth', value: ours.mibs, unit: 'MiB/s', reference: 'fio direct IO on a file', refValue: direct.mibs, ratio: ours.mibs / direct.mibs, goal: '≥ 0.45×' });
+      settle();
+      const buffered = fio(['--ioengine=psync', `--filename=${file('raw.img', SIZE)}`, '--end_fsync=1'], 'write', '1M', 1);
+      emit({ name: 'capture: 1 MiB sequential writes vs buffered writes on a file', value: ours.mibs, unit: 'MiB/s', reference: 'fio psync + end fsync', refValue: buffered.mibs, ratio: ours.mibs / buffered.mibs });
     }
   }
 } finally {

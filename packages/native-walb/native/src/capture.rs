@@ -162,6 +162,8 @@ pub struct Device {
     /// Everyone else waits here for progress (close, clear log, reads, frozen writers).
     cond: Condvar,
     settings: Mutex<Settings>,
+    /// Log image buffers for reuse (fresh memory costs a page fault per 4 KiB and a zero fill).
+    images: Mutex<Vec<AlignedBuf>>,
 }
 
 /// Batches of at least this many bytes of log are written with direct IO.
@@ -190,6 +192,24 @@ impl AlignedBuf {
         let raw = vec![0u8; len + 4096];
         let off = (4096 - raw.as_ptr() as usize % 4096) % 4096;
         AlignedBuf { raw, off, len }
+    }
+    /// A buffer of `len` bytes from `pool` when one is large enough (its old bytes left as they
+    /// are: the caller writes every byte it uses), else a new one.
+    fn take(pool: &Mutex<Vec<AlignedBuf>>, len: usize) -> AlignedBuf {
+        let mut p = pool.lock().unwrap();
+        if let Some(i) = p.iter().position(|b| b.raw.len() - 4096 >= len) {
+            let mut b = p.swap_remove(i);
+            b.len = len;
+            return b;
+        }
+        drop(p);
+        AlignedBuf::zeroed(len)
+    }
+    /// Give a buffer back to `pool` for the next batch (a few are kept, none beyond 64 MiB).
+    fn give(self, pool: &Mutex<Vec<AlignedBuf>>) {
+        if self.raw.len() > (64 << 20) + 4096 { return; }
+        let mut p = pool.lock().unwrap();
+        if p.len() < 8 { p.push(self); }
     }
     fn bytes(&self) -> &[u8] { &self.raw[self.off..self.off + self.len] }
     fn bytes_mut(&mut self) -> &mut [u8] { &mut self.raw[self.off..self.off + self.len] }
@@ -241,6 +261,7 @@ impl Device {
             write_cv: Condvar::new(),
             cond: Condvar::new(),
             settings: Mutex::new(settings),
+            images: Mutex::new(Vec::new()),
         };
         let end = dev.redo(written)?;
         {
@@ -546,6 +567,7 @@ impl Device {
         if inline {
             drop(st);
             let ok = self.write_lsids(first, img.bytes()).is_ok();
+            img.give(&self.images);
             st = self.state.lock().unwrap();
             if let Some(j) = st.jobs.iter_mut().find(|j| j.first == first && j.status == JobStatus::Writing) {
                 j.status = if ok { JobStatus::Written } else { JobStatus::Failed };
@@ -702,9 +724,9 @@ impl Device {
         let (first, oldest) = { let st = self.state.lock().unwrap(); (st.lsids.latest, st.lsids.oldest) };
         let mut lsid = first;
         let mut durable = false;
-        // Each pack: its lsid, header, and the (request index, PB offset in the pack's data) of
-        // the data it carries; the batch's log image is laid out from them once sizes are known.
-        let mut packs: Vec<(u64, Vec<u8>, Vec<(usize, u64)>)> = Vec::new();
+        // Each pack: its lsid, header, and where the data it carries go; the batch's log image is
+        // laid out from them once sizes are known.
+        let mut packs: Vec<(u64, Vec<u8>, Vec<(usize, u64, u64)>)> = Vec::new();
         let mut items: Vec<Item> = Vec::new();
         // The answer of each request, in order: Ok once logged, or the error it is refused with.
         let mut answers: Vec<(Done, Option<Arc<dyn ReplySink>>, Result<(), i32>)> = Vec::new();
@@ -712,7 +734,8 @@ impl Device {
         while rest.peek().is_some() {
             // One logpack.
             let mut header = vec![0u8; pbs as usize];
-            let mut places: Vec<(usize, u64)> = Vec::new();
+            // (request index, or usize::MAX for padding; PB offset in the pack's data; PBs).
+            let mut places: Vec<(usize, u64, u64)> = Vec::new();
             let mut n = 0usize;
             let mut total = 0u64;
             let mut padded = false;
@@ -732,6 +755,7 @@ impl Device {
                         put32(&mut header, o + 16, (pad * pbs / LBS) as u32);
                         put16(&mut header, o + 20, (total + 1) as u16);
                         put64(&mut header, o + 24, lsid + total + 1);
+                        places.push((usize::MAX, total, pad));
                         total += pad;
                         n += 1;
                         padded = true;
@@ -749,7 +773,7 @@ impl Device {
                         put32(&mut header, o + 16, (d.len() as u64 / LBS) as u32);
                         put16(&mut header, o + 20, (total + 1) as u16);
                         put64(&mut header, o + 24, lsid + total + 1);
-                        places.push((items.len() + members.len(), total));
+                        places.push((items.len() + members.len(), total, need_pb));
                         total += need_pb;
                         durable |= fua;
                         n += 1;
@@ -791,16 +815,21 @@ impl Device {
             for (it, done, sink) in members { items.push(it); answers.push((done, sink, Ok(()))); }
         }
         // The batch's log image: packs at consecutive lsids, padding areas left zero.
-        let mut img = AlignedBuf::zeroed(((lsid - first) * pbs) as usize);
+        // The batch's log image, in a reused buffer: every byte of it is written here (data, the
+        // zero tail of a data run's last PB, zeros for padding), none left from an earlier batch.
+        let mut img = AlignedBuf::take(&self.images, ((lsid - first) * pbs) as usize);
         {
             let buf = img.bytes_mut();
             for (l, header, places) in &packs {
                 let at = ((l - first) * pbs) as usize;
                 buf[at..at + pbs as usize].copy_from_slice(header);
-                for &(i, pb) in places {
-                    let d = &items[i].apply.as_ref().unwrap().0;
+                for &(i, pb, n) in places {
                     let s = at + ((1 + pb) * pbs) as usize;
+                    let e = s + (n * pbs) as usize;
+                    if i == usize::MAX { buf[s..e].fill(0); continue; }
+                    let d = &items[i].apply.as_ref().unwrap().0;
                     buf[s..s + d.len()].copy_from_slice(d);
+                    buf[s + d.len()..e].fill(0);
                 }
             }
         }
@@ -861,6 +890,7 @@ impl Device {
             }
         };
         let ok = self.write_log(first, &img).is_ok();
+        img.give(&self.images);
         let mut st = self.state.lock().unwrap();
         if let Some(j) = st.jobs.iter_mut().find(|j| j.first == first && j.status == JobStatus::Writing) {
             j.status = if ok { JobStatus::Written } else { JobStatus::Failed };

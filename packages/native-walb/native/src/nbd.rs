@@ -341,8 +341,9 @@ fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
             }
             CMD_WRITE => {
                 if length > MAX_REQUEST { break; }
-                let mut data = vec![0u8; length as usize];
-                rd.read_exact(&mut data)?;
+                // Read into spare capacity: no zero fill of a buffer about to be overwritten.
+                let mut data = Vec::with_capacity(length as usize);
+                if (&mut rd).take(length as u64).read_to_end(&mut data).is_err() || data.len() != length as usize { break; }
                 if !in_range { simple_reply(&out, handle, ENOSPC, None); continue; }
                 if !aligned { simple_reply(&out, handle, EINVAL, None); continue; }
                 let ops = if data.len() <= PIECE {
