@@ -589,7 +589,7 @@ impl Device {
                 if let Some(b) = st.applying.pop_front() {
                     st.apply_busy = true;
                     // The logger may wait for room in the apply queue.
-                    if st.logger_waits { self.log_cv.notify_one(); }
+                    if st.logger_waits && !st.queue.is_empty() { self.log_cv.notify_one(); }
                     break b;
                 }
                 if st.closing && st.queue.is_empty() && !st.logging && st.jobs.is_empty() { return false; }
@@ -862,7 +862,7 @@ impl Device {
         if answers.is_empty() && st.lsids.completed == end { return; }
         st.lsids.completed = end;
         if !help && st.applier_waits { self.apply_cv.notify_one(); }
-        if st.logger_waits { self.log_cv.notify_one(); }
+        if st.logger_waits && !st.queue.is_empty() { self.log_cv.notify_one(); }
         self.wake_others(&st);
         drop(st);
         if durable {
@@ -887,7 +887,7 @@ impl Device {
         while !st.apply_busy {
             let Some(b) = st.applying.pop_front() else { break };
             st.apply_busy = true;
-            if st.logger_waits { self.log_cv.notify_one(); }
+            if st.logger_waits && !st.queue.is_empty() { self.log_cv.notify_one(); }
             drop(st);
             let end = b.end;
             let ok = self.apply(b);

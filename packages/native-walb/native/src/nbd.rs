@@ -203,8 +203,9 @@ fn handshake(c: &mut dyn Conn, dev: &Device) -> io::Result<Option<bool>> {
 struct Out {
     buf: Mutex<Vec<u8>>,
     w: Mutex<Box<dyn Conn>>,
-    /// Requests in flight, and the bytes of data they carry.
-    inflight: Mutex<(usize, usize)>,
+    /// Requests in flight, the bytes of data they carry, and whether the connection waits for
+    /// them to go down (a wake-up is a system call even when nobody waits).
+    inflight: Mutex<(usize, usize, bool)>,
     cond: Condvar,
 }
 
@@ -222,17 +223,19 @@ impl Out {
         let mut n = self.inflight.lock().unwrap();
         n.0 -= 1;
         n.1 -= bytes;
-        self.cond.notify_all();
+        if n.2 { self.cond.notify_all(); }
     }
     /// Wait until at most `limit` bytes are in flight.
     fn wait_below(&self, limit: usize) {
         let mut n = self.inflight.lock().unwrap();
-        while n.1 > limit { n = self.cond.wait(n).unwrap(); }
+        while n.1 > limit { n.2 = true; n = self.cond.wait(n).unwrap(); }
+        n.2 = false;
     }
     /// Wait until every request handed on is answered.
     fn wait_until_answered(&self) {
         let mut n = self.inflight.lock().unwrap();
-        while n.0 > 0 { n = self.cond.wait(n).unwrap(); }
+        while n.0 > 0 { n.2 = true; n = self.cond.wait(n).unwrap(); }
+        n.2 = false;
     }
 }
 
@@ -302,7 +305,7 @@ const MAX_INFLIGHT: usize = 64 << 20;
 
 fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
     let Some(structured) = handshake(&mut *c, &dev)? else { c.close(); return Ok(()); };
-    let out: Replies = Arc::new(Out { buf: Mutex::new(Vec::new()), w: Mutex::new(c.dup()?), inflight: Mutex::new((0, 0)), cond: Condvar::new() });
+    let out: Replies = Arc::new(Out { buf: Mutex::new(Vec::new()), w: Mutex::new(c.dup()?), inflight: Mutex::new((0, 0, false)), cond: Condvar::new() });
     let mut pending: Vec<(Op, Done)> = Vec::new();
     let size = dev.size_lb * LBS;
     // Clients pipeline requests: read them through a buffer and hand every write already received
