@@ -278,9 +278,19 @@ fn read_reply(out: &Replies, structured: bool, handle: u64, offset: u64, res: Re
 /// Queue the operations of one request; its reply is gathered once all of them are done (the
 /// first error wins). `bytes` counts against the connection's in-flight limit until then.
 fn queue_request(pending: &mut Vec<(Op, Done)>, out: &Replies, handle: u64, ops: Vec<Op>, bytes: usize) {
+    { let mut n = out.inflight.lock().unwrap(); n.0 += 1; n.1 += bytes; }
+    if ops.len() == 1 {
+        // The common case, one operation: its result is the reply.
+        let out = out.clone();
+        let op = ops.into_iter().next().unwrap();
+        pending.push((op, Box::new(move |r: Result<(), i32>| {
+            simple_reply(&out, handle, r.err().unwrap_or(0), None);
+            out.settled(bytes);
+        })));
+        return;
+    }
     let left = Arc::new(AtomicUsize::new(ops.len()));
     let err = Arc::new(Mutex::new(0i32));
-    { let mut n = out.inflight.lock().unwrap(); n.0 += 1; n.1 += bytes; }
     for op in ops {
         let (out, left, err) = (out.clone(), left.clone(), err.clone());
         pending.push((op, Box::new(move |r| {
