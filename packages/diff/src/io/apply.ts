@@ -9,6 +9,7 @@
  * @module
  */
 import { execFile } from 'node:child_process';
+import { writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { LOGICAL_BLOCK_SIZE, probeDevice } from '@walbjs/log-format';
@@ -80,7 +81,9 @@ export async function verifyWdiffs(paths: string[], sizeLb?: number, onProgress?
  * Sequential writer that gathers adjacent IOs into large writes, double-buffered: one write is in
  * flight while the next buffer fills.
  */
-/** Bytes written between the syncs started early (see `GatherWriter.writeAt`). */
+/** Runs up to this many bytes are written synchronously (see `GatherWriter.flush`). */
+const SYNC_WRITE_MAX = 256 << 10;
+/** Bytes written between the syncs started early (see `GatherWriter.written`). */
 const EARLY_SYNC_BYTES = 64 << 20;
 
 class GatherWriter {
@@ -119,9 +122,14 @@ class GatherWriter {
   private async writeAt(b: Uint8Array, pos: number): Promise<void> {
     let done = 0;
     while (done < b.byteLength) done += (await this.fh.write(b, done, b.byteLength - done, pos + done)).bytesWritten;
-    this.summary.bytesWritten += b.byteLength;
-    this.sinceSync += b.byteLength;
-    this.sinceEarly += b.byteLength;
+    await this.written(b.byteLength);
+  }
+
+  /** Count `n` bytes written; sync when the interval is reached, start writeback early. */
+  private async written(n: number): Promise<void> {
+    this.summary.bytesWritten += n;
+    this.sinceSync += n;
+    this.sinceEarly += n;
     if (this.syncEvery > 0 && this.sinceSync >= this.syncEvery) {
       await this.fh.datasync();
       this.summary.syncs++;
@@ -141,9 +149,22 @@ class GatherWriter {
     await p;
   }
 
-  /** Start writing the filled buffer and switch to the other one. */
+  /**
+   * Start writing the filled buffer and switch to the other one. A small run (scattered records)
+   * is written at once, synchronously: a page-cache write of a few KiB costs far less than a trip
+   * to the thread pool, and the runs do not overlap, so it may pass the write in flight.
+   */
   async flush(): Promise<void> {
     if (this.len === 0) return;
+    if (this.len <= SYNC_WRITE_MAX) {
+      const buf = this.bufs[this.cur];
+      let done = 0;
+      while (done < this.len) done += writeSync(this.fh.fd, buf, done, this.len - done, this.start + done);
+      const n = this.len;
+      this.len = 0;
+      await this.written(n);
+      return;
+    }
     await this.settle();
     const b = this.bufs[this.cur].subarray(0, this.len);
     const pos = this.start;
