@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Controller, createUserspaceDevice } from '../src/index.ts';
-import { startTrio } from './trio.ts';
+import { qemuIoWorkload, startTrio } from './trio.ts';
 
 const BIN = process.env.WALB_TOOLS_BIN;
 const have = BIN !== undefined && ['wdiff-redo', 'wdiff-show'].every((x) => existsSync(join(BIN, x)));
@@ -23,11 +23,10 @@ const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('
 (have ? I : I.skip)('wdiff-redo applies the archive\'s chain to the base and gets our restore', async () => {
   const seed = Number(process.env.WALB_SEED ?? Date.now() % 100000);
   console.log(`  seed ${seed}`);
-  let x = seed || 1;
-  const rnd = (n: number) => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x % n; };
   const dir = mkdtempSync(join(tmpdir(), 'walbjs-interop-archive-'));
   const dev = join(dir, 'dev');
   const SIZE = 32 << 20;
+  const workload = qemuIoWorkload(seed, SIZE);
   await createUserspaceDevice(dev, { sizeBytes: BigInt(SIZE), logBytes: 64n << 20n });
   const trio = await startTrio(dir, { storage: { implicitSnapshotSec: 1, maxWlogSendMb: 1 } });
   const { ax, px, sx } = trio;
@@ -40,12 +39,7 @@ const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('
     copyFileSync(join(dir, 'archive', 'v', 'base.img'), base);
     let last = 0n;
     for (let round = 0; round < 3; round++) {
-      const cmds: string[] = [];
-      for (let i = 0; i < 40; i++) {
-        const len = (1 + rnd(64)) * 4096, off = rnd((SIZE - len) / 4096) * 4096, k = rnd(10);
-        cmds.push(k === 0 ? `discard ${off} ${len}` : k === 1 ? `write -z ${off} ${len}` : `write -P ${rnd(256)} ${off} ${len}`);
-      }
-      await run('qemu-io', ['-f', 'raw', ...cmds.flatMap((s) => ['-c', s]), uri], { timeout: 60_000 });
+      await run('qemu-io', ['-f', 'raw', ...workload(40), uri], { timeout: 60_000 });
       last = await c.snapshot(sx, 'v', ax, { proxies: [px] });
     }
     const chain = (await c.get(ax, 'applicable-diff', { volId: 'v' })) as Array<{ name: string }>;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Controller, createUserspaceDevice } from '../src/index.ts';
-import { startTrio } from './trio.ts';
+import { qemuIoWorkload, startTrio } from './trio.ts';
 
 const run = promisify(execFile);
 const S = suite('split transfers');
@@ -18,11 +18,10 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 for (const seed of [65315, 7, 4242]) {
   S(`seed ${seed}: every snapshot restores to the device`, async () => {
-    let x = seed;
-    const rnd = (n: number) => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x % n; };
     const dir = mkdtempSync(join(tmpdir(), 'walbjs-split-'));
     const dev = join(dir, 'dev');
     const SIZE = 32 << 20;
+    const workload = qemuIoWorkload(seed, SIZE);
     const uri = `nbd+unix:///?socket=${join(dev, 'nbd.sock')}`;
     await createUserspaceDevice(dev, { sizeBytes: BigInt(SIZE), logBytes: 64n << 20n });
     const trio = await startTrio(dir, { storage: { implicitSnapshotSec: 1, maxWlogSendMb: 1 } });
@@ -33,12 +32,7 @@ for (const seed of [65315, 7, 4242]) {
       await c.fullBackup(sx, [px], ax, 'v');
       const want = new Map<bigint, string>();
       for (let round = 0; round < 3; round++) {
-        const cmds: string[] = [];
-        for (let i = 0; i < 40; i++) {
-          const len = (1 + rnd(64)) * 4096, off = rnd((SIZE - len) / 4096) * 4096, k = rnd(10);
-          cmds.push(k === 0 ? `discard ${off} ${len}` : k === 1 ? `write -z ${off} ${len}` : `write -P ${rnd(256)} ${off} ${len}`);
-        }
-        await run('qemu-io', ['-f', 'raw', ...cmds.flatMap((s) => ['-c', s]), uri], { timeout: 60_000 });
+        await run('qemu-io', ['-f', 'raw', ...workload(40), uri], { timeout: 60_000 });
         const g = await c.snapshot(sx, 'v', ax, { proxies: [px] });
         const img = join(dir, 'now.img');
         await run('nbdcopy', [uri, img]);

@@ -22,3 +22,21 @@ export async function startTrio(dir: string, opts: { archive?: Extra<ArchiveOpti
     async stop() { await storage.stop('force'); await proxy.stop('force'); await archive.stop('force'); },
   };
 }
+
+/**
+ * A seeded source of random qemu-io workloads over a device of `size` bytes: each call gives the
+ * `-c` arguments of `n` commands (writes of a random pattern, zero-writes, discards; 4 KiB to
+ * 256 KiB, 4 KiB aligned). The same seed gives the same sequence.
+ */
+export function qemuIoWorkload(seed: number, size: number): (n: number) => string[] {
+  let x = seed || 1;
+  const rnd = (m: number) => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x % m; };
+  return (n) => {
+    const args: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const len = (1 + rnd(64)) * 4096, off = rnd((size - len) / 4096) * 4096, k = rnd(10);
+      args.push('-c', k === 0 ? `discard ${off} ${len}` : k === 1 ? `write -z ${off} ${len}` : `write -P ${rnd(256)} ${off} ${len}`);
+    }
+    return args;
+  };
+}
