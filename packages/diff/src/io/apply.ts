@@ -36,7 +36,7 @@ export interface ApplyOptions {
   fsyncIntervalBytes?: number;
   /** Skip the verification pass (the inputs were just verified elsewhere). Default false. */
   skipVerify?: boolean;
-  /** Largest single write in bytes (default 8 MiB). */
+  /** Largest single write in bytes (default 256 KiB, see `DEFAULT_WRITE_BYTES`). */
   writeBytes?: number;
   /** Called with the LB address reached, now and then. */
   onProgress?: (addr: number, phase: 'verify' | 'apply') => void;
@@ -61,7 +61,8 @@ export interface ApplySummary {
  */
 export async function verifyWdiffs(paths: string[], sizeLb?: number, onProgress?: (addr: number) => void): Promise<void> {
   for (const p of paths) {
-    const d = await openWdiff(p);
+    // Each IO is checked and let go before the next is read.
+    const d = await openWdiff(p, { transientData: true });
     try {
       let n = 0;
       for await (const io of d.ios()) {
@@ -81,6 +82,12 @@ export async function verifyWdiffs(paths: string[], sizeLb?: number, onProgress?
  * Sequential writer that gathers adjacent IOs into large writes, double-buffered: one write is in
  * flight while the next buffer fills.
  */
+/**
+ * Largest write by default. Buffered writes of 256 KiB (written synchronously, below) applied a
+ * 427 MiB diff about 20% faster on the development machine than 1 or 8 MiB writes on the thread
+ * pool (as a plain fio run there shows, large buffered writes cost the kernel more per byte).
+ */
+const DEFAULT_WRITE_BYTES = 256 << 10;
 /** Runs up to this many bytes are written synchronously (see `GatherWriter.flush`). */
 const SYNC_WRITE_MAX = 256 << 10;
 /** Bytes written between the syncs started early (see `GatherWriter.written`). */
@@ -197,7 +204,7 @@ async function punch(path: string, isBlock: boolean, ranges: Array<[number, numb
  */
 export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts: ApplyOptions & { path: string; isBlock: boolean }): Promise<ApplySummary> {
   const mode = opts.discard ?? 'ignore';
-  const w = new GatherWriter(fh, opts.writeBytes ?? 8 << 20, opts.fsyncIntervalBytes ?? 1 << 30);
+  const w = new GatherWriter(fh, opts.writeBytes ?? DEFAULT_WRITE_BYTES, opts.fsyncIntervalBytes ?? 1 << 30);
   const holes: Array<[number, number]> = [];
   for await (const io of ios) {
     w.summary.ios++;
@@ -235,7 +242,11 @@ export async function applyWdiffs(target: string, wdiffs: string[], opts: ApplyO
   const inputs: WdiffInput[] = [];
   const fh = await open(target, 'r+');
   try {
-    for (const p of wdiffs) inputs.push(await openWdiff(p));
+    // One input: the writer copies each IO before the next is read, so its data may live in
+    // reused buffers. Several: the merge holds an older IO while a newer input reads on, as far
+    // as that IO reaches, which a huge IO can make more than the reused buffers cover.
+    const transientData = wdiffs.length === 1;
+    for (const p of wdiffs) inputs.push(await openWdiff(p, { transientData }));
     const ios = mergeIos(inputs.map((i) => i.ios()));
     return await applyIos(fh, ios, { ...opts, path: target, isBlock: info.isBlockDevice });
   } finally {

@@ -20,6 +20,9 @@ import {
   decodeDiffIndexSuper, decodeIndexedDiffRecord, type DiffIndexSuper, type IndexedDiffRecord,
 } from '../layout/indexed-record.ts';
 
+/** Bytes of the slabs small images are cut from (see `IndexedDiffReader.imageRoom`). */
+const IMAGE_SLAB = 1 << 20;
+
 /** Options of {@link IndexedDiffReader.open}. */
 export interface IndexedReadOptions {
   /** Bytes of stored images kept in the cache (default 32 MiB, as the original). */
@@ -44,6 +47,8 @@ export class IndexedDiffReader {
   private readonly cache = new Map<number, DiffImage>();
   private readonly loading = new Map<number, Promise<DiffImage>>();
   private cached = 0;
+  private slab = Buffer.alloc(0);
+  private slabUsed = 0;
 
   private constructor(
     private readonly fh: FileHandle,
@@ -164,8 +169,12 @@ export class IndexedDiffReader {
   }
 
   /**
-   * The IOs in address order, from record `from` on. Images are read ahead a few records, so the
-   * reads of scattered images overlap instead of waiting one after the other.
+   * The IOs in address order, from record `from` on. Each image is read and checked when its
+   * first IO comes (a synchronous read: it blocks the event loop for as long as the read takes).
+   * Small images are views of shared 1 MiB slabs: a caller that keeps many IOs for long should
+   * keep copies.
+   *
+   * @param readAhead unused; kept so existing callers still compile.
    */
   async *ios(from = 0, readAhead = 32): AsyncGenerator<DiffIo> {
     void readAhead;
@@ -186,8 +195,25 @@ export class IndexedDiffReader {
     }
   }
 
+  /**
+   * Room for an image's stored bytes, cut from a shared slab unless large: one allocation per
+   * slab instead of one per image, as each allocation counts towards the garbage collector's
+   * external memory and a merge reads tens of thousands of images. A slab lives as long as any
+   * image cut from it, and the engine holds only the images at its merge front.
+   */
+  private imageRoom(n: number): Buffer {
+    if (n > IMAGE_SLAB / 8) return Buffer.allocUnsafe(n);
+    if (this.slabUsed + n > this.slab.byteLength) {
+      this.slab = Buffer.allocUnsafeSlow(IMAGE_SLAB);
+      this.slabUsed = 0;
+    }
+    const b = this.slab.subarray(this.slabUsed, this.slabUsed + n);
+    this.slabUsed += (n + 7) & ~7;
+    return b;
+  }
+
   private readImage(r: IndexedDiffRecord): DiffImage {
-    const stored = Buffer.allocUnsafe(r.dataSize);
+    const stored = this.imageRoom(r.dataSize);
     if (readSync(this.fh.fd, stored, 0, r.dataSize, r.dataOffset) < r.dataSize) {
       throw new TruncatedError('image: file ended', { offset: r.dataOffset, source: this.path });
     }

@@ -32,6 +32,12 @@ export interface SortedReadOptions {
   verifyData?: boolean;
   /** Name of the input for error messages. */
   source?: string;
+  /**
+   * Read a file into a few reused buffers: an entry's `stored` bytes (and its IO's data) are then
+   * valid only until about 8 MiB more of the file has been read, so take this only when every
+   * entry is used up (copied, written, checked) before reading on. Default false.
+   */
+  reuseBuffers?: boolean;
 }
 
 /**
@@ -59,7 +65,7 @@ export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
    * @throws {@link WdiffFormatError} when the header is invalid or the file is indexed.
    */
   static async open(src: ByteSource, opts: SortedReadOptions = {}): Promise<SortedDiffReader> {
-    const r = new ChunkReader(src);
+    const r = new ChunkReader(src, { reuseBuffers: opts.reuseBuffers });
     const source = opts.source ?? r.source;
     try {
       const b = await r.read(WALB_DIFF_FILE_HEADER_SIZE, 'wdiff header');

@@ -9,7 +9,7 @@ import { TruncatedError } from '../errors.ts';
 import type { DiffIo } from '../algo/diff-io.ts';
 import { decodeDiffFileHeader, type DiffFileHeader } from '../layout/file-header.ts';
 import { IndexedDiffReader } from './indexed-reader.ts';
-import { SortedDiffReader } from './sorted-reader.ts';
+import { SortedDiffReader, type SortedReadOptions } from './sorted-reader.ts';
 
 /** An open wdiff of either format. */
 export interface WdiffInput {
@@ -23,6 +23,15 @@ export interface WdiffInput {
   close(): Promise<void>;
 }
 
+/** Options of {@link openWdiff}. */
+export interface OpenWdiffOptions {
+  /**
+   * The caller is done with each IO's data before it reads on (copies or writes it), so a sorted
+   * file may be read into reused buffers ({@link SortedReadOptions.reuseBuffers}). Default false.
+   */
+  transientData?: boolean;
+}
+
 /**
  * Open a wdiff file of either format.
  *
@@ -31,7 +40,7 @@ export interface WdiffInput {
  * for await (const io of d.ios()) console.log(io.addr, io.blocks, io.kind);
  * await d.close();
  */
-export async function openWdiff(path: string): Promise<WdiffInput> {
+export async function openWdiff(path: string, opts: OpenWdiffOptions = {}): Promise<WdiffInput> {
   const fh = await open(path, 'r');
   let head: Buffer;
   try {
@@ -46,7 +55,7 @@ export async function openWdiff(path: string): Promise<WdiffInput> {
     const r = await IndexedDiffReader.open(path);
     return { path, header, ios: () => r.ios(), close: () => r.close() };
   }
-  const r = await SortedDiffReader.open(path);
+  const r = await SortedDiffReader.open(path, { reuseBuffers: opts.transientData });
   let used = false;
   return {
     path, header,

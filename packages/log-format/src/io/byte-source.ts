@@ -13,13 +13,28 @@ export type ByteSource = string | Uint8Array | NodeJS.ReadableStream | AsyncIter
 /** Bytes read from a file per system call. */
 const FILE_CHUNK = 8 << 20;
 
-async function* fileChunks(path: string): AsyncGenerator<Uint8Array> {
+/**
+ * Buffers a file source reads into in turn when its reader reuses them: the chunk being consumed,
+ * the one being read, and one more, so a view stays valid until the reader is two chunks further.
+ */
+const REUSED_CHUNKS = 3;
+
+async function* fileChunks(path: string, reuse: boolean): AsyncGenerator<Uint8Array> {
   const fh = await open(path, 'r');
+  const ring: Buffer[] = [];
+  let turn = 0;
   // One read stays in flight while the consumer works on the previous chunk, so disk (or page
   // cache) time overlaps with parsing on another thread.
   const readNext = async (): Promise<Uint8Array> => {
-    // A fresh buffer per chunk: consumers may keep views of it.
-    const buf = Buffer.allocUnsafeSlow(FILE_CHUNK);
+    // A fresh buffer per chunk, as consumers may keep views of it, unless the reader was told
+    // they do not: fresh memory costs page faults to fill and garbage collections to free, about
+    // as much as the read itself.
+    let buf: Buffer;
+    if (!reuse) buf = Buffer.allocUnsafeSlow(FILE_CHUNK);
+    else {
+      if (ring.length < REUSED_CHUNKS) ring.push(Buffer.allocUnsafeSlow(FILE_CHUNK));
+      buf = ring[turn++ % ring.length];
+    }
     let n = 0;
     while (n < FILE_CHUNK) {
       const { bytesRead } = await fh.read(buf, n, FILE_CHUNK - n, null);
@@ -46,10 +61,13 @@ async function* oneChunk(b: Uint8Array): AsyncGenerator<Uint8Array> {
   if (b.byteLength) yield b;
 }
 
-/** Turn any {@link ByteSource} into an async iterator of chunks. */
-export function chunksOf(src: ByteSource): AsyncIterator<Uint8Array> {
+/**
+ * Turn any {@link ByteSource} into an async iterator of chunks. With `reuse`, a file is read into
+ * the same few buffers in turn (see {@link ChunkReaderOptions.reuseBuffers}).
+ */
+export function chunksOf(src: ByteSource, reuse = false): AsyncIterator<Uint8Array> {
   if (typeof src === 'string') {
-    return (src === '-' ? (process.stdin as AsyncIterable<Uint8Array>) : fileChunks(src))[Symbol.asyncIterator]();
+    return (src === '-' ? (process.stdin as AsyncIterable<Uint8Array>) : fileChunks(src, reuse))[Symbol.asyncIterator]();
   }
   if (src instanceof Uint8Array) return oneChunk(src);
   if (Symbol.asyncIterator in (src as object)) return (src as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
@@ -67,6 +85,17 @@ export function sourceName(src: ByteSource): string | undefined {
  * copy); a read across chunks copies only what the input actually holds, so a huge length field
  * in a truncated file cannot make it allocate more than the file's size.
  */
+/** Options of {@link ChunkReader}. */
+export interface ChunkReaderOptions {
+  /**
+   * Read a file into the same few buffers in turn instead of a fresh one per 8 MiB chunk. The
+   * views that reads return then stay valid only until the reader has read two chunks further
+   * (at least 8 MiB): for consumers that copy or finish with the bytes before reading on, such as
+   * a verification pass or an apply. Default false.
+   */
+  reuseBuffers?: boolean;
+}
+
 export class ChunkReader {
   private readonly it: AsyncIterator<Uint8Array>;
   private cur: Uint8Array = new Uint8Array(0);
@@ -77,8 +106,8 @@ export class ChunkReader {
   /** Name of the input, for error messages. */
   readonly source?: string;
 
-  constructor(src: ByteSource) {
-    this.it = chunksOf(src);
+  constructor(src: ByteSource, opts: ChunkReaderOptions = {}) {
+    this.it = chunksOf(src, opts.reuseBuffers ?? false);
     this.source = sourceName(src);
   }
 

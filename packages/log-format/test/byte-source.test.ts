@@ -1,0 +1,69 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ChunkReader, TruncatedError } from '../src/index.ts';
+import { tempDir } from './helpers.ts';
+
+const MiB = 1 << 20;
+
+/** Bytes that differ at every offset modulo a large odd number, so a stale buffer shows. */
+function pattern(n: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i += 4) b.writeUInt32LE((Math.imul(i, 2654435761) ^ (i >>> 13)) >>> 0, i);
+  return b;
+}
+
+// 3 × 8 MiB chunks and a partial fourth: reused buffers go round more than once.
+const SIZE = 29 * MiB + 1234;
+const SIZE4 = SIZE - (SIZE % 4);
+
+test('reused buffers: every read returns the file\'s bytes, views stay valid for 8 MiB of reading on', async () => {
+  const t = tempDir();
+  try {
+    const p = join(t.dir, 'f.bin');
+    const want = pattern(SIZE4);
+    writeFileSync(p, want);
+    for (const reuseBuffers of [false, true]) {
+      const r = new ChunkReader(p, { reuseBuffers });
+      // Odd sizes: reads inside a chunk (views) and across chunks (copies).
+      const sizes = [4096, 5000, MiB + 3, 7, 3 * MiB - 1];
+      const held: Array<{ at: number; view: Buffer; readUntil: number }> = [];
+      let at = 0;
+      for (let k = 0; at < SIZE4; k++) {
+        const n = Math.min(sizes[k % sizes.length], SIZE4 - at);
+        const b = await r.readExact(n);
+        assert.ok(b.equals(want.subarray(at, at + n)), `read of ${n} at ${at} (reuse ${reuseBuffers})`);
+        held.push({ at, view: b, readUntil: at + n + 8 * MiB });
+        at += n;
+        // Every view still inside its guarantee (or any view without reuse) holds its bytes.
+        for (const h of held) {
+          if (reuseBuffers && at > h.readUntil) continue;
+          assert.ok(h.view.equals(want.subarray(h.at, h.at + h.view.byteLength)), `view at ${h.at} changed after reading to ${at}`);
+        }
+      }
+      assert.is(await r.read(1), null);
+      await r.close();
+    }
+  } finally { t.cleanup(); }
+});
+
+test('reused buffers: a truncated read is still a TruncatedError', async () => {
+  const t = tempDir();
+  try {
+    const p = join(t.dir, 'f.bin');
+    writeFileSync(p, pattern(9 * MiB));
+    const r = new ChunkReader(p, { reuseBuffers: true });
+    await r.readExact(5 * MiB);
+    try {
+      await r.readExact(5 * MiB, 'record data');
+      assert.unreachable('read past the end');
+    } catch (e) {
+      assert.instance(e, TruncatedError);
+      assert.match((e as Error).message, /record data/);
+    }
+    await r.close();
+  } finally { t.cleanup(); }
+});
+
+test.run();
