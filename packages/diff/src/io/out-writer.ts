@@ -13,8 +13,12 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { SinkWriter, type ByteSink } from '@walbjs/log-format';
 import { pwritev } from './pread.ts';
 
-/** Bytes gathered before a write starts. */
-const GATHER = 4 << 20;
+/**
+ * Bytes gathered before a write starts. 1 MiB converted a 525 MiB log to an indexed diff in
+ * about 510 ms, steadily, where 4 MiB took 530–940 ms (five runs each on the development
+ * machine); sorted output and merges showed no difference.
+ */
+const GATHER = 1 << 20;
 /** Writes in flight at most. */
 const MAX_INFLIGHT = 2;
 
