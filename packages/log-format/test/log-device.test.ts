@@ -5,7 +5,7 @@ import { closeSync, openSync, readFileSync, writeSync, truncateSync, writeFileSy
 import { join } from 'node:path';
 import {
   ChecksumError, LogDevice, SectorTypeError, ValueOutOfRangeError, WalbFormatError, WlogReader,
-  catLdev, extractLogpacks, formatLdev, generateWlog, restoreWlog, writeGeneratedWlog, probeDevice,
+  FILE_LOG_PBS, catLdev, extractLogpacks, formatLdev, generateWlog, restoreWlog, writeGeneratedWlog, probeDevice,
   LOG_RECORD_PADDING,
 } from '../src/index.ts';
 import { tempDir } from './helpers.ts';
@@ -43,7 +43,11 @@ Format('formats a file as wdevc format-ldev: super at byte 4096, ring after supe
   try {
     const l = join(t.dir, 'ldev'); const d = join(t.dir, 'ddev');
     makeFile(l, 8 << 20); makeFile(d, 32 << 20);
-    const s = await formatLdev(l, d, { name: 'vol0' });
+    // A log in a file gets 4 KiB blocks by default (a page: no page shared by two log writes).
+    const s0 = await formatLdev(l, d, { name: 'vol0' });
+    assert.is(s0.physicalBs, FILE_LOG_PBS);
+    assert.is(s0.ringBufferSize, 2048n - 3n);
+    const s = await formatLdev(l, d, { name: 'vol0', pbs: 512 });
     assert.is(s.ringBufferSize, 16374n);
     assert.is(s.deviceSize, 65536n);
     const raw = readFileSync(l);
@@ -54,7 +58,7 @@ Format('formats a file as wdevc format-ldev: super at byte 4096, ring after supe
     assert.is(dev.superSector.oldestLsid, 0n);
     assert.is(dev.pbOfLsid(16374n), 10n);
     await dev.close();
-    const s2 = await formatLdev(l, d, { name: 'vol0' });
+    const s2 = await formatLdev(l, d, { name: 'vol0', pbs: 512 });
     assert.not.equal(s2.uuid, s.uuid, 'a new random uuid each time');
     const s4 = await formatLdev(l, 1000n, { pbs: 4096 });
     assert.is(s4.ringBufferSize, 2048n - 3n);
@@ -118,7 +122,7 @@ Ring('oldest lsid is honoured unless forced; -e stops early; a bad IO shrinks it
   try {
     const l = join(t.dir, 'ldev'); const w = join(t.dir, 'src.wlog');
     makeFile(l, 8 << 20);
-    await formatLdev(l, 1n << 20n);
+    await formatLdev(l, 1n << 20n, { pbs: 512 });
     await writeGeneratedWlog(w, { seed: 5, totalBytes: 1 << 20, discard: false, padding: false, allZero: false });
     await restoreWlog(l, w);
     const src = await packsOf(w);

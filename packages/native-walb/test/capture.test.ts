@@ -17,11 +17,12 @@ process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const uri = (sock: string) => `nbd+unix:///?socket=${sock}`;
 const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
-async function fresh(name: string, ldevBytes = 64 << 20, ddevBytes = 32 << 20) {
+/** Files for a device; `pbs` undefined takes formatLdev's default for a file (4 KiB). */
+async function fresh(name: string, ldevBytes = 64 << 20, ddevBytes = 32 << 20, pbs?: number) {
   const l = join(dir, `${name}.ldev`), d = join(dir, `${name}.ddev`);
   writeFileSync(l, ''); truncateSync(l, ldevBytes);
   writeFileSync(d, ''); truncateSync(d, ddevBytes);
-  await formatLdev(l, d);
+  await formatLdev(l, d, { pbs });
   return { l, d, sock: join(dir, `${name}.sock`) };
 }
 
@@ -74,7 +75,7 @@ C('qemu-io patterns and nbdinfo through the device; the log replays to the devic
 C('a small ring of 512-byte blocks wraps several times while extracted as it goes: every range replays exactly', async () => {
   // Batches share pages of the ring here; each write fills the rest of its last page with zeros
   // where the next batch goes. What is not yet extracted must survive that, lap after lap.
-  const f = await fresh('wrap', 2 << 20, 8 << 20);
+  const f = await fresh('wrap', 2 << 20, 8 << 20, 512);
   const dev = await CaptureDevice.open(f.l, f.d, { errorBeforeOverflow: true });
   dev.serve({ unix: f.sock });
   const shadow = Buffer.alloc(8 << 20);
@@ -168,7 +169,7 @@ C('reopen redoes the log from written_lsid; a corrupted super sector is a typed 
 });
 
 C('a corrupted IO inside the log is a typed error at redo, not a silently wrong disk', async () => {
-  const f = await fresh('corrupt');
+  const f = await fresh('corrupt', undefined, undefined, 512);
   const dev = await CaptureDevice.open(f.l, f.d);
   dev.serve({ unix: f.sock });
   run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x21 -f 0 64k', '-c', 'write -P 0x22 -f 1M 64k', '-c', 'write -P 0x23 -f 2M 64k', uri(f.sock)]);

@@ -147,11 +147,22 @@ async function readSuperAt(fh: FileHandle, info: DeviceInfo): Promise<SuperSecto
   }
 }
 
+/**
+ * Physical block size {@link formatLdev} gives a log device in a regular file: a memory page, so
+ * no page of the ring holds the end of one log write and the start of the next (a write to a
+ * page not in the page cache that covers only part of it makes the kernel read the page first).
+ * A log device that is a block device keeps its own block size, as the kernel driver needs.
+ */
+export const FILE_LOG_PBS = 4096;
+
 /** Options of {@link formatLdev}. */
 export interface FormatLdevOptions {
   /** Device name stored in the super sector (at most 31 bytes). */
   name?: string;
-  /** Physical block size; default: the devices' (512 for files). */
+  /**
+   * Physical block size. Default: a block device's own (the data device's must match), and
+   * {@link FILE_LOG_PBS} for a log device in a regular file.
+   */
   pbs?: number;
   /** Salt; random by default. */
   salt?: number;
@@ -176,10 +187,10 @@ export interface FormatLdevOptions {
 export async function formatLdev(ldevPath: string, ddev: string | bigint, opts: FormatLdevOptions = {}): Promise<SuperSector> {
   const linfo = await probeDevice(ldevPath);
   let ddevLb: bigint;
-  let pbs = opts.pbs ?? linfo.pbs;
+  let pbs = opts.pbs ?? (linfo.isBlockDevice ? linfo.pbs : FILE_LOG_PBS);
   if (typeof ddev === 'string') {
     const dinfo = await probeDevice(ddev);
-    if (opts.pbs === undefined && dinfo.pbs !== linfo.pbs) {
+    if (opts.pbs === undefined && linfo.isBlockDevice && dinfo.pbs !== linfo.pbs) {
       throw new ValueOutOfRangeError('physical_bs', `log device block size ${linfo.pbs} differs from data device block size ${dinfo.pbs}`, { source: ldevPath });
     }
     ddevLb = dinfo.sizeBytes / BigInt(LOGICAL_BLOCK_SIZE);

@@ -32,7 +32,7 @@ export const formatLdevCommand: CommandModule<GlobalArgs, FormatLdevArgs> = {
       .positional('ldev', { type: 'string', demandOption: true, describe: 'Log device to format (block device or image file)' })
       .positional('ddev', { type: 'string', demandOption: true, describe: 'Data device (its size is recorded in the super sector)' })
       .option('name', { alias: 'n', type: 'string', describe: 'Device name stored in the super sector (at most 31 bytes)' })
-      .option('pbs', { type: 'number', choices: [...SUPPORTED_PBS], describe: 'Physical block size (default: the devices\', 512 for files)' })
+      .option('pbs', { type: 'number', choices: [...SUPPORTED_PBS], describe: 'Physical block size (default: a block device\'s own, 4096 for a file)' })
       .example('$0 format-ldev /dev/vg0/log /dev/vg0/data -n vol0', '')
       .example('truncate -s 8M l.img; truncate -s 32M d.img; $0 format-ldev l.img d.img', 'image files')
       .epilogue('Prints nothing; with --json: {type:"super-sector", path, ...fields} of the sector written.'),
