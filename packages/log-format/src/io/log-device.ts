@@ -467,7 +467,7 @@ export async function restoreWlog(ldevPath: string, src: ByteSource, opts: Resto
 }
 
 function pbsMismatch(ldevPbs: number, wlogPbs: number, path: string): ValueOutOfRangeError {
-  return new ValueOutOfRangeError('physical_bs', `log device ${ldevPbs}, wlog ${wlogPbs}`, { source: path });
+  return new ValueOutOfRangeError('physical_bs', `log device ${ldevPbs}, wlog ${wlogPbs} (a log device takes wlogs of its own block size: format it with pbs ${wlogPbs})`, { source: path });
 }
 
 function paddingRecord(packLsid: bigint, pb: number, pbs: number): LogRecord {
