@@ -80,4 +80,18 @@ C('corrupt data and a truncated log throw typed errors, as the stream conversion
   }
 });
 
+C('a failed write of the output names the file and the byte offset, and keeps the system code', async () => {
+  const w = join(t.dir, 'full.wlog');
+  await writeGeneratedWlog(w, { seed: 12, pbs: 4096, totalBytes: 3 << 20, deviceBytes: 8 << 20 });
+  // /dev/full takes opens and refuses every write with ENOSPC, as a full file system does.
+  for (const indexed of [false, true]) {
+    let err: NodeJS.ErrnoException | undefined;
+    try { await convertWlogs([w], '/dev/full', { indexed }); } catch (e) { err = e as NodeJS.ErrnoException; }
+    assert.ok(err, `indexed=${indexed}: no error`);
+    assert.is(err!.code, 'ENOSPC');
+    assert.is(err!.path, '/dev/full');
+    assert.match(err!.message, /^write \/dev\/full at byte \d+: ENOSPC/);
+  }
+});
+
 C.run();

@@ -123,4 +123,13 @@ Writer('a generated log written to a file reads back with the same content', asy
     }
   } finally { t.cleanup(); }
 });
+Writer('a failed write to a file sink names the file and keeps the system code', async () => {
+  let err: NodeJS.ErrnoException | undefined;
+  // /dev/full refuses every write with ENOSPC, as a full file system does.
+  try { await writeGeneratedWlog('/dev/full', { seed: 3, totalBytes: 6 << 20, pbs: 4096 }); } catch (e) { err = e as NodeJS.ErrnoException; }
+  assert.ok(err, 'no error');
+  assert.is(err!.code, 'ENOSPC');
+  assert.is(err!.path, '/dev/full');
+  assert.match(err!.message, /^write \/dev\/full: ENOSPC/);
+});
 Writer.run();

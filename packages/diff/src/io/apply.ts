@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { LOGICAL_BLOCK_SIZE, probeDevice } from '@walbjs/log-format';
+import { LOGICAL_BLOCK_SIZE, locateIoError, probeDevice } from '@walbjs/log-format';
 import { ValueOutOfRangeError } from '../errors.ts';
 import { mergeIos } from '../algo/merge.ts';
 import type { DiffIo } from '../algo/diff-io.ts';
@@ -105,7 +105,7 @@ class GatherWriter {
   private earlyError: unknown;
   summary: ApplySummary = { ios: 0, bytesWritten: 0, discardLb: 0, syncs: 0 };
 
-  constructor(private readonly fh: FileHandle, private readonly max: number, private readonly syncEvery: number) {
+  constructor(private readonly fh: FileHandle, private readonly path: string, private readonly max: number, private readonly syncEvery: number) {
     this.bufs = [Buffer.allocUnsafe(max), Buffer.allocUnsafe(max)];
   }
 
@@ -128,7 +128,11 @@ class GatherWriter {
 
   private async writeAt(b: Uint8Array, pos: number): Promise<void> {
     let done = 0;
-    while (done < b.byteLength) done += (await this.fh.write(b, done, b.byteLength - done, pos + done)).bytesWritten;
+    try {
+      while (done < b.byteLength) done += (await this.fh.write(b, done, b.byteLength - done, pos + done)).bytesWritten;
+    } catch (e) {
+      throw locateIoError(e, this.path, 'write', pos + done);
+    }
     await this.written(b.byteLength);
   }
 
@@ -138,7 +142,7 @@ class GatherWriter {
     this.sinceSync += n;
     this.sinceEarly += n;
     if (this.syncEvery > 0 && this.sinceSync >= this.syncEvery) {
-      await this.fh.datasync();
+      await this.sync();
       this.summary.syncs++;
       this.sinceSync = 0;
       this.sinceEarly = 0;
@@ -146,8 +150,12 @@ class GatherWriter {
       // Start writing back what is dirty while the apply goes on (one such sync at a time), so the
       // final sync finds little left: the disk works alongside the reads instead of after them.
       this.sinceEarly = 0;
-      this.early = this.fh.datasync().then(() => { this.summary.syncs++; }, (e: unknown) => { this.earlyError ??= e; }).finally(() => { this.early = undefined; });
+      this.early = this.sync().then(() => { this.summary.syncs++; }, (e: unknown) => { this.earlyError ??= e; }).finally(() => { this.early = undefined; });
     }
+  }
+
+  private sync(): Promise<void> {
+    return this.fh.datasync().catch((e: unknown) => { throw locateIoError(e, this.path, 'sync'); });
   }
 
   private async settle(): Promise<void> {
@@ -166,7 +174,11 @@ class GatherWriter {
     if (this.len <= SYNC_WRITE_MAX) {
       const buf = this.bufs[this.cur];
       let done = 0;
-      while (done < this.len) done += writeSync(this.fh.fd, buf, done, this.len - done, this.start + done);
+      try {
+        while (done < this.len) done += writeSync(this.fh.fd, buf, done, this.len - done, this.start + done);
+      } catch (e) {
+        throw locateIoError(e, this.path, 'write', this.start + done);
+      }
       const n = this.len;
       this.len = 0;
       await this.written(n);
@@ -186,7 +198,7 @@ class GatherWriter {
     await this.settle();
     await this.early;
     if (this.earlyError !== undefined) throw this.earlyError;
-    await this.fh.datasync();
+    await this.sync();
     this.summary.syncs++;
   }
 }
@@ -204,7 +216,7 @@ async function punch(path: string, isBlock: boolean, ranges: Array<[number, numb
  */
 export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts: ApplyOptions & { path: string; isBlock: boolean }): Promise<ApplySummary> {
   const mode = opts.discard ?? 'ignore';
-  const w = new GatherWriter(fh, opts.writeBytes ?? DEFAULT_WRITE_BYTES, opts.fsyncIntervalBytes ?? 1 << 30);
+  const w = new GatherWriter(fh, opts.path, opts.writeBytes ?? DEFAULT_WRITE_BYTES, opts.fsyncIntervalBytes ?? 1 << 30);
   const holes: Array<[number, number]> = [];
   for await (const io of ios) {
     w.summary.ios++;
@@ -224,7 +236,7 @@ export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts:
   await w.finish();
   if (holes.length) {
     await punch(opts.path, opts.isBlock, holes);
-    await fh.datasync();
+    await fh.datasync().catch((e: unknown) => { throw locateIoError(e, opts.path, 'sync'); });
   }
   return w.summary;
 }

@@ -10,7 +10,7 @@
  * @module
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { SinkWriter, type ByteSink } from '@walbjs/log-format';
+import { SinkWriter, locateIoError, type ByteSink } from '@walbjs/log-format';
 import { pwritev } from './pread.ts';
 
 /**
@@ -37,11 +37,11 @@ export class OutWriter {
   /** Bytes queued so far: the offset the next byte will have. */
   written = 0;
 
-  private constructor(private readonly fh: FileHandle | undefined, private readonly sink: SinkWriter | undefined) {}
+  private constructor(private readonly fh: FileHandle | undefined, private readonly sink: SinkWriter | undefined, private readonly path = '') {}
 
   /** Open a sink: a path is created or truncated (mode 0644). */
   static async open(sink: ByteSink): Promise<OutWriter> {
-    if (typeof sink === 'string' && sink !== '-') return new OutWriter(await open(sink, 'w', 0o644), undefined);
+    if (typeof sink === 'string' && sink !== '-') return new OutWriter(await open(sink, 'w', 0o644), undefined, sink);
     return new OutWriter(undefined, await SinkWriter.open(sink));
   }
 
@@ -106,7 +106,7 @@ export class OutWriter {
       try {
         await w;
       } catch (e) {
-        if (this.failure === undefined) this.failure = e;
+        if (this.failure === undefined) this.failure = this.fh ? locateIoError(e, this.path, 'write', pos) : e;
       }
       await prev;
       this.inflight.shift();
@@ -153,7 +153,7 @@ export class OutWriter {
     try {
       await this.drain();
       if (this.sink) await this.sink.close(sync);
-      else if (sync) await this.fh!.datasync();
+      else if (sync) await this.fh!.datasync().catch((e: unknown) => { throw locateIoError(e, this.path, 'sync'); });
     } finally {
       if (this.fh) await this.fh.close();
     }

@@ -6,6 +6,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
+import { locateIoError } from './io-error.ts';
 
 /** Where a writer puts bytes. */
 export type ByteSink = string | NodeJS.WritableStream | ((chunk: Uint8Array) => Promise<void> | void);
@@ -36,16 +37,26 @@ export class SinkWriter {
         async (parts) => {
           // One writev per gathered batch; a short write (rare on files) finishes piece by piece.
           const total = parts.reduce((n, p) => n + p.byteLength, 0);
-          let done = (await fh.writev(parts)).bytesWritten;
-          if (done === total) return;
-          for (const p of parts) {
-            if (done >= p.byteLength) { done -= p.byteLength; continue; }
-            let o = done;
-            done = 0;
-            while (o < p.byteLength) o += (await fh.write(p, o)).bytesWritten;
+          try {
+            let done = (await fh.writev(parts)).bytesWritten;
+            if (done === total) return;
+            for (const p of parts) {
+              if (done >= p.byteLength) { done -= p.byteLength; continue; }
+              let o = done;
+              done = 0;
+              while (o < p.byteLength) o += (await fh.write(p, o)).bytesWritten;
+            }
+          } catch (e) {
+            throw locateIoError(e, sink, 'write');
           }
         },
-        async (sync) => { try { if (sync) await fh.datasync(); } finally { await fh.close(); } },
+        async (sync) => {
+          try {
+            if (sync) await fh.datasync().catch((e: unknown) => { throw locateIoError(e, sink, 'sync'); });
+          } finally {
+            await fh.close();
+          }
+        },
       );
     }
     if (typeof sink === 'function') return new SinkWriter(async (parts) => { for (const b of parts) await sink(b); }, async () => {});
