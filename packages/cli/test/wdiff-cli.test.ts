@@ -2,7 +2,7 @@
 // the walb-tools 1.0.19 vectors, and its output is compared with what the original printed or with
 // the sha256 of the images the original produced. Each spawn costs about a second, so checks are
 // grouped per process and independent processes run in parallel.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -235,6 +235,26 @@ test('virt-cat of the base and the chain gives the virtual full image of the ori
   const doc = JSON.parse(toStdout.err);
   assert.is(doc.type, 'wdiff-virt-cat');
   assert.is(doc.bytes, toStdout.stdout.length);
+});
+
+test('an output that cannot be written: exit 1, the message and --json name the file and the system code', async () => {
+  // The "full" device refuses every write with ENOSPC, as a full file system does. A node of our
+  // own when we may make one, so a regression that deletes its output spares the system's.
+  let full = tmp('full');
+  try { execFileSync('mknod', ['-m', '666', full, 'c', '1', '7'], { stdio: 'ignore' }); } catch { full = '/dev/full'; }
+  const [text, json] = await Promise.all([
+    walb('wdiff', 'virt-cat', base(), ...virtCase.wdiffs.map(vec), '-o', full),
+    walb('wdiff', 'from-wlog', vec('w-pbs512-mixed.wlog'), '-o', full, '--json'),
+  ]);
+  const where = new RegExp(`^write ${full.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} at byte \\d+: ENOSPC`);
+  assert.is(text.code, 1, text.err);
+  assert.match(text.err.replace(/^walb: /, ''), where);
+  assert.is(json.code, 1, json.err);
+  const doc = JSON.parse(json.err);
+  assert.is(doc.code, 'ENOSPC');
+  assert.match(doc.message, where);
+  // A failed run removes a partial regular file it wrote, never a device given as the output.
+  assert.ok(statSync(full).isCharacterDevice(), `${full} was removed`);
 });
 
 test('from-image reproduces the image; --compare gives the diff from the older one', async () => {

@@ -6,6 +6,7 @@
  * @module
  */
 import { open } from 'node:fs/promises';
+import { locateIoError } from '@walbjs/log-format';
 import { ProtocolConnection, type ConnectionOptions } from './protocol/connection.ts';
 import { TimeoutError } from './errors.ts';
 
@@ -198,9 +199,13 @@ export class Controller {
     let n = 0;
     try {
       const { chunks, result } = c.download('virt-full-scan', { volId, gid }, { timeoutMs: this.opts.timeoutMs ?? 60_000 });
-      for await (const b of chunks) { await fh.write(b, 0, b.byteLength, n); n += b.byteLength; onProgress?.(n); }
+      for await (const b of chunks) {
+        await fh.write(b, 0, b.byteLength, n).catch((e: unknown) => { throw locateIoError(e, outPath, 'write', n); });
+        n += b.byteLength;
+        onProgress?.(n);
+      }
       await result;
-      await fh.sync();
+      await fh.sync().catch((e: unknown) => { throw locateIoError(e, outPath, 'sync'); });
       return n;
     } finally {
       await fh.close();

@@ -5,6 +5,7 @@
  * @module
  */
 import { open, rm, type FileHandle } from 'node:fs/promises';
+import { locateIoError } from '@walbjs/log-format';
 import type { CliIo } from './io.ts';
 import { writeTo } from './io.ts';
 
@@ -20,7 +21,8 @@ export interface Output {
   close(): Promise<void>;
   /**
    * Close and delete the file when this run created or truncated it (after a failure, so no
-   * partial output is left behind). Nothing happens for stdout or a file never opened.
+   * partial output is left behind). Nothing is deleted for stdout, a file never opened, or an
+   * output that is not a regular file (a block device, a FIFO).
    */
   abort(): Promise<void>;
 }
@@ -57,7 +59,11 @@ export function openOutput(target: string, io: CliIo, onBytes?: (total: number) 
     async sink(chunk) {
       fh ??= await open(target, 'w', 0o644);
       let done = 0;
-      while (done < chunk.byteLength) done += (await fh.write(chunk, done)).bytesWritten;
+      try {
+        while (done < chunk.byteLength) done += (await fh.write(chunk, done)).bytesWritten;
+      } catch (e) {
+        throw locateIoError(e, target, 'write', bytes + done);
+      }
       count(chunk.byteLength);
     },
     async close() {
@@ -69,8 +75,10 @@ export function openOutput(target: string, io: CliIo, onBytes?: (total: number) 
       const h = fh;
       fh = undefined;
       if (!h) return;
+      // Only a regular file is removed: a device or a pipe given as the output stays.
+      const isFile = await h.stat().then((st) => st.isFile(), () => false);
       await h.close().catch(() => {});
-      await rm(target, { force: true }).catch(() => {});
+      if (isFile) await rm(target, { force: true }).catch(() => {});
     },
   };
 }

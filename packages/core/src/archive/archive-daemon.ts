@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { open, readdir, rm, stat, rename, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { applyWdiffs, isAllZero, mergeWdiffs, verifyWdiffs, VirtualFullImage, type DiscardMode } from '@walbjs/diff';
-import { probeDevice } from '@walbjs/log-format';
+import { locateIoError, probeDevice } from '@walbjs/log-format';
 import { Daemon, type DaemonOptions } from '../daemon/daemon.ts';
 import type { Params } from '../daemon/params.ts';
 import { syncDir } from '../daemon/store.ts';
@@ -302,7 +302,7 @@ export class ArchiveDaemon extends Daemon {
         for await (const chunk of ctx.upload) {
           if (off + BigInt(chunk.byteLength) > total) throw new BadRequestError(`full-sync: more than ${total} bytes sent`);
           // The image file is sparse: zero regions are not written (a device gets every byte).
-          if (target.isDevice || !isAllZero(chunk)) await fh.write(chunk, 0, chunk.byteLength, Number(off));
+          if (target.isDevice || !isAllZero(chunk)) await fh.write(chunk, 0, chunk.byteLength, Number(off)).catch((e: unknown) => { throw locateIoError(e, part, 'write', Number(off)); });
           off += BigInt(chunk.byteLength);
         }
         if (off !== total) throw new BadRequestError(`full-sync: ${off} bytes received, ${total} announced`);
@@ -373,8 +373,8 @@ export class ArchiveDaemon extends Daemon {
         const fh = await open(tmp, 'w');
         let n = 0;
         try {
-          for await (const chunk of ctx.upload!) { await fh.write(chunk); n += chunk.byteLength; }
-          await fh.sync();
+          for await (const chunk of ctx.upload!) { await fh.write(chunk).catch((e: unknown) => { throw locateIoError(e, tmp, 'write', n); }); n += chunk.byteLength; }
+          await fh.sync().catch((e: unknown) => { throw locateIoError(e, tmp, 'sync'); });
         } finally { await fh.close(); }
         // Every checksum, and every IO inside the volume, before the diff joins the chain.
         await verifyWdiffs([tmp], Number(info.sizeLb ?? sizeLb));
@@ -425,7 +425,7 @@ export class ArchiveDaemon extends Daemon {
       try {
         let off = 0;
         for await (const b of img.stream()) {
-          if (!isAllZero(b)) await fh.write(b, 0, b.byteLength, off);
+          if (!isAllZero(b)) await fh.write(b, 0, b.byteLength, off).catch((e: unknown) => { throw locateIoError(e, out, 'write', off); });
           off += b.byteLength;
           r.progressLb = off / 512;
         }

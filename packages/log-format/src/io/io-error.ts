@@ -8,8 +8,8 @@
  * Add the file and byte offset an I/O call concerned to a Node system error (ENOSPC, EIO, …)
  * that does not name them: its message becomes `write /backup/x.wdiff at byte 1048576: ENOSPC:
  * no space left on device`, and `path` is set. `code`, `errno`, `syscall` and the class stay, so
- * callers still switch on `code`. Anything else (an error that names its path already, a format
- * error, a non-Error) is returned unchanged.
+ * callers still switch on `code`. Anything else (an error that names its path already, one
+ * without a `syscall` such as a format error, a non-Error) is returned unchanged.
  *
  * @param what - the operation, in a word: `write`, `read`, `sync`
  * @returns `e`, for `throw locateIoError(e, path, 'write', pos)`
@@ -21,7 +21,8 @@
 export function locateIoError(e: unknown, path: string, what: string, offset?: number): unknown {
   if (!(e instanceof Error)) return e;
   const sys = e as NodeJS.ErrnoException;
-  if (typeof sys.code !== 'string' || sys.path !== undefined) return e;
+  // A system error has a syscall; typed errors of ours have a string code too but no syscall.
+  if (typeof sys.code !== 'string' || typeof sys.syscall !== 'string' || sys.path !== undefined) return e;
   sys.path = path;
   sys.message = `${what} ${path}${offset !== undefined ? ` at byte ${offset}` : ''}: ${sys.message}`;
   return e;
