@@ -3,10 +3,10 @@
 // consecutive files; and corrupt or mismatched logs throw the same typed errors.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WalbFormatError, writeGeneratedWlog } from '@walbjs/log-format';
-import { convertWlogs, parseCompressOpt } from '../src/index.ts';
+import { VirtualFullImage, convertWlogs, openWdiff, parseCompressOpt } from '../src/index.ts';
 import { casesOf, tempDir, vec } from './helpers.ts';
 
 const t = tempDir();
@@ -91,6 +91,25 @@ C('a failed write of the output names the file and the byte offset, and keeps th
     assert.is(err!.code, 'ENOSPC');
     assert.is(err!.path, '/dev/full');
     assert.match(err!.message, /^write \/dev\/full at byte \d+: ENOSPC/);
+  }
+});
+
+C('a directory given as an input fails at open, naming it (wlogs, wdiffs, a base image)', async () => {
+  const d = join(t.dir, 'a-dir');
+  mkdirSync(d, { recursive: true });
+  const w = join(t.dir, 'ok.wlog');
+  await writeGeneratedWlog(w, { seed: 13, totalBytes: 1 << 20 });
+  const calls: Array<() => Promise<unknown>> = [
+    () => convertWlogs([d], join(t.dir, 'o.wdiff')),
+    () => convertWlogs([d], join(t.dir, 'o.wdiff'), { indexed: true }),
+    () => openWdiff(d),
+    () => VirtualFullImage.open(d, []),
+  ];
+  for (const call of calls) {
+    let err: NodeJS.ErrnoException | undefined;
+    try { await call(); } catch (e) { err = e as NodeJS.ErrnoException; }
+    assert.is(err?.code, 'EISDIR');
+    assert.is(err?.path, d);
   }
 });
 

@@ -33,7 +33,7 @@ export * from './layout/super-sector.ts';
 export * from './layout/wlog-header.ts';
 export { ChunkReader, type ByteSource, type ChunkReaderOptions } from './io/byte-source.ts';
 export { SinkWriter, type ByteSink } from './io/byte-sink.ts';
-export { locateIoError } from './io/io-error.ts';
+export { locateIoError, openInput } from './io/io-error.ts';
 export { probeDevice, type DeviceInfo } from './io/device.ts';
 export * from './io/wlog-reader.ts';
 export * from './io/wlog-writer.ts';

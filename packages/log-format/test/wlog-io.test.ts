@@ -39,6 +39,16 @@ Sources('readWlog iterates packs', async () => {
   for await (const p of readWlog(vec('w-chain-0.wlog'))) { n++; assert.ok(p.offset >= WALBLOG_HEADER_SIZE); }
   assert.ok(n > 0);
 });
+Sources('a directory given as a wlog fails at open, naming it', async () => {
+  const t = tempDir();
+  try {
+    let err: NodeJS.ErrnoException | undefined;
+    try { for await (const _ of readWlog(t.dir)) { /* never */ } } catch (e) { err = e as NodeJS.ErrnoException; }
+    assert.is(err?.code, 'EISDIR');
+    assert.is(err?.path, t.dir);
+    assert.ok(err?.message.includes(t.dir), err?.message);
+  } finally { t.cleanup(); }
+});
 Sources.run();
 
 const Errors = suite('typed errors');

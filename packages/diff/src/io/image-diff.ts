@@ -4,8 +4,7 @@
  *
  * @module
  */
-import { open } from 'node:fs/promises';
-import { LOGICAL_BLOCK_SIZE, probeDevice, type ByteSink } from '@walbjs/log-format';
+import { LOGICAL_BLOCK_SIZE, openInput, probeDevice, type ByteSink } from '@walbjs/log-format';
 import type { CompressOpt } from '../compression.ts';
 import { normalIo, type DiffIo } from '../algo/diff-io.ts';
 import { ValueOutOfRangeError } from '../errors.ts';
@@ -44,7 +43,7 @@ function ioSize(o: ImageDiffOptions): number {
 export async function imageToWdiff(image: string, out: ByteSink, opts: ImageDiffOptions = {}): Promise<WriteSummary> {
   const chunk = ioSize(opts);
   const size = Number((await probeDevice(image)).sizeBytes);
-  const fh = await open(image, 'r');
+  const fh = await openInput(image);
   const w = await writer(out, opts);
   try {
     for (let pos = 0; pos < size; pos += chunk) {
@@ -75,8 +74,8 @@ export async function compareImagesToWdiff(older: string, newer: string, out: By
   const [a, b] = await Promise.all([probeDevice(older), probeDevice(newer)]);
   if (a.sizeBytes !== b.sizeBytes) throw new ValueOutOfRangeError('size', Number(b.sizeBytes), `differs from the older image's ${a.sizeBytes} bytes`);
   const size = Number(a.sizeBytes);
-  const fa = await open(older, 'r');
-  const fb = await open(newer, 'r');
+  const fa = await openInput(older);
+  const fb = await openInput(newer);
   const w = await writer(out, opts);
   try {
     for (let pos = 0; pos < size; pos += chunk) {

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { open, type FileHandle } from 'node:fs/promises';
-import { checksum } from '@walbjs/log-format';
+import type { FileHandle } from 'node:fs/promises';
+import { checksum, openInput } from '@walbjs/log-format';
 import { readSync } from 'node:fs';
 import { preadFull } from './pread.ts';
 import {
@@ -69,7 +69,7 @@ export class IndexedDiffReader {
    * @throws {@link WdiffFormatError}
    */
   static async open(path: string, opts: IndexedReadOptions = {}): Promise<IndexedDiffReader> {
-    const fh = await open(path, 'r');
+    const fh = await openInput(path);
     try {
       const size = (await fh.stat()).size;
       if (size < WALB_DIFF_FILE_HEADER_SIZE + WALB_DIFF_INDEX_SUPER_SIZE) {

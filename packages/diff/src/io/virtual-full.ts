@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { open, type FileHandle } from 'node:fs/promises';
-import { LOGICAL_BLOCK_SIZE, checksum, probeDevice } from '@walbjs/log-format';
+import type { FileHandle } from 'node:fs/promises';
+import { LOGICAL_BLOCK_SIZE, checksum, openInput, probeDevice } from '@walbjs/log-format';
 import { WALB_DIFF_TYPE_INDEXED } from '../constants.ts';
 import { ChecksumError } from '../errors.ts';
 import { DiffMemory } from '../algo/diff-memory.ts';
@@ -47,7 +47,7 @@ class SortedRandomAccess implements RandomAccessDiff {
       off[n] = e.dataOffset; size[n] = e.record.dataSize; cmpr[n] = e.record.compressionType; csum[n] = e.record.checksum;
       n++;
     }
-    return new SortedRandomAccess(await open(path, 'r'), path, addr, blocks, kind, off, size, cmpr, csum, n);
+    return new SortedRandomAccess(await openInput(path), path, addr, blocks, kind, off, size, cmpr, csum, n);
   }
 
   async overlapping(from: number, to: number): Promise<DiffIo[]> {
@@ -120,7 +120,7 @@ export class VirtualFullImage {
   static async open(basePath: string, wdiffs: string[], opts: VirtualFullOptions = {}): Promise<VirtualFullImage> {
     const info = await probeDevice(basePath);
     for (const p of wdiffs) await (await openWdiff(p)).close();
-    const base = await open(basePath, 'r');
+    const base = await openInput(basePath);
     const size = Number(opts.sizeBytes ?? info.sizeBytes);
     return new VirtualFullImage(base, Number(info.sizeBytes), size, wdiffs);
   }

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { open } from 'node:fs/promises';
+import { openInput } from '@walbjs/log-format';
 import { WALB_DIFF_FILE_HEADER_SIZE, WALB_DIFF_TYPE_INDEXED } from '../constants.ts';
 import { TruncatedError } from '../errors.ts';
 import type { DiffIo } from '../algo/diff-io.ts';
@@ -41,7 +41,7 @@ export interface OpenWdiffOptions {
  * await d.close();
  */
 export async function openWdiff(path: string, opts: OpenWdiffOptions = {}): Promise<WdiffInput> {
-  const fh = await open(path, 'r');
+  const fh = await openInput(path);
   let head: Buffer;
   try {
     head = Buffer.alloc(WALB_DIFF_FILE_HEADER_SIZE);

@@ -10,11 +10,11 @@
  *
  * @module
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import {
   ChecksumError as LogChecksumError, LOGICAL_BLOCK_SIZE, LsidSequenceError, TruncatedError as LogTruncatedError,
   WALBLOG_HEADER_SIZE, WalbFormatError, capacityPb, checksum, decodeLogpackHeader, decodeWlogHeader, isEndMarker,
-  nextLogpackLsid, uuidToHex, type WlogHeader,
+  nextLogpackLsid, openInput, uuidToHex, type WlogHeader,
 } from '@walbjs/log-format';
 import { ValueOutOfRangeError } from '../errors.ts';
 import { isAllZero } from './zero.ts';
@@ -157,7 +157,7 @@ export async function scanWlogFiles(paths: string[], hooks: WlogScanHooks): Prom
   try {
     for (let fi = 0; fi < paths.length; fi++) {
       const path = paths[fi];
-      const fh = await open(path, 'r');
+      const fh = await openInput(path);
       info.files.push(fh);
       const hb = Buffer.alloc(WALBLOG_HEADER_SIZE);
       const hn = await readFull(fh, hb, 0);

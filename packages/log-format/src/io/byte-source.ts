@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { open } from 'node:fs/promises';
 import { TruncatedError } from '../errors.ts';
+import { openInput } from './io-error.ts';
 
 /** Anything a reader can take: a file path (`'-'` is stdin), bytes, a stream or chunks. */
 export type ByteSource = string | Uint8Array | NodeJS.ReadableStream | AsyncIterable<Uint8Array>;
@@ -20,7 +20,7 @@ const FILE_CHUNK = 8 << 20;
 const REUSED_CHUNKS = 3;
 
 async function* fileChunks(path: string, reuse: boolean): AsyncGenerator<Uint8Array> {
-  const fh = await open(path, 'r');
+  const fh = await openInput(path);
   const ring: Buffer[] = [];
   let turn = 0;
   // One read stays in flight while the consumer works on the previous chunk, so disk (or page

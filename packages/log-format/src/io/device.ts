@@ -39,6 +39,8 @@ async function readSysNumber(paths: string[]): Promise<number | undefined> {
 /**
  * Size and physical block size of a file or block device.
  *
+ * @throws an error with `code` `EISDIR` (a directory) or `ENOTBLK` (a character device, FIFO or
+ *   socket) and `path`, as system errors have; the stat's own error when the path is missing
  * @example
  * const { sizeBytes, pbs } = await probeDevice('/dev/loop0');
  */
@@ -53,7 +55,11 @@ export async function probeDevice(path: string): Promise<DeviceInfo> {
     const pbs = await readSysNumber([`${base}/queue/physical_block_size`, `${base}/../queue/physical_block_size`]);
     return { path, isBlockDevice: true, sizeBytes: BigInt(sectors) * BigInt(LOGICAL_BLOCK_SIZE), pbs: pbs ?? LOGICAL_BLOCK_SIZE };
   }
-  if (!st.isFile()) throw new Error(`${path} is neither a regular file nor a block device`);
+  if (!st.isFile()) {
+    // As a system error would: a code to switch on (EISDIR, else ENOTBLK), the syscall, the path.
+    const [code, errno] = st.isDirectory() ? ['EISDIR', -21] : ['ENOTBLK', -15];
+    throw Object.assign(new Error(`${code}: ${path} is neither a regular file nor a block device`), { code, errno, syscall: 'stat', path });
+  }
   return { path, isBlockDevice: false, sizeBytes: BigInt(st.size), pbs: LOGICAL_BLOCK_SIZE };
 }
 

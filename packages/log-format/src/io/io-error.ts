@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { open, type FileHandle } from 'node:fs/promises';
 
 /**
  * Add the file and byte offset an I/O call concerned to a Node system error (ENOSPC, EIO, …)
@@ -26,4 +27,24 @@ export function locateIoError(e: unknown, path: string, what: string, offset?: n
   sys.path = path;
   sys.message = `${what} ${path}${offset !== undefined ? ` at byte ${offset}` : ''}: ${sys.message}`;
   return e;
+}
+
+/**
+ * Open a file to read (or, with `flags` `'r+'`, to update) that must not be a directory: the OS
+ * opens a directory for reading and fails only at the first read, with an error that names no
+ * file. This fails at once with `EISDIR` and the path, as Node's own open errors do.
+ *
+ * @example
+ * ```ts
+ * const fh = await openInput('/backup/d0.wdiff');
+ * ```
+ */
+export async function openInput(path: string, flags: 'r' | 'r+' = 'r'): Promise<FileHandle> {
+  const fh = await open(path, flags);
+  const st = await fh.stat().catch(() => undefined);
+  if (st?.isDirectory()) {
+    await fh.close().catch(() => {});
+    throw Object.assign(new Error(`EISDIR: illegal operation on a directory, open '${path}'`), { code: 'EISDIR', errno: -21, syscall: 'open', path });
+  }
+  return fh;
 }

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
+import { openInput } from './io-error.ts';
 import {
   INVALID_LSID, LOGICAL_BLOCK_SIZE, PAGE_SIZE, lbPerPb, ringBufferOffset,
 } from '../constants.ts';
@@ -55,7 +56,7 @@ export class LogDevice {
    */
   static async open(path: string, opts: { writable?: boolean } = {}): Promise<LogDevice> {
     const info = await probeDevice(path);
-    const fh = await open(path, opts.writable ? 'r+' : 'r');
+    const fh = await openInput(path, opts.writable ? 'r+' : 'r');
     try {
       const s = await readSuperAt(fh, info);
       return new LogDevice(fh, info, s);

@@ -4,8 +4,9 @@
  *
  * @module
  */
-import { open, stat as fsStat } from 'node:fs/promises';
+import { stat as fsStat } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
+import { openInput } from '@walbjs/log-format';
 import type { DiffFileHeader, DiffIndexSuper, DiffRecord, DiffStat, IndexedDiffRecord } from '@walbjs/diff';
 import type { GlobalArgs } from '../../app.ts';
 import { LineWriter, ioOf, writeTo } from '../../util/io.ts';
@@ -99,7 +100,7 @@ interface ShowContext {
 
 /** The 32-byte file header, read and checked, to tell the format. */
 async function readHeader(d: DiffSdk, path: string): Promise<DiffFileHeader> {
-  const fh = await open(path, 'r');
+  const fh = await openInput(path);
   try {
     const b = Buffer.alloc(d.WALB_DIFF_FILE_HEADER_SIZE);
     const { bytesRead } = await fh.read(b, 0, b.length, 0);
