@@ -240,7 +240,7 @@ impl Device {
         let ddev = OpenOptions::new().read(true).write(true).open(ddev_path).map_err(|e| io_err(&format!("open {ddev_path}"), e))?;
         let mut head = vec![0u8; 4096];
         ldev.read_exact_at(&mut head, SUPER_OFFSET).map_err(|e| io_err(&format!("read the super sector of {ldev_path}"), e))?;
-        if get16(&head, 0) != SECTOR_TYPE_SUPER { return Err(bad(format!("{ldev_path}: no super sector at byte 4096 (sector type {})", get16(&head, 0)))); }
+        if get16(&head, 0) != SECTOR_TYPE_SUPER { return Err(bad(format!("{ldev_path}: no super sector at byte 4096 (sector type {}); format the log device first (wdevc format-ldev, or formatLdev)", get16(&head, 0)))); }
         if get16(&head, 2) != 2 { return Err(bad(format!("{ldev_path}: super sector version {}", get16(&head, 2)))); }
         let pbs = get32(&head, 12) as u64;
         if pbs != 512 && pbs != 4096 { return Err(bad(format!("{ldev_path}: physical block size {pbs}"))); }
