@@ -252,6 +252,7 @@ test('an output that cannot be written: exit 1, the message and --json name the 
   assert.is(json.code, 1, json.err);
   const doc = JSON.parse(json.err);
   assert.is(doc.code, 'ENOSPC');
+  assert.is(doc.source, full);
   assert.match(doc.message, where);
   // A failed run removes a partial regular file it wrote, never a device given as the output.
   assert.ok(statSync(full).isCharacterDevice(), `${full} was removed`);

@@ -56,7 +56,7 @@ export interface JsonError {
   offset?: string;
   /** lsid concerned, for format errors that know it (a decimal string). */
   lsid?: string;
-  /** Input named by the error. */
+  /** File named by the error: the input of a format error, the file of a system error. */
   source?: string;
 }
 
@@ -86,8 +86,11 @@ export function errorToJson(e: unknown): JsonError {
     return out;
   }
   if (e instanceof Error) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return { type: 'error', code: typeof code === 'string' ? code : 'ERR_FAILED', message: e.message };
+    const { code, path } = e as NodeJS.ErrnoException;
+    const out: JsonError = { type: 'error', code: typeof code === 'string' ? code : 'ERR_FAILED', message: e.message };
+    // A system error names its file in `path`.
+    if (typeof path === 'string') out.source = path;
+    return out;
   }
   return { type: 'error', code: 'ERR_FAILED', message: String(e) };
 }
