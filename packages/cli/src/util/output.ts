@@ -4,10 +4,12 @@
  *
  * @module
  */
+import { rmSync, statSync } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { locateIoError } from '@walbjs/log-format';
 import type { CliIo } from './io.ts';
 import { writeTo } from './io.ts';
+import { armInterrupt } from './interrupt.ts';
 
 /** An open output. */
 export interface Output {
@@ -37,6 +39,7 @@ export function openOutput(target: string, io: CliIo, onBytes?: (total: number) 
   let bytes = 0;
   const isStdout = target === '-';
   let fh: FileHandle | undefined;
+  let disarm = () => {};
   const count = (n: number) => {
     bytes += n;
     onBytes?.(bytes);
@@ -57,7 +60,12 @@ export function openOutput(target: string, io: CliIo, onBytes?: (total: number) 
     isStdout,
     get bytes() { return bytes; },
     async sink(chunk) {
-      fh ??= await open(target, 'w', 0o644);
+      if (!fh) {
+        fh = await open(target, 'w', 0o644);
+        // Interrupted, the command leaves no partial file either.
+        const isFile = (await fh.stat()).isFile();
+        if (isFile) disarm = armInterrupt(() => rmSync(target, { force: true }));
+      }
       let done = 0;
       try {
         while (done < chunk.byteLength) done += (await fh.write(chunk, done)).bytesWritten;
@@ -69,11 +77,13 @@ export function openOutput(target: string, io: CliIo, onBytes?: (total: number) 
     async close() {
       const h = fh;
       fh = undefined;
+      disarm();
       await h?.close();
     },
     async abort() {
       const h = fh;
       fh = undefined;
+      disarm();
       if (!h) return;
       // Only a regular file is removed: a device or a pipe given as the output stays.
       const isFile = await h.stat().then((st) => st.isFile(), () => false);

@@ -9,7 +9,9 @@ import type { ApplyOptions, ApplySummary, DiscardMode } from '@walbjs/diff';
 import { probeDevice } from '@walbjs/log-format';
 import type { GlobalArgs } from '../../app.ts';
 import { UsageError } from '../../util/errors.ts';
+import { armInterrupt } from '../../util/interrupt.ts';
 import { ioOf } from '../../util/io.ts';
+import { toJson } from '../../util/json.ts';
 import { parseSize } from '../../util/parse.ts';
 import { startProgress } from '../../util/progress.ts';
 import { LB, checkOutputNotInput, loadSdk, report } from './common.ts';
@@ -67,9 +69,17 @@ export const wdiffApplyCommand: CommandModule<GlobalArgs, WdiffApplyArgs> = {
     };
     if (args.fsyncInterval !== undefined) opts.fsyncIntervalBytes = args.fsyncInterval;
     let r: ApplySummary;
+    // Interrupted while writing, the image holds part of the diffs: say so, and how to finish.
+    // (Applying is idempotent: every record sets bytes, so the same apply again completes it.)
+    const disarm = armInterrupt(() => {
+      if (phase !== 'apply') return;
+      const message = `interrupted: ${image} is partly applied; run the same apply again to complete it`;
+      io.stderr.write(args.json ? toJson({ type: 'error', code: 'ERR_INTERRUPTED', message, source: image }) + '\n' : `\nwalb: ${message}\n`);
+    });
     try {
       r = await d.applyWdiffs(image, wdiffs, opts);
     } finally {
+      disarm();
       progress.stop();
     }
     await report(io, { json: args.json, verbose: args.verbose, toStdout: false }, {

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { rmSync, statSync, type Stats } from 'node:fs';
 import { realpath, rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { CompressOpt } from '@walbjs/diff';
@@ -15,6 +16,7 @@ import type { CliIo } from '../../util/io.ts';
 import { writeTo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
 import { parseSize } from '../../util/parse.ts';
+import { armInterrupt } from '../../util/interrupt.ts';
 import { openOutput } from '../../util/output.ts';
 import { startProgress, type ProgressOptions } from '../../util/progress.ts';
 import type { ByteSink } from '@walbjs/log-format';
@@ -108,15 +110,18 @@ export async function writeOutput<T>(
     // A file goes to the SDK by its path: it then writes with large positional writes, several in
     // flight, rather than chunk by chunk through a callback.
     const before = await stat(out).catch(() => undefined);
+    // Remove the partial output (after a failure or an interruption), but not a file the run never
+    // touched, nor anything but a regular file.
+    const touched = (now: Stats | undefined) => !!now?.isFile() && (!before || now.ino !== before.ino || now.mtimeMs !== before.mtimeMs || now.size !== before.size);
+    const disarm = armInterrupt(() => { if (touched(statSync(out, { throwIfNoEntry: false }))) rmSync(out, { force: true }); });
     try {
       const result = await run(out, (n) => progress.update(n));
       return { result, bytes: (await stat(out)).size, isStdout: false };
     } catch (e) {
-      // Remove the partial output, but not a file the failed run never touched.
-      const now = await stat(out).catch(() => undefined);
-      if (now?.isFile() && (!before || now.ino !== before.ino || now.mtimeMs !== before.mtimeMs || now.size !== before.size)) await rm(out, { force: true }).catch(() => {});
+      if (touched(await stat(out).catch(() => undefined))) await rm(out, { force: true }).catch(() => {});
       throw e;
     } finally {
+      disarm();
       progress.stop();
     }
   }

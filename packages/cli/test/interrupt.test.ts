@@ -1,0 +1,61 @@
+// An interrupted command (SIGINT, SIGTERM) leaves no partial output behind and exits 128 + the
+// signal number: both ways outputs are written (a path handed to the SDK, a sink the CLI writes).
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(here, '../../..');
+const BIN = join(here, '../src/bin/walb.ts');
+const TMP = mkdtempSync(join(tmpdir(), 'walbjs-interrupt-test-'));
+process.on('exit', () => rmSync(TMP, { recursive: true, force: true }));
+const tmp = (name: string) => join(TMP, name);
+
+function walb(args: string[]): Promise<number | null> {
+  return new Promise((res, rej) => {
+    const c = spawn(process.execPath, ['--conditions=walb-source', '--import', 'tsx', BIN, ...args], { cwd: ROOT, stdio: 'ignore' });
+    c.on('error', rej);
+    c.on('close', (code) => res(code));
+  });
+}
+
+/**
+ * Run `walb args`, send `signal` once `out` has data, and return the exit code and whether the
+ * signal went out before the command had finished on its own.
+ */
+function interrupt(args: string[], out: string, signal: NodeJS.Signals): Promise<{ code: number | null; sent: boolean }> {
+  return new Promise((res, rej) => {
+    const c = spawn(process.execPath, ['--conditions=walb-source', '--import', 'tsx', BIN, ...args], { cwd: ROOT, stdio: 'ignore' });
+    let sent = false;
+    const poll = setInterval(() => {
+      if (!sent && existsSync(out) && statSync(out).size > 0) { sent = true; c.kill(signal); }
+    }, 5);
+    c.on('error', rej);
+    c.on('close', (code) => { clearInterval(poll); res({ code, sent }); });
+  });
+}
+
+test('from-wlog interrupted while writing: exit 130, no output file', async () => {
+  const wlog = tmp('big.wlog');
+  assert.is(await walb(['wlog', 'gen', '-o', wlog, '--seed', '5', '--size', '64M', '--total', '24M', '--max-io-size', '256K']), 0);
+  // xz at its highest level runs at a few MB/s here: the signal comes long before the end.
+  const out = tmp('out.wdiff');
+  const r = await interrupt(['wdiff', 'from-wlog', '--indexed', '--cmpr', 'lzma:9', wlog, '-o', out], out, 'SIGINT');
+  assert.ok(r.sent, 'the conversion ended before it could be interrupted');
+  assert.is(r.code, 130);
+  assert.not.ok(existsSync(out), 'the partial output is still there');
+});
+
+test('wlog gen (written through a sink) interrupted: exit 143 for SIGTERM, no output file', async () => {
+  const out = tmp('gen.wlog');
+  const r = await interrupt(['wlog', 'gen', '-o', out, '--seed', '6', '--size', '1G', '--total', '1G'], out, 'SIGTERM');
+  assert.ok(r.sent, 'the generation ended before it could be interrupted');
+  assert.is(r.code, 143);
+  assert.not.ok(existsSync(out), 'the partial output is still there');
+});
+
+test.run();
