@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LogDevice, extractLogpacks, formatLdev, hasData, isDiscard, isPadding } from '@walbjs/log-format';
@@ -269,6 +269,39 @@ C('clear log: new salt and uuid, lsids back to 0, new writes logged from lsid 0;
   const img = Buffer.alloc(32 << 20);
   assert.is(await replay(f.l, img), 1, 'only the write after the clear is in the log');
   assert.ok(img.subarray(1 << 20, (1 << 20) + 65536).every((b) => b === 0x32));
+});
+
+C('one device per log: a second open of the same ldev (or ddev) is refused while the first is open', async () => {
+  const f = await fresh('busy');
+  const g = await fresh('busy2');
+  const dev = await CaptureDevice.open(f.l, f.d);
+  for (const [l, d] of [[f.l, f.d], [f.l, g.d], [g.l, f.d]]) {
+    let code: string | undefined;
+    try { await (await CaptureDevice.open(l, d)).close(); } catch (e) { code = (e as { code?: string }).code; }
+    assert.is(code, 'ERR_WALB_CAPTURE_BUSY', `${l} + ${d}`);
+  }
+  await dev.close();
+  // Closed, it lets the files go at once (its handle may live on until garbage collection).
+  const again = await CaptureDevice.open(f.l, f.d);
+  await again.close();
+});
+
+C('a unix socket path: never deletes what is not a stale socket; the socket goes with the server', async () => {
+  const f = await fresh('sockets');
+  const dev = await CaptureDevice.open(f.l, f.d);
+  try {
+    const plain = join(dir, 'not-a-socket');
+    writeFileSync(plain, 'keep');
+    assert.throws(() => dev.serve({ unix: plain }), /not a socket/);
+    assert.is(readFileSync(plain, 'utf8'), 'keep');
+    const srv = dev.serve({ unix: f.sock });
+    assert.throws(() => dev.serve({ unix: f.sock }), /another server listens/);
+    srv.stop();
+    for (let i = 0; i < 100 && existsSync(f.sock); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.not.ok(existsSync(f.sock), 'the socket file outlived its server');
+  } finally {
+    await dev.close();
+  }
 });
 
 C.run();

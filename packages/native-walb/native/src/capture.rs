@@ -238,6 +238,9 @@ impl Device {
     pub fn open(ldev_path: &str, ddev_path: &str, settings: Settings) -> JsResult<Arc<Device>> {
         let ldev = OpenOptions::new().read(true).write(true).open(ldev_path).map_err(|e| io_err(&format!("open {ldev_path}"), e))?;
         let ddev = OpenOptions::new().read(true).write(true).open(ddev_path).map_err(|e| io_err(&format!("open {ddev_path}"), e))?;
+        // One device per log and data device: two would write one ring with lsids of their own.
+        lock_exclusive(&ldev, ldev_path)?;
+        lock_exclusive(&ddev, ddev_path)?;
         let mut head = vec![0u8; 4096];
         ldev.read_exact_at(&mut head, SUPER_OFFSET).map_err(|e| io_err(&format!("read the super sector of {ldev_path}"), e))?;
         if get16(&head, 0) != SECTOR_TYPE_SUPER { return Err(bad(format!("{ldev_path}: no super sector at byte 4096 (sector type {}); format the log device first (wdevc format-ldev, or formatLdev)", get16(&head, 0)))); }
@@ -729,7 +732,11 @@ impl Device {
             let c = st.lsids.completed;
             st.lsids.permanent = c;
         }
-        self.checkpoint()
+        let r = self.checkpoint();
+        // The files may be opened again (this handle lives on until the JS side lets it go).
+        unlock(&self.ldev);
+        unlock(&self.ddev);
+        r
     }
 
     /// Read the data device once every write answered so far is on it.
@@ -1035,6 +1042,26 @@ fn answer_all(reqs: impl Iterator<Item = (Done, Option<Arc<dyn ReplySink>>, Resu
 extern "C" {
     fn posix_fadvise(fd: i32, offset: i64, len: i64, advice: i32) -> i32;
     fn fallocate(fd: i32, mode: i32, offset: i64, len: i64) -> i32;
+    fn flock(fd: i32, operation: i32) -> i32;
+}
+
+/// Take the exclusive advisory lock of an open log or data device, or fail at once naming it.
+fn lock_exclusive(f: &File, path: &str) -> JsResult<()> {
+    use std::os::unix::io::AsRawFd;
+    const LOCK_EX: i32 = 2;
+    const LOCK_NB: i32 = 4;
+    if unsafe { flock(f.as_raw_fd(), LOCK_EX | LOCK_NB) } == 0 { return Ok(()); }
+    let e = std::io::Error::last_os_error();
+    if e.kind() == std::io::ErrorKind::WouldBlock {
+        return Err(JsError::new("ERR_WALB_CAPTURE_BUSY", format!("{path} is in use by another capture device (it holds the file's lock)")));
+    }
+    Err(io_err(&format!("lock {path}"), e))
+}
+
+fn unlock(f: &File) {
+    use std::os::unix::io::AsRawFd;
+    const LOCK_UN: i32 = 8;
+    unsafe { flock(f.as_raw_fd(), LOCK_UN); }
 }
 
 /// Size of a block device, by seeking to its end.

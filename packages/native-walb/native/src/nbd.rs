@@ -4,6 +4,7 @@
 use crate::capture::{Device, Done, Op, ReplySink, LBS};
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -84,11 +85,17 @@ pub fn serve(dev: Arc<Device>, unix: bool, address: &str) -> io::Result<Server> 
     let s2 = stop.clone();
     let actual;
     if unix {
-        let _ = std::fs::remove_file(address);
+        clear_stale_socket(address)?;
         let l = UnixListener::bind(address)?;
         l.set_nonblocking(true)?;
         actual = address.to_string();
-        thread::Builder::new().name("walb-nbd-accept".into()).spawn(move || accept_loop(|| l.accept().map(|(s, _)| Box::new(s) as Box<dyn Conn>), dev, s2))?;
+        // The socket file goes with the server, unless another one has replaced it meanwhile.
+        let path = address.to_string();
+        let ino = std::fs::symlink_metadata(&path).map(|m| m.ino()).ok();
+        thread::Builder::new().name("walb-nbd-accept".into()).spawn(move || {
+            accept_loop(|| l.accept().map(|(s, _)| Box::new(s) as Box<dyn Conn>), dev, s2);
+            if ino.is_some() && std::fs::symlink_metadata(&path).map(|m| m.ino()).ok() == ino { let _ = std::fs::remove_file(&path); }
+        })?;
     } else {
         let l = TcpListener::bind(address)?;
         l.set_nonblocking(true)?;
@@ -96,6 +103,20 @@ pub fn serve(dev: Arc<Device>, unix: bool, address: &str) -> io::Result<Server> 
         thread::Builder::new().name("walb-nbd-accept".into()).spawn(move || accept_loop(|| l.accept().map(|(s, _)| { let _ = s.set_nodelay(true); Box::new(s) as Box<dyn Conn> }), dev, s2))?;
     }
     Ok(Server { stop, address: actual })
+}
+
+/// Make room for a unix socket at `path`: a socket left by a server that is gone is removed; a
+/// socket someone still listens on, or anything that is not a socket, is an error (never deleted).
+fn clear_stale_socket(path: &str) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(m) = std::fs::symlink_metadata(path) else { return Ok(()) };
+    if !m.file_type().is_socket() {
+        return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{path} exists and is not a socket")));
+    }
+    if UnixStream::connect(path).is_ok() {
+        return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("another server listens on {path}")));
+    }
+    std::fs::remove_file(path)
 }
 
 fn accept_loop(accept: impl Fn() -> io::Result<Box<dyn Conn>>, dev: Arc<Device>, stop: Arc<AtomicBool>) {
