@@ -277,6 +277,27 @@ test('wdevc format-ldev formats image files; ldev info shows the result', async 
   assert.is(doc.ringBufferSize, String((8 << 20) / 4096 - 3));
 });
 
+test('format-ldev and wlog restore refuse a log device a capture device has open, and change nothing', async () => {
+  const ldev = sparse('busy-ldev.img', 8 << 20);
+  const ddev = sparse('busy-ddev.img', 16 << 20);
+  const src = tmp('busy.wlog');
+  ok(await wdevc('format-ldev', ldev, ddev), 'format');
+  ok(await walb('wlog', 'gen', '--seed', '4', '-s', '16M', '-z', '256K', '-o', src), 'gen');
+  const { CaptureDevice } = await import('@walbjs/native-walb');
+  const dev = await CaptureDevice.open(ldev, ddev);
+  const before = readFileSync(ldev);
+  try {
+    for (const r of [await wdevc('format-ldev', ldev, ddev), await walb('wlog', 'restore', ldev, src)]) {
+      assert.is(r.code, 1, r.err);
+      assert.match(r.err, /in use by a capture device/);
+    }
+    assert.ok(readFileSync(ldev).equals(before), 'the log device changed');
+  } finally {
+    await dev.close();
+  }
+  ok(await wdevc('format-ldev', ldev, ddev), 'format once the device is closed');
+});
+
 test('wlog restore then wlog cat gives the log back, across the ring end', async () => {
   const ldev = sparse('rst-ldev.img', 8 << 20);
   const ddev = sparse('rst-ddev.img', 16 << 20);

@@ -49,7 +49,25 @@ export class CaptureDevice {
 
   private constructor(private readonly handle: object) {}
 
-  /** Open the device: read the super sector, redo the logs from written_lsid, start logging. */
+  /**
+   * Whether a capture device, in this process or another, has `path` open as its log or data
+   * device (it holds the file's exclusive lock until it is closed). Tools that rewrite a log
+   * device (format, restore) ask first, so they never pull one from under a running device.
+   *
+   * @example
+   * ```ts
+   * if (await CaptureDevice.inUse('ldev.img')) throw new Error('close the device first');
+   * ```
+   */
+  static inUse(path: string): Promise<boolean> {
+    return loadNative().captureInUse(path);
+  }
+
+  /**
+   * Open the device: read the super sector, redo the logs from written_lsid, start logging.
+   * The log and data devices are locked until {@link CaptureDevice.close}: a second open of either
+   * fails with `ERR_WALB_CAPTURE_BUSY`.
+   */
   static async open(ldev: string, ddev: string, opts: CaptureOptions = {}): Promise<CaptureDevice> {
     const h = await loadNative().captureOpen(ldev, ddev, opts.errorBeforeOverflow ?? false, opts.checkpointIntervalMs ?? 10_000, opts.maxLogpackKb ?? 1024);
     return new CaptureDevice(h);

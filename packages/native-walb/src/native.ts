@@ -42,6 +42,8 @@ export interface NativeAddon {
   captureClose(handle: object): Promise<void>;
   /** Clear the log: new uuid and salt, every lsid 0. */
   captureClearLog(handle: object): Promise<void>;
+  /** Whether a capture device holds the lock of `path` (its log or data device). */
+  captureInUse(path: string): Promise<boolean>;
   /** Read a sysfs attribute, wait for its change notification; its new content, or null on timeout. */
   waitSysfsChange(path: string, timeoutMs: number): Promise<string | null>;
 }

@@ -274,7 +274,11 @@ C('clear log: new salt and uuid, lsids back to 0, new writes logged from lsid 0;
 C('one device per log: a second open of the same ldev (or ddev) is refused while the first is open', async () => {
   const f = await fresh('busy');
   const g = await fresh('busy2');
+  assert.is(await CaptureDevice.inUse(f.l), false);
   const dev = await CaptureDevice.open(f.l, f.d);
+  assert.is(await CaptureDevice.inUse(f.l), true);
+  assert.is(await CaptureDevice.inUse(f.d), true);
+  assert.is(await CaptureDevice.inUse(g.l), false);
   for (const [l, d] of [[f.l, f.d], [f.l, g.d], [g.l, f.d]]) {
     let code: string | undefined;
     try { await (await CaptureDevice.open(l, d)).close(); } catch (e) { code = (e as { code?: string }).code; }
@@ -282,6 +286,7 @@ C('one device per log: a second open of the same ldev (or ddev) is refused while
   }
   await dev.close();
   // Closed, it lets the files go at once (its handle may live on until garbage collection).
+  assert.is(await CaptureDevice.inUse(f.l), false);
   const again = await CaptureDevice.open(f.l, f.d);
   await again.close();
 });

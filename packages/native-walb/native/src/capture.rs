@@ -1058,6 +1058,17 @@ fn lock_exclusive(f: &File, path: &str) -> JsResult<()> {
     Err(io_err(&format!("lock {path}"), e))
 }
 
+/// Whether a capture device has `path` open (it holds the file's lock): the lock is taken and
+/// given back at once when it is free.
+pub fn in_use(path: &str) -> JsResult<bool> {
+    let f = File::open(path).map_err(|e| io_err(&format!("open {path}"), e))?;
+    match lock_exclusive(&f, path) {
+        Ok(()) => { unlock(&f); Ok(false) }
+        Err(e) if e.code == "ERR_WALB_CAPTURE_BUSY" => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
 fn unlock(f: &File) {
     use std::os::unix::io::AsRawFd;
     const LOCK_UN: i32 = 8;

@@ -65,6 +65,7 @@ enum Value {
     Ioctl(ioctl::Outcome),
     Device(Arc<capture::Device>),
     Text(Option<String>),
+    Bool(bool),
     Unit,
 }
 
@@ -99,6 +100,7 @@ unsafe extern "C" fn job_complete(env: napi_env, _status: napi_status, data: *mu
             }
             Some(Ok(Value::Device(d))) => external(env, d),
             Some(Ok(Value::Unit)) => Ok(undefined(env)),
+            Some(Ok(Value::Bool(b))) => boolean(env, b),
             Some(Ok(Value::Text(Some(t)))) => string_value(env, &t),
             Some(Ok(Value::Text(None))) => { let mut v = ptr::null_mut(); napi::napi_get_null(env, &mut v); Ok(v) }
             Some(Err(e)) => Err(e),
@@ -258,6 +260,16 @@ unsafe extern "C" fn js_capture_close(env: napi_env, info: napi_callback_info) -
     })
 }
 
+/// `captureInUse(path) → Promise<boolean>`: whether a capture device (of any process) has `path`
+/// open as its log or data device (it holds the file's lock), on the thread pool.
+unsafe extern "C" fn js_capture_in_use(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [p] = args::<1>(env, info)?;
+        let path = get_string(env, p, "path")?;
+        spawn_job(env, Box::new(move || capture::in_use(&path).map(Value::Bool)))
+    })
+}
+
 /// `ioctl(path: string, request: number, arg: Uint8Array, u2k?: Uint8Array, k2uSize?: number, openWrite?: number)`
 /// → `Promise<{ arg: Buffer, k2u: Buffer, ret: number }>`: opens `path`, issues the ioctl with a copy of
 /// `arg` (a `walb_ctl` gets its `u2k.buf` and `k2u.buf` pointed at copies of `u2k` and a `k2uSize`
@@ -297,6 +309,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
         export(env, exports, "captureFreeze", Some(js_capture_freeze))?;
         export(env, exports, "captureClose", Some(js_capture_close))?;
         export(env, exports, "captureClearLog", Some(js_capture_clear_log))?;
+        export(env, exports, "captureInUse", Some(js_capture_in_use))?;
         export(env, exports, "waitSysfsChange", Some(js_wait_sysfs_change))?;
         Ok(())
     }));

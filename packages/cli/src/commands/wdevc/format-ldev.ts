@@ -10,6 +10,7 @@ import type { GlobalArgs } from '../../app.ts';
 import { ioOf, writeTo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
 import { superSectorView } from '../../util/views.ts';
+import { refuseIfCaptured } from '../../util/in-use.ts';
 
 /** Arguments of `wdevc format-ldev`. */
 export interface FormatLdevArgs extends GlobalArgs {
@@ -37,6 +38,7 @@ export const formatLdevCommand: CommandModule<GlobalArgs, FormatLdevArgs> = {
       .example('truncate -s 8M l.img; truncate -s 32M d.img; $0 format-ldev l.img d.img', 'image files')
       .epilogue('Prints nothing; with --json: {type:"super-sector", path, ...fields} of the sector written.'),
   handler: async (args) => {
+    await refuseIfCaptured(args.ldev);
     const io = ioOf(args);
     const opts: FormatLdevOptions = {};
     if (args.name !== undefined) opts.name = args.name;

@@ -11,6 +11,7 @@ import { ioOf, writeTo } from '../../util/io.ts';
 import { openInput } from '../../util/input.ts';
 import { toJson } from '../../util/json.ts';
 import { parseLsid, parseSigned64 } from '../../util/parse.ts';
+import { refuseIfCaptured } from '../../util/in-use.ts';
 
 /** Arguments of `wlog restore` (the handler also sees them camel-cased). */
 export interface WlogRestoreArgs extends GlobalArgs {
@@ -55,6 +56,7 @@ export const wlogRestoreCommand: CommandModule<GlobalArgs, WlogRestoreArgs> = {
         + 'With --json: {type:"wlog-restore", beginLsid, endLsid, lsidDiff, paddingPacks}.'),
   handler: async (args) => {
     const io = ioOf(args);
+    await refuseIfCaptured(args.ldev);
     const opts: RestoreOptions = { verify: args.verify };
     if (args.lsidDiff !== undefined) opts.lsidDiff = args.lsidDiff;
     if (args.begin !== undefined) opts.beginLsid = args.begin;
