@@ -298,6 +298,18 @@ test('format-ldev and wlog restore refuse a log device a capture device has open
   ok(await wdevc('format-ldev', ldev, ddev), 'format once the device is closed');
 });
 
+test('wlog cat and wlog restore refuse the log device as their own other file (exit 2), changing nothing', async () => {
+  const ldev = sparse('self-ldev.img', 8 << 20);
+  const ddev = sparse('self-ddev.img', 16 << 20);
+  ok(await wdevc('format-ldev', ldev, ddev), 'format');
+  const before = readFileSync(ldev);
+  for (const r of [await walb('wlog', 'cat', ldev, '-o', ldev), await walb('wlog', 'restore', ldev, ldev)]) {
+    assert.is(r.code, 2, r.err);
+    assert.match(r.err, /is also an input/);
+  }
+  assert.ok(readFileSync(ldev).equals(before), 'the log device changed');
+});
+
 test('wlog restore then wlog cat gives the log back, across the ring end', async () => {
   const ldev = sparse('rst-ldev.img', 8 << 20);
   const ddev = sparse('rst-ddev.img', 16 << 20);

@@ -5,8 +5,10 @@
  * @module
  */
 import { rmSync, statSync } from 'node:fs';
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import { open, realpath, rm, type FileHandle } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { locateIoError } from '@walbjs/log-format';
+import { UsageError } from './errors.ts';
 import type { CliIo } from './io.ts';
 import { writeTo } from './io.ts';
 import { armInterrupt } from './interrupt.ts';
@@ -91,4 +93,25 @@ export function openOutput(target: string, io: CliIo, onBytes?: (total: number) 
       if (isFile) await rm(target, { force: true }).catch(() => {});
     },
   };
+}
+
+async function canonical(p: string): Promise<string> {
+  try {
+    return await realpath(p);
+  } catch {
+    return resolve(p);
+  }
+}
+
+/**
+ * Refuse an output that is also an input: it would be truncated while it is read.
+ *
+ * @throws {@link UsageError}
+ */
+export async function checkOutputNotInput(out: string, inputs: readonly string[], what = 'output'): Promise<void> {
+  if (out === '-') return;
+  const o = await canonical(out);
+  for (const i of inputs) {
+    if (i !== '-' && (await canonical(i)) === o) throw new UsageError(`${what} ${out} is also an input`);
+  }
 }

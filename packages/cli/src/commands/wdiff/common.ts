@@ -8,8 +8,7 @@
  * @module
  */
 import { rmSync, statSync, type Stats } from 'node:fs';
-import { realpath, rm, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { rm, stat } from 'node:fs/promises';
 import type { CompressOpt } from '@walbjs/diff';
 import { UsageError } from '../../util/errors.ts';
 import type { CliIo } from '../../util/io.ts';
@@ -58,26 +57,8 @@ export function parseCmpr(d: DiffSdk, text: string | undefined): CompressOpt | u
   }
 }
 
-async function canonical(p: string): Promise<string> {
-  try {
-    return await realpath(p);
-  } catch {
-    return resolve(p);
-  }
-}
 
-/**
- * Refuse an output that is also an input: it would be truncated while it is read.
- *
- * @throws {@link UsageError}
- */
-export async function checkOutputNotInput(out: string, inputs: readonly string[], what = 'output'): Promise<void> {
-  if (out === '-') return;
-  const o = await canonical(out);
-  for (const i of inputs) {
-    if (i !== '-' && (await canonical(i)) === o) throw new UsageError(`${what} ${out} is also an input`);
-  }
-}
+export { checkOutputNotInput } from '../../util/output.ts';
 
 /** Format of a written wdiff, for summaries. */
 export function formatName(indexed: boolean): 'indexed' | 'sorted' {

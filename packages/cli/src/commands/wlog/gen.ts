@@ -102,9 +102,12 @@ export const wlogGenCommand: CommandModule<GlobalArgs, WlogGenArgs> = {
     let result: Awaited<ReturnType<typeof writeGeneratedWlog>>;
     try {
       result = await writeGeneratedWlog(out.sink, opts);
+      await out.close();
+    } catch (e) {
+      await out.abort();
+      throw e;
     } finally {
       progress.stop();
-      await out.close();
     }
     // With -o - the log owns stdout, so notes go to stderr.
     const notes = out.isStdout ? io.stderr : io.stdout;

@@ -12,6 +12,7 @@ import { openInput } from '../../util/input.ts';
 import { toJson } from '../../util/json.ts';
 import { parseLsid, parseSigned64 } from '../../util/parse.ts';
 import { refuseIfCaptured } from '../../util/in-use.ts';
+import { checkOutputNotInput } from '../../util/output.ts';
 
 /** Arguments of `wlog restore` (the handler also sees them camel-cased). */
 export interface WlogRestoreArgs extends GlobalArgs {
@@ -56,6 +57,7 @@ export const wlogRestoreCommand: CommandModule<GlobalArgs, WlogRestoreArgs> = {
         + 'With --json: {type:"wlog-restore", beginLsid, endLsid, lsidDiff, paddingPacks}.'),
   handler: async (args) => {
     const io = ioOf(args);
+    await checkOutputNotInput(args.ldev, [args.wlog], 'the log device');
     await refuseIfCaptured(args.ldev);
     const opts: RestoreOptions = { verify: args.verify };
     if (args.lsidDiff !== undefined) opts.lsidDiff = args.lsidDiff;
