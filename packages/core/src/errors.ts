@@ -43,7 +43,9 @@ export type WalbCoreErrorCode =
   /** A transfer refused for a reason the sender acts on (`too-old-diff`, `too-new-diff`, `different-uuid`, …). */
   | 'ERR_WALB_REFUSED'
   /** Stored state on disk is corrupt or inconsistent. */
-  | 'ERR_WALB_STORE';
+  | 'ERR_WALB_STORE'
+  /** Another daemon (alive) works on the same base folder. */
+  | 'ERR_WALB_DIR_IN_USE';
 
 /**
  * Base class of every error this package throws on bad input.
@@ -226,6 +228,13 @@ export class RefusedError extends WalbCoreError {
   constructor(reason: string, detail: string) {
     super('ERR_WALB_REFUSED', `${reason}: ${detail}`);
     this.reason = reason;
+  }
+}
+
+/** Another daemon, still running, holds the base folder (its lock file names it). */
+export class BaseDirInUseError extends WalbCoreError {
+  constructor(detail: string) {
+    super('ERR_WALB_DIR_IN_USE', detail);
   }
 }
 

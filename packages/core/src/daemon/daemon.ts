@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
+import { lockBaseDir } from './base-dir-lock.ts';
 import { serveProtocol, type ConnectionOptions, type RequestContext } from '../protocol/connection.ts';
 import { UnknownCommandError, WalbCoreError } from '../errors.ts';
 import { Params } from './params.ts';
@@ -137,6 +138,7 @@ export abstract class Daemon extends EventEmitter {
   }
 
   private opened = false;
+  private unlockBaseDir: () => Promise<void> = async () => {};
 
   /**
    * Load the state on disk and resume work (an apply cut short, transfers, extraction), without
@@ -145,7 +147,13 @@ export abstract class Daemon extends EventEmitter {
   async open(): Promise<this> {
     if (this.opened) return this;
     await mkdir(this.opts.baseDir, { recursive: true });
-    await this.recover();
+    this.unlockBaseDir = await lockBaseDir(this.opts.baseDir, this.hostType, this.nodeId);
+    try {
+      await this.recover();
+    } catch (e) {
+      await this.unlockBaseDir();
+      throw e;
+    }
     this.opened = true;
     return this;
   }
@@ -174,6 +182,7 @@ export abstract class Daemon extends EventEmitter {
     this.stopping = true;
     await this.server?.close();
     await this.halt(mode);
+    await this.unlockBaseDir();
     this.log.log('info', 'stopped', { mode });
   }
 }
