@@ -46,6 +46,9 @@ L('a lock left by a daemon that is gone is taken over', async () => {
   writeFileSync(join(base, LOCK), 'garbage');
   const e = await new ProxyDaemon({ baseDir: base, logger: silentLogger }).start();
   await e.stop();
+  // One from another machine is not: its process cannot be checked from here.
+  writeFileSync(join(base, LOCK), JSON.stringify({ pid: Number(gone), host: 'elsewhere.example', hostType: 'archive', nodeId: 'remote' }));
+  assert.is(await refusedWith(new ArchiveDaemon({ baseDir: base, logger: silentLogger }).open()), 'ERR_WALB_DIR_IN_USE');
 });
 
 L.run();
