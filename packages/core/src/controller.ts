@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { open } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 import { locateIoError } from '@walbjs/log-format';
 import { ProtocolConnection, type ConnectionOptions } from './protocol/connection.ts';
 import { TimeoutError } from './errors.ts';
@@ -196,7 +196,9 @@ export class Controller {
   async virtFullScan(ax: ServerAddress, volId: string, gid: bigint, outPath: string, onProgress?: (bytes: number) => void): Promise<number> {
     const c = await ProtocolConnection.connect(ax, this.opts.connection);
     const fh = await open(outPath, 'w');
+    const isFile = (await fh.stat()).isFile();
     let n = 0;
+    let ok = false;
     try {
       const { chunks, result } = c.download('virt-full-scan', { volId, gid }, { timeoutMs: this.opts.timeoutMs ?? 60_000 });
       for await (const b of chunks) {
@@ -206,10 +208,13 @@ export class Controller {
       }
       await result;
       await fh.sync().catch((e: unknown) => { throw locateIoError(e, outPath, 'sync'); });
+      ok = true;
       return n;
     } finally {
       await fh.close();
       c.close();
+      // No partial image is left behind (a device given as the output stays, of course).
+      if (!ok && isFile) await unlink(outPath).catch(() => {});
     }
   }
 

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { createHash, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -136,6 +136,19 @@ F('corrupt wdiff uploads are verified before they join the chain', async () => {
     }
   } finally { conn.close(); }
   assert.is(disk(), before);
+});
+
+F('virt-full-scan that fails leaves no partial image behind', async () => {
+  const out = join(dir, 'scan-out.img');
+  for (const [vol, gid] of [['nosuch', 0n], ['v', 99n]] as const) {
+    let code: string | undefined;
+    try { await c.virtFullScan(hp(archive), vol, gid, out); } catch (e) { code = (e as { code?: string }).code; }
+    assert.ok(code, `${vol} gid ${gid}: no error`);
+    assert.not.ok(existsSync(out), `${vol} gid ${gid}: a partial image is left`);
+  }
+  // The one that exists streams whole.
+  assert.is(await c.virtFullScan(hp(archive), 'v', 0n, out), 1 << 20);
+  assert.ok(readFileSync(out).equals(Buffer.alloc(1 << 20, 7)));
 });
 
 F('oversized and garbage frames close that connection only; the daemon serves on', async () => {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { rmSync, statSync } from 'node:fs';
+import { rmSync, statSync, type Stats } from 'node:fs';
 import { open, realpath, rm, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { locateIoError } from '@walbjs/log-format';
@@ -114,4 +114,13 @@ export async function checkOutputNotInput(out: string, inputs: readonly string[]
   for (const i of inputs) {
     if (i !== '-' && (await canonical(i)) === o) throw new UsageError(`${what} ${out} is also an input`);
   }
+}
+
+/**
+ * Whether `now` (a stat of an output path) shows a regular file this run wrote: created, or
+ * changed since `before` (its stat when the run began). Used to remove a partial output without
+ * ever touching a device, or a file the run never got to.
+ */
+export function writtenSince(before: Stats | undefined, now: Stats | undefined): boolean {
+  return !!now?.isFile() && (!before || now.ino !== before.ino || now.mtimeMs !== before.mtimeMs || now.size !== before.size);
 }

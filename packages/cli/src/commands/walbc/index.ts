@@ -5,9 +5,12 @@
  *
  * @module
  */
+import { rmSync, statSync } from 'node:fs';
 import yargs from 'yargs';
 import { Controller, type ServerAddress } from '@walbjs/core';
 import { ExitCode, UsageError, reportError } from '../../util/errors.ts';
+import { armInterrupt } from '../../util/interrupt.ts';
+import { writtenSince } from '../../util/output.ts';
 import { resolveIo, writeTo, type CliIo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
 import { startProgress } from '../../util/progress.ts';
@@ -71,7 +74,10 @@ export async function runWalbc(argv: readonly string[], ioIn?: Partial<CliIo>): 
       const [path, volId, gid] = rest;
       const p = bindArgs(cmd, [['path', 'str'], ['volId', 'str'], ['gid', 'u64']], rest);
       const bar = await startProgress(io, { label: `virt-full-scan ${volId} gid ${gid}`, json });
-      try { result = { bytes: await c.virtFullScan(server, String(p.volId), p.gid as bigint, path, (n) => bar.update(n)) }; } finally { bar.stop(); }
+      // Interrupted, no partial image stays (a regular file only: a device given as the output stays).
+      const before = statSync(path, { throwIfNoEntry: false });
+      const disarm = armInterrupt(() => { if (writtenSince(before, statSync(path, { throwIfNoEntry: false }))) rmSync(path, { force: true }); });
+      try { result = { bytes: await c.virtFullScan(server, String(p.volId), p.gid as bigint, path, (n) => bar.update(n)) }; } finally { disarm(); bar.stop(); }
     } else {
       const spec = WALBC_COMMANDS[cmd];
       if (!spec) throw new UsageError(`unknown command ${JSON.stringify(cmd)} (see walbc --help)`);

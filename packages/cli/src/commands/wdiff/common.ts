@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { rmSync, statSync, type Stats } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import type { CompressOpt } from '@walbjs/diff';
 import { UsageError } from '../../util/errors.ts';
@@ -16,7 +16,7 @@ import { writeTo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
 import { parseSize } from '../../util/parse.ts';
 import { armInterrupt } from '../../util/interrupt.ts';
-import { openOutput } from '../../util/output.ts';
+import { openOutput, writtenSince } from '../../util/output.ts';
 import { startProgress, type ProgressOptions } from '../../util/progress.ts';
 import type { ByteSink } from '@walbjs/log-format';
 
@@ -93,13 +93,12 @@ export async function writeOutput<T>(
     const before = await stat(out).catch(() => undefined);
     // Remove the partial output (after a failure or an interruption), but not a file the run never
     // touched, nor anything but a regular file.
-    const touched = (now: Stats | undefined) => !!now?.isFile() && (!before || now.ino !== before.ino || now.mtimeMs !== before.mtimeMs || now.size !== before.size);
-    const disarm = armInterrupt(() => { if (touched(statSync(out, { throwIfNoEntry: false }))) rmSync(out, { force: true }); });
+    const disarm = armInterrupt(() => { if (writtenSince(before, statSync(out, { throwIfNoEntry: false }))) rmSync(out, { force: true }); });
     try {
       const result = await run(out, (n) => progress.update(n));
       return { result, bytes: (await stat(out)).size, isStdout: false };
     } catch (e) {
-      if (touched(await stat(out).catch(() => undefined))) await rm(out, { force: true }).catch(() => {});
+      if (writtenSince(before, await stat(out).catch(() => undefined))) await rm(out, { force: true }).catch(() => {});
       throw e;
     } finally {
       disarm();
