@@ -284,6 +284,9 @@ C('one device per log: a second open of the same ldev (or ddev) is refused while
     try { await (await CaptureDevice.open(l, d)).close(); } catch (e) { code = (e as { code?: string }).code; }
     assert.is(code, 'ERR_WALB_CAPTURE_BUSY', `${l} + ${d}`);
   }
+  let same: string | undefined;
+  try { await (await CaptureDevice.open(g.l, g.l)).close(); } catch (e) { same = (e as Error).message; }
+  assert.match(same ?? '', /are the same file/);
   await dev.close();
   // Closed, it lets the files go at once (its handle may live on until garbage collection).
   assert.is(await CaptureDevice.inUse(f.l), false);

@@ -238,6 +238,13 @@ impl Device {
     pub fn open(ldev_path: &str, ddev_path: &str, settings: Settings) -> JsResult<Arc<Device>> {
         let ldev = OpenOptions::new().read(true).write(true).open(ldev_path).map_err(|e| io_err(&format!("open {ldev_path}"), e))?;
         let ddev = OpenOptions::new().read(true).write(true).open(ddev_path).map_err(|e| io_err(&format!("open {ddev_path}"), e))?;
+        {
+            use std::os::unix::fs::MetadataExt;
+            let (a, b) = (ldev.metadata(), ddev.metadata());
+            if let (Ok(a), Ok(b)) = (a, b) {
+                if a.dev() == b.dev() && a.ino() == b.ino() { return Err(bad(format!("{ldev_path} and {ddev_path} are the same file: the log and data devices must differ"))); }
+            }
+        }
         // One device per log and data device: two would write one ring with lsids of their own.
         lock_exclusive(&ldev, ldev_path)?;
         lock_exclusive(&ddev, ddev_path)?;
