@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, symlinkSync, writeSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ChecksumError, LogDevice, SectorTypeError, ValueOutOfRangeError, WalbFormatError, WlogReader,
@@ -90,6 +90,23 @@ Format('a corrupted super sector is a typed error at open', async () => {
     try { await LogDevice.open(l); assert.unreachable(); } catch (e) { assert.instance(e, SectorTypeError); }
   } finally { t.cleanup(); }
 });
+Format('refuses the data device itself as the log device (a path or a link to it), writing nothing', async () => {
+  const t = tempDir();
+  try {
+    const d = join(t.dir, 'disk.img');
+    makeFile(d, 32 << 20);
+    const link = join(t.dir, 'link.img');
+    symlinkSync(d, link);
+    for (const l of [d, link]) {
+      let err: unknown;
+      try { await formatLdev(l, d); } catch (e) { err = e; }
+      assert.instance(err, ValueOutOfRangeError);
+      assert.match((err as Error).message, /same file/);
+    }
+    assert.ok(readFileSync(d).equals(Buffer.alloc(32 << 20)), 'the data device was written');
+  } finally { t.cleanup(); }
+});
+
 Format.run();
 
 const Ring = suite('ring buffer');

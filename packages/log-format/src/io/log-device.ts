@@ -5,7 +5,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { openInput } from './io-error.ts';
 import {
   INVALID_LSID, LOGICAL_BLOCK_SIZE, PAGE_SIZE, lbPerPb, ringBufferOffset,
@@ -190,6 +190,11 @@ export async function formatLdev(ldevPath: string, ddev: string | bigint, opts: 
   let ddevLb: bigint;
   let pbs = opts.pbs ?? (linfo.isBlockDevice ? linfo.pbs : FILE_LOG_PBS);
   if (typeof ddev === 'string') {
+    // Formatting the data device itself would write a super sector over its data.
+    const [ls, ds] = await Promise.all([stat(ldevPath), stat(ddev)]);
+    if (ls.dev === ds.dev && ls.ino === ds.ino && ls.rdev === ds.rdev) {
+      throw new ValueOutOfRangeError('ldev', `${ldevPath} and ${ddev} are the same ${ls.isBlockDevice() ? 'device' : 'file'}: the log and data devices must differ`, { source: ldevPath });
+    }
     const dinfo = await probeDevice(ddev);
     if (opts.pbs === undefined && linfo.isBlockDevice && dinfo.pbs !== linfo.pbs) {
       throw new ValueOutOfRangeError('physical_bs', `log device block size ${linfo.pbs} differs from data device block size ${dinfo.pbs}`, { source: ldevPath });
