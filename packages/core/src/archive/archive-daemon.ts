@@ -7,6 +7,7 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { open, readdir, rm, stat, rename, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { applyWdiffs, isAllZero, mergeWdiffs, verifyWdiffs, VirtualFullImage, type DiscardMode } from '@walbjs/diff';
@@ -295,7 +296,11 @@ export class ArchiveDaemon extends Daemon {
         const size = (await probeDevice(target.path)).sizeBytes;
         if (size < total) throw new RefusedError('smaller-lv-size', `the base device ${target.path} has ${size} bytes, the volume ${total}`);
       } else await rm(v.basePath, { force: true });
-      const fh = await open(part, target.isDevice ? 'r+' : 'w');
+      // A device is opened exclusively: the kernel refuses that while it is mounted or claimed.
+      const fh = await open(part, target.isDevice ? constants.O_RDWR | constants.O_EXCL : 'w').catch((e: unknown) => {
+        if ((e as NodeJS.ErrnoException).code === 'EBUSY') throw new RefusedError('base-in-use', `the base device ${part} is mounted or held by another program`);
+        throw e;
+      });
       let off = 0n;
       try {
         if (!target.isDevice) await fh.truncate(Number(total));

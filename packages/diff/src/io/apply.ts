@@ -9,7 +9,7 @@
  * @module
  */
 import { execFile } from 'node:child_process';
-import { writeSync } from 'node:fs';
+import { constants, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { LOGICAL_BLOCK_SIZE, locateIoError, probeDevice } from '@walbjs/log-format';
@@ -205,7 +205,8 @@ class GatherWriter {
 
 async function punch(path: string, isBlock: boolean, ranges: Array<[number, number]>): Promise<void> {
   for (const [off, len] of ranges) {
-    if (isBlock) await run('blkdiscard', ['-o', String(off), '-l', String(len), path]);
+    // -f: the device is ours already (opened exclusively), which blkdiscard's own check would refuse.
+    if (isBlock) await run('blkdiscard', ['-f', '-o', String(off), '-l', String(len), path]);
     else await run('fallocate', ['--punch-hole', '--keep-size', '-o', String(off), '-l', String(len), path]);
   }
 }
@@ -242,6 +243,21 @@ export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts:
 }
 
 /**
+ * Open the target to write. A block device is opened exclusively (O_EXCL): the kernel refuses
+ * that while it is mounted or claimed by another program, so a diff never lands under a live
+ * file system.
+ */
+async function openTarget(target: string, isBlock: boolean): Promise<FileHandle> {
+  if (!isBlock) return open(target, 'r+');
+  try {
+    return await open(target, constants.O_RDWR | constants.O_EXCL);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
+    throw Object.assign(new Error(`EBUSY: ${target} is in use (mounted, or held by another program); unmount it before applying`), { code: 'EBUSY', errno: -16, syscall: 'open', path: target });
+  }
+}
+
+/**
  * Apply one wdiff, or the merge of several (oldest first), to an image file or block device.
  *
  * @example
@@ -250,10 +266,10 @@ export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts:
 export async function applyWdiffs(target: string, wdiffs: string[], opts: ApplyOptions = {}): Promise<ApplySummary> {
   const info = await probeDevice(target);
   const sizeLb = Number(info.sizeBytes / BigInt(LOGICAL_BLOCK_SIZE));
-  if (!opts.skipVerify) await verifyWdiffs(wdiffs, sizeLb, (a) => opts.onProgress?.(a, 'verify'));
+  const fh = await openTarget(target, info.isBlockDevice);
   const inputs: WdiffInput[] = [];
-  const fh = await open(target, 'r+');
   try {
+    if (!opts.skipVerify) await verifyWdiffs(wdiffs, sizeLb, (a) => opts.onProgress?.(a, 'verify'));
     // One input: the writer copies each IO before the next is read, so its data may live in
     // reused buffers. Several: the merge holds an older IO while a newer input reads on, as far
     // as that IO reaches, which a huge IO can make more than the reused buffers cover.
