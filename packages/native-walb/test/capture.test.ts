@@ -271,6 +271,28 @@ C('clear log: new salt and uuid, lsids back to 0, new writes logged from lsid 0;
   assert.ok(img.subarray(1 << 20, (1 << 20) + 65536).every((b) => b === 0x32));
 });
 
+C('a ring smaller than a large write: writes are split to fit it (they complete, and read back); a ring of one block is refused', async () => {
+  // A 1 MiB log file: a ring of 253 4-KiB blocks, less than one 1 MiB write. Before writes were
+  // split to fit, such a write was padded around the ring forever and memory grew without end.
+  const f = await fresh('small-ring', 1 << 20);
+  const dev = await CaptureDevice.open(f.l, f.d);
+  dev.serve({ unix: f.sock });
+  try {
+    const out = execFileSync('qemu-io', ['-f', 'raw', '-c', 'write -P 0x11 0 4M', '-c', 'write -P 0x22 6M 3M', '-c', 'read -P 0x11 0 4M', '-c', 'read -P 0x22 6M 3M', uri(f.sock)],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
+    assert.not.match(out, /fail|error/i, out);
+    assert.is(out.match(/^read /gm)?.length, 2);
+    const l = dev.lsids();
+    assert.ok(l.overflow, 'a log of 7 MiB through a 1 MiB ring overflows (and is flagged)');
+  } finally {
+    await dev.close();
+  }
+  const t = await fresh('one-block', 16 << 10);
+  let msg = '';
+  try { await (await CaptureDevice.open(t.l, t.d)).close(); } catch (e) { msg = (e as Error).message; }
+  assert.match(msg, /cannot hold a logpack/);
+});
+
 C('one device per log: a second open of the same ldev (or ddev) is refused while the first is open', async () => {
   const f = await fresh('busy');
   const g = await fresh('busy2');

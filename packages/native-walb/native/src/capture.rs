@@ -163,6 +163,8 @@ pub struct Device {
     rb_off: u64,
     pub rb_size: u64,
     pub size_lb: u64,
+    /// Largest data of one logged operation in bytes: longer writes are split (see `open`).
+    pub piece: usize,
     super_block: Mutex<Vec<u8>>,
     state: Mutex<State>,
     /// The logger waits here for operations.
@@ -178,6 +180,8 @@ pub struct Device {
     images: Mutex<Vec<AlignedBuf>>,
 }
 
+/// Writes are logged in pieces of at most this many bytes (fewer when the ring is small).
+const MAX_PIECE_BYTES: usize = 1 << 20;
 /// Batches of at least this many bytes of log are written with direct IO.
 const DIRECT_MIN_BYTES: usize = 256 << 10;
 /// Operations the logger takes in one batch at most (bytes of write data).
@@ -270,6 +274,13 @@ impl Device {
         let ddev_len = ddev.metadata().map(|m| m.len()).unwrap_or(0);
         let ddev_len = if ddev_len == 0 { block_device_size(&ddev) } else { ddev_len };
         if size_lb * LBS > ddev_len { return Err(bad(format!("{ddev_path}: {ddev_len} bytes, smaller than the {size_lb} LB the super sector records"))); }
+        // Writes are logged in pieces that always fit the ring: a logpack holds its header, at most
+        // one padding run (shorter than the piece) and the piece, so a piece of up to (ring − 1) / 2
+        // PB never needs more than the ring. Without that bound a write larger than the ring was
+        // padded around it forever, building logpacks without end.
+        let piece_pb = ((rb_size - 1) / 2).min(MAX_PIECE_BYTES as u64 / pbs);
+        if piece_pb == 0 { return Err(bad(format!("{ldev_path}: a ring buffer of {rb_size} PB cannot hold a logpack; format a larger log device"))); }
+        let piece = (piece_pb * pbs) as usize;
         let salt = get32(&sb, 20);
         let page = page_size();
         // Physical blocks smaller than a page: consecutive batches share pages of the ring, so
@@ -279,7 +290,7 @@ impl Device {
         let ldev_direct = if share_pages { None } else { OpenOptions::new().write(true).custom_flags(O_DIRECT).open(ldev_path).ok() };
         let dev = Device {
             page, share_pages, zero_page: vec![0u8; page as usize],
-            ldev, ldev_direct, direct_ok: AtomicBool::new(true), ddev, pbs, salt: std::sync::atomic::AtomicU32::new(salt), rb_off, rb_size, size_lb,
+            ldev, ldev_direct, direct_ok: AtomicBool::new(true), ddev, pbs, salt: std::sync::atomic::AtomicU32::new(salt), rb_off, rb_size, size_lb, piece,
             super_block: Mutex::new(sb),
             state: Mutex::new(State {
                 lsids: Lsids::default(), overflow: false, frozen: false, closing: false, failed: None,

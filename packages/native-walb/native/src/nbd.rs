@@ -54,8 +54,6 @@ const EINVAL: i32 = 22;
 const ENOSPC: i32 = 28;
 const EOVERFLOW: i32 = 75;
 const MAX_REQUEST: u32 = 32 << 20;
-/// Writes are logged in pieces of at most this many bytes.
-const PIECE: usize = 1 << 20;
 
 trait Conn: Read + Write + Send + 'static {
     fn dup(&self) -> io::Result<Box<dyn Conn>>;
@@ -380,10 +378,11 @@ fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
                 if (&mut rd).take(length as u64).read_to_end(&mut data).is_err() || data.len() != length as usize { break; }
                 if !in_range { simple_reply(&out, handle, ENOSPC, None); continue; }
                 if !aligned { simple_reply(&out, handle, EINVAL, None); continue; }
-                let ops = if data.len() <= PIECE {
+                let piece = dev.piece;
+                let ops = if data.len() <= piece {
                     vec![Op::Write { lb: offset / LBS, data, fua }]
                 } else {
-                    data.chunks(PIECE).enumerate().map(|(i, ch)| Op::Write { lb: offset / LBS + (i * PIECE) as u64 / LBS, data: ch.to_vec(), fua }).collect()
+                    data.chunks(piece).enumerate().map(|(i, ch)| Op::Write { lb: offset / LBS + (i * piece) as u64 / LBS, data: ch.to_vec(), fua }).collect()
                 };
                 queue_request(&mut pending, &out, handle, ops, length as usize);
             }
@@ -393,7 +392,7 @@ fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
                 let mut ops = Vec::new();
                 let mut pos = 0u64;
                 while pos < length as u64 {
-                    let n = (length as u64 - pos).min(PIECE as u64);
+                    let n = (length as u64 - pos).min(dev.piece as u64);
                     ops.push(Op::Write { lb: (offset + pos) / LBS, data: vec![0u8; n as usize], fua });
                     pos += n;
                 }
