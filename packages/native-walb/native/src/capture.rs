@@ -53,8 +53,27 @@ pub struct Lsids {
 }
 
 /// What a write request asks for.
+/// The data of a logged write: received bytes, or zeros (a WRITE_ZEROES piece), which all share
+/// one static buffer, so a zero-write of gigabytes allocates nothing per piece.
+pub enum Payload {
+    Bytes(Vec<u8>),
+    Zeros(usize),
+}
+
+impl std::ops::Deref for Payload {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        static ZEROS: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        match self {
+            Payload::Bytes(v) => v,
+            Payload::Zeros(n) => &ZEROS.get_or_init(|| vec![0u8; MAX_PIECE_BYTES])[..*n],
+        }
+    }
+}
+
 pub enum Op {
-    Write { lb: u64, data: Vec<u8>, fua: bool },
+    /// `data` is at most [`Device::piece`] bytes (a zero piece at most `MAX_PIECE_BYTES`).
+    Write { lb: u64, data: Payload, fua: bool },
     Discard { lb: u64, blocks: u64, fua: bool },
     Flush,
 }
@@ -128,7 +147,7 @@ enum JobStatus { Writing, Written, Failed }
 
 /// One request of a logged batch: its data and where they go on the data device.
 struct Item {
-    apply: Option<(Vec<u8>, u64)>,
+    apply: Option<(Payload, u64)>,
     /// A discard: the byte range of the data device that reads as zeros afterwards.
     zero: Option<(u64, u64)>,
 }

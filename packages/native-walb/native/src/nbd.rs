@@ -1,7 +1,7 @@
 //! An NBD server (fixed newstyle handshake) exporting a capture device: every write goes through
 //! the device's log before it is acknowledged.
 
-use crate::capture::{Device, Done, Op, ReplySink, LBS};
+use crate::capture::{Device, Done, Op, Payload, ReplySink, LBS};
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
@@ -380,9 +380,9 @@ fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
                 if !aligned { simple_reply(&out, handle, EINVAL, None); continue; }
                 let piece = dev.piece;
                 let ops = if data.len() <= piece {
-                    vec![Op::Write { lb: offset / LBS, data, fua }]
+                    vec![Op::Write { lb: offset / LBS, data: Payload::Bytes(data), fua }]
                 } else {
-                    data.chunks(piece).enumerate().map(|(i, ch)| Op::Write { lb: offset / LBS + (i * piece) as u64 / LBS, data: ch.to_vec(), fua }).collect()
+                    data.chunks(piece).enumerate().map(|(i, ch)| Op::Write { lb: offset / LBS + (i * piece) as u64 / LBS, data: Payload::Bytes(ch.to_vec()), fua }).collect()
                 };
                 queue_request(&mut pending, &out, handle, ops, length as usize);
             }
@@ -393,7 +393,7 @@ fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
                 let mut pos = 0u64;
                 while pos < length as u64 {
                     let n = (length as u64 - pos).min(dev.piece as u64);
-                    ops.push(Op::Write { lb: (offset + pos) / LBS, data: vec![0u8; n as usize], fua });
+                    ops.push(Op::Write { lb: (offset + pos) / LBS, data: Payload::Zeros(n as usize), fua });
                     pos += n;
                 }
                 queue_request(&mut pending, &out, handle, ops, length as usize);
