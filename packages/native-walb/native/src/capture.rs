@@ -116,6 +116,9 @@ struct State {
     ring_next: u64,
     /// The applier is writing a batch.
     apply_busy: bool,
+    /// A batch could not be written to the data device: written_lsid stays before it for good
+    /// (until the next open redoes it from the log), whatever later batches do.
+    apply_failed: bool,
     /// Holds the logger back (clear log): no new batch starts while positive.
     paused: u32,
     /// Who waits, so a wake-up (a system call even when nobody waits) is made only when needed.
@@ -313,7 +316,7 @@ impl Device {
             super_block: Mutex::new(sb),
             state: Mutex::new(State {
                 lsids: Lsids::default(), overflow: false, frozen: false, closing: false, failed: None,
-                queue: VecDeque::new(), logging: false, applying: VecDeque::new(), applying_bytes: 0, ring_next: 0, apply_busy: false, paused: 0,
+                queue: VecDeque::new(), logging: false, applying: VecDeque::new(), applying_bytes: 0, ring_next: 0, apply_busy: false, apply_failed: false, paused: 0,
                 logger_waits: false, applier_waits: false, others_wait: 0,
                 jobs: VecDeque::new(), write_q: VecDeque::new(), writers_wait: 0,
             }),
@@ -671,7 +674,10 @@ impl Device {
         let end = b.end;
         let ok = self.apply(b);
         let mut st = self.state.lock().unwrap();
-        if ok { st.lsids.written = end; }
+        // After a failed batch, a later one that succeeds must not move written_lsid past it: the
+        // checkpoint would record it, and the next open would not redo the failed writes.
+        if !ok { st.apply_failed = true; }
+        if ok && !st.apply_failed { st.lsids.written = end; }
         st.apply_busy = false;
         self.wake_others(&st);
         true
@@ -770,16 +776,38 @@ impl Device {
             st.lsids.permanent = c;
         }
         let r = self.checkpoint();
-        // The files may be opened again (this handle lives on until the JS side lets it go).
+        // The files go now, not when the JS handle is collected: they may be opened again,
+        // deleted, or their file system unmounted right after close.
         unlock(&self.ldev);
         unlock(&self.ddev);
-        r
+        self.release_files();
+        r?;
+        // A device that failed says so once more at the end: what it acknowledged is in its log,
+        // and the next open redoes it (or reports why it cannot).
+        if let Some(f) = self.state.lock().unwrap().failed.clone() {
+            return Err(JsError::new("ERR_WALB_CAPTURE_IO", format!("the device failed ({f}); its log holds every acknowledged write, redone at the next open")));
+        }
+        Ok(())
+    }
+
+    /// Point the device's file descriptors at /dev/null, which lets the files go while the
+    /// `Device` itself may live on (its JS handle until garbage collection, a connection thread
+    /// until its client leaves). Only after close: nothing reads or writes them any more.
+    fn release_files(&self) {
+        use std::os::unix::io::AsRawFd;
+        extern "C" { fn dup2(old: i32, new: i32) -> i32; }
+        let Ok(null) = OpenOptions::new().read(true).write(true).open("/dev/null") else { return };
+        let mut fds = vec![self.ldev.as_raw_fd(), self.ddev.as_raw_fd()];
+        if let Some(f) = &self.ldev_direct { fds.push(f.as_raw_fd()); }
+        for fd in fds { unsafe { dup2(null.as_raw_fd(), fd); } }
     }
 
     /// Read the data device once every write answered so far is on it.
     pub fn read(&self, lb: u64, buf: &mut [u8]) -> std::io::Result<()> {
         {
             let mut st = self.state.lock().unwrap();
+            // Closed: its files are gone (see `release_files`).
+            if st.closing { return Err(std::io::Error::new(std::io::ErrorKind::Other, "the device is closed")); }
             let target = st.lsids.completed;
             while st.lsids.written < target {
                 if let Some(f) = &st.failed { return Err(std::io::Error::new(std::io::ErrorKind::Other, f.clone())); }
