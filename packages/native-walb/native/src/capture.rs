@@ -52,7 +52,6 @@ pub struct Lsids {
     pub oldest: u64,
 }
 
-/// What a write request asks for.
 /// The data of a logged write: received bytes, or zeros (a WRITE_ZEROES piece), which all share
 /// one static buffer, so a zero-write of gigabytes allocates nothing per piece.
 pub enum Payload {
@@ -71,6 +70,7 @@ impl std::ops::Deref for Payload {
     }
 }
 
+/// What a write request asks for.
 pub enum Op {
     /// `data` is at most [`Device::piece`] bytes (a zero piece at most `MAX_PIECE_BYTES`).
     Write { lb: u64, data: Payload, fua: bool },
