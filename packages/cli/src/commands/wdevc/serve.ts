@@ -39,8 +39,19 @@ export const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
     const io = ioOf(a);
     const { CaptureDevice } = await import('@walbjs/native-walb');
     const dev = await CaptureDevice.open(a.ldev, a.ddev, { errorBeforeOverflow: a['error-before-overflow'], checkpointIntervalMs: a['checkpoint-interval'] });
-    const srv = dev.serve(a.unix !== undefined ? { unix: a.unix } : { tcp: a.tcp! });
+    let srv;
+    try {
+      srv = dev.serve(a.unix !== undefined ? { unix: a.unix } : { tcp: a.tcp! });
+    } catch (e) {
+      await dev.close().catch(() => {});
+      throw e;
+    }
     await writeTo(io.stdout, a.json ? toJson({ type: 'serving', address: srv.address }) + '\n' : `serving ${a.ldev} + ${a.ddev} on ${srv.address}\n`);
+    if (a.tcp !== undefined && !isLoopback(srv.address)) {
+      // NBD has no authentication here: whoever reaches the port reads and writes the device.
+      const message = `${srv.address} is not a loopback address: anyone who can reach it can read and write ${a.ddev}`;
+      await writeTo(io.stderr, a.json ? toJson({ type: 'warning', message }) + '\n' : `wdevc: warning: ${message}\n`);
+    }
     await new Promise<void>((resolve) => {
       // The server runs on native threads, which do not keep node alive: this timer does.
       const alive = setInterval(() => {}, 1 << 30);
@@ -51,3 +62,9 @@ export const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
     await dev.close();
   },
 };
+
+/** Whether a `host:port` (or `[v6]:port`) names a loopback address. */
+function isLoopback(address: string): boolean {
+  const host = address.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
