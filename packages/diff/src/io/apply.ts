@@ -17,7 +17,7 @@ import { ValueOutOfRangeError } from '../errors.ts';
 import { mergeIos } from '../algo/merge.ts';
 import type { DiffIo } from '../algo/diff-io.ts';
 import { ioBytes } from './materialize.ts';
-import { openWdiff, type WdiffInput } from './wdiff-input.ts';
+import { openWdiff, readChunkFor, type WdiffInput } from './wdiff-input.ts';
 
 const run = promisify(execFile);
 
@@ -274,7 +274,8 @@ export async function applyWdiffs(target: string, wdiffs: string[], opts: ApplyO
     // reused buffers. Several: the merge holds an older IO while a newer input reads on, as far
     // as that IO reaches, which a huge IO can make more than the reused buffers cover.
     const transientData = wdiffs.length === 1;
-    for (const p of wdiffs) inputs.push(await openWdiff(p, { transientData }));
+    const chunkBytes = readChunkFor(wdiffs.length);
+    for (const p of wdiffs) inputs.push(await openWdiff(p, { transientData, chunkBytes }));
     const ios = mergeIos(inputs.map((i) => i.ios()));
     return await applyIos(fh, ios, { ...opts, path: target, isBlock: info.isBlockDevice });
   } finally {

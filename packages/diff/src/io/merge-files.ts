@@ -8,7 +8,7 @@ import type { CompressOpt } from '../compression.ts';
 import { mergeIos } from '../algo/merge.ts';
 import { IndexedDiffWriter } from './indexed-writer.ts';
 import { SortedDiffWriter, type WriteSummary } from './sorted-writer.ts';
-import { openWdiff, type WdiffInput } from './wdiff-input.ts';
+import { openWdiff, readChunkFor, type WdiffInput } from './wdiff-input.ts';
 
 /** Options of {@link mergeWdiffs}. */
 export interface MergeFilesOptions {
@@ -33,7 +33,8 @@ export interface MergeFilesOptions {
 export async function mergeWdiffs(inputs: string[], out: ByteSink, opts: MergeFilesOptions = {}): Promise<WriteSummary> {
   const opened: WdiffInput[] = [];
   try {
-    for (const p of inputs) opened.push(await openWdiff(p));
+    const chunkBytes = readChunkFor(inputs.length);
+    for (const p of inputs) opened.push(await openWdiff(p, { chunkBytes }));
     const uuid = opened[opened.length - 1]?.header.uuid;
     const w = opts.indexed
       ? await IndexedDiffWriter.create(out, { uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks || undefined })

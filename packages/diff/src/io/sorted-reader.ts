@@ -38,6 +38,8 @@ export interface SortedReadOptions {
    * entry is used up (copied, written, checked) before reading on. Default false.
    */
   reuseBuffers?: boolean;
+  /** Bytes per read of a file ({@link ChunkReaderOptions.chunkBytes}; default 8 MiB). */
+  chunkBytes?: number;
 }
 
 /**
@@ -65,7 +67,7 @@ export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
    * @throws {@link WdiffFormatError} when the header is invalid or the file is indexed.
    */
   static async open(src: ByteSource, opts: SortedReadOptions = {}): Promise<SortedDiffReader> {
-    const r = new ChunkReader(src, { reuseBuffers: opts.reuseBuffers });
+    const r = new ChunkReader(src, { reuseBuffers: opts.reuseBuffers, chunkBytes: opts.chunkBytes });
     const source = opts.source ?? r.source;
     try {
       const b = await r.read(WALB_DIFF_FILE_HEADER_SIZE, 'wdiff header');

@@ -15,7 +15,7 @@ import { sliceIo, type DiffIo } from '../algo/diff-io.ts';
 import { IndexedDiffReader } from './indexed-reader.ts';
 import { ioBytes } from './materialize.ts';
 import { SortedDiffReader } from './sorted-reader.ts';
-import { openWdiff } from './wdiff-input.ts';
+import { openWdiff, readChunkFor } from './wdiff-input.ts';
 
 /** A wdiff that can answer "which IOs touch [from, to)". */
 interface RandomAccessDiff {
@@ -170,7 +170,8 @@ export class VirtualFullImage {
 
   /** The whole image in order, in chunks of about `chunkBytes` (default 4 MiB). */
   async *stream(chunkBytes = 4 << 20): AsyncGenerator<Buffer> {
-    const inputs = await Promise.all(this.wdiffs.map((p) => openWdiff(p)));
+    const readBytes = readChunkFor(this.wdiffs.length);
+    const inputs = await Promise.all(this.wdiffs.map((p) => openWdiff(p, { chunkBytes: readBytes })));
     try {
       const ios = mergeIos(inputs.map((i) => i.ios()))[Symbol.asyncIterator]();
       let next = await ios.next();

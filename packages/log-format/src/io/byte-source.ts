@@ -10,8 +10,10 @@ import { openInput } from './io-error.ts';
 /** Anything a reader can take: a file path (`'-'` is stdin), bytes, a stream or chunks. */
 export type ByteSource = string | Uint8Array | NodeJS.ReadableStream | AsyncIterable<Uint8Array>;
 
-/** Bytes read from a file per system call. */
-const FILE_CHUNK = 8 << 20;
+/** Bytes read from a file per system call, by default, and the bounds of the option. */
+const DEFAULT_FILE_CHUNK = 8 << 20;
+const MIN_FILE_CHUNK = 64 << 10;
+const MAX_FILE_CHUNK = 64 << 20;
 
 /**
  * Buffers a file source reads into in turn when its reader reuses them: the chunk being consumed,
@@ -19,7 +21,7 @@ const FILE_CHUNK = 8 << 20;
  */
 const REUSED_CHUNKS = 3;
 
-async function* fileChunks(path: string, reuse: boolean): AsyncGenerator<Uint8Array> {
+async function* fileChunks(path: string, reuse: boolean, FILE_CHUNK: number): AsyncGenerator<Uint8Array> {
   const fh = await openInput(path);
   const ring: Buffer[] = [];
   let turn = 0;
@@ -65,9 +67,10 @@ async function* oneChunk(b: Uint8Array): AsyncGenerator<Uint8Array> {
  * Turn any {@link ByteSource} into an async iterator of chunks. With `reuse`, a file is read into
  * the same few buffers in turn (see {@link ChunkReaderOptions.reuseBuffers}).
  */
-export function chunksOf(src: ByteSource, reuse = false): AsyncIterator<Uint8Array> {
+export function chunksOf(src: ByteSource, reuse = false, chunkBytes = DEFAULT_FILE_CHUNK): AsyncIterator<Uint8Array> {
   if (typeof src === 'string') {
-    return (src === '-' ? (process.stdin as AsyncIterable<Uint8Array>) : fileChunks(src, reuse))[Symbol.asyncIterator]();
+    const n = Math.min(MAX_FILE_CHUNK, Math.max(MIN_FILE_CHUNK, Math.floor(chunkBytes)));
+    return (src === '-' ? (process.stdin as AsyncIterable<Uint8Array>) : fileChunks(src, reuse, n))[Symbol.asyncIterator]();
   }
   if (src instanceof Uint8Array) return oneChunk(src);
   if (Symbol.asyncIterator in (src as object)) return (src as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
@@ -94,6 +97,12 @@ export interface ChunkReaderOptions {
    * a verification pass or an apply. Default false.
    */
   reuseBuffers?: boolean;
+  /**
+   * Bytes per read of a file (default 8 MiB, kept within 64 KiB to 64 MiB). A reader holds about
+   * two chunks, plus older ones while views into them live: a consumer with many readers open at
+   * once (a merge of many files) keeps its memory bounded with smaller chunks.
+   */
+  chunkBytes?: number;
 }
 
 export class ChunkReader {
@@ -107,7 +116,7 @@ export class ChunkReader {
   readonly source?: string;
 
   constructor(src: ByteSource, opts: ChunkReaderOptions = {}) {
-    this.it = chunksOf(src, opts.reuseBuffers ?? false);
+    this.it = chunksOf(src, opts.reuseBuffers ?? false, opts.chunkBytes);
     this.source = sourceName(src);
   }
 
