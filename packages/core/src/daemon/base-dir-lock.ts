@@ -42,10 +42,9 @@ export async function lockBaseDir(dir: string, hostType: string, nodeId: string)
         if ((await readFile(path, 'utf8').catch(() => '')) === mine) await unlink(path).catch(() => {});
       };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) {
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new BaseDirInUseError(`${dir}: another daemon took it at the same time`);
-        throw e;
-      }
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      // The stale lock was removed below and someone else created one first.
+      if (attempt > 0) throw new BaseDirInUseError(`${dir}: another daemon took it at the same time`);
     }
     const text = await readFile(path, 'utf8').catch(() => '');
     let holder: { pid?: unknown; host?: unknown; hostType?: unknown; nodeId?: unknown } = {};
