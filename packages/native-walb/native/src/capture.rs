@@ -5,6 +5,7 @@
 //! into logpacks by one logger thread (group commit); FUA and FLUSH wait until the log is durable.
 //! On open, logs from the checkpointed written lsid are redone onto the data device.
 
+use crate::buf_pool::BufPool;
 use crate::checksum::checksum;
 use crate::napi::{JsError, JsResult};
 use std::fs::{File, OpenOptions};
@@ -52,10 +53,11 @@ pub struct Lsids {
     pub oldest: u64,
 }
 
-/// The data of a logged write: received bytes, or zeros (a WRITE_ZEROES piece), which all share
-/// one static buffer, so a zero-write of gigabytes allocates nothing per piece.
+/// The data of a logged write: received bytes (the first `n` of a buffer that returns to the
+/// device's pool, see `buf_pool`), or zeros (a WRITE_ZEROES piece), which all share one static
+/// buffer, so a zero-write of gigabytes allocates nothing per piece.
 pub enum Payload {
-    Bytes(Vec<u8>),
+    Bytes(Vec<u8>, usize),
     Zeros(usize),
 }
 
@@ -64,7 +66,7 @@ impl std::ops::Deref for Payload {
     fn deref(&self) -> &[u8] {
         static ZEROS: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
         match self {
-            Payload::Bytes(v) => v,
+            Payload::Bytes(v, n) => &v[..*n],
             Payload::Zeros(n) => &ZEROS.get_or_init(|| vec![0u8; MAX_PIECE_BYTES])[..*n],
         }
     }
@@ -202,6 +204,8 @@ pub struct Device {
     settings: Mutex<Settings>,
     /// Log image buffers for reuse (fresh memory costs a page fault per 4 KiB and a zero fill).
     images: Mutex<Vec<AlignedBuf>>,
+    /// Buffers for received write data, back from the applier.
+    pub bufs: BufPool,
 }
 
 /// Writes are logged in pieces of at most this many bytes (fewer when the ring is small).
@@ -334,6 +338,7 @@ impl Device {
             cond: Condvar::new(),
             settings: Mutex::new(settings),
             images: Mutex::new(Vec::new()),
+            bufs: BufPool::new(),
         };
         let end = dev.redo(written)?;
         {
@@ -1090,12 +1095,20 @@ impl Device {
     /// Write a logged (and already answered) batch to the data device. False when a write
     /// failed: the device is marked failed (its log still holds the data, redone at the next open).
     fn apply(&self, b: Logged) -> bool {
+        let mut spent = Vec::with_capacity(b.items.len());
+        let ok = self.apply_items(b, &mut spent);
+        self.bufs.give(&mut spent);
+        ok
+    }
+
+    fn apply_items(&self, b: Logged, spent: &mut Vec<Vec<u8>>) -> bool {
         for it in b.items {
-            if let Some((data, off)) = &it.apply {
-                if let Err(e) = self.ddev.write_all_at(data, *off) {
+            if let Some((data, off)) = it.apply {
+                if let Err(e) = self.ddev.write_all_at(&data, off) {
                     self.state.lock().unwrap().failed = Some(format!("write the data device: {e}"));
                     return false;
                 }
+                if let Payload::Bytes(v, _) = data { spent.push(v); }
             }
             if let Some((off, len)) = it.zero {
                 if let Err(e) = self.zero_range(off, len) {

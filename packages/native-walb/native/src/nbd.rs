@@ -1,6 +1,7 @@
 //! An NBD server (fixed newstyle handshake) exporting a capture device: every write goes through
 //! the device's log before it is acknowledged.
 
+use crate::buf_pool::LocalBufs;
 use crate::capture::{Device, Done, Op, Payload, ReplySink, LBS};
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -343,6 +344,7 @@ fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
     // to the log before waiting for more. The log and the data device work on other threads, so
     // this one goes on reading while earlier requests are logged (group commit).
     let mut rd = io::BufReader::with_capacity(256 * 1024, c.dup()?);
+    let mut bufs = LocalBufs::new();
     loop {
         if rd.buffer().len() < 28 || pending.len() >= MAX_BATCH_OPS {
             submit(&dev, &mut pending, &out);
@@ -379,17 +381,20 @@ fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
             }
             CMD_WRITE => {
                 if length > MAX_REQUEST { break; }
-                // Read into spare capacity: no zero fill of a buffer about to be overwritten.
-                let mut data = Vec::with_capacity(length as usize);
-                if (&mut rd).take(length as u64).read_to_end(&mut data).is_err() || data.len() != length as usize { break; }
+                // Each piece of the log is read into a buffer of its own from the pool.
+                let mut ops = Vec::with_capacity((length as usize).div_ceil(dev.piece).max(1));
+                let mut pos = 0usize;
+                let mut lost = false;
+                while pos < length as usize || ops.is_empty() {
+                    let n = (length as usize - pos).min(dev.piece);
+                    let mut b = bufs.take(&dev.bufs, n);
+                    if rd.read_exact(&mut b[..n]).is_err() { lost = true; break; }
+                    ops.push(Op::Write { lb: (offset + pos as u64) / LBS, data: Payload::Bytes(b, n), fua });
+                    pos += n;
+                }
+                if lost { break; }
                 if !in_range { simple_reply(&out, handle, ENOSPC, None); continue; }
                 if !aligned { simple_reply(&out, handle, EINVAL, None); continue; }
-                let piece = dev.piece;
-                let ops = if data.len() <= piece {
-                    vec![Op::Write { lb: offset / LBS, data: Payload::Bytes(data), fua }]
-                } else {
-                    data.chunks(piece).enumerate().map(|(i, ch)| Op::Write { lb: offset / LBS + (i * piece) as u64 / LBS, data: Payload::Bytes(ch.to_vec()), fua }).collect()
-                };
                 queue_request(&mut pending, &out, handle, ops, length as usize);
             }
             CMD_WRITE_ZEROES => {
