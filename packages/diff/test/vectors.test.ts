@@ -126,6 +126,15 @@ Chain('virt-cat over the base and the chain gives virtFullSha256, streamed and b
   const rnd = [];
   for (let i = 0; i < 50; i++) { const off = Math.floor(Math.random() * (whole.length / 512 - 64)) * 512; rnd.push([off, 512 * (1 + Math.floor(Math.random() * 63))]); }
   for (const [off, len] of rnd) assert.ok((await v.read(off, len)).equals(whole.subarray(off, off + len)), `random read ${off}+${len}`);
+  // Reused buffers: the same bytes when each chunk is used before the next is asked for (odd
+  // chunk size: the last chunk is shorter), and only two buffers go round.
+  const copies: Buffer[] = [];
+  const seen = new Set<ArrayBufferLike>();
+  for await (const b of v.stream(3 << 19, { reuseBuffers: true })) { copies.push(Buffer.from(b)); seen.add(b.buffer); }
+  assert.ok(Buffer.concat(copies).equals(whole));
+  assert.ok(copies.length > 2 && seen.size === 2, `${copies.length} chunks in ${seen.size} buffers`);
+  // A consumer that stops early leaves nothing running.
+  for await (const _b of v.stream(1 << 20, { reuseBuffers: true })) break;
   await v.close();
 });
 Chain.run();

@@ -429,7 +429,7 @@ export class ArchiveDaemon extends Daemon {
       const fh = await open(out, 'w');
       try {
         let off = 0;
-        for await (const b of img.stream()) {
+        for await (const b of img.stream(undefined, { reuseBuffers: true })) {
           if (!isAllZero(b)) await fh.write(b, 0, b.byteLength, off).catch((e: unknown) => { throw locateIoError(e, out, 'write', off); });
           off += b.byteLength;
           r.progressLb = off / 512;
@@ -564,7 +564,7 @@ export class ArchiveDaemon extends Daemon {
     const img = await this.openVirtual(p);
     const h = createHash('sha256');
     let n = 0;
-    try { for await (const b of img.stream()) { h.update(b); n += b.byteLength; } } finally { await img.close(); }
+    try { for await (const b of img.stream(undefined, { reuseBuffers: true })) { h.update(b); n += b.byteLength; } } finally { await img.close(); }
     return { sha256: h.digest('hex'), bytes: n };
   }
 }

@@ -168,32 +168,65 @@ export class VirtualFullImage {
     return out;
   }
 
-  /** The whole image in order, in chunks of about `chunkBytes` (default 4 MiB). */
-  async *stream(chunkBytes = 4 << 20): AsyncGenerator<Buffer> {
+  /**
+   * The whole image in order, in chunks of about `chunkBytes` (default 4 MiB). The base under the
+   * next chunk is read while the diffs are laid over the current one.
+   *
+   * With `reuseBuffers`, chunks are laid out in two buffers taken in turn, so a chunk stays valid
+   * only until the next one is asked for: for a consumer that is done with each chunk by then (a
+   * write it awaits, a hash update). A 1 GiB image otherwise allocates 1 GiB of chunks, and the
+   * garbage collector's work on them measured about an eighth of the time here.
+   *
+   * @example
+   * for await (const b of v.stream(8 << 20, { reuseBuffers: true })) await fh.write(b);
+   */
+  async *stream(chunkBytes = 4 << 20, opts: { reuseBuffers?: boolean } = {}): AsyncGenerator<Buffer> {
     const readBytes = readChunkFor(this.wdiffs.length);
     const inputs = await Promise.all(this.wdiffs.map((p) => openWdiff(p, { chunkBytes: readBytes })));
+    const chunkLb = Math.max(1, Math.floor(chunkBytes / LOGICAL_BLOCK_SIZE));
+    const totalLb = Math.ceil(this.sizeBytes / LOGICAL_BLOCK_SIZE);
+    const ring: Buffer[] = [];
+    let turn = 0;
+    // The base read of chunk `a`, into its buffer.
+    const readChunk = (a: number): { buf: Buffer; done: Promise<void> } => {
+      const start = a * LOGICAL_BLOCK_SIZE;
+      const len = Math.min(Math.min(a + chunkLb, totalLb) * LOGICAL_BLOCK_SIZE, this.sizeBytes) - start;
+      let buf: Buffer;
+      if (opts.reuseBuffers) {
+        ring[turn] ??= Buffer.allocUnsafe(Math.min(chunkLb * LOGICAL_BLOCK_SIZE, this.sizeBytes));
+        buf = ring[turn].subarray(0, len);
+        turn ^= 1;
+      } else {
+        buf = Buffer.allocUnsafe(len);
+      }
+      const done = this.readBase(buf, 0, start, len);
+      done.catch(() => {});
+      return { buf, done };
+    };
+    let ahead = totalLb > 0 ? readChunk(0) : undefined;
     try {
       const ios = mergeIos(inputs.map((i) => i.ios()))[Symbol.asyncIterator]();
       let next = await ios.next();
-      const chunkLb = Math.max(1, Math.floor(chunkBytes / LOGICAL_BLOCK_SIZE));
-      const totalLb = Math.ceil(this.sizeBytes / LOGICAL_BLOCK_SIZE);
       for (let a = 0; a < totalLb; a += chunkLb) {
         const b = Math.min(a + chunkLb, totalLb);
         const start = a * LOGICAL_BLOCK_SIZE;
         const end = Math.min(b * LOGICAL_BLOCK_SIZE, this.sizeBytes);
-        const buf = Buffer.allocUnsafe(end - start);
-        await this.readBase(buf, 0, start, buf.length);
+        const cur = ahead!;
+        await cur.done;
+        ahead = b < totalLb ? readChunk(b) : undefined;
         while (!next.done && next.value.addr < b) {
           const io = next.value;
           const part = sliceIo(io, a, b);
-          if (part) await this.place(buf, start, part, end);
+          if (part) await this.place(cur.buf, start, part, end);
           if (io.addr + io.blocks > b) break; // the rest belongs to the next chunk
           next = await ios.next();
         }
-        yield buf;
+        yield cur.buf;
       }
       await ios.return?.(undefined);
     } finally {
+      // A base read still in flight writes into a buffer nobody will see; let it end first.
+      await ahead?.done.catch(() => {});
       await Promise.all(inputs.map((i) => i.close()));
     }
   }

@@ -54,7 +54,8 @@ export const wdiffVirtCatCommand: CommandModule<GlobalArgs, WdiffVirtCatArgs> = 
         await d.verifyWdiffs(args.wdiffs, undefined, (addr) => progress.update(addr * LB));
         progress.phase('writing');
       }
-      for await (const chunk of v.stream()) {
+      // A file write is done with its chunk before the next is asked for; stdout may still hold it.
+      for await (const chunk of v.stream(undefined, { reuseBuffers: !out.isStdout })) {
         await out.sink(chunk);
         progress.update(out.bytes);
       }
