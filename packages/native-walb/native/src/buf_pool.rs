@@ -12,8 +12,10 @@ const MIN_BYTES: usize = 4096;
 pub const MAX_POOLED: usize = MIN_BYTES << (CLASSES - 1);
 /// Bytes the shared pool keeps at most; beyond, given-back buffers are freed.
 const POOL_BYTES: usize = 32 << 20;
-/// Buffers a connection takes from the shared pool at a time, per class.
+/// Buffers a connection takes from the shared pool at a time, per class: at most this many, and
+/// no more than [`TAKE_BYTES`] (at least one), so what a connection keeps aside stays small.
 const TAKE_AT_ONCE: usize = 64;
+const TAKE_BYTES: usize = 1 << 20;
 
 fn class_of(len: usize) -> Option<usize> {
     if len > MAX_POOLED { return None; }
@@ -46,7 +48,7 @@ impl BufPool {
         let mut g = self.inner.lock().unwrap();
         let (stacks, bytes) = &mut *g;
         let s = &mut stacks[c];
-        let keep = s.len().saturating_sub(TAKE_AT_ONCE);
+        let keep = s.len().saturating_sub(TAKE_AT_ONCE.min((TAKE_BYTES >> c) / MIN_BYTES).max(1));
         *bytes -= (s.len() - keep) * (MIN_BYTES << c);
         into.extend(s.drain(keep..));
     }
@@ -91,6 +93,11 @@ mod tests {
         let p = a.as_ptr();
         pool.give(&mut vec![a, vec![0u8; 100]]);
         assert_eq!(local.take(&pool, 6000).as_ptr(), p);
+        // A connection takes a bounded share: 1 MiB of 256 KiB buffers is 4 of them.
+        pool.give(&mut (0..10).map(|_| vec![0u8; 256 << 10]).collect());
+        let _ = local.take(&pool, 256 << 10);
+        assert_eq!(local.stacks[6].len(), 3);
+        assert_eq!(pool.inner.lock().unwrap().0[6].len(), 6);
         // The pool keeps no more than its bound.
         let mut many: Vec<Vec<u8>> = (0..(POOL_BYTES / MAX_POOLED + 5)).map(|_| vec![0u8; MAX_POOLED]).collect();
         pool.give(&mut many);
