@@ -35,7 +35,12 @@ rmSync(refFile);
 const refMibs = refBytes / (1 << 20) / secs;
 
 const devDir = join(dir, 'dev0');
-await createUserspaceDevice(devDir, { sizeBytes: BigInt(SIZE), logBytes: 1n << 30n });
+// The log must hold what the load writes while the pipeline catches up: a load faster than the
+// pipeline for longer than the log lasts overflows it, which stops the volume until a resync (as
+// the kernel driver's). The device takes at most about what nbdkit took, so twice that is room enough
+// (a sparse file: only what the load writes takes disk space).
+const logBytes = BigInt(Math.max(1 << 30, Math.ceil((2 * refBytes) / (1 << 30)) * (1 << 30)));
+await createUserspaceDevice(devDir, { sizeBytes: BigInt(SIZE), logBytes });
 const cl = await startCluster({ workDir: dir });
 const c = new Controller({ pollMs: 20, timeoutMs: 60_000 });
 try {
