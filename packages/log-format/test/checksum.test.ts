@@ -14,6 +14,18 @@ test('a trailing 1..3 bytes are zero-padded to a word', () => {
   assert.is(checksum(Uint8Array.of(0xff, 0xff, 0xff), 0), checksum(Uint8Array.of(0xff, 0xff, 0xff, 0), 0));
 });
 
+test('every length, aligned: the same as a plain word-by-word sum (the unrolled loop and its tails)', () => {
+  const data = new Uint8Array(4096 + 67);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 131 + 17) & 0xff;
+  for (const len of [...Array(68).keys(), 4093, 4096, 4099, 4163]) {
+    // A copy of exactly `len` bytes: reads past its end give undefined, the zero padding.
+    const v = Uint8Array.from(data.subarray(0, len));
+    let p = 0x9e3779b9;
+    for (let o = 0; o < len; o += 4) p = (p + (v[o] | ((v[o + 1] ?? 0) << 8) | ((v[o + 2] ?? 0) << 16) | ((v[o + 3] ?? 0) << 24))) >>> 0;
+    assert.is(checksum(v, 0x9e3779b9), (-p) >>> 0, `length ${len}`);
+  }
+});
+
 test('unaligned views give the same sum as aligned copies', () => {
   const big = new Uint8Array(1027);
   for (let i = 0; i < big.length; i++) big[i] = (i * 7 + 3) & 0xff;
