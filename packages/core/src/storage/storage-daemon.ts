@@ -436,7 +436,11 @@ export class StorageDaemon extends Daemon {
       };
       const params = { volId, uuid: Buffer.from(sup.uuid), pbs, salt: sup.logChecksumSalt, sizeLb: await rt.dev.sizeLb(), lsidB: pr.done.lsid, lsidE, diff };
       const wlog = (): AsyncIterable<Uint8Array> => {
-        const pipe = new PassThrough({ highWaterMark: 4 << 20 });
+        // Object mode: each written piece (a pack header, an IO's data) comes out as it went in.
+        // A byte stream read through its async iterator joins everything buffered into one new
+        // buffer per read, a copy of the whole log (a tenth of the storage's CPU in the system
+        // benchmark).
+        const pipe = new PassThrough({ objectMode: true, highWaterMark: 32 });
         void (async () => {
           try {
             const w = await WlogWriter.create(pipe, { pbs, salt: sup.logChecksumSalt, uuid: sup.uuid, beginLsid: pr.done.lsid });
