@@ -6,7 +6,7 @@
 // converting a 512 MiB random log with snappy, 560 MB/s merging, 245 MB/s applying), or, when
 // WALB_TOOLS_BIN names a folder with the original binaries, the original run side by side on the
 // same inputs. WALB_BENCH_MIB sets the size (default 512); WALB_BENCH_BIG=1 adds the 4 GiB
-// bounded-memory conversion; WALB_NO_NATIVE=1 leaves out the native checksum.
+// bounded-memory conversion; WALB_NO_NATIVE=1 leaves out the native checksum and snappy encoder.
 //
 // On this kind of machine one run of either side swings by 2× or more with the state of the page
 // cache (a run that follows another inherits its dirty pages being written back). So a run starts
@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { useChecksumImplementation, writeGeneratedWlog } from '@walbjs/log-format';
 import { loadNative } from '@walbjs/native-walb';
-import { VirtualFullImage, applyWdiffs, convertWlogs, mergeWdiffs, parseCompressOpt } from '../src/index.ts';
+import { VirtualFullImage, applyWdiffs, convertWlogs, mergeWdiffs, parseCompressOpt, useSnappyEncoder } from '../src/index.ts';
 
 const self = fileURLToPath(import.meta.url);
 const MB = 1e6;
@@ -27,8 +27,12 @@ const MiB = 1 << 20;
 const emit = (row: object) => console.log('BENCH ' + JSON.stringify(row));
 
 async function phase(name: string, args: string[]): Promise<void> {
-  // As the CLI runs: with the native checksum (WALB_NO_NATIVE=1 measures the TypeScript one).
-  if (!process.env.WALB_NO_NATIVE) useChecksumImplementation(loadNative().checksum);
+  // As the CLI runs: with the native checksum and snappy encoder (WALB_NO_NATIVE=1 measures the
+  // TypeScript checksum and the default encoder).
+  if (!process.env.WALB_NO_NATIVE) {
+    useChecksumImplementation(loadNative().checksum);
+    if (!useSnappyEncoder(loadNative().snappyCompress, 'walbjs native')) throw new Error('the native snappy encoder failed its check');
+  }
   const t0 = process.hrtime.bigint();
   switch (name) {
     case 'gen': await writeGeneratedWlog(args[0], { seed: Number(args[2]), pbs: 4096, totalBytes: Number(args[1]), deviceBytes: 2 ** 30, maxIoBytes: 256 << 10, minIoBytes: 4096, discard: false, padding: false, allZero: false, randomData: args[3] === 'rand' }); break;

@@ -11,8 +11,9 @@ import { fileURLToPath } from 'node:url';
 import {
   CodecError, MAX_DECOMPRESSED_SIZE, codecLoadFailures, compressOrRaw, compressOrRawSync, decompressStored,
   decompressStoredSync, defaultCodec, getCodec, lz4NativeCodec, lz4TsCodec, lzmaCodec, noneCodec, registerCodec,
-  resetCodec, snappyJsCodec, snappyNativeCodec, zlibCodec, zstdCodec, type Codec,
+  resetCodec, snappyCodecWithEncoder, snappyJsCodec, snappyNativeCodec, useSnappyEncoder, zlibCodec, zstdCodec, type Codec,
 } from '../src/codec/index.ts';
+import { loadNative } from '@walbjs/native-walb';
 import { CompressionType, compressionTypeName } from '../src/compression.ts';
 import { UnknownCompressionTypeError, ValueOutOfRangeError, WdiffFormatError } from '../src/errors.ts';
 
@@ -21,10 +22,13 @@ const NAMES = ['none', 'gzip', 'snappy', 'lzma', 'lz4', 'zstd'] as const;
 
 const isCodecError = (e: unknown) => e instanceof CodecError && e instanceof WdiffFormatError && e.code === 'ERR_WDIFF_CODEC';
 
-/** Every implementation: the defaults and the pure-JS fallbacks. */
+/** The native addon's snappy encoder with the default decoder (as the CLI and daemons use it). */
+const nativeSnappy = snappyCodecWithEncoder(loadNative().snappyCompress, defaultCodec(CompressionType.SNAPPY), 'walbjs native');
+
+/** Every implementation: the defaults, the pure-JS fallbacks and the native snappy encoder. */
 function implementations(): Codec[] {
   const list = [0, 1, 2, 3, 4, 5].map((t) => getCodec(t));
-  for (const c of [snappyJsCodec, lz4TsCodec]) if (!list.includes(c)) list.push(c);
+  for (const c of [snappyJsCodec, lz4TsCodec, nativeSnappy]) if (!list.includes(c)) list.push(c);
   return list;
 }
 
@@ -184,6 +188,46 @@ test('the native codecs and the pure-JS fallbacks read each other', () => {
     }),
     { numRuns: 150 },
   );
+});
+
+test('native snappy encoder: read by both other decoders; compressIfSmaller gives the same block exactly when it is shorter', () => {
+  fc.assert(
+    fc.property(dataArb(200 * 1024), (data) => {
+      const full = nativeSnappy.compressSync!(data, 0);
+      assert.ok(snappyJsCodec.decompressSync!(full, data.length).equals(data), 'TypeScript decoder');
+      assert.ok(snappyNativeCodec()!.decompressSync!(full, data.length).equals(data), 'napi decoder');
+      const small = nativeSnappy.compressIfSmaller!(data, 0);
+      if (full.length < data.length) assert.ok(small?.equals(full), 'the same block when shorter');
+      else assert.is(small, undefined);
+      const r = compressOrRawSync(CompressionType.SNAPPY, 0, data);
+      assert.ok(r !== undefined);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('useSnappyEncoder: the native encoder is checked and used by compressOrRaw; a wrong one is refused', async () => {
+  try {
+    assert.ok(useSnappyEncoder(loadNative().snappyCompress, 'walbjs native'));
+    assert.match(getCodec(CompressionType.SNAPPY).impl, /walbjs native encoder/);
+    const data = sample(100_000, 3);
+    const r = await compressOrRaw(CompressionType.SNAPPY, 0, data);
+    assert.is(r.cmpr, CompressionType.SNAPPY);
+    assert.ok((await decompressStored(r.cmpr, r.stored, data.length)).equals(data));
+    // Incompressible: stored raw, a view of the input (nothing allocated for it).
+    let x = 0x1234567;
+    const noise = Buffer.from(Array.from({ length: 65536 }, () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return x & 0xff; }));
+    const raw = compressOrRawSync(CompressionType.SNAPPY, 0, noise)!;
+    assert.is(raw.cmpr, 0);
+    assert.is(raw.stored.buffer, noise.buffer);
+    // An encoder that writes garbage, or one that says "smaller" with a longer block, is refused.
+    assert.not.ok(useSnappyEncoder(() => Buffer.from([1, 2, 3])));
+    assert.is(getCodec(CompressionType.SNAPPY).impl, defaultCodec(CompressionType.SNAPPY).impl);
+    assert.not.ok(useSnappyEncoder((d, only) => { const b = loadNative().snappyCompress(d, false)!; return only ? Buffer.concat([b, Buffer.alloc(d.length)]) : b; }));
+    assert.ok(useSnappyEncoder(undefined));
+  } finally {
+    resetCodec();
+  }
 });
 
 test('several asynchronous lzma and gzip calls at once', async () => {
@@ -514,6 +558,7 @@ test('w-cmpr-*.wdiff: our encoders reproduce walb-tools\' bytes where the librar
   };
   check('snappy', snappyNativeCodec()!);
   check('snappy', snappyJsCodec);
+  check('snappy', nativeSnappy);
   check('lz4', lz4TsCodec);
   // Others decode walb's records (above) and are decoded by walb's libraries (same formats), but
   // their bytes depend on library versions: zlib here is Node's bundled fork, xz is written by the

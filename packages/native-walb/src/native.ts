@@ -20,6 +20,12 @@ export interface NativeAddon {
    * `k2uSize`-byte buffer returned as `k2u`.
    */
   ioctl(path: string, request: number, arg: Uint8Array, u2k?: Uint8Array, k2uSize?: number, openWrite?: number): Promise<{ arg: Buffer; k2u: Buffer; ret: number }>;
+  /**
+   * A raw snappy block of `data` (the addon's own encoder; any snappy decoder reads it). With
+   * `onlyIfSmaller`, null as soon as the block would not be shorter than `data`, with nothing
+   * allocated for it.
+   */
+  snappyCompress(data: Uint8Array, onlyIfSmaller: boolean): Buffer | null;
   /** The addon's version. */
   version(): string;
   /** Panics inside the addon on purpose: shows that a panic reaches JS as an Error. */

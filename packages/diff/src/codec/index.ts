@@ -27,6 +27,7 @@ export {
   defaultCodec,
   registerCodec,
   resetCodec,
+  useSnappyEncoder,
   compressOrRaw,
   compressOrRawSync,
   decompressStored,
@@ -36,7 +37,7 @@ export {
 export { codecLoadFailures } from './load.ts';
 export { noneCodec } from './none.ts';
 export { zlibCodec } from './zlib.ts';
-export { snappyNativeCodec, snappyJsCodec } from './snappy.ts';
+export { snappyNativeCodec, snappyJsCodec, snappyCodecWithEncoder, type SnappyEncoder } from './snappy.ts';
 export { lzmaCodec, XZ_DECODER_MEMLIMIT } from './lzma.ts';
 export { lz4NativeCodec, lz4TsCodec } from './lz4.ts';
 export { zstdCodec } from './zstd.ts';

@@ -13,7 +13,7 @@ import { CodecError } from './errors.ts';
 import { lz4NativeCodec, lz4TsCodec } from './lz4.ts';
 import { lzmaCodec } from './lzma.ts';
 import { noneCodec } from './none.ts';
-import { snappyJsCodec, snappyNativeCodec } from './snappy.ts';
+import { snappyCodecWithEncoder, snappyJsCodec, snappyNativeCodec, type SnappyEncoder } from './snappy.ts';
 import { asBuffer, type Codec } from './types.ts';
 import { zlibCodec } from './zlib.ts';
 import { zstdCodec } from './zstd.ts';
@@ -76,6 +76,42 @@ export function resetCodec(type?: number): void {
   else active.delete(type);
 }
 
+/**
+ * Compress snappy records with `encode` (for example the native addon's encoder, which skips
+ * through incompressible data about twice as fast as the default and allocates nothing for it),
+ * decompressing with the default codec. The encoder is checked first: its blocks of a few probes
+ * (empty, short, random, repetitive, longer than one 64 KiB block) must decode back through the
+ * default decoder, and an "only if smaller" answer must be shorter; one that fails is refused.
+ * Its bytes may differ from walb-tools' encoder's; every snappy decoder reads them. Pass
+ * `undefined` to go back to the default.
+ *
+ * @returns whether the encoder is now in use.
+ * @example
+ * import { loadNative } from '@walbjs/native-walb';
+ * useSnappyEncoder(loadNative().snappyCompress, 'walbjs native');
+ */
+export function useSnappyEncoder(encode: SnappyEncoder | undefined, name = 'external'): boolean {
+  resetCodec(CompressionType.SNAPPY);
+  if (encode === undefined) return true;
+  const base = getCodec(CompressionType.SNAPPY);
+  if (!base.decompressSync) return false;
+  const codec = snappyCodecWithEncoder(encode, base, name);
+  let seed = 0x2545f491;
+  const noise = (n: number) => Buffer.from(Array.from({ length: n }, () => { seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5; return seed & 0xff; }));
+  const probes = [Buffer.alloc(0), Buffer.from('w'), Buffer.alloc(4096, 7), noise(4096), Buffer.from('walbjs snappy probe '.repeat(3700)), Buffer.concat([noise(40000), Buffer.alloc(40000)])];
+  try {
+    for (const p of probes) {
+      if (!base.decompressSync(codec.compressSync!(p, 0), p.length).equals(p)) return false;
+      const small = codec.compressIfSmaller!(p, 0);
+      if (small && (small.length >= p.length || !base.decompressSync(small, p.length).equals(p))) return false;
+    }
+  } catch {
+    return false;
+  }
+  registerCodec(codec);
+  return true;
+}
+
 /** A record's data as stored: the compression type actually used and the bytes. */
 export interface StoredData {
   /** `compression_type` to write in the record: the requested one, or 0 when stored raw. */
@@ -104,6 +140,7 @@ export async function compressOrRaw(type: number, level: number, data: Uint8Arra
   const codec = getCodec(type);
   codecLevel(type, level);
   if (type === CompressionType.NONE) return rawResult(data);
+  if (codec.compressIfSmaller) return compressIfSmaller(codec, type, level, data);
   let out: Buffer;
   try {
     out = await codec.compress(data, level);
@@ -114,6 +151,17 @@ export async function compressOrRaw(type: number, level: number, data: Uint8Arra
   return out.length < data.length ? { cmpr: type, stored: out } : rawResult(data);
 }
 
+function compressIfSmaller(codec: Codec, type: number, level: number, data: Uint8Array): StoredData {
+  let out: Buffer | undefined;
+  try {
+    out = codec.compressIfSmaller!(data, level);
+  } catch (e) {
+    if (e instanceof CodecError) return rawResult(data);
+    throw e;
+  }
+  return out && out.length < data.length ? { cmpr: type, stored: out } : rawResult(data);
+}
+
 /**
  * Synchronous {@link compressOrRaw}, or `undefined` when the codec has no synchronous path.
  */
@@ -121,6 +169,7 @@ export function compressOrRawSync(type: number, level: number, data: Uint8Array)
   const codec = getCodec(type);
   codecLevel(type, level);
   if (type === CompressionType.NONE) return rawResult(data);
+  if (codec.compressIfSmaller) return compressIfSmaller(codec, type, level, data);
   if (!codec.compressSync) return undefined;
   let out: Buffer;
   try {

@@ -151,3 +151,46 @@ export function snappyNativeCodec(): Codec | undefined {
     },
   });
 }
+
+/**
+ * An encoder of raw snappy blocks from elsewhere (the native addon's, see `useSnappyEncoder`): the
+ * block of `data`, or with `onlyIfSmaller` null when it would not be shorter than `data`.
+ */
+export type SnappyEncoder = (data: Uint8Array, onlyIfSmaller: boolean) => Buffer | null;
+
+/**
+ * The snappy codec compressing with `encode` and decompressing with `base` (the default codec's
+ * checked decoder).
+ */
+export function snappyCodecWithEncoder(encode: SnappyEncoder, base: Codec, name: string): Codec {
+  const compressSync = (data: Uint8Array, level: number): Buffer => {
+    codecLevel(CompressionType.SNAPPY, level);
+    let out: Buffer | null;
+    try {
+      out = encode(data, false);
+    } catch (e) {
+      throw wrapError(INFO, 'compress', data, undefined, e);
+    }
+    if (!out) throw wrapError(INFO, 'compress', data, undefined, new Error(`${name} encoder returned nothing`));
+    return out;
+  };
+  return Object.freeze({
+    type: CompressionType.SNAPPY,
+    name: 'snappy',
+    impl: `${name} encoder, ${base.impl} decoder`,
+    compressSync,
+    compressIfSmaller(data: Uint8Array, level: number): Buffer | undefined {
+      codecLevel(CompressionType.SNAPPY, level);
+      try {
+        return encode(data, true) ?? undefined;
+      } catch (e) {
+        throw wrapError(INFO, 'compress', data, undefined, e);
+      }
+    },
+    async compress(data: Uint8Array, level: number): Promise<Buffer> {
+      return compressSync(data, level);
+    },
+    decompress: (stored: Uint8Array, origSize: number) => base.decompress(stored, origSize),
+    decompressSync: base.decompressSync ? (stored: Uint8Array, origSize: number) => base.decompressSync!(stored, origSize) : undefined,
+  });
+}

@@ -39,6 +39,12 @@ export interface Codec {
   decompress(stored: Uint8Array, origSize: number): Promise<Buffer>;
   /** Synchronous {@link Codec.compress}, when the library allows it. */
   compressSync?(data: Uint8Array, level: number): Buffer;
+  /**
+   * The container bytes when they are shorter than `data`, else `undefined`: for encoders that can
+   * give up early, so an incompressible record costs no output buffer. Used by `compressOrRaw`
+   * when present.
+   */
+  compressIfSmaller?(data: Uint8Array, level: number): Buffer | undefined;
   /** Synchronous {@link Codec.decompress}, when the library allows it. */
   decompressSync?(stored: Uint8Array, origSize: number): Buffer;
 }

@@ -8,6 +8,7 @@ mod checksum;
 mod ioctl;
 mod napi;
 mod nbd;
+mod snappy;
 mod sysfs;
 
 use napi::*;
@@ -48,6 +49,29 @@ unsafe extern "C" fn js_checksum(env: napi_env, info: napi_callback_info) -> nap
         let data = get_bytes(env, d, "data")?;
         let salt = get_u32(env, s, "salt")?;
         uint32(env, checksum::checksum(data, salt))
+    })
+}
+
+thread_local! {
+    static SNAPPY_SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u16>)> = std::cell::RefCell::new((Vec::new(), Vec::new()));
+}
+
+/// `snappyCompress(data: Uint8Array, onlyIfSmaller: boolean): Buffer | null` — a raw snappy block
+/// of `data`; with `onlyIfSmaller`, null as soon as it would not be shorter than `data` (nothing
+/// allocated for an incompressible record).
+unsafe extern "C" fn js_snappy_compress(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [d, o] = args::<2>(env, info)?;
+        let data = get_bytes(env, d, "data")?;
+        let only = get_bool(env, o, "onlyIfSmaller")?;
+        SNAPPY_SCRATCH.with(|s| {
+            let (out, table) = &mut *s.borrow_mut();
+            let ok = snappy::compress_into(data, out, table, only);
+            // A huge record's scratch is not kept for the next one.
+            let r = if ok { buffer_copy(env, out) } else { null(env) };
+            if out.capacity() > 8 << 20 { *out = Vec::new(); }
+            r
+        })
     })
 }
 
@@ -298,6 +322,7 @@ unsafe extern "C" fn js_ioctl(env: napi_env, info: napi_callback_info) -> napi_v
 pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_value) -> napi_value {
     let r = catch_unwind(AssertUnwindSafe(|| -> JsResult<()> {
         export(env, exports, "checksum", Some(js_checksum))?;
+        export(env, exports, "snappyCompress", Some(js_snappy_compress))?;
         export(env, exports, "ioctl", Some(js_ioctl))?;
         export(env, exports, "version", Some(js_version))?;
         export(env, exports, "panicForTest", Some(js_panic_for_test))?;

@@ -158,6 +158,12 @@ pub unsafe fn throw(env: napi_env, e: &JsError) {
     }
 }
 
+pub unsafe fn null(env: napi_env) -> JsResult<napi_value> {
+    let mut v = ptr::null_mut();
+    check(napi_get_null(env, &mut v), "napi_get_null")?;
+    Ok(v)
+}
+
 pub unsafe fn undefined(env: napi_env) -> napi_value {
     let mut v = ptr::null_mut();
     napi_get_undefined(env, &mut v);

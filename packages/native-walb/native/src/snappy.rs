@@ -1,0 +1,203 @@
+//! A snappy block encoder (the raw format: a varint of the length, then literals and copies),
+//! written for wdiff records: it encodes into a reused buffer and can give up as soon as the
+//! output stops being shorter than the input, so an incompressible record (the common case for
+//! random data) costs no allocation at all. Any snappy decoder reads its output; its bytes may
+//! differ from other encoders' (the format leaves the choice of matches to the encoder).
+//!
+//! The input is cut into 64 KiB blocks, each encoded on its own with a hash table of 4-byte
+//! sequences; when lookups keep missing, the step between them grows, so random data is skipped
+//! through at close to copy speed.
+
+const BLOCK: usize = 1 << 16;
+const MAX_TABLE_BITS: u32 = 14;
+/// Blocks shorter than this are one literal; the last bytes of a block are never a match start.
+const INPUT_MARGIN: usize = 15;
+
+#[inline]
+fn load32(b: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
+
+/// How many bytes from `a` on equal those from `b` (`a < b`), up to the end of `src`: eight at a
+/// time, the first difference found from the lowest differing bit.
+#[inline]
+fn match_len(src: &[u8], a: usize, b: usize) -> usize {
+    let n = src.len();
+    let mut m = 0;
+    while b + m + 8 <= n {
+        let x = u64::from_le_bytes(src[a + m..a + m + 8].try_into().unwrap());
+        let y = u64::from_le_bytes(src[b + m..b + m + 8].try_into().unwrap());
+        if x != y { return m + ((x ^ y).trailing_zeros() / 8) as usize; }
+        m += 8;
+    }
+    while b + m < n && src[a + m] == src[b + m] { m += 1; }
+    m
+}
+
+#[inline]
+fn hash(v: u32, shift: u32) -> usize {
+    (v.wrapping_mul(0x1e35_a7bd) >> shift) as usize
+}
+
+fn emit_literal(out: &mut Vec<u8>, lit: &[u8]) {
+    let n = lit.len() - 1;
+    if n < 60 {
+        out.push((n as u8) << 2);
+    } else {
+        let bytes = if n < 1 << 8 { 1 } else if n < 1 << 16 { 2 } else if n < 1 << 24 { 3 } else { 4 };
+        out.push(((59 + bytes) as u8) << 2);
+        out.extend_from_slice(&(n as u32).to_le_bytes()[..bytes]);
+    }
+    out.extend_from_slice(lit);
+}
+
+/// One copy element of 4..=64 bytes (1..=64 with a 2-byte offset).
+fn emit_copy_upto64(out: &mut Vec<u8>, offset: usize, len: usize) {
+    if len < 12 && offset < 2048 {
+        out.push(1 | (((len - 4) as u8) << 2) | (((offset >> 8) as u8) << 5));
+        out.push(offset as u8);
+    } else {
+        out.push(2 | (((len - 1) as u8) << 2));
+        out.extend_from_slice(&(offset as u16).to_le_bytes());
+    }
+}
+
+fn emit_copy(out: &mut Vec<u8>, offset: usize, mut len: usize) {
+    // Pieces of 64, leaving at least 4 for the last one.
+    while len >= 68 {
+        emit_copy_upto64(out, offset, 64);
+        len -= 64;
+    }
+    if len > 64 {
+        emit_copy_upto64(out, offset, 60);
+        len -= 60;
+    }
+    emit_copy_upto64(out, offset, len);
+}
+
+/// Encode one block (at most 64 KiB, so every offset fits 16 bits).
+fn encode_block(src: &[u8], table: &mut [u16], out: &mut Vec<u8>, limit: usize) -> bool {
+    let n = src.len();
+    let mut next_emit = 0usize;
+    if n >= INPUT_MARGIN {
+        let mut bits = 8;
+        while bits < MAX_TABLE_BITS && (1usize << bits) < n { bits += 1; }
+        let shift = 32 - bits;
+        let table = &mut table[..1 << bits];
+        table.fill(0);
+        let ip_limit = n - INPUT_MARGIN;
+        let mut ip = 1usize;
+        'outer: loop {
+            // Find a 4-byte match, looking further apart the longer nothing is found.
+            let mut skip = 32usize;
+            let mut next_ip = ip;
+            let mut candidate;
+            loop {
+                ip = next_ip;
+                let step = skip >> 5;
+                skip += step;
+                next_ip = ip + step;
+                if next_ip > ip_limit { break 'outer; }
+                let h = hash(load32(src, ip), shift);
+                candidate = table[h] as usize;
+                table[h] = ip as u16;
+                if load32(src, candidate) == load32(src, ip) { break; }
+            }
+            emit_literal(out, &src[next_emit..ip]);
+            if out.len() >= limit { return false; }
+            // Copies, as long as one follows another.
+            loop {
+                let m = 4 + match_len(src, candidate + 4, ip + 4);
+                emit_copy(out, ip - candidate, m);
+                ip += m;
+                next_emit = ip;
+                if out.len() >= limit { return false; }
+                if ip >= ip_limit { break 'outer; }
+                table[hash(load32(src, ip - 1), shift)] = (ip - 1) as u16;
+                let h = hash(load32(src, ip), shift);
+                candidate = table[h] as usize;
+                table[h] = ip as u16;
+                if load32(src, candidate) != load32(src, ip) { break; }
+            }
+            ip += 1;
+        }
+    }
+    if next_emit < n { emit_literal(out, &src[next_emit..]); }
+    out.len() < limit
+}
+
+/// Encode `input` as a raw snappy block into `out` (cleared first; `table` is scratch space kept
+/// between calls). With `only_if_smaller`, stop and return false as soon as the output reaches the
+/// input's length; otherwise always true.
+pub fn compress_into(input: &[u8], out: &mut Vec<u8>, table: &mut Vec<u16>, only_if_smaller: bool) -> bool {
+    out.clear();
+    let limit = if only_if_smaller { input.len() } else { usize::MAX };
+    let mut v = input.len() as u64;
+    while v >= 0x80 { out.push((v as u8) | 0x80); v >>= 7; }
+    out.push(v as u8);
+    if out.len() >= limit { return false; }
+    table.resize(1 << MAX_TABLE_BITS, 0);
+    for block in input.chunks(BLOCK) {
+        if !encode_block(block, table, out, limit) { return false; }
+    }
+    out.len() < limit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compress_into;
+
+    /// A plain decoder, for the tests only.
+    fn decode(b: &[u8]) -> Vec<u8> {
+        let (mut len, mut shift, mut i) = (0usize, 0, 0);
+        loop { let c = b[i]; i += 1; len |= ((c & 0x7f) as usize) << shift; shift += 7; if c < 0x80 { break; } }
+        let mut out = Vec::with_capacity(len);
+        while i < b.len() {
+            let tag = b[i];
+            i += 1;
+            match tag & 3 {
+                0 => {
+                    let mut n = (tag >> 2) as usize;
+                    if n >= 60 { let k = n - 59; n = 0; for j in 0..k { n |= (b[i + j] as usize) << (8 * j); } i += k; }
+                    out.extend_from_slice(&b[i..i + n + 1]);
+                    i += n + 1;
+                }
+                t => {
+                    let (n, off) = match t {
+                        1 => { let o = ((tag as usize >> 5) << 8) | b[i] as usize; i += 1; (((tag >> 2) & 7) as usize + 4, o) }
+                        2 => { let o = u16::from_le_bytes([b[i], b[i + 1]]) as usize; i += 2; ((tag >> 2) as usize + 1, o) }
+                        _ => { let o = u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as usize; i += 4; ((tag >> 2) as usize + 1, o) }
+                    };
+                    assert!(off > 0 && off <= out.len());
+                    for _ in 0..n { out.push(out[out.len() - off]); }
+                }
+            }
+        }
+        assert_eq!(out.len(), len);
+        out
+    }
+
+    fn rng(seed: &mut u64) -> u64 { *seed ^= *seed << 13; *seed ^= *seed >> 7; *seed ^= *seed << 17; *seed }
+
+    #[test]
+    fn round_trips() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut out = Vec::new();
+        let mut t = Vec::new();
+        let mut inputs: Vec<Vec<u8>> = vec![vec![], vec![7], vec![0; 14], vec![0; 15], vec![0; 70_000], b"abcabcabcabcabcabcabcabcabcabc".to_vec()];
+        for len in [16, 100, 4096, 65_535, 65_536, 65_537, 200_000] {
+            inputs.push((0..len).map(|_| rng(&mut seed) as u8).collect());
+            inputs.push((0..len).map(|i| (i / 7 % 13) as u8).collect());
+            inputs.push((0..len).map(|_| (rng(&mut seed) % 3) as u8).collect());
+        }
+        for inp in &inputs {
+            assert!(compress_into(inp, &mut out, &mut t, false));
+            assert_eq!(decode(&out), *inp, "length {}", inp.len());
+            if compress_into(inp, &mut out, &mut t, true) { assert!(out.len() < inp.len()); assert_eq!(decode(&out), *inp); }
+        }
+        // Random data does not shrink; repetitive data does.
+        let r: Vec<u8> = (0..65_536).map(|_| rng(&mut seed) as u8).collect();
+        assert!(!compress_into(&r, &mut out, &mut t, true));
+        assert!(compress_into(&vec![5u8; 65_536], &mut out, &mut t, true) && out.len() < 4096);
+    }
+}
