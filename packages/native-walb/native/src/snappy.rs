@@ -195,6 +195,29 @@ mod tests {
             assert_eq!(decode(&out), *inp, "length {}", inp.len());
             if compress_into(inp, &mut out, &mut t, true) { assert!(out.len() < inp.len()); assert_eq!(decode(&out), *inp); }
         }
+        // Inputs built from pieces that make every kind of element: noise, runs, copies from
+        // near and far back (across the 64 KiB block edge too), at every length up to 200 KB.
+        for case in 0..600 {
+            let target = (rng(&mut seed) % if case % 10 == 0 { 200_000 } else { 5_000 }) as usize;
+            let mut v: Vec<u8> = Vec::with_capacity(target);
+            while v.len() < target {
+                let n = 1 + (rng(&mut seed) % 300) as usize;
+                match rng(&mut seed) % 4 {
+                    0 => v.extend((0..n).map(|_| rng(&mut seed) as u8)),
+                    1 => { let b = rng(&mut seed) as u8; v.extend(std::iter::repeat(b).take(n)); }
+                    _ if !v.is_empty() => {
+                        let from = (rng(&mut seed) % v.len() as u64) as usize;
+                        for k in 0..n { let c = v[from + k % (v.len() - from)]; v.push(c); }
+                    }
+                    _ => v.push(1),
+                }
+            }
+            v.truncate(target);
+            assert!(compress_into(&v, &mut out, &mut t, false));
+            assert_eq!(decode(&out), v, "case {case}, length {}", v.len());
+            let full = out.clone();
+            if compress_into(&v, &mut out, &mut t, true) { assert_eq!(out, full); } else { assert!(full.len() >= v.len()); }
+        }
         // Random data does not shrink; repetitive data does.
         let r: Vec<u8> = (0..65_536).map(|_| rng(&mut seed) as u8).collect();
         assert!(!compress_into(&r, &mut out, &mut t, true));
