@@ -187,10 +187,12 @@ export class VirtualFullImage {
     const totalLb = Math.ceil(this.sizeBytes / LOGICAL_BLOCK_SIZE);
     const ring: Buffer[] = [];
     let turn = 0;
-    // The base read of chunk `a`, into its buffer.
-    const readChunk = (a: number): { buf: Buffer; done: Promise<void> } => {
+    // Chunk `a` (LB `a` to `b`, bytes `start` to `end`) with the base read into its buffer.
+    const readChunk = (a: number): { a: number; b: number; start: number; end: number; buf: Buffer; done: Promise<void> } => {
+      const b = Math.min(a + chunkLb, totalLb);
       const start = a * LOGICAL_BLOCK_SIZE;
-      const len = Math.min(Math.min(a + chunkLb, totalLb) * LOGICAL_BLOCK_SIZE, this.sizeBytes) - start;
+      const end = Math.min(b * LOGICAL_BLOCK_SIZE, this.sizeBytes);
+      const len = end - start;
       let buf: Buffer;
       if (opts.reuseBuffers) {
         ring[turn] ??= Buffer.allocUnsafe(Math.min(chunkLb * LOGICAL_BLOCK_SIZE, this.sizeBytes));
@@ -201,17 +203,15 @@ export class VirtualFullImage {
       }
       const done = this.readBase(buf, 0, start, len);
       done.catch(() => {});
-      return { buf, done };
+      return { a, b, start, end, buf, done };
     };
     let ahead = totalLb > 0 ? readChunk(0) : undefined;
     try {
       const ios = mergeIos(inputs.map((i) => i.ios()))[Symbol.asyncIterator]();
       let next = await ios.next();
-      for (let a = 0; a < totalLb; a += chunkLb) {
-        const b = Math.min(a + chunkLb, totalLb);
-        const start = a * LOGICAL_BLOCK_SIZE;
-        const end = Math.min(b * LOGICAL_BLOCK_SIZE, this.sizeBytes);
-        const cur = ahead!;
+      while (ahead) {
+        const cur = ahead;
+        const { a, b, start, end } = cur;
         await cur.done;
         ahead = b < totalLb ? readChunk(b) : undefined;
         while (!next.done && next.value.addr < b) {
