@@ -375,6 +375,29 @@ C('a WRITE_ZEROES of 1 GiB in one request: done with no per-request allocation o
   }
 });
 
+C('zero-length WRITE_ZEROES, WRITE and TRIM are answered, and the connection closes cleanly after them', async () => {
+  const f = await fresh('zero-length');
+  const dev = await CaptureDevice.open(f.l, f.d);
+  dev.serve({ unix: f.sock });
+  try {
+    // A zero-length WRITE_ZEROES made no operation, so nothing answered it and the connection's
+    // close waited for it forever.
+    const reqs = Buffer.concat([nbdRequest(6, 7, 4096, 0), nbdRequest(1, 8, 0, 0), nbdRequest(4, 9, 0, 0), nbdRequest(6, 10, 0, 4096)]);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, rej) => { timer = setTimeout(() => rej(new Error('no reply to some zero-length request within 10 s')), 10_000); });
+    const replies = await Promise.race([nbdReplies(f.sock, reqs, 4), deadline]).finally(() => clearTimeout(timer));
+    assert.equal(replies.map((r) => r.handle).sort((a, b) => a - b), [7, 8, 9, 10]);
+    assert.ok(replies.every((r) => r.error === 0), JSON.stringify(replies));
+    const before = dev.lsids().latest;
+    // The device still takes writes, and the zero-length ones logged nothing of their own.
+    const out = run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x41 0 4k', '-c', 'read -P 0x41 0 4k', uri(f.sock)]);
+    assert.not.match(out, /fail|error/i, out);
+    assert.ok(dev.lsids().latest > before);
+  } finally {
+    await dev.close();
+  }
+});
+
 C('pipelined reads of 32 MiB from a client that reads its replies late: memory stays bounded', async () => {
   const f = await fresh('reads', 64 << 20, 64 << 20);
   const dev = await CaptureDevice.open(f.l, f.d);

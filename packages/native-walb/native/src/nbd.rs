@@ -223,9 +223,15 @@ fn handshake(c: &mut dyn Conn, dev: &Device) -> io::Result<Option<bool>> {
 struct Out {
     buf: Mutex<Vec<u8>>,
     w: Mutex<Box<dyn Conn>>,
-    /// Requests in flight, the bytes of data they carry, and whether the connection waits for
-    /// them to go down (a wake-up is a system call even when nobody waits).
-    inflight: Mutex<(usize, usize, bool)>,
+    /// Requests in flight and the bytes of data they carry. Atomics, added once per batch handed
+    /// on: a mutex taken per request, on a line the answering threads also write, cost about 5%
+    /// of the device's CPU on 4 KiB writes.
+    reqs: AtomicUsize,
+    bytes: AtomicUsize,
+    /// The connection waits for the counts to go down (a wake-up is a system call even when
+    /// nobody waits, so answers look at this first).
+    waiting: AtomicBool,
+    wait_lock: Mutex<()>,
     cond: Condvar,
 }
 
@@ -240,22 +246,33 @@ impl ReplySink for Out {
 
 impl Out {
     fn settled(&self, bytes: usize) {
-        let mut n = self.inflight.lock().unwrap();
-        n.0 -= 1;
-        n.1 -= bytes;
-        if n.2 { self.cond.notify_all(); }
+        self.reqs.fetch_sub(1, Ordering::SeqCst);
+        self.bytes.fetch_sub(bytes, Ordering::SeqCst);
+        // SeqCst on both sides: either the waiter's flag is seen here, or the waiter sees the
+        // counts already down (see `wait_while`).
+        if self.waiting.load(Ordering::SeqCst) {
+            let _g = self.wait_lock.lock().unwrap();
+            self.cond.notify_all();
+        }
+    }
+    /// Wait while `busy` holds of the counts (requests, bytes).
+    fn wait_while(&self, busy: impl Fn(usize, usize) -> bool) {
+        let mut g = self.wait_lock.lock().unwrap();
+        loop {
+            self.waiting.store(true, Ordering::SeqCst);
+            if !busy(self.reqs.load(Ordering::SeqCst), self.bytes.load(Ordering::SeqCst)) { break; }
+            g = self.cond.wait(g).unwrap();
+        }
+        self.waiting.store(false, Ordering::SeqCst);
     }
     /// Wait until at most `limit` bytes are in flight.
     fn wait_below(&self, limit: usize) {
-        let mut n = self.inflight.lock().unwrap();
-        while n.1 > limit { n.2 = true; n = self.cond.wait(n).unwrap(); }
-        n.2 = false;
+        if self.bytes.load(Ordering::SeqCst) <= limit { return; }
+        self.wait_while(|_, b| b > limit);
     }
     /// Wait until every request handed on is answered.
     fn wait_until_answered(&self) {
-        let mut n = self.inflight.lock().unwrap();
-        while n.0 > 0 { n.2 = true; n = self.cond.wait(n).unwrap(); }
-        n.2 = false;
+        self.wait_while(|n, _| n > 0);
     }
 }
 
@@ -297,13 +314,24 @@ fn read_reply(out: &Replies, structured: bool, handle: u64, offset: u64, res: Re
 
 /// Queue the operations of one request; its reply is gathered once all of them are done (the
 /// first error wins). `bytes` counts against the connection's in-flight limit until then.
-fn queue_request(pending: &mut Vec<(Op, Done)>, out: &Replies, handle: u64, ops: Vec<Op>, bytes: usize) {
-    { let mut n = out.inflight.lock().unwrap(); n.0 += 1; n.1 += bytes; }
+/// Requests read but not yet handed to the log, with their counts for [`Out`].
+#[derive(Default)]
+struct Gathered {
+    ops: Vec<(Op, Done)>,
+    reqs: usize,
+    bytes: usize,
+}
+
+fn queue_request(pending: &mut Gathered, out: &Replies, handle: u64, ops: Vec<Op>, bytes: usize) {
+    // Nothing to do (a zero-length write of zeros): answered at once, as nothing would answer it.
+    if ops.is_empty() { simple_reply(out, handle, 0, None); return; }
+    pending.reqs += 1;
+    pending.bytes += bytes;
     if ops.len() == 1 {
         // The common case, one operation: its result is the reply.
         let out = out.clone();
         let op = ops.into_iter().next().unwrap();
-        pending.push((op, Box::new(move |r: Result<(), i32>| {
+        pending.ops.push((op, Box::new(move |r: Result<(), i32>| {
             simple_reply(&out, handle, r.err().unwrap_or(0), None);
             out.settled(bytes);
         })));
@@ -313,7 +341,7 @@ fn queue_request(pending: &mut Vec<(Op, Done)>, out: &Replies, handle: u64, ops:
     let err = Arc::new(Mutex::new(0i32));
     for op in ops {
         let (out, left, err) = (out.clone(), left.clone(), err.clone());
-        pending.push((op, Box::new(move |r| {
+        pending.ops.push((op, Box::new(move |r| {
             if let Err(e) = r { let mut g = err.lock().unwrap(); if *g == 0 { *g = e; } }
             if left.fetch_sub(1, Ordering::SeqCst) == 1 {
                 simple_reply(&out, handle, *err.lock().unwrap(), None);
@@ -324,8 +352,13 @@ fn queue_request(pending: &mut Vec<(Op, Done)>, out: &Replies, handle: u64, ops:
 }
 
 /// Hand what is pending to the device's log; its replies go out when its batch is done.
-fn submit(dev: &Device, pending: &mut Vec<(Op, Done)>, out: &Replies) {
-    if !pending.is_empty() { dev.submit(std::mem::take(pending), Some(out.clone() as Arc<dyn ReplySink>)); }
+fn submit(dev: &Device, pending: &mut Gathered, out: &Replies) {
+    if pending.ops.is_empty() { return; }
+    // Counted before the log can answer any of them.
+    out.reqs.fetch_add(pending.reqs, Ordering::SeqCst);
+    out.bytes.fetch_add(pending.bytes, Ordering::SeqCst);
+    let p = std::mem::take(pending);
+    dev.submit(p.ops, Some(out.clone() as Arc<dyn ReplySink>));
 }
 
 /// Most requests gathered before they are handed to the log.
@@ -337,8 +370,8 @@ const MAX_INFLIGHT: usize = 64 << 20;
 
 fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
     let Some(structured) = handshake(&mut *c, &dev)? else { c.close(); return Ok(()); };
-    let out: Replies = Arc::new(Out { buf: Mutex::new(Vec::new()), w: Mutex::new(c.dup()?), inflight: Mutex::new((0, 0, false)), cond: Condvar::new() });
-    let mut pending: Vec<(Op, Done)> = Vec::new();
+    let out: Replies = Arc::new(Out { buf: Mutex::new(Vec::new()), w: Mutex::new(c.dup()?), reqs: AtomicUsize::new(0), bytes: AtomicUsize::new(0), waiting: AtomicBool::new(false), wait_lock: Mutex::new(()), cond: Condvar::new() });
+    let mut pending = Gathered::default();
     let size = dev.size_lb * LBS;
     // Clients pipeline requests: read them through a buffer and hand every write already received
     // to the log before waiting for more. The log and the data device work on other threads, so
@@ -346,7 +379,7 @@ fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
     let mut rd = io::BufReader::with_capacity(256 * 1024, c.dup()?);
     let mut bufs = LocalBufs::new();
     loop {
-        if rd.buffer().len() < 28 || pending.len() >= MAX_BATCH_OPS {
+        if rd.buffer().len() < 28 || pending.ops.len() >= MAX_BATCH_OPS {
             submit(&dev, &mut pending, &out);
             out.flush();
             out.wait_below(MAX_INFLIGHT);
