@@ -138,24 +138,34 @@ export class IndexedDiffWriter {
     if (pad) this.out.push(Buffer.alloc(pad));
     const indexOffset = this.offset + pad;
     let n = 0;
-    const chunk: Uint8Array[] = [];
+    // Records are encoded in place, a run of them per buffer: a buffer per record cost more than
+    // the encoding (about 2 µs a record, 70 ms at the close of a 520 MiB log's conversion).
+    const RUN = 4096;
+    let buf = Buffer.allocUnsafe(RUN * WALB_INDEXED_DIFF_RECORD_SIZE);
+    let k = 0;
     for (const io of this.index) {
       let addr = io.addr;
       let off = io.data ? io.data.offsetLb : 0;
+      const img = io.data?.image as FileImage | undefined;
+      const flags = kindFlags(io.kind);
       for (const s of this.align ? splitToAligned(io.addr, io.blocks, this.maxIoBlocks) : [io.blocks]) {
-        const img = io.data?.image as FileImage | undefined;
-        chunk.push(encodeIndexedDiffRecord({
-          ioAddress: addr, ioBlocks: s, flags: kindFlags(io.kind), compressionType: img ? img.cmpr : 0, reserved1: 0,
+        encodeIndexedDiffRecord({
+          ioAddress: addr, ioBlocks: s, flags, compressionType: img ? img.cmpr : 0, reserved1: 0,
           dataOffset: img ? img.fileOffset : 0, dataSize: img ? img.size : 0, ioOffset: img ? off : 0,
           origBlocks: img ? img.blocks : 0, reserved2: 0, ioChecksum: img ? img.checksum! : 0, recChecksum: 0,
-        }));
+        }, buf, k * WALB_INDEXED_DIFF_RECORD_SIZE);
         addr += s;
         off += s;
         n++;
-        if (chunk.length >= 4096) await this.out.write(Buffer.concat(chunk.splice(0)));
+        if (++k === RUN) {
+          // The writer keeps the buffer until it is written: the next run gets a new one.
+          await this.out.write(buf);
+          buf = Buffer.allocUnsafe(RUN * WALB_INDEXED_DIFF_RECORD_SIZE);
+          k = 0;
+        }
       }
     }
-    if (chunk.length) await this.out.write(Buffer.concat(chunk));
+    if (k) await this.out.write(buf.subarray(0, k * WALB_INDEXED_DIFF_RECORD_SIZE));
     const sup: DiffIndexSuper = { indexOffset, nRecords: n, nData: this.nData, reserved1: 0, checksum: 0 };
     await this.out.write(encodeDiffIndexSuper(sup));
     await this.out.close(this.sync);
