@@ -12,6 +12,8 @@ command -v nbdinfo >/dev/null 2>&1 || need+=(libnbd-bin)
 command -v fio >/dev/null 2>&1 || need+=(fio)
 command -v nbdkit >/dev/null 2>&1 || need+=(nbdkit)
 command -v mkfs.ext4 >/dev/null 2>&1 || [ -x /sbin/mkfs.ext4 ] || need+=(e2fsprogs)
+# strace: a test checks that the CLI's outputs reach the disk (fdatasync) before it reports success.
+command -v strace >/dev/null 2>&1 || need+=(strace)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

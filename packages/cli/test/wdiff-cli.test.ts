@@ -168,6 +168,32 @@ test('wdiff show prints what wdiff-show printed (every dump of the vectors); --c
   assert.is(addr.out, hits.join('\n') + '\n');
 });
 
+const hasStrace = (() => { try { execFileSync('strace', ['-V'], { stdio: 'ignore' }); return true; } catch { return false; } })();
+
+(hasStrace ? test : test.skip)('from-wlog and merge sync their output file before they report success (as the original)', async () => {
+  const c = wlogCase('w-pbs512-mixed');
+  for (const [name, args] of [
+    ['from-wlog', ['wdiff', 'from-wlog', vec(c.wlog), '-o', tmp('synced.wdiff')]],
+    ['merge', ['wdiff', 'merge', vec(c.sortedWdiff), vec(c.sortedWdiff), '-o', tmp('synced-m.wdiff')]],
+  ] as const) {
+    const trace = tmp(`${name}.strace`);
+    const r = await new Promise<{ code: number | null; err: string }>((res, rej) => {
+      const child = spawn('strace', ['-f', '-qq', '-e', 'trace=openat,fdatasync,fsync', '-o', trace, process.execPath, '--conditions=walb-source', '--import', 'tsx', BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => { err += d; });
+      child.on('error', rej);
+      child.on('close', (code) => res({ code, err }));
+    });
+    assert.is(r.code, 0, `${name}: ${r.err}`);
+    // The fd of the last open of the output, then a data sync of that fd.
+    const lines = readFileSync(trace, 'utf8').split('\n');
+    const out = args[args.length - 1];
+    const fds = lines.filter((l) => l.includes(`"${out}"`) && /= \d+$/.test(l)).map((l) => /= (\d+)$/.exec(l)![1]);
+    assert.ok(fds.length > 0, `${name}: no open of ${out} traced`);
+    assert.ok(lines.some((l) => new RegExp(`f(data)?sync\\(${fds[fds.length - 1]}\\) += 0`).test(l)), `${name}: no fdatasync of ${out}`);
+  }
+});
+
 test('from-wlog (sorted and indexed), then apply, gives the images of the original', async () => {
   const c = wlogCase('w-pbs512-mixed');
   const sorted = tmp('mixed.sorted.wdiff');

@@ -3,7 +3,9 @@
 // consecutive files; and corrupt or mismatched logs throw the same typed errors.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { WalbFormatError, writeGeneratedWlog } from '@walbjs/log-format';
 import { VirtualFullImage, convertWlogs, openWdiff, parseCompressOpt } from '../src/index.ts';
@@ -110,6 +112,28 @@ C('a directory given as an input fails at open, naming it (wlogs, wdiffs, a base
     try { await call(); } catch (e) { err = e as NodeJS.ErrnoException; }
     assert.is(err?.code, 'EISDIR');
     assert.is(err?.path, d);
+  }
+});
+
+const hasStrace = (() => { try { execFileSync('strace', ['-V'], { stdio: 'ignore' }); return true; } catch { return false; } })();
+
+(hasStrace ? C : C.skip)('sync: the output is synced while it is written and at the end; without it, never', async () => {
+  // 160 MiB of random data: more than twice the bytes between the syncs started along the way.
+  const w = join(t.dir, 'sync.wlog');
+  await writeGeneratedWlog(w, { seed: 5, pbs: 4096, totalBytes: 160 << 20, deviceBytes: 1 << 30, maxIoBytes: 256 << 10, minIoBytes: 4096, discard: false, padding: false, allZero: false, randomData: true });
+  const script = join(t.dir, 'sync-run.mts');
+  writeFileSync(script, `import { convertWlogs } from ${JSON.stringify(fileURLToPath(new URL('../src/index.ts', import.meta.url)))};
+await convertWlogs([process.argv[2]], process.argv[3], { indexed: process.argv[4] === 'indexed', sync: process.argv[5] === 'sync' });
+`);
+  for (const [fmt, sync] of [['sorted', 'sync'], ['indexed', 'sync'], ['sorted', 'nosync']]) {
+    const out = join(t.dir, `sync-${fmt}-${sync}.wdiff`);
+    const trace = join(t.dir, `sync-${fmt}-${sync}.strace`);
+    execFileSync('strace', ['-f', '-qq', '-e', 'trace=openat,fdatasync', '-o', trace, process.execPath, '--conditions=walb-source', '--import', 'tsx', script, w, out, fmt, sync], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const lines = readFileSync(trace, 'utf8').split('\n');
+    const fd = /= (\d+)$/.exec(lines.find((l) => l.includes(`"${out}"`) && /= \d+$/.test(l))!)![1];
+    const syncs = lines.filter((l) => new RegExp(`fdatasync\\(${fd}\\) += 0`).test(l)).length;
+    if (sync === 'sync') assert.ok(syncs >= 3, `${fmt}: ${syncs} data syncs of the output (expected some along the way and one at the end)`);
+    else assert.is(syncs, 0, `${fmt} without sync: ${syncs} data syncs`);
   }
 });
 

@@ -31,6 +31,7 @@ export interface FileConvertOptions {
   cmpr?: CompressOpt;
   maxIoBlocks: number;
   onIo?: () => void;
+  sync?: boolean;
 }
 
 /** What a file conversion returns. */
@@ -82,7 +83,7 @@ export async function convertFilesIndexed(paths: string[], out: ByteSink, opts: 
   let viewed = false;
   try {
     info = await scanWlogFiles(paths, {
-      begin: async (h) => { w = await IndexedDiffWriter.create(out, { uuid: h.uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks }); },
+      begin: async (h) => { w = await IndexedDiffWriter.create(out, { uuid: h.uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks, sync: opts.sync }); },
       io: (io: ScanIo) => {
         opts.onIo?.();
         if (!sync) {
@@ -171,7 +172,7 @@ export async function convertFilesSorted(paths: string[], out: ByteSink, opts: F
   });
   let w: SortedDiffWriter | undefined;
   try {
-    w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr });
+    w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, sync: opts.sync });
     const writer = w;
     const files = info.files;
     const pool: Buffer[] = [];

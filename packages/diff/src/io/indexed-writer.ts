@@ -87,7 +87,7 @@ export class IndexedDiffWriter {
   /** Create the file (or stream) and write the header. */
   static async create(sink: ByteSink, opts: IndexedWriteOptions = {}): Promise<IndexedDiffWriter> {
     const h = makeDiffFileHeader(WALB_DIFF_TYPE_INDEXED, opts.uuid);
-    const out = await OutWriter.open(sink);
+    const out = await OutWriter.open(sink, { syncAlong: opts.sync });
     out.push(encodeDiffFileHeader(h));
     return new IndexedDiffWriter(out, h, opts);
   }

@@ -20,6 +20,8 @@ export interface MergeFilesOptions {
   indexed?: boolean;
   /** Called with the number of IOs written, now and then. */
   onProgress?: (ios: number) => void;
+  /** fdatasync an output file before returning (default false). */
+  sync?: boolean;
 }
 
 /**
@@ -37,8 +39,8 @@ export async function mergeWdiffs(inputs: string[], out: ByteSink, opts: MergeFi
     for (const p of inputs) opened.push(await openWdiff(p, { chunkBytes }));
     const uuid = opened[opened.length - 1]?.header.uuid;
     const w = opts.indexed
-      ? await IndexedDiffWriter.create(out, { uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks || undefined })
-      : await SortedDiffWriter.create(out, { uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks });
+      ? await IndexedDiffWriter.create(out, { uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks || undefined, sync: opts.sync })
+      : await SortedDiffWriter.create(out, { uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks, sync: opts.sync });
     let n = 0;
     for await (const io of mergeIos(opened.map((d) => d.ios()), { maxIoBlocks: opts.indexed ? 0 : opts.maxIoBlocks })) {
       await w.write(io);

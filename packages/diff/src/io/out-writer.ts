@@ -21,6 +21,12 @@ import { pwritev } from './pread.ts';
 const GATHER = 1 << 20;
 /** Writes in flight at most. */
 const MAX_INFLIGHT = 2;
+/**
+ * With `syncAlong`, bytes written between the data syncs started while writing. The disk then
+ * writes back alongside the producer instead of all at the final sync: a 427 MiB sorted diff's
+ * final fdatasync took about 0.3 s here, as long as a third of the conversion.
+ */
+const SYNC_ALONG_BYTES = 64 << 20;
 
 /** A buffered, awaitable writer of bytes to a path or any sink. */
 export class OutWriter {
@@ -36,12 +42,19 @@ export class OutWriter {
   private waiters: Array<{ at: number; fn: () => void }> = [];
   /** Bytes queued so far: the offset the next byte will have. */
   written = 0;
+  /** Bytes written since the last data sync started (`syncAlong` only). */
+  private unsynced = 0;
+  private syncing: Promise<void> | undefined;
 
-  private constructor(private readonly fh: FileHandle | undefined, private readonly sink: SinkWriter | undefined, private readonly path = '') {}
+  private constructor(private readonly fh: FileHandle | undefined, private readonly sink: SinkWriter | undefined, private readonly path = '', private readonly syncAlong = false) {}
 
-  /** Open a sink: a path is created or truncated (mode 0644). */
-  static async open(sink: ByteSink): Promise<OutWriter> {
-    if (typeof sink === 'string' && sink !== '-') return new OutWriter(await open(sink, 'w', 0o644), undefined, sink);
+  /**
+   * Open a sink: a path is created or truncated (mode 0644). With `syncAlong` (for an output that
+   * is synced at its close), a file is also synced now and then while it is written, one sync at a
+   * time, without waiting for them.
+   */
+  static async open(sink: ByteSink, opts: { syncAlong?: boolean } = {}): Promise<OutWriter> {
+    if (typeof sink === 'string' && sink !== '-') return new OutWriter(await open(sink, 'w', 0o644), undefined, sink, opts.syncAlong ?? false);
     return new OutWriter(undefined, await SinkWriter.open(sink));
   }
 
@@ -112,6 +125,7 @@ export class OutWriter {
       this.inflight.shift();
       if (this.failure !== undefined) return;
       this.done = pos + size;
+      if (this.syncAlong) this.maybeSync(size);
       if (this.waiters.length) {
         let k = 0;
         while (k < this.waiters.length && this.waiters[k].at <= this.done) k++;
@@ -120,6 +134,17 @@ export class OutWriter {
     })();
     this.tail = chained;
     this.inflight.push(chained);
+  }
+
+  /** Count `n` more bytes written; start a data sync once enough are (see `SYNC_ALONG_BYTES`). */
+  private maybeSync(n: number): void {
+    this.unsynced += n;
+    if (this.unsynced < SYNC_ALONG_BYTES || this.syncing) return;
+    this.unsynced = 0;
+    this.syncing = this.fh!.datasync().then(
+      () => { this.syncing = undefined; },
+      (e: unknown) => { this.syncing = undefined; this.failure ??= locateIoError(e, this.path, 'sync'); },
+    );
   }
 
   private async put(parts: Uint8Array[], size: number, pos: number): Promise<void> {
@@ -152,6 +177,8 @@ export class OutWriter {
   async close(sync = false): Promise<void> {
     try {
       await this.drain();
+      await this.syncing;
+      this.check();
       if (this.sink) await this.sink.close(sync);
       else if (sync) await this.fh!.datasync().catch((e: unknown) => { throw locateIoError(e, this.path, 'sync'); });
     } finally {

@@ -74,7 +74,7 @@ export class SortedDiffWriter {
   /** Create the file (or stream) and write the header. */
   static async create(sink: ByteSink, opts: SortedWriteOptions = {}): Promise<SortedDiffWriter> {
     const h = makeDiffFileHeader(WALB_DIFF_TYPE_SORTED, opts.uuid);
-    const out = await OutWriter.open(sink);
+    const out = await OutWriter.open(sink, { syncAlong: opts.sync });
     out.push(encodeDiffFileHeader(h));
     return new SortedDiffWriter(out, h, opts);
   }

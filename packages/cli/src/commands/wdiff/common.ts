@@ -8,7 +8,7 @@
  * @module
  */
 import { rmSync, statSync } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import type { CompressOpt } from '@walbjs/diff';
 import { UsageError } from '../../util/errors.ts';
 import type { CliIo } from '../../util/io.ts';
@@ -96,7 +96,14 @@ export async function writeOutput<T>(
     const disarm = armInterrupt(() => { if (writtenSince(before, statSync(out, { throwIfNoEntry: false }))) rmSync(out, { force: true }); });
     try {
       const result = await run(out, (n) => progress.update(n));
-      return { result, bytes: (await stat(out)).size, isStdout: false };
+      // Success means the file is on disk, as the original's tools (fdatasync) promise: a user may
+      // delete the logs it came from next.
+      const st = await stat(out);
+      if (st.isFile() || st.isBlockDevice()) {
+        const fh = await open(out, 'r');
+        try { await fh.datasync(); } finally { await fh.close(); }
+      }
+      return { result, bytes: st.size, isStdout: false };
     } catch (e) {
       if (writtenSince(before, await stat(out).catch(() => undefined))) await rm(out, { force: true }).catch(() => {});
       throw e;

@@ -45,7 +45,8 @@ export const wdiffMergeCommand: CommandModule<GlobalArgs, WdiffMergeArgs> = {
   handler: async (args) => {
     const io = ioOf(args);
     const d = await loadSdk();
-    const opts: MergeFilesOptions = { indexed: args.indexed, maxIoBlocks: args.maxIo };
+    // A file output is synced as it is written (the final sync in writeOutput then finds little).
+    const opts: MergeFilesOptions = { indexed: args.indexed, maxIoBlocks: args.maxIo, sync: args.out !== '-' };
     const cmpr = parseCmpr(d, args.cmpr);
     if (cmpr) opts.cmpr = cmpr;
     await checkOutputNotInput(args.out, args.inputs);
