@@ -175,6 +175,7 @@ const hasStrace = (() => { try { execFileSync('strace', ['-V'], { stdio: 'ignore
   for (const [name, args] of [
     ['from-wlog', ['wdiff', 'from-wlog', vec(c.wlog), '-o', tmp('synced.wdiff')]],
     ['merge', ['wdiff', 'merge', vec(c.sortedWdiff), vec(c.sortedWdiff), '-o', tmp('synced-m.wdiff')]],
+    ['virt-cat', ['wdiff', 'virt-cat', image('synced-base.img', c.deviceBytes), vec(c.sortedWdiff), '-o', tmp('synced-v.img')]],
   ] as const) {
     const trace = tmp(`${name}.strace`);
     const r = await new Promise<{ code: number | null; err: string }>((res, rej) => {

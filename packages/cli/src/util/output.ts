@@ -77,6 +77,12 @@ export function openOutput(target: string, io: CliIo, onBytes?: (total: number) 
       count(chunk.byteLength);
     },
     async close() {
+      // Success means the output is on disk (a file or a device; a pipe has nothing to sync). A
+      // failed sync leaves the handle to abort(), which removes the file.
+      if (fh) {
+        const st = await fh.stat();
+        if (st.isFile() || st.isBlockDevice()) await fh.datasync().catch((e: unknown) => { throw locateIoError(e, target, 'sync'); });
+      }
       const h = fh;
       fh = undefined;
       disarm();
