@@ -118,7 +118,7 @@ C('a directory given as an input fails at open, naming it (wlogs, wdiffs, a base
 const hasStrace = (() => { try { execFileSync('strace', ['-V'], { stdio: 'ignore' }); return true; } catch { return false; } })();
 
 (hasStrace ? C : C.skip)('sync: the output is synced while it is written and at the end; without it, never', async () => {
-  // 160 MiB of random data: more than twice the bytes between the syncs started along the way.
+  // 160 MiB of random data: many times the bytes between the syncs started along the way.
   const w = join(t.dir, 'sync.wlog');
   await writeGeneratedWlog(w, { seed: 5, pbs: 4096, totalBytes: 160 << 20, deviceBytes: 1 << 30, maxIoBytes: 256 << 10, minIoBytes: 4096, discard: false, padding: false, allZero: false, randomData: true });
   const script = join(t.dir, 'sync-run.mts');
