@@ -454,7 +454,10 @@ const asRoot = process.getuid?.() === 0;
     if (acked.includes(1)) expect.fill(0x22, 4 << 20, 12 << 20);
     if (acked.includes(2)) expect.fill(0x33, 0, 1 << 20);
     assert.ok(acked.includes(1), 'the 8 MiB write was not acknowledged (it is logged before its data device write)');
-    assert.ok(img.equals(expect), `an acknowledged write is missing from the data device after redo (acknowledged: ${acked.join(', ')})`);
+    // A write is acknowledged exactly when it is logged (a batch logged after the data device
+    // failed included), so what the redo shows is what was acknowledged, no more, no less.
+    const at = img.findIndex((b, i) => b !== expect[i]);
+    assert.ok(at < 0, `after redo, byte ${at} is 0x${img[at]?.toString(16)}, expected 0x${expect[at]?.toString(16)} (acknowledged: ${acked.join(', ')})`);
   } finally {
     execFileSync('umount', [mnt]);
   }

@@ -101,6 +101,10 @@ struct State {
     frozen: bool,
     closing: bool,
     failed: Option<String>,
+    /// The log itself failed (a logpack or its sync): what follows cannot be redone, so nothing
+    /// more is acknowledged. A data device failure leaves the log whole: a batch logged after it is
+    /// acknowledged, as it will be redone from the log at the next open.
+    log_broken: bool,
     /// Operations waiting for the logger, in arrival order.
     queue: VecDeque<Pending>,
     /// The logger is building a batch.
@@ -327,7 +331,7 @@ impl Device {
             ldev, ldev_direct, direct_ok: AtomicBool::new(true), ddev, pbs, salt: std::sync::atomic::AtomicU32::new(salt), rb_off, rb_size, size_lb, piece,
             super_block: Mutex::new(sb),
             state: Mutex::new(State {
-                lsids: Lsids::default(), overflow: false, frozen: false, closing: false, failed: None,
+                lsids: Lsids::default(), overflow: false, frozen: false, closing: false, failed: None, log_broken: false,
                 queue: VecDeque::new(), logging: false, applying: VecDeque::new(), applying_bytes: 0, ring_next: 0, apply_busy: false, apply_failed: false, paused: 0,
                 logger_waits: false, applier_waits: false, others_wait: 0, applier_idle: true,
                 jobs: VecDeque::new(), write_q: VecDeque::new(), writers_wait: 0,
@@ -970,8 +974,11 @@ impl Device {
         let mut end = st.lsids.completed;
         while matches!(st.jobs.front(), Some(j) if j.status != JobStatus::Writing) {
             let j = st.jobs.pop_front().unwrap();
-            if j.status == JobStatus::Failed && st.failed.is_none() { st.failed = Some("write the log device failed".into()); }
-            if st.failed.is_some() {
+            if j.status == JobStatus::Failed {
+                if st.failed.is_none() { st.failed = Some("write the log device failed".into()); }
+                st.log_broken = true;
+            }
+            if st.log_broken {
                 // A hole in the log: nothing from here on can be redone, so nothing is acknowledged.
                 answers.extend(j.answers.into_iter().map(|(d, s, _)| (d, s, Err(5))));
                 continue;
@@ -993,7 +1000,7 @@ impl Device {
             match self.ldev.sync_data() {
                 Ok(()) => { let mut st = self.state.lock().unwrap(); if st.lsids.permanent < end { st.lsids.permanent = end; } }
                 Err(e) => {
-                    self.state.lock().unwrap().failed = Some(format!("sync the log device: {e}"));
+                    { let mut st = self.state.lock().unwrap(); st.failed = Some(format!("sync the log device: {e}")); st.log_broken = true; }
                     answers = answers.into_iter().map(|(d, s, _)| (d, s, Err(5))).collect();
                 }
             }
