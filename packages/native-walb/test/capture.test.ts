@@ -430,15 +430,17 @@ const asRoot = process.getuid?.() === 0;
     const sock = join(dir, 'full.sock');
     const dev = await CaptureDevice.open(l, d);
     dev.serve({ unix: sock });
-    // Each write is acknowledged once logged; the data device write follows. 4 MiB fit; then two
-    // writes sent at once: 8 MiB from 4 MiB on, whose data device write fails half-way (ENOSPC),
-    // and 1 MiB at 0, on blocks already there. When the second lands in a batch of its own, its
-    // success must not move written_lsid past the failed writes (the next open would not redo
-    // them); here the two usually share a batch, so this pins the outcome more than that race.
+    // Each write is acknowledged once logged; the data device write follows. 4 MiB fit; then the
+    // file system is filled up, and two writes are sent at once: 512 KiB (one logged piece) at
+    // 4 MiB, on blocks not allocated yet, so its data device write fails (ENOSPC) after it is
+    // logged and acknowledged; and 64 KiB at 0, on blocks already there. When the second lands in
+    // a batch of its own, its success must not move written_lsid past the failed write (the next
+    // open would not redo it). It is acknowledged or refused, depending on when the failure is seen.
     const first = execFileSync('qemu-io', ['-f', 'raw', '-c', 'write -P 0x11 0 4M', uri(sock)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
     assert.match(first, /^wrote /m);
-    const w22 = Buffer.concat([nbdRequest(1, 1, 4 << 20, 8 << 20), Buffer.alloc(8 << 20, 0x22)]);
-    const w33 = Buffer.concat([nbdRequest(1, 2, 0, 1 << 20), Buffer.alloc(1 << 20, 0x33)]);
+    try { execFileSync('dd', ['if=/dev/zero', `of=${join(mnt, 'filler')}`, 'bs=64k', 'status=none'], { stdio: 'ignore' }); } catch { /* ENOSPC: full, as meant */ }
+    const w22 = Buffer.concat([nbdRequest(1, 1, 4 << 20, 512 << 10), Buffer.alloc(512 << 10, 0x22)]);
+    const w33 = Buffer.concat([nbdRequest(1, 2, 0, 64 << 10), Buffer.alloc(64 << 10, 0x33)]);
     const replies = await nbdReplies(sock, Buffer.concat([w22, w33]), 2);
     const acked = replies.filter((r) => r.error === 0).map((r) => r.handle);
     let closeError = '';
@@ -451,9 +453,9 @@ const asRoot = process.getuid?.() === 0;
     const img = readFileSync(d);
     const expect = Buffer.alloc(32 << 20);
     expect.fill(0x11, 0, 4 << 20);
-    if (acked.includes(1)) expect.fill(0x22, 4 << 20, 12 << 20);
-    if (acked.includes(2)) expect.fill(0x33, 0, 1 << 20);
-    assert.ok(acked.includes(1), 'the 8 MiB write was not acknowledged (it is logged before its data device write)');
+    expect.fill(0x22, 4 << 20, (4 << 20) + (512 << 10));
+    if (acked.includes(2)) expect.fill(0x33, 0, 64 << 10);
+    assert.ok(acked.includes(1), 'the 512 KiB write was not acknowledged (it is logged before its data device write)');
     // A write is acknowledged exactly when it is logged (a batch logged after the data device
     // failed included), so what the redo shows is what was acknowledged, no more, no less.
     const at = img.findIndex((b, i) => b !== expect[i]);

@@ -212,8 +212,12 @@ pub struct Device {
     pub bufs: BufPool,
 }
 
-/// Writes are logged in pieces of at most this many bytes (fewer when the ring is small).
-const MAX_PIECE_BYTES: usize = 1 << 20;
+/// Writes are logged in pieces of at most this many bytes (fewer when the ring is small). A
+/// connection hands each piece to the log as soon as it is received, so the log writes a large
+/// write's first piece while the rest is still arriving: 1 MiB sequential writes at queue depth 4
+/// went from about 600 MiB/s (1 MiB pieces, each write logged once whole) to 840–1050 MiB/s with
+/// 512 KiB pieces; 256 KiB measured 840, 128 KiB 440 (below [`DIRECT_MIN_BYTES`]).
+const MAX_PIECE_BYTES: usize = 512 << 10;
 /// Batches of at least this many bytes of log are written with direct IO.
 const DIRECT_MIN_BYTES: usize = 256 << 10;
 /// Operations the logger takes in one batch at most (bytes of write data).

@@ -325,29 +325,51 @@ struct Gathered {
 fn queue_request(pending: &mut Gathered, out: &Replies, handle: u64, ops: Vec<Op>, bytes: usize) {
     // Nothing to do (a zero-length write of zeros): answered at once, as nothing would answer it.
     if ops.is_empty() { simple_reply(out, handle, 0, None); return; }
+    let dones = request_dones(pending, out, handle, ops.len(), bytes);
+    pending.ops.extend(ops.into_iter().zip(dones));
+}
+
+/// The completions of a request done in `n` operations, made one by one as its operations are
+/// queued: its reply is sent once all are done (the first error wins). The request counts in
+/// `pending` (then, once handed on, against the connection's in-flight limit) until it is answered.
+fn request_dones(pending: &mut Gathered, out: &Replies, handle: u64, n: usize, bytes: usize) -> Dones {
     pending.reqs += 1;
     pending.bytes += bytes;
-    if ops.len() == 1 {
-        // The common case, one operation: its result is the reply.
-        let out = out.clone();
-        let op = ops.into_iter().next().unwrap();
-        pending.ops.push((op, Box::new(move |r: Result<(), i32>| {
-            simple_reply(&out, handle, r.err().unwrap_or(0), None);
-            out.settled(bytes);
-        })));
-        return;
-    }
-    let left = Arc::new(AtomicUsize::new(ops.len()));
-    let err = Arc::new(Mutex::new(0i32));
-    for op in ops {
-        let (out, left, err) = (out.clone(), left.clone(), err.clone());
-        pending.ops.push((op, Box::new(move |r| {
-            if let Err(e) = r { let mut g = err.lock().unwrap(); if *g == 0 { *g = e; } }
-            if left.fetch_sub(1, Ordering::SeqCst) == 1 {
-                simple_reply(&out, handle, *err.lock().unwrap(), None);
-                out.settled(bytes);
+    // The common case, one operation: its result is the reply, nothing shared.
+    if n == 1 { return Dones::One(Some((out.clone(), handle, bytes))); }
+    Dones::Many { out: out.clone(), handle, bytes, rest: n, left: Arc::new(AtomicUsize::new(n)), err: Arc::new(Mutex::new(0)) }
+}
+
+enum Dones {
+    One(Option<(Replies, u64, usize)>),
+    /// `rest`: completions not yet made; `left`: operations not yet done.
+    Many { out: Replies, handle: u64, bytes: usize, rest: usize, left: Arc<AtomicUsize>, err: Arc<Mutex<i32>> },
+}
+
+impl Iterator for Dones {
+    type Item = Done;
+    fn next(&mut self) -> Option<Done> {
+        match self {
+            Dones::One(o) => {
+                let (out, handle, bytes) = o.take()?;
+                Some(Box::new(move |r: Result<(), i32>| {
+                    simple_reply(&out, handle, r.err().unwrap_or(0), None);
+                    out.settled(bytes);
+                }))
             }
-        })));
+            Dones::Many { out, handle, bytes, rest, left, err } => {
+                if *rest == 0 { return None; }
+                *rest -= 1;
+                let (out, handle, bytes, left, err) = (out.clone(), *handle, *bytes, left.clone(), err.clone());
+                Some(Box::new(move |r: Result<(), i32>| {
+                    if let Err(e) = r { let mut g = err.lock().unwrap(); if *g == 0 { *g = e; } }
+                    if left.fetch_sub(1, Ordering::SeqCst) == 1 {
+                        simple_reply(&out, handle, *err.lock().unwrap(), None);
+                        out.settled(bytes);
+                    }
+                }))
+            }
+        }
     }
 }
 
@@ -414,21 +436,28 @@ fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
             }
             CMD_WRITE => {
                 if length > MAX_REQUEST { break; }
-                // Each piece of the log is read into a buffer of its own from the pool.
-                let mut ops = Vec::with_capacity((length as usize).div_ceil(dev.piece).max(1));
+                if !in_range || !aligned {
+                    // Drained and refused.
+                    if io::copy(&mut (&mut rd).take(length as u64), &mut io::sink()).map_or(true, |n| n < length as u64) { break; }
+                    simple_reply(&out, handle, if in_range { EINVAL } else { ENOSPC }, None);
+                    continue;
+                }
+                // Each piece of the log is read into a buffer of its own from the pool, and handed
+                // to the log as soon as it is in: a large write is logged while the rest of it is
+                // still arriving.
+                let pieces = (length as usize).div_ceil(dev.piece).max(1);
+                let mut dones = request_dones(&mut pending, &out, handle, pieces, length as usize);
                 let mut pos = 0usize;
                 let mut lost = false;
-                while pos < length as usize || ops.is_empty() {
+                for k in 0..pieces {
                     let n = (length as usize - pos).min(dev.piece);
                     let mut b = bufs.take(&dev.bufs, n);
                     if rd.read_exact(&mut b[..n]).is_err() { lost = true; break; }
-                    ops.push(Op::Write { lb: (offset + pos as u64) / LBS, data: Payload::Bytes(b, n), fua });
+                    pending.ops.push((Op::Write { lb: (offset + pos as u64) / LBS, data: Payload::Bytes(b, n), fua }, dones.next().unwrap()));
                     pos += n;
+                    if k + 1 < pieces { submit(&dev, &mut pending, &out); }
                 }
-                if lost { break; }
-                if !in_range { simple_reply(&out, handle, ENOSPC, None); continue; }
-                if !aligned { simple_reply(&out, handle, EINVAL, None); continue; }
-                queue_request(&mut pending, &out, handle, ops, length as usize);
+                if lost { submit(&dev, &mut pending, &out); for d in dones { d(Err(EIO)); } break; }
             }
             CMD_WRITE_ZEROES => {
                 if !in_range { simple_reply(&out, handle, ENOSPC, None); continue; }
