@@ -170,6 +170,20 @@ test('wdiff show prints what wdiff-show printed (every dump of the vectors); --c
 
 const hasStrace = (() => { try { execFileSync('strace', ['-V'], { stdio: 'ignore' }); return true; } catch { return false; } })();
 
+/** Run the bin under strace (opens and syncs traced); the trace's lines. */
+async function straced(name: string, args: readonly string[]): Promise<string[]> {
+  const trace = tmp(`${name}.strace`);
+  const r = await new Promise<{ code: number | null; err: string }>((res, rej) => {
+    const child = spawn('strace', ['-f', '-qq', '-e', 'trace=openat,fdatasync,fsync', '-o', trace, process.execPath, '--conditions=walb-source', '--import', 'tsx', BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d; });
+    child.on('error', rej);
+    child.on('close', (code) => res({ code, err }));
+  });
+  assert.is(r.code, 0, `${name}: ${r.err}`);
+  return readFileSync(trace, 'utf8').split('\n');
+}
+
 (hasStrace ? test : test.skip)('from-wlog and merge sync their output file before they report success (as the original)', async () => {
   const c = wlogCase('w-pbs512-mixed');
   for (const [name, args] of [
@@ -177,21 +191,26 @@ const hasStrace = (() => { try { execFileSync('strace', ['-V'], { stdio: 'ignore
     ['merge', ['wdiff', 'merge', vec(c.sortedWdiff), vec(c.sortedWdiff), '-o', tmp('synced-m.wdiff')]],
     ['virt-cat', ['wdiff', 'virt-cat', image('synced-base.img', c.deviceBytes), vec(c.sortedWdiff), '-o', tmp('synced-v.img')]],
   ] as const) {
-    const trace = tmp(`${name}.strace`);
-    const r = await new Promise<{ code: number | null; err: string }>((res, rej) => {
-      const child = spawn('strace', ['-f', '-qq', '-e', 'trace=openat,fdatasync,fsync', '-o', trace, process.execPath, '--conditions=walb-source', '--import', 'tsx', BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-      let err = '';
-      child.stderr.on('data', (d: Buffer) => { err += d; });
-      child.on('error', rej);
-      child.on('close', (code) => res({ code, err }));
-    });
-    assert.is(r.code, 0, `${name}: ${r.err}`);
+    const lines = await straced(name, args);
     // The fd of the last open of the output, then a data sync of that fd.
-    const lines = readFileSync(trace, 'utf8').split('\n');
     const out = args[args.length - 1];
     const fds = lines.filter((l) => l.includes(`"${out}"`) && /= \d+$/.test(l)).map((l) => /= (\d+)$/.exec(l)![1]);
     assert.ok(fds.length > 0, `${name}: no open of ${out} traced`);
     assert.ok(lines.some((l) => new RegExp(`f(data)?sync\\(${fds[fds.length - 1]}\\) += 0`).test(l)), `${name}: no fdatasync of ${out}`);
+  }
+});
+
+(hasStrace ? test : test.skip)('from-wlog and merge write their output file with direct IO unless --no-direct', async () => {
+  const c = wlogCase('w-pbs512-mixed');
+  for (const [name, args] of [
+    ['from-wlog', ['wdiff', 'from-wlog', vec(c.wlog), '--indexed']],
+    ['merge', ['wdiff', 'merge', vec(c.sortedWdiff), vec(c.sortedWdiff)]],
+  ] as const) {
+    const direct = tmp(`${name}-direct.wdiff`), buffered = tmp(`${name}-buffered.wdiff`);
+    const opensDirect = (lines: string[], out: string) => lines.some((l) => l.includes(`"${out}"`) && l.includes('O_DIRECT'));
+    assert.ok(opensDirect(await straced(`${name}-direct`, [...args, '-o', direct]), direct), `${name}: no O_DIRECT open of the output`);
+    assert.not.ok(opensDirect(await straced(`${name}-buffered`, [...args, '--no-direct', '-o', buffered]), buffered), `${name} --no-direct: an O_DIRECT open`);
+    assert.ok(readFileSync(direct).equals(readFileSync(buffered)), `${name}: direct and buffered outputs differ`);
   }
 });
 

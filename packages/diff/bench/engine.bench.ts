@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { useChecksumImplementation, writeGeneratedWlog } from '@walbjs/log-format';
 import { loadNative } from '@walbjs/native-walb';
-import { VirtualFullImage, applyWdiffs, convertWlogs, mergeWdiffs, parseCompressOpt, useSnappyEncoder } from '../src/index.ts';
+import { VirtualFullImage, applyWdiffs, convertWlogs, mergeWdiffs, parseCompressOpt, useDirectWrites, useSnappyEncoder } from '../src/index.ts';
 
 const self = fileURLToPath(import.meta.url);
 const MB = 1e6;
@@ -27,19 +27,23 @@ const MiB = 1 << 20;
 const emit = (row: object) => console.log('BENCH ' + JSON.stringify(row));
 
 async function phase(name: string, args: string[]): Promise<void> {
-  // As the CLI runs: with the native checksum and snappy encoder (WALB_NO_NATIVE=1 measures the
-  // TypeScript checksum and the default encoder).
+  // As the CLI runs: with the native checksum and snappy encoder, and outputs written with direct
+  // IO (WALB_NO_NATIVE=1 measures the TypeScript checksum, the default encoder and buffered
+  // outputs; WALB_BUFFERED=1 buffered outputs alone).
   if (!process.env.WALB_NO_NATIVE) {
     useChecksumImplementation(loadNative().checksum);
     if (!useSnappyEncoder(loadNative().snappyCompress, 'walbjs native')) throw new Error('the native snappy encoder failed its check');
+    useDirectWrites(loadNative().alignOffset);
   }
+  const direct = !process.env.WALB_BUFFERED;
   const t0 = process.hrtime.bigint();
   switch (name) {
     case 'gen': await writeGeneratedWlog(args[0], { seed: Number(args[2]), pbs: 4096, totalBytes: Number(args[1]), deviceBytes: 2 ** 30, maxIoBytes: 256 << 10, minIoBytes: 4096, discard: false, padding: false, allZero: false, randomData: args[3] === 'rand' }); break;
     // wlog-to-wdiff ends with fdatasync of its output (a third of its time on a 512 MiB random
-    // log here); ours does the same work.
-    case 'convert': await convertWlogs([args[0]], args[1], { indexed: args[2] === 'indexed', cmpr: parseCompressOpt(args[3]), sync: true }); break;
-    case 'merge': await mergeWdiffs(args.slice(2), args[0], { cmpr: parseCompressOpt(args[1]) }); break;
+    // log here); ours does the same work, as `walb wdiff from-wlog` does.
+    case 'convert': await convertWlogs([args[0]], args[1], { indexed: args[2] === 'indexed', cmpr: parseCompressOpt(args[3]), sync: true, direct }); break;
+    // wdiff-merge does not sync; `walb wdiff merge` does, but the merge is timed without it.
+    case 'merge': await mergeWdiffs(args.slice(2), args[0], { cmpr: parseCompressOpt(args[1]), direct }); break;
     case 'apply': await applyWdiffs(args[0], args.slice(1)); break;
     case 'virt': {
       const v = await VirtualFullImage.open(args[0], args.slice(1));

@@ -26,6 +26,12 @@ export interface NativeAddon {
    * allocated for it.
    */
   snappyCompress(data: Uint8Array, onlyIfSmaller: boolean): Buffer | null;
+  /**
+   * Bytes from the start of `data` to the first address that is a multiple of `align` (a power of
+   * two; else it throws): where a buffer allocated `align` bytes larger holds an aligned one, as
+   * direct IO needs (see @walbjs/diff's `useDirectWrites`).
+   */
+  alignOffset(data: Uint8Array, align: number): number;
   /** The addon's version. */
   version(): string;
   /** Panics inside the addon on purpose: shows that a panic reaches JS as an Error. */

@@ -1,4 +1,5 @@
-// The native addon: it loads, its checksum equals the TypeScript one, a panic inside it reaches JS
+// The native addon: it loads, its checksum equals the TypeScript one, it finds aligned addresses
+// for direct IO, a panic inside it reaches JS
 // as an Error, and without the walb kernel module every device call rejects with a typed error
 // naming the missing path (never a crash).
 import { suite } from 'uvu';
@@ -26,6 +27,18 @@ N('bad arguments are JS errors, not crashes', () => {
   assert.throws(() => n.checksum('not bytes', 0), /Uint8Array/);
   assert.throws(() => n.checksum(new Uint8Array(4), 'x'), /salt/);
   assert.throws(() => n.ioctl(42, 0, new Uint8Array(4)), /path/);
+});
+N('alignOffset finds the aligned address inside a buffer, consistently across views', () => {
+  const n = loadNative();
+  const b = Buffer.allocUnsafeSlow(1 << 16);
+  for (const align of [1, 512, 4096]) {
+    const o = n.alignOffset(b, align);
+    assert.ok(o >= 0 && o < align, `offset ${o} for alignment ${align}`);
+    // A view k bytes further in is k bytes closer to the same aligned address (modulo align).
+    for (const k of [1, 7, 100, 511, 4095]) assert.is(n.alignOffset(b.subarray(k), align), (o - k % align + align) % align);
+  }
+  assert.throws(() => n.alignOffset(b, 3000), /power of two/);
+  assert.throws(() => n.alignOffset('x' as unknown as Uint8Array, 4096), /Uint8Array/);
 });
 N('a panic inside the addon becomes a JS Error with a code', () => {
   try { loadNative().panicForTest(); assert.unreachable(); } catch (e) {

@@ -32,6 +32,7 @@ export interface FileConvertOptions {
   maxIoBlocks: number;
   onIo?: () => void;
   sync?: boolean;
+  direct?: boolean;
 }
 
 /** What a file conversion returns. */
@@ -83,7 +84,7 @@ export async function convertFilesIndexed(paths: string[], out: ByteSink, opts: 
   let viewed = false;
   try {
     info = await scanWlogFiles(paths, {
-      begin: async (h) => { w = await IndexedDiffWriter.create(out, { uuid: h.uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks, sync: opts.sync }); },
+      begin: async (h) => { w = await IndexedDiffWriter.create(out, { uuid: h.uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks, sync: opts.sync, direct: opts.direct }); },
       io: (io: ScanIo) => {
         opts.onIo?.();
         if (!sync) {
@@ -172,7 +173,7 @@ export async function convertFilesSorted(paths: string[], out: ByteSink, opts: F
   });
   let w: SortedDiffWriter | undefined;
   try {
-    w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, sync: opts.sync });
+    w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, sync: opts.sync, direct: opts.direct });
     const writer = w;
     const files = info.files;
     const pool: Buffer[] = [];

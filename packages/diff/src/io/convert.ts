@@ -112,6 +112,8 @@ export interface ConvertOptions {
   onProgress?: (ios: number) => void;
   /** fdatasync an output file before returning, as the original's wlog-to-wdiff does (default false). */
   sync?: boolean;
+  /** Write an output file with direct IO (`O_DIRECT`; needs `useDirectWrites`); default false. */
+  direct?: boolean;
 }
 
 /** Result of {@link convertWlogs}. */
@@ -145,7 +147,7 @@ export async function convertWlogs(wlogs: ByteSource[], out: ByteSink, opts: Con
   if (wlogs.length > 0 && wlogs.every((s) => typeof s === 'string' && s !== '-')) {
     // Files: read in place, the sorted conversion in two passes over them (see convert-files).
     const paths = wlogs as string[];
-    const fopts = { cmpr: opts.cmpr, maxIoBlocks: maxIo, onIo: tick, sync: opts.sync };
+    const fopts = { cmpr: opts.cmpr, maxIoBlocks: maxIo, onIo: tick, sync: opts.sync, direct: opts.direct };
     const r = opts.indexed ? await convertFilesIndexed(paths, out, fopts) : await convertFilesSorted(paths, out, fopts);
     opts.onProgress?.(n);
     return r;
@@ -154,7 +156,7 @@ export async function convertWlogs(wlogs: ByteSource[], out: ByteSink, opts: Con
     // The first wlog's header gives the uuid; open it before the writer needs it.
     const it = wlogIos(wlogs, info)[Symbol.asyncIterator]();
     const first = await it.next();
-    const w = await IndexedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, maxIoBlocks: maxIo, sync: opts.sync });
+    const w = await IndexedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, maxIoBlocks: maxIo, sync: opts.sync, direct: opts.direct });
     if (!first.done) { await w.write(first.value); tick(); }
     for (let r = await it.next(); !r.done; r = await it.next()) { await w.write(r.value); tick(); }
     const s = await w.close();
@@ -174,7 +176,7 @@ export async function convertWlogs(wlogs: ByteSource[], out: ByteSink, opts: Con
     for await (const io of wlogIos(wlogs, info)) { await comp.push(undefined, io); tick(); }
     await comp.flush();
     opts.onProgress?.(n);
-    const w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, passRaw: true, sync: opts.sync });
+    const w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, passRaw: true, sync: opts.sync, direct: opts.direct });
     for (const x of mem.takeAll()) await w.write(x);
     return { ...(await w.close()), ...(info as WlogStreamInfo) };
   }
@@ -194,7 +196,7 @@ export async function convertWlogs(wlogs: ByteSource[], out: ByteSink, opts: Con
     opts.onProgress?.(n);
     const r = await IndexedDiffReader.open(tmp);
     try {
-      const w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, passRaw: true, sync: opts.sync });
+      const w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, passRaw: true, sync: opts.sync, direct: opts.direct });
       for await (const x of r.ios()) await w.write(x);
       const s = await w.close();
       return { ...s, ...(info as WlogStreamInfo) };

@@ -34,6 +34,12 @@ export interface IndexedWriteOptions {
   /** `fdatasync` a file before closing it. */
   sync?: boolean;
   /**
+   * Write a file output with direct IO (`O_DIRECT`): no page cache filled with the output, no
+   * writeback behind it. Needs `useDirectWrites`; a file system without direct IO gets
+   * buffered writes. Default false.
+   */
+  direct?: boolean;
+  /**
    * Split each IO into pieces of at most this many LB as it is added, before later IOs trim it
    * (as the sorted format's in-memory diff does); default 0.
    */
@@ -87,7 +93,7 @@ export class IndexedDiffWriter {
   /** Create the file (or stream) and write the header. */
   static async create(sink: ByteSink, opts: IndexedWriteOptions = {}): Promise<IndexedDiffWriter> {
     const h = makeDiffFileHeader(WALB_DIFF_TYPE_INDEXED, opts.uuid);
-    const out = await OutWriter.open(sink, { syncAlong: opts.sync });
+    const out = await OutWriter.open(sink, { syncAlong: opts.sync, direct: opts.direct });
     out.push(encodeDiffFileHeader(h));
     return new IndexedDiffWriter(out, h, opts);
   }

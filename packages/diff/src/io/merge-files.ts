@@ -22,6 +22,8 @@ export interface MergeFilesOptions {
   onProgress?: (ios: number) => void;
   /** fdatasync an output file before returning (default false). */
   sync?: boolean;
+  /** Write an output file with direct IO (`O_DIRECT`; needs `useDirectWrites`); default false. */
+  direct?: boolean;
 }
 
 /**
@@ -39,8 +41,8 @@ export async function mergeWdiffs(inputs: string[], out: ByteSink, opts: MergeFi
     for (const p of inputs) opened.push(await openWdiff(p, { chunkBytes }));
     const uuid = opened[opened.length - 1]?.header.uuid;
     const w = opts.indexed
-      ? await IndexedDiffWriter.create(out, { uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks || undefined, sync: opts.sync })
-      : await SortedDiffWriter.create(out, { uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks, sync: opts.sync });
+      ? await IndexedDiffWriter.create(out, { uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks || undefined, sync: opts.sync, direct: opts.direct })
+      : await SortedDiffWriter.create(out, { uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks, sync: opts.sync, direct: opts.direct });
     let n = 0;
     for await (const io of mergeIos(opened.map((d) => d.ios()), { maxIoBlocks: opts.indexed ? 0 : opts.maxIoBlocks })) {
       await w.write(io);

@@ -7,8 +7,16 @@
  * Paths are written with positional writes; any other sink (stdout, a stream, a function) goes
  * through log-format's `SinkWriter`, views being copied first since a stream may keep them.
  *
+ * A file opened `direct` (once {@link useDirectWrites} is set) is written with direct IO: bytes are
+ * copied into aligned 4 MiB stages written whole, the last block's tail buffered. The output then
+ * fills no page cache and leaves no writeback behind. On the development machine, converting a
+ * 525 MiB random log to an indexed diff (with the final sync) took 0.50–0.60 s that way against
+ * 0.74–1.36 s buffered, where the kernel's copies into fresh page-cache pages took 2–3× their usual
+ * time after another program's large output was deleted (a sorted one: 0.75 s against 1.4–1.6 s).
+ *
  * @module
  */
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { SinkWriter, locateIoError, type ByteSink } from '@walbjs/log-format';
 import { pwritev } from './pread.ts';
@@ -30,6 +38,44 @@ const MAX_INFLIGHT = 2;
  */
 const SYNC_ALONG_BYTES = 16 << 20;
 
+/** Bytes of a direct-IO stage: the unit of a direct write. */
+const STAGE = 4 << 20;
+/** Alignment of direct IO buffers, offsets and lengths (a page: at least any block size). */
+const DIO_ALIGN = 4096;
+
+let alignOffsetOf: ((b: Uint8Array, align: number) => number) | undefined;
+
+/**
+ * Let outputs opened with `direct` be written with direct IO (`O_DIRECT`), given a function that
+ * tells how far into a buffer the first address aligned to `align` lies (the native addon's
+ * `alignOffset`): JavaScript cannot see buffer addresses, and direct IO needs aligned buffers.
+ *
+ * @example
+ * useDirectWrites(loadNative().alignOffset);
+ */
+export function useDirectWrites(alignOffset: ((b: Uint8Array, align: number) => number) | undefined): void {
+  alignOffsetOf = alignOffset;
+}
+
+function alignedBuffer(n: number): Buffer {
+  const raw = Buffer.allocUnsafeSlow(n + DIO_ALIGN);
+  const off = alignOffsetOf!(raw, DIO_ALIGN);
+  return raw.subarray(off, off + n);
+}
+
+/** Direct-IO state of a file output: bytes are copied into aligned stages written whole. */
+interface Direct {
+  /** The file opened with O_DIRECT. */
+  fh: FileHandle;
+  /** The stage being filled (taken when the first byte comes), and its bytes used. */
+  stage: Buffer | undefined;
+  used: number;
+  /** Stages written, for reuse. */
+  spare: Buffer[];
+  /** A direct write was refused (EINVAL): the rest goes buffered. */
+  refused: boolean;
+}
+
 /** A buffered, awaitable writer of bytes to a path or any sink. */
 export class OutWriter {
   private parts: Uint8Array[] = [];
@@ -47,17 +93,32 @@ export class OutWriter {
   /** Bytes written since the last data sync started (`syncAlong` only). */
   private unsynced = 0;
   private syncing: Promise<void> | undefined;
+  private readonly gather: number;
 
-  private constructor(private readonly fh: FileHandle | undefined, private readonly sink: SinkWriter | undefined, private readonly path = '', private readonly syncAlong = false) {}
+  private constructor(private readonly fh: FileHandle | undefined, private readonly sink: SinkWriter | undefined, private readonly path = '', private readonly syncAlong = false, private direct?: Direct) {
+    this.gather = direct ? STAGE : GATHER;
+  }
 
   /**
    * Open a sink: a path is created or truncated (mode 0644). With `syncAlong` (for an output that
    * is synced at its close), a file is also synced now and then while it is written, one sync at a
    * time, without waiting for them.
    */
-  static async open(sink: ByteSink, opts: { syncAlong?: boolean } = {}): Promise<OutWriter> {
-    if (typeof sink === 'string' && sink !== '-') return new OutWriter(await open(sink, 'w', 0o644), undefined, sink, opts.syncAlong ?? false);
-    return new OutWriter(undefined, await SinkWriter.open(sink));
+  static async open(sink: ByteSink, opts: { syncAlong?: boolean; direct?: boolean } = {}): Promise<OutWriter> {
+    if (typeof sink !== 'string' || sink === '-') return new OutWriter(undefined, await SinkWriter.open(sink));
+    const fh = await open(sink, 'w', 0o644);
+    let direct: Direct | undefined;
+    if (opts.direct && alignOffsetOf && (await fh.stat()).isFile()) {
+      // A file system without direct IO (tmpfs) refuses the flag: the output is then buffered.
+      const dfh = await open(sink, constants.O_WRONLY | constants.O_DIRECT).catch(() => undefined);
+      if (dfh) direct = { fh: dfh, stage: undefined, used: 0, spare: [], refused: false };
+    }
+    return new OutWriter(fh, undefined, sink, opts.syncAlong ?? false, direct);
+  }
+
+  /** Whether the file is written with direct IO. */
+  get isDirect(): boolean {
+    return this.direct !== undefined;
   }
 
   /** Whether parts are written in place (views of reused buffers are safe once {@link whenWritten} fires). */
@@ -72,21 +133,43 @@ export class OutWriter {
   push(b: Uint8Array): void {
     const n = b.byteLength;
     if (n === 0) return;
-    this.parts.push(this.fh ? b : Buffer.from(b));
-    this.size += n;
     this.written += n;
-    if (this.size >= GATHER && this.inflight.length < MAX_INFLIGHT) this.start();
+    if (this.direct) {
+      this.copyIn(this.direct, b);
+    } else {
+      this.parts.push(this.fh ? b : Buffer.from(b));
+      this.size += n;
+    }
+    if (this.size >= this.gather && this.inflight.length < MAX_INFLIGHT) this.start();
+  }
+
+  /** Copy `b` into stages; each full stage is queued as one part. */
+  private copyIn(d: Direct, b: Uint8Array): void {
+    let o = 0;
+    while (o < b.byteLength) {
+      d.stage ??= d.spare.pop() ?? alignedBuffer(STAGE);
+      const k = Math.min(b.byteLength - o, STAGE - d.used);
+      d.stage.set(b.subarray(o, o + k), d.used);
+      d.used += k;
+      o += k;
+      if (d.used === STAGE) {
+        this.parts.push(d.stage);
+        this.size += STAGE;
+        d.stage = undefined;
+        d.used = 0;
+      }
+    }
   }
 
   /** Queue `b` and wait when too much is pending. */
   async write(b: Uint8Array): Promise<void> {
     this.push(b);
-    if (this.size >= GATHER) await this.ready();
+    if (this.size >= this.gather) await this.ready();
   }
 
   /** Wait until what is queued is below the gather size, or a write slot is free. */
   async ready(): Promise<void> {
-    while (this.size >= GATHER) {
+    while (this.size >= this.gather) {
       if (this.inflight.length < MAX_INFLIGHT) this.start();
       else await this.inflight[0];
     }
@@ -95,7 +178,8 @@ export class OutWriter {
 
   /** Call `fn` once every byte queued so far is written (at once when it is). */
   whenWritten(fn: () => void): void {
-    if (this.done >= this.written) fn();
+    // Direct IO copies what is queued: the caller's buffers are free at once.
+    if (this.direct || this.done >= this.written) fn();
     else this.waiters.push({ at: this.written, fn });
   }
 
@@ -127,7 +211,8 @@ export class OutWriter {
       this.inflight.shift();
       if (this.failure !== undefined) return;
       this.done = pos + size;
-      if (this.syncAlong) this.maybeSync(size);
+      if (this.direct) for (const p of parts) if (p.byteLength === STAGE) this.direct.spare.push(p as Buffer);
+      if (this.syncAlong && !this.direct) this.maybeSync(size);
       if (this.waiters.length) {
         let k = 0;
         while (k < this.waiters.length && this.waiters[k].at <= this.done) k++;
@@ -154,6 +239,17 @@ export class OutWriter {
       for (const b of parts) await this.sink!.write(b);
       return;
     }
+    const d = this.direct;
+    if (d && !d.refused && size % DIO_ALIGN === 0) {
+      try {
+        if (await pwritev(d.fh, parts, pos) === size) return;
+      } catch (e) {
+        // Refused (EINVAL: the file system takes no direct IO after all): buffered from here on.
+        if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+        d.refused = true;
+      }
+      // A short or refused direct write is written again, whole, below.
+    }
     const fh = this.fh;
     let done = await pwritev(fh, parts, pos);
     if (done === size) return;
@@ -170,6 +266,21 @@ export class OutWriter {
 
   /** Wait for every queued byte to be written. */
   async drain(): Promise<void> {
+    const d = this.direct;
+    if (d?.stage && d.used > 0) {
+      // The full stages queued, then the aligned part of the last one, direct; the rest (less
+      // than a block, in a page of its own) buffered.
+      this.start();
+      const whole = d.used - (d.used % DIO_ALIGN);
+      for (const part of [d.stage.subarray(0, whole), Buffer.from(d.stage.subarray(whole, d.used))]) {
+        if (part.byteLength === 0) continue;
+        this.parts.push(part);
+        this.size += part.byteLength;
+        this.start();
+      }
+      d.stage = undefined;
+      d.used = 0;
+    }
     this.start();
     while (this.inflight.length) await this.inflight[this.inflight.length - 1];
     this.check();
@@ -185,6 +296,7 @@ export class OutWriter {
       else if (sync) await this.fh!.datasync().catch((e: unknown) => { throw locateIoError(e, this.path, 'sync'); });
     } finally {
       if (this.fh) await this.fh.close();
+      if (this.direct) await this.direct.fh.close();
     }
   }
 }

@@ -28,6 +28,12 @@ export interface SortedWriteOptions {
   parallel?: number;
   /** `fdatasync` a file before closing it. */
   sync?: boolean;
+  /**
+   * Write a file output with direct IO (`O_DIRECT`): no page cache filled with the output, no
+   * writeback behind it. Needs `useDirectWrites`; a file system without direct IO gets
+   * buffered writes. Default false.
+   */
+  direct?: boolean;
   /** Keep whole images that are stored raw as they are (they were written with this codec already). */
   passRaw?: boolean;
 }
@@ -74,7 +80,7 @@ export class SortedDiffWriter {
   /** Create the file (or stream) and write the header. */
   static async create(sink: ByteSink, opts: SortedWriteOptions = {}): Promise<SortedDiffWriter> {
     const h = makeDiffFileHeader(WALB_DIFF_TYPE_SORTED, opts.uuid);
-    const out = await OutWriter.open(sink, { syncAlong: opts.sync });
+    const out = await OutWriter.open(sink, { syncAlong: opts.sync, direct: opts.direct });
     out.push(encodeDiffFileHeader(h));
     return new SortedDiffWriter(out, h, opts);
   }

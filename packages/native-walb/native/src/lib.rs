@@ -75,6 +75,20 @@ unsafe extern "C" fn js_snappy_compress(env: napi_env, info: napi_callback_info)
     })
 }
 
+/// `alignOffset(data: Uint8Array, align: number): number` — how many bytes from the start of
+/// `data` the first address that is a multiple of `align` (a power of two) lies: a buffer
+/// allocated `align` bytes larger holds an aligned one for direct IO from there.
+unsafe extern "C" fn js_align_offset(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [d, a] = args::<2>(env, info)?;
+        let data = get_bytes(env, d, "data")?;
+        let align = get_u32(env, a, "align")? as usize;
+        if !align.is_power_of_two() { return Err(JsError::new("ERR_INVALID_ARG_VALUE", format!("align: {align} is not a power of two"))); }
+        let addr = data.as_ptr() as usize;
+        uint32(env, ((align - addr % align) % align) as u32)
+    })
+}
+
 /// `panicForTest(): never` — panics on purpose, to show a panic becomes a JS error.
 unsafe extern "C" fn js_panic_for_test(env: napi_env, _info: napi_callback_info) -> napi_value {
     guard(env, || panic!("deliberate panic for the test suite"))
@@ -323,6 +337,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
     let r = catch_unwind(AssertUnwindSafe(|| -> JsResult<()> {
         export(env, exports, "checksum", Some(js_checksum))?;
         export(env, exports, "snappyCompress", Some(js_snappy_compress))?;
+        export(env, exports, "alignOffset", Some(js_align_offset))?;
         export(env, exports, "ioctl", Some(js_ioctl))?;
         export(env, exports, "version", Some(js_version))?;
         export(env, exports, "panicForTest", Some(js_panic_for_test))?;

@@ -22,6 +22,8 @@ export interface WdiffFromWlogArgs extends GlobalArgs {
   cmpr?: string;
   /** Largest IO, in LB. */
   'max-io': number;
+  /** Write an output file with direct IO (default true). */
+  direct: boolean;
   /** Print a summary on stderr. */
   verbose: boolean;
 }
@@ -37,6 +39,7 @@ export const wdiffFromWlogCommand: CommandModule<GlobalArgs, WdiffFromWlogArgs> 
       .option('indexed', { type: 'boolean', default: false, describe: 'Write the indexed format (as proxies do) instead of the sorted one' })
       .option('cmpr', { type: 'string', describe: 'Compression of each record: type[:level[:numCpu]], type none|snappy|gzip|lzma|lz4|zstd (default snappy)' })
       .option('max-io', { alias: 'x', type: 'string', default: '1M', describe: 'Split IOs larger than this (bytes, suffixes k, m; a multiple of 512)', coerce: (v: string) => parseSizeLb(v, 'max IO size') })
+      .option('direct', { type: 'boolean', default: true, describe: 'Write an output file with direct IO (no page cache filled, no writeback left behind); --no-direct writes through the page cache' })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Print a summary on stderr' })
       .example('$0 wdiff from-wlog a.wlog b.wlog -o ab.wdiff', 'two consecutive logs, sorted, snappy')
       .example('$0 wdiff from-wlog --indexed --cmpr zstd:3 a.wlog -o a.wdiff', 'indexed, zstd level 3')
@@ -46,7 +49,7 @@ export const wdiffFromWlogCommand: CommandModule<GlobalArgs, WdiffFromWlogArgs> 
     const io = ioOf(args);
     const d = await loadSdk();
     // A file output is synced as it is written (the final sync in writeOutput then finds little).
-    const opts: ConvertOptions = { indexed: args.indexed, maxIoBlocks: args.maxIo, sync: args.out !== '-' };
+    const opts: ConvertOptions = { indexed: args.indexed, maxIoBlocks: args.maxIo, sync: args.out !== '-', direct: args.direct };
     const cmpr = parseCmpr(d, args.cmpr);
     if (cmpr) opts.cmpr = cmpr;
     await checkOutputNotInput(args.out, args.wlogs);

@@ -22,6 +22,8 @@ export interface WdiffMergeArgs extends GlobalArgs {
   cmpr?: string;
   /** Largest output IO in LB (0: no split). */
   'max-io': number;
+  /** Write an output file with direct IO (default true). */
+  direct: boolean;
   /** Print a summary on stderr. */
   verbose: boolean;
 }
@@ -37,6 +39,7 @@ export const wdiffMergeCommand: CommandModule<GlobalArgs, WdiffMergeArgs> = {
       .option('indexed', { type: 'boolean', default: false, describe: 'Write the indexed format instead of the sorted one' })
       .option('cmpr', { type: 'string', describe: 'Compression of each record: type[:level[:numCpu]] (default snappy); records already in it are copied as stored' })
       .option('max-io', { alias: 'x', type: 'string', default: '0', describe: 'Split output IOs larger than this (bytes, suffixes k, m; 0: no split)', coerce: (v: string) => parseSizeLb(v, 'max IO size') })
+      .option('direct', { type: 'boolean', default: true, describe: 'Write an output file with direct IO (no page cache filled, no writeback left behind); --no-direct writes through the page cache' })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Print a summary on stderr' })
       .example('$0 wdiff merge d0.wdiff d1.wdiff d2.wdiff -o merged.wdiff', 'three diffs into one')
       .example('$0 wdiff merge --cmpr zstd a.wdiff -o a.zstd.wdiff', 're-encode one diff')
@@ -46,7 +49,7 @@ export const wdiffMergeCommand: CommandModule<GlobalArgs, WdiffMergeArgs> = {
     const io = ioOf(args);
     const d = await loadSdk();
     // A file output is synced as it is written (the final sync in writeOutput then finds little).
-    const opts: MergeFilesOptions = { indexed: args.indexed, maxIoBlocks: args.maxIo, sync: args.out !== '-' };
+    const opts: MergeFilesOptions = { indexed: args.indexed, maxIoBlocks: args.maxIo, sync: args.out !== '-', direct: args.direct };
     const cmpr = parseCmpr(d, args.cmpr);
     if (cmpr) opts.cmpr = cmpr;
     await checkOutputNotInput(args.out, args.inputs);
