@@ -49,21 +49,26 @@ async function writeOut(path: string, total: number, direct: boolean): Promise<{
   const w = await OutWriter.open(path, { direct, syncAlong: true });
   const chunk = Buffer.alloc(1 << 20);
   let at = 0, k = 0;
-  while (at < total) {
-    const n = Math.min(total - at, [1, 511, 4096, 70_000, 1 << 20][k++ % 5]);
-    if (w.isDirect) {
-      chunk.set(expect.subarray(at, at + n));
-      let freed = false;
-      w.push(chunk.subarray(0, n));
-      w.whenWritten(() => { freed = true; });
-      // Direct IO copies what is pushed: the chunk may change at once.
-      assert.ok(freed, 'a direct output frees the pushed buffer at once');
-      chunk.fill(0xee, 0, n);
-    } else {
-      w.push(Buffer.from(expect.subarray(at, at + n)));
+  try {
+    while (at < total) {
+      const n = Math.min(total - at, [1, 511, 4096, 70_000, 1 << 20][k++ % 5]);
+      if (w.isDirect) {
+        chunk.set(expect.subarray(at, at + n));
+        let freed = false;
+        w.push(chunk.subarray(0, n));
+        w.whenWritten(() => { freed = true; });
+        // Direct IO copies what is pushed: the chunk may change at once.
+        assert.ok(freed, 'a direct output frees the pushed buffer at once');
+        chunk.fill(0xee, 0, n);
+      } else {
+        w.push(Buffer.from(expect.subarray(at, at + n)));
+      }
+      at += n;
+      await w.ready();
     }
-    at += n;
-    await w.ready();
+  } catch (e) {
+    await w.close().catch(() => {});
+    throw e;
   }
   const wasDirect = w.isDirect;
   await w.close(true);
@@ -111,6 +116,25 @@ D('without useDirectWrites outputs are buffered; on tmpfs, direct where the kern
     // tmpfs takes O_DIRECT from Linux 6.6 on; before, the output is buffered.
     assert.is(r.wasDirect, directWorks(mnt));
     assert.ok(readFileSync(q).equals(r.expect));
+  } finally {
+    useDirectWrites(undefined);
+    execFileSync('umount', [mnt]);
+  }
+});
+
+(process.getuid?.() === 0 ? D : D.skip)('a full file system fails a direct output with ENOSPC naming the file, never a crash', async () => {
+  const mnt = mkdtempSync(join(t.dir, 'full-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
+  useDirectWrites(loadNative().alignOffset);
+  try {
+    const q = join(mnt, 'out');
+    try {
+      await writeOut(q, 9 << 20, true);
+      assert.unreachable('9 MiB fit into 2 MiB');
+    } catch (e) {
+      assert.is((e as NodeJS.ErrnoException).code, 'ENOSPC');
+      assert.match((e as Error).message, new RegExp(`write ${q} at byte \\d+`));
+    }
   } finally {
     useDirectWrites(undefined);
     execFileSync('umount', [mnt]);
