@@ -141,6 +141,16 @@ D('without useDirectWrites outputs are buffered; on tmpfs, direct where the kern
   }
 });
 
+D('a wrong alignment function is refused with a clear error', async () => {
+  useDirectWrites(() => 5000);
+  try {
+    const p = join(t.dir, 'bad-align.out');
+    try { await writeOut(p, 10, true); assert.unreachable(); } catch (e) { assert.match((e as Error).message, /alignment function returned 5000/); }
+  } finally {
+    useDirectWrites(undefined);
+  }
+});
+
 D('conversions and merges write the same bytes direct as buffered', async () => {
   const w = join(t.dir, 'g.wlog');
   await writeGeneratedWlog(w, { seed: 3, pbs: 4096, totalBytes: 9 << 20, deviceBytes: 16 << 20, maxDiscardBytes: 1 << 20, maxIoBytes: 300 << 10, randomData: true });

@@ -60,6 +60,7 @@ export function useDirectWrites(alignOffset: ((b: Uint8Array, align: number) => 
 function alignedBuffer(n: number): Buffer {
   const raw = Buffer.allocUnsafeSlow(n + DIO_ALIGN);
   const off = alignOffsetOf!(raw, DIO_ALIGN);
+  if (!Number.isInteger(off) || off < 0 || off >= DIO_ALIGN) throw new RangeError(`useDirectWrites: the alignment function returned ${off}, not an offset below ${DIO_ALIGN}`);
   return raw.subarray(off, off + n);
 }
 
