@@ -439,6 +439,10 @@ const asRoot = process.getuid?.() === 0;
     // open would not redo it). It is acknowledged or refused, depending on when the failure is seen.
     const first = execFileSync('qemu-io', ['-f', 'raw', '-c', 'write -P 0x11 0 4M', uri(sock)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
     assert.match(first, /^wrote /m);
+    // Acknowledged means logged: its data device write may still be under way. The file system is
+    // filled only once that write is done, or the filler takes its blocks and fails it instead.
+    for (let i = 0; i < 500 && dev.lsids().written < dev.lsids().latest; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.is(dev.lsids().written, dev.lsids().latest, 'the 4 MiB write reached the data device');
     try { execFileSync('dd', ['if=/dev/zero', `of=${join(mnt, 'filler')}`, 'bs=64k', 'status=none'], { stdio: 'ignore' }); } catch { /* ENOSPC: full, as meant */ }
     const w22 = Buffer.concat([nbdRequest(1, 1, 4 << 20, 512 << 10), Buffer.alloc(512 << 10, 0x22)]);
     const w33 = Buffer.concat([nbdRequest(1, 2, 0, 64 << 10), Buffer.alloc(64 << 10, 0x33)]);
