@@ -62,7 +62,7 @@ export interface ApplySummary {
 export async function verifyWdiffs(paths: string[], sizeLb?: number, onProgress?: (addr: number) => void): Promise<void> {
   for (const p of paths) {
     // Each IO is checked and let go before the next is read.
-    const d = await openWdiff(p, { transientData: true });
+    const d = await openWdiff(p, { transientData: true, recycle: true });
     try {
       let n = 0;
       for await (const io of d.ios()) {
@@ -70,6 +70,7 @@ export async function verifyWdiffs(paths: string[], sizeLb?: number, onProgress?
           throw new ValueOutOfRangeError('io_address', io.addr, `+ ${io.blocks} LB ends beyond the target's ${sizeLb} LB`, { source: p });
         }
         if (io.kind === 'normal') await ioBytes(io);
+        d.releaseBelow(io.addr + io.blocks);
         if (++n % 1024 === 0) onProgress?.(io.addr);
       }
     } finally {
@@ -215,7 +216,7 @@ async function punch(path: string, isBlock: boolean, ranges: Array<[number, numb
  * Apply an IO stream (ascending, non-overlapping) to an open target.
  * @internal
  */
-export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts: ApplyOptions & { path: string; isBlock: boolean }): Promise<ApplySummary> {
+export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts: ApplyOptions & { path: string; isBlock: boolean; release?: (addr: number) => void }): Promise<ApplySummary> {
   const mode = opts.discard ?? 'ignore';
   const w = new GatherWriter(fh, opts.path, opts.writeBytes ?? DEFAULT_WRITE_BYTES, opts.fsyncIntervalBytes ?? 1 << 30);
   const holes: Array<[number, number]> = [];
@@ -232,6 +233,8 @@ export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts:
         if (last && last[0] + last[1] === off) last[1] += len; else holes.push([off, len]);
       }
     }
+    // Its data is copied or written: the inputs may reuse the memory of what ends here.
+    opts.release?.(io.addr + io.blocks);
     if (w.summary.ios % 1024 === 0) opts.onProgress?.(io.addr, 'apply');
   }
   await w.finish();
@@ -275,9 +278,10 @@ export async function applyWdiffs(target: string, wdiffs: string[], opts: ApplyO
     // as that IO reaches, which a huge IO can make more than the reused buffers cover.
     const transientData = wdiffs.length === 1;
     const chunkBytes = readChunkFor(wdiffs.length);
-    for (const p of wdiffs) inputs.push(await openWdiff(p, { transientData, chunkBytes }));
+    for (const p of wdiffs) inputs.push(await openWdiff(p, { transientData, chunkBytes, recycle: true }));
     const ios = mergeIos(inputs.map((i) => i.ios()));
-    return await applyIos(fh, ios, { ...opts, path: target, isBlock: info.isBlockDevice });
+    const release = (addr: number) => { for (const i of inputs) i.releaseBelow(addr); };
+    return await applyIos(fh, ios, { ...opts, path: target, isBlock: info.isBlockDevice, release });
   } finally {
     await Promise.all(inputs.map((i) => i.close()));
     await fh.close();

@@ -38,11 +38,15 @@ export async function mergeWdiffs(inputs: string[], out: ByteSink, opts: MergeFi
   const opened: WdiffInput[] = [];
   try {
     const chunkBytes = readChunkFor(inputs.length);
-    for (const p of inputs) opened.push(await openWdiff(p, { chunkBytes }));
+    // A sorted output holds an IO's data until its pack is written, then says so: indexed inputs
+    // may then read into the memory of the IOs it let go.
+    const recycle = !opts.indexed;
+    for (const p of inputs) opened.push(await openWdiff(p, { chunkBytes, recycle }));
     const uuid = opened[opened.length - 1]?.header.uuid;
     const w = opts.indexed
       ? await IndexedDiffWriter.create(out, { uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks || undefined, sync: opts.sync, direct: opts.direct })
       : await SortedDiffWriter.create(out, { uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks, sync: opts.sync, direct: opts.direct });
+    if (w instanceof SortedDiffWriter) w.onReleased = (addr) => { for (const d of opened) d.releaseBelow(addr); };
     let n = 0;
     for await (const io of mergeIos(opened.map((d) => d.ios()), { maxIoBlocks: opts.indexed ? 0 : opts.maxIoBlocks })) {
       await w.write(io);

@@ -61,6 +61,11 @@ export class SortedDiffWriter {
   private data: Uint8Array[] = [];
   /** Called after each pack is queued for writing (internal: for callers that reuse buffers). */
   onPackQueued: (() => void) | undefined;
+  /**
+   * Called with an LB address once the writer holds no data of the IOs ending at or below it
+   * (internal: for inputs that reuse the memory of IOs released).
+   */
+  onReleased: ((addr: number) => void) | undefined;
   private prevEnd = 0;
   private closed = false;
   private readonly comp: OrderedCompressor<undefined>;
@@ -124,6 +129,11 @@ export class SortedDiffWriter {
     if (this.pack.records.length === 0) return;
     this.out.push(encodeDiffPackHeader(this.pack));
     for (const b of this.data) this.out.push(b);
+    if (this.onReleased) {
+      const last = this.pack.records[this.pack.records.length - 1];
+      const end = last.ioAddress + last.ioBlocks, fn = this.onReleased;
+      this.out.whenWritten(() => fn(end));
+    }
     this.summary.packs++;
     this.pack = { ...endPack(), flags: 0 };
     this.data = [];

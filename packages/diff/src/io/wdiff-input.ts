@@ -19,6 +19,11 @@ export interface WdiffInput {
   readonly header: DiffFileHeader;
   /** The IOs in address order. A sorted file can be iterated once. */
   ios(): AsyncIterable<DiffIo>;
+  /**
+   * The caller holds no IO (nor its data) ending at or below LB `addr` any more: their memory may
+   * be reused. Does something only for an indexed file opened with `recycle`.
+   */
+  releaseBelow(addr: number): void;
   /** Release the file. */
   close(): Promise<void>;
 }
@@ -32,6 +37,11 @@ export interface OpenWdiffOptions {
   transientData?: boolean;
   /** Bytes per read of a sorted file (default 8 MiB): see {@link readChunkFor}. */
   chunkBytes?: number;
+  /**
+   * The caller tells with {@link WdiffInput.releaseBelow} which IOs it is done with, and an
+   * indexed file's images are read into memory reused once released. Default false.
+   */
+  recycle?: boolean;
 }
 
 /** Read memory shared by the inputs of one merge, apply or virtual image. */
@@ -67,8 +77,8 @@ export async function openWdiff(path: string, opts: OpenWdiffOptions = {}): Prom
   }
   const header = decodeDiffFileHeader(head, 0, { source: path });
   if (header.type === WALB_DIFF_TYPE_INDEXED) {
-    const r = await IndexedDiffReader.open(path);
-    return { path, header, ios: () => r.ios(), close: () => r.close() };
+    const r = await IndexedDiffReader.open(path, { recycle: opts.recycle });
+    return { path, header, ios: () => r.ios(), releaseBelow: (addr) => r.releaseBelow(addr), close: () => r.close() };
   }
   const r = await SortedDiffReader.open(path, { reuseBuffers: opts.transientData, chunkBytes: opts.chunkBytes });
   let used = false;
@@ -79,6 +89,7 @@ export async function openWdiff(path: string, opts: OpenWdiffOptions = {}): Prom
       used = true;
       return (async function* () { for await (const e of r) yield e.io; })();
     },
+    releaseBelow: () => {},
     close: () => r.close(),
   };
 }
