@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeGeneratedWlog } from '@walbjs/log-format';
-import { IndexedDiffReader, applyWdiffs, convertWlogs, ioBytes, mergeWdiffs, type DiffIo } from '../src/index.ts';
+import { IndexedDiffReader, VirtualFullImage, applyWdiffs, convertWlogs, ioBytes, mergeWdiffs, type DiffIo } from '../src/index.ts';
 import { makeImage, tempDir } from './helpers.ts';
 
 const R = suite('indexed reader: recycled image memory');
@@ -75,6 +75,17 @@ R('a merge of indexed inputs (recycling their memory), applied, equals the input
   await applyWdiffs(one, [merged]);
   for (const d of inputs) await applyWdiffs(each, [d]);
   assert.ok(readFileSync(one).equals(readFileSync(each)), 'the images differ');
+});
+
+R('a virtual full image streamed over indexed diffs (recycling their memory) equals them applied', async () => {
+  const base = makeImage(t.dir, 'base.img', 32 << 20, 0x5a), applied = makeImage(t.dir, 'applied.img', 32 << 20, 0x5a);
+  for (const d of inputs) await applyWdiffs(applied, [d]);
+  const v = await VirtualFullImage.open(base, inputs);
+  const parts: Buffer[] = [];
+  // Small chunks: many releases, each IO placed across chunk ends.
+  for await (const b of v.stream(192 << 10)) parts.push(b);
+  await v.close();
+  assert.ok(Buffer.concat(parts).equals(readFileSync(applied)), 'the streamed image differs');
 });
 
 R.run();

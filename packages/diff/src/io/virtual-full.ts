@@ -182,7 +182,8 @@ export class VirtualFullImage {
    */
   async *stream(chunkBytes = 4 << 20, opts: { reuseBuffers?: boolean } = {}): AsyncGenerator<Buffer> {
     const readBytes = readChunkFor(this.wdiffs.length);
-    const inputs = await Promise.all(this.wdiffs.map((p) => openWdiff(p, { chunkBytes: readBytes })));
+    // Every IO is copied into the chunk before the next is read: an indexed input may reuse its memory.
+    const inputs = await Promise.all(this.wdiffs.map((p) => openWdiff(p, { chunkBytes: readBytes, recycle: true })));
     const chunkLb = Math.max(1, Math.floor(chunkBytes / LOGICAL_BLOCK_SIZE));
     const totalLb = Math.ceil(this.sizeBytes / LOGICAL_BLOCK_SIZE);
     const ring: Buffer[] = [];
@@ -221,6 +222,8 @@ export class VirtualFullImage {
           if (io.addr + io.blocks > b) break; // the rest belongs to the next chunk
           next = await ios.next();
         }
+        // Everything below the chunk's end is copied (an IO reaching beyond it is held on).
+        for (const i of inputs) i.releaseBelow(b);
         yield cur.buf;
       }
       await ios.return?.(undefined);
