@@ -266,6 +266,13 @@ export class IndexedDiffReader {
    * The caller holds no IO (nor any view of its data) ending at or below LB `addr`: the memory of
    * those IOs may be filled again. Only with `recycle`; IOs are handed out in address order, so a
    * slab is reused once every IO handed out with it ends at or below `addr`.
+   *
+   * @example
+   * const r = await IndexedDiffReader.open('a.wdiff', { recycle: true });
+   * for await (const io of r.ios()) {
+   *   await target.write(io);              // copies or writes the IO's data
+   *   r.releaseBelow(io.addr + io.blocks); // its memory may now be filled again
+   * }
    */
   releaseBelow(addr: number): void {
     if (!this.recycle) return;
