@@ -96,7 +96,7 @@ export class OutWriter {
   private syncing: Promise<void> | undefined;
   private readonly gather: number;
 
-  private constructor(private readonly fh: FileHandle | undefined, private readonly sink: SinkWriter | undefined, private readonly path = '', private readonly syncAlong = false, private direct?: Direct) {
+  private constructor(private readonly fh: FileHandle | undefined, private readonly sink: SinkWriter | undefined, private readonly path = '', private readonly syncAlong = false, private readonly direct?: Direct) {
     this.gather = direct ? STAGE : GATHER;
   }
 
