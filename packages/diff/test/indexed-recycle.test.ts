@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeGeneratedWlog } from '@walbjs/log-format';
-import { IndexedDiffReader, VirtualFullImage, applyWdiffs, convertWlogs, ioBytes, mergeWdiffs, type DiffIo } from '../src/index.ts';
+import { IndexedDiffReader, VirtualFullImage, applyWdiffs, convertWlogs, ioBytes, mergeWdiffs, parseCompressOpt, type DiffIo } from '../src/index.ts';
 import { makeImage, tempDir } from './helpers.ts';
 
 const R = suite('indexed reader: recycled image memory');
@@ -75,6 +75,27 @@ R('a merge of indexed inputs (recycling their memory), applied, equals the input
   await applyWdiffs(one, [merged]);
   for (const d of inputs) await applyWdiffs(each, [d]);
   assert.ok(readFileSync(one).equals(readFileSync(each)), 'the images differ');
+});
+
+R('compressed indexed inputs merged with IOs split (pieces of one image written apart), applied, equal them applied one by one', async () => {
+  const parts: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const wlog = join(t.dir, `c${i}.wlog`);
+    await writeGeneratedWlog(wlog, { seed: 60 + i, pbs: 4096, totalBytes: 12 << 20, deviceBytes: 16 << 20, maxIoBytes: 512 << 10, randomData: false, discard: false, allZero: false });
+    const d = join(t.dir, `c${i}.wdiff`);
+    await convertWlogs([wlog], d, { indexed: true, cmpr: parseCompressOpt('zstd') });
+    parts.push(d);
+  }
+  const merged = join(t.dir, 'c-merged.wdiff');
+  await mergeWdiffs(parts, merged, { maxIoBlocks: 8, cmpr: parseCompressOpt('snappy') });
+  const one = makeImage(t.dir, 'c-one.img', 16 << 20), each = makeImage(t.dir, 'c-each.img', 16 << 20);
+  await applyWdiffs(one, [merged]);
+  for (const d of parts) await applyWdiffs(each, [d]);
+  assert.ok(readFileSync(one).equals(readFileSync(each)), 'the images differ');
+  // And several compressed inputs applied at once (their merge recycling memory as it writes).
+  const all = makeImage(t.dir, 'c-all.img', 16 << 20);
+  await applyWdiffs(all, parts);
+  assert.ok(readFileSync(all).equals(readFileSync(each)), 'the multi-input apply differs');
 });
 
 R('a virtual full image streamed over indexed diffs (recycling their memory) equals them applied', async () => {
