@@ -44,8 +44,9 @@ export interface IndexedReadOptions {
   cacheBytes?: number;
   /**
    * Reuse the memory of images the caller is done with, as it tells with
-   * {@link IndexedDiffReader.releaseBelow}: reading into memory already mapped costs about half
-   * of reading into fresh memory, and spares the garbage collector. Only for one iteration of
+   * {@link IndexedDiffReader.releaseBelow}: reading into memory already mapped costs less than
+   * reading into fresh memory (124–186 against 213–231 ms for 577 MB here), and spares the
+   * garbage collector. Only for one iteration of
    * {@link IndexedDiffReader.ios} at a time. Default false.
    */
   recycle?: boolean;
