@@ -31,7 +31,7 @@ export * from './layout/log-record.ts';
 export * from './layout/logpack-header.ts';
 export * from './layout/super-sector.ts';
 export * from './layout/wlog-header.ts';
-export { ChunkReader, type ByteSource, type ChunkReaderOptions } from './io/byte-source.ts';
+export { ChunkReader, type ByteSource, type ChunkPool, type ChunkReaderOptions } from './io/byte-source.ts';
 export { SinkWriter, type ByteSink } from './io/byte-sink.ts';
 export { locateIoError, openInput } from './io/io-error.ts';
 export { probeDevice, type DeviceInfo } from './io/device.ts';

@@ -277,8 +277,8 @@ export class IndexedDiffReader {
    */
   releaseBelow(addr: number): void {
     if (!this.recycle) return;
-    // The slab being filled, and the one whose image the next record may share, stay.
-    while (this.slabs.length > 1 && this.slabs[0].maxEnd <= addr && this.slabs[0] !== this.lastSlab) {
+    // The slab being filled stays: it holds the last image read, which the next record may share.
+    while (this.slabs.length > 1 && this.slabs[0].maxEnd <= addr) {
       const s = this.slabs.shift()!;
       s.used = 0;
       s.maxEnd = 0;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ChunkReader, WalbFormatError, checksum, type ByteSource } from '@walbjs/log-format';
+import { ChunkReader, WalbFormatError, checksum, type ByteSource, type ChunkPool } from '@walbjs/log-format';
 import { WALB_DIFF_FILE_HEADER_SIZE, WALB_DIFF_PACK_SIZE, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
 import { ChecksumError, LayoutError, TruncatedError, UnsupportedVersionError, WdiffFormatError } from '../errors.ts';
 import type { DiffIo } from '../algo/diff-io.ts';
@@ -40,6 +40,40 @@ export interface SortedReadOptions {
   reuseBuffers?: boolean;
   /** Bytes per read of a file ({@link ChunkReaderOptions.chunkBytes}; default 8 MiB). */
   chunkBytes?: number;
+  /**
+   * The caller tells with {@link SortedDiffReader.releaseBelow} which IOs it is done with, and a
+   * file's chunks are read again into once every IO read from them is released: no fresh chunk
+   * per 8 MiB, which a merge of 8 sorted diffs paid with a fifth of its time in garbage collection
+   * and 460 MB of memory. Not with `reuseBuffers`. Default false.
+   */
+  recycle?: boolean;
+}
+
+/** A file's chunk buffers, given back once every IO read from them is released. */
+class ChunkRecycler implements ChunkPool {
+  /** Chunks holding the data of IOs handed out, with the highest LB end of those IOs. */
+  private readonly held = new Map<ArrayBufferLike, number>();
+  private readonly spare: ArrayBufferLike[] = [];
+
+  take(bytes: number): Buffer | undefined {
+    const ab = this.spare.pop();
+    return ab && ab.byteLength === bytes ? Buffer.from(ab as ArrayBuffer) : undefined;
+  }
+
+  hold(chunk: ArrayBufferLike, end: number): void {
+    const e = this.held.get(chunk);
+    if (e === undefined || e < end) this.held.set(chunk, end);
+  }
+
+  /** Give back the chunks whose IOs all end at or below `addr`, except the one being read. */
+  release(addr: number, current: ArrayBufferLike): void {
+    for (const [chunk, end] of this.held) {
+      if (end <= addr && chunk !== current) {
+        this.held.delete(chunk);
+        this.spare.push(chunk);
+      }
+    }
+  }
 }
 
 /**
@@ -57,7 +91,7 @@ export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
   /** Number of packs read so far. */
   packs = 0;
 
-  private constructor(private readonly r: ChunkReader, readonly header: DiffFileHeader, opts: SortedReadOptions) {
+  private constructor(private readonly r: ChunkReader, readonly header: DiffFileHeader, opts: SortedReadOptions, private readonly recycler?: ChunkRecycler) {
     this.verifyData = opts.verifyData ?? true;
   }
 
@@ -67,14 +101,16 @@ export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
    * @throws {@link WdiffFormatError} when the header is invalid or the file is indexed.
    */
   static async open(src: ByteSource, opts: SortedReadOptions = {}): Promise<SortedDiffReader> {
-    const r = new ChunkReader(src, { reuseBuffers: opts.reuseBuffers, chunkBytes: opts.chunkBytes });
+    // Only a file's chunks are the reader's own to reuse.
+    const recycler = opts.recycle && !opts.reuseBuffers && typeof src === 'string' && src !== '-' ? new ChunkRecycler() : undefined;
+    const r = new ChunkReader(src, { reuseBuffers: opts.reuseBuffers, chunkBytes: opts.chunkBytes, pool: recycler });
     const source = opts.source ?? r.source;
     try {
       const b = await r.read(WALB_DIFF_FILE_HEADER_SIZE, 'wdiff header');
       if (b === null) throw new TruncatedError('empty input: no wdiff header', { offset: 0, source });
       const h = decodeDiffFileHeader(b, 0, { source });
       if (h.type !== WALB_DIFF_TYPE_SORTED) throw new UnsupportedVersionError('an indexed wdiff where a sorted one was expected', { offset: 6, source });
-      return new SortedDiffReader(r, h, opts);
+      return new SortedDiffReader(r, h, opts, recycler);
     } catch (e) {
       await r.close();
       const w = asWdiffError(e);
@@ -115,6 +151,8 @@ export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
       const kind = recordKind(record.flags);
       if (kind !== 'normal') return { record, stored: EMPTY, io: { addr: record.ioAddress, blocks: record.ioBlocks, kind }, dataOffset };
       const stored = await this.r.readExact(record.dataSize, `data of the record at LB ${record.ioAddress}`);
+      // A view of the chunk being read (a read across chunks is a copy of its own).
+      if (this.recycler && stored.buffer === this.r.currentBuffer) this.recycler.hold(stored.buffer, record.ioAddress + record.ioBlocks);
       if (this.verifyData) {
         const c = checksum(stored, 0);
         if (c !== record.checksum) throw new ChecksumError('wdiff record data checksum', record.checksum, c, loc);
@@ -129,6 +167,14 @@ export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
       await this.r.close();
       throw asWdiffError(e);
     }
+  }
+
+  /**
+   * The caller holds no IO (nor any view of its data) ending at or below LB `addr`: the chunks
+   * those IOs were read from may be filled again. Only with `recycle`.
+   */
+  releaseBelow(addr: number): void {
+    this.recycler?.release(addr, this.r.currentBuffer);
   }
 
   /** Stop reading and release the input. */

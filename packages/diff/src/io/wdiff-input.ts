@@ -21,7 +21,7 @@ export interface WdiffInput {
   ios(): AsyncIterable<DiffIo>;
   /**
    * The caller holds no IO (nor its data) ending at or below LB `addr` any more: their memory may
-   * be reused. Does something only for an indexed file opened with `recycle`.
+   * be reused. Does something only for a file opened with `recycle`.
    */
   releaseBelow(addr: number): void;
   /** Release the file. */
@@ -38,8 +38,9 @@ export interface OpenWdiffOptions {
   /** Bytes per read of a sorted file (default 8 MiB): see {@link readChunkFor}. */
   chunkBytes?: number;
   /**
-   * The caller tells with {@link WdiffInput.releaseBelow} which IOs it is done with, and an
-   * indexed file's images are read into memory reused once released. Default false.
+   * The caller tells with {@link WdiffInput.releaseBelow} which IOs it is done with, and a file
+   * is read into memory reused once released (a sorted one's chunks, an indexed one's image
+   * slabs). Default false.
    */
   recycle?: boolean;
 }
@@ -80,7 +81,7 @@ export async function openWdiff(path: string, opts: OpenWdiffOptions = {}): Prom
     const r = await IndexedDiffReader.open(path, { recycle: opts.recycle });
     return { path, header, ios: () => r.ios(), releaseBelow: (addr) => r.releaseBelow(addr), close: () => r.close() };
   }
-  const r = await SortedDiffReader.open(path, { reuseBuffers: opts.transientData, chunkBytes: opts.chunkBytes });
+  const r = await SortedDiffReader.open(path, { reuseBuffers: opts.transientData, chunkBytes: opts.chunkBytes, recycle: opts.recycle });
   let used = false;
   return {
     path, header,
@@ -89,7 +90,7 @@ export async function openWdiff(path: string, opts: OpenWdiffOptions = {}): Prom
       used = true;
       return (async function* () { for await (const e of r) yield e.io; })();
     },
-    releaseBelow: () => {},
+    releaseBelow: (addr) => r.releaseBelow(addr),
     close: () => r.close(),
   };
 }

@@ -21,7 +21,7 @@ const MAX_FILE_CHUNK = 64 << 20;
  */
 const REUSED_CHUNKS = 3;
 
-async function* fileChunks(path: string, reuse: boolean, FILE_CHUNK: number): AsyncGenerator<Uint8Array> {
+async function* fileChunks(path: string, reuse: boolean, FILE_CHUNK: number, pool?: ChunkPool): AsyncGenerator<Uint8Array> {
   const fh = await openInput(path);
   const ring: Buffer[] = [];
   let turn = 0;
@@ -32,7 +32,7 @@ async function* fileChunks(path: string, reuse: boolean, FILE_CHUNK: number): As
     // they do not: fresh memory costs page faults to fill and garbage collections to free, about
     // as much as the read itself.
     let buf: Buffer;
-    if (!reuse) buf = Buffer.allocUnsafeSlow(FILE_CHUNK);
+    if (!reuse) buf = pool?.take(FILE_CHUNK) ?? Buffer.allocUnsafeSlow(FILE_CHUNK);
     else {
       if (ring.length < REUSED_CHUNKS) ring.push(Buffer.allocUnsafeSlow(FILE_CHUNK));
       buf = ring[turn++ % ring.length];
@@ -67,10 +67,10 @@ async function* oneChunk(b: Uint8Array): AsyncGenerator<Uint8Array> {
  * Turn any {@link ByteSource} into an async iterator of chunks. With `reuse`, a file is read into
  * the same few buffers in turn (see {@link ChunkReaderOptions.reuseBuffers}).
  */
-export function chunksOf(src: ByteSource, reuse = false, chunkBytes = DEFAULT_FILE_CHUNK): AsyncIterator<Uint8Array> {
+export function chunksOf(src: ByteSource, reuse = false, chunkBytes = DEFAULT_FILE_CHUNK, pool?: ChunkPool): AsyncIterator<Uint8Array> {
   if (typeof src === 'string') {
     const n = Math.min(MAX_FILE_CHUNK, Math.max(MIN_FILE_CHUNK, Math.floor(chunkBytes)));
-    return (src === '-' ? (process.stdin as AsyncIterable<Uint8Array>) : fileChunks(src, reuse, n))[Symbol.asyncIterator]();
+    return (src === '-' ? (process.stdin as AsyncIterable<Uint8Array>) : fileChunks(src, reuse, n, pool))[Symbol.asyncIterator]();
   }
   if (src instanceof Uint8Array) return oneChunk(src);
   if (Symbol.asyncIterator in (src as object)) return (src as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
@@ -88,6 +88,15 @@ export function sourceName(src: ByteSource): string | undefined {
  * copy); a read across chunks copies only what the input actually holds, so a huge length field
  * in a truncated file cannot make it allocate more than the file's size.
  */
+/**
+ * Where a file's chunk buffers come from, for a reader whose caller knows when it is done with a
+ * chunk (see {@link ChunkReader.currentBuffer}) and gives it back.
+ */
+export interface ChunkPool {
+  /** A buffer of exactly `bytes` bytes no one uses any more, or undefined (a fresh one is taken). */
+  take(bytes: number): Buffer | undefined;
+}
+
 /** Options of {@link ChunkReader}. */
 export interface ChunkReaderOptions {
   /**
@@ -103,6 +112,8 @@ export interface ChunkReaderOptions {
    * once (a merge of many files) keeps its memory bounded with smaller chunks.
    */
   chunkBytes?: number;
+  /** Take a file's chunk buffers from this pool first (not with `reuseBuffers`). */
+  pool?: ChunkPool;
 }
 
 export class ChunkReader {
@@ -116,8 +127,17 @@ export class ChunkReader {
   readonly source?: string;
 
   constructor(src: ByteSource, opts: ChunkReaderOptions = {}) {
-    this.it = chunksOf(src, opts.reuseBuffers ?? false, opts.chunkBytes);
+    this.it = chunksOf(src, opts.reuseBuffers ?? false, opts.chunkBytes, opts.pool);
     this.source = sourceName(src);
+  }
+
+  /**
+   * The memory of the chunk being read: a view that {@link read} returned lies in it exactly when
+   * its `buffer` is this one (a read across chunks returns a copy). A pool must not get it back
+   * while it is current.
+   */
+  get currentBuffer(): ArrayBufferLike {
+    return this.cur.buffer;
   }
 
   private async fill(): Promise<boolean> {
