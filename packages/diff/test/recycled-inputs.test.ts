@@ -33,6 +33,44 @@ async function expected(path: string): Promise<Array<{ io: DiffIo; bytes?: Buffe
   return out;
 }
 
+/**
+ * Read `items` as a caller that holds each IO and releases it `lag` IOs later, or (`batch`) every
+ * `batch` IOs releases everything read so far at once (`release` gets the last IO let go); `check`
+ * runs on each IO just before its release and on those still held at the end. Returns the number
+ * of IOs read.
+ */
+async function readReleasing<T>(items: AsyncIterable<T>, lag: number | 'batch', batch: number,
+  check: (x: T, i: number) => unknown, release: (last: T) => void): Promise<number> {
+  const held: Array<{ x: T; i: number }> = [];
+  let i = 0;
+  for await (const x of items) {
+    held.push({ x, i: i++ });
+    const n = lag === 'batch' ? (held.length === batch ? batch : 0) : held.length - lag;
+    if (n <= 0) continue;
+    const out = held.splice(0, n);
+    for (const h of out) await check(h.x, h.i);
+    release(out[out.length - 1].x);
+  }
+  for (const h of held) await check(h.x, h.i);
+  return i;
+}
+
+/**
+ * Merge `parts` (recycling their memory) and apply the result to a zero image of `bytes`; apply
+ * them one by one to another, and all at once to a third: the three must be equal.
+ */
+async function assertMergeMatchesApplies(tag: string, parts: string[], bytes: number, opts: Parameters<typeof mergeWdiffs>[2] = {}): Promise<void> {
+  const merged = join(t.dir, `${tag}-merged.wdiff`);
+  await mergeWdiffs(parts, merged, opts);
+  const one = makeImage(t.dir, `${tag}-one.img`, bytes), each = makeImage(t.dir, `${tag}-each.img`, bytes), all = makeImage(t.dir, `${tag}-all.img`, bytes);
+  await applyWdiffs(one, [merged]);
+  for (const d of parts) await applyWdiffs(each, [d]);
+  assert.ok(readFileSync(one).equals(readFileSync(each)), `${tag}: the merge applied differs from the inputs applied one by one`);
+  // Several inputs applied at once: their merge recycles memory as it writes.
+  await applyWdiffs(all, parts);
+  assert.ok(readFileSync(all).equals(readFileSync(each)), `${tag}: the multi-input apply differs`);
+}
+
 R('indexed reader: IOs not released keep their data while it reads on; released slabs are read into again', async () => {
   const want = await expected(inputs[0]);
   assert.ok(want.length > 100, `${want.length} IOs`);
@@ -40,32 +78,15 @@ R('indexed reader: IOs not released keep their data while it reads on; released 
   // everything read so far released at once (while the next record may still share an image).
   for (const lag of [2000, 'batch'] as const) {
     const r = await IndexedDiffReader.open(inputs[0], { recycle: true });
-    const held: Array<{ io: DiffIo; i: number }> = [];
     const memories = new Set<ArrayBufferLike>();
-    let i = 0, checked = 0;
-    const check = async (h: { io: DiffIo; i: number }) => {
-      if (h.io.kind !== 'normal') return;
-      assert.ok((await ioBytes(h.io))!.equals(want[h.i].bytes!), `lag ${lag}: IO ${h.i} at LB ${h.io.addr} changed before its release`);
+    let checked = 0;
+    const i = await readReleasing(r.ios(), lag, 500, async (io, k) => {
+      assert.is(io.addr, want[k].io.addr);
+      if (io.kind !== 'normal') return;
+      memories.add(io.data!.image.stored.buffer);
+      assert.ok((await ioBytes(io))!.equals(want[k].bytes!), `lag ${lag}: IO ${k} at LB ${io.addr} changed before its release`);
       checked++;
-    };
-    for await (const io of r.ios()) {
-      assert.is(io.addr, want[i].io.addr);
-      if (io.kind === 'normal') memories.add(io.data!.image.stored.buffer);
-      held.push({ io, i: i++ });
-      if (lag === 'batch') {
-        if (held.length === 500) {
-          const batch = held.splice(0, 500);
-          for (const h of batch) await check(h);
-          const last = batch[batch.length - 1].io;
-          r.releaseBelow(last.addr + last.blocks);
-        }
-      } else if (held.length > lag) {
-        const h = held.shift()!;
-        await check(h);
-        r.releaseBelow(h.io.addr + h.io.blocks);
-      }
-    }
-    for (const h of held) await check(h);
+    }, (io) => r.releaseBelow(io.addr + io.blocks));
     await r.close();
     assert.is(i, want.length);
     assert.ok(checked > 1000, `lag ${lag}: ${checked} IOs checked`);
@@ -85,12 +106,7 @@ R('without releases nothing is reused: every IO held to the end is intact', asyn
 });
 
 R('a merge of indexed inputs (recycling their memory), applied, equals the inputs applied one by one', async () => {
-  const merged = join(t.dir, 'merged.wdiff');
-  await mergeWdiffs(inputs, merged);
-  const one = makeImage(t.dir, 'one.img', 32 << 20), each = makeImage(t.dir, 'each.img', 32 << 20);
-  await applyWdiffs(one, [merged]);
-  for (const d of inputs) await applyWdiffs(each, [d]);
-  assert.ok(readFileSync(one).equals(readFileSync(each)), 'the images differ');
+  await assertMergeMatchesApplies('indexed', inputs, 32 << 20);
 });
 
 R('compressed indexed inputs merged with IOs split (pieces of one image written apart), applied, equal them applied one by one', async () => {
@@ -102,16 +118,7 @@ R('compressed indexed inputs merged with IOs split (pieces of one image written 
     await convertWlogs([wlog], d, { indexed: true, cmpr: parseCompressOpt('zstd') });
     parts.push(d);
   }
-  const merged = join(t.dir, 'c-merged.wdiff');
-  await mergeWdiffs(parts, merged, { maxIoBlocks: 8, cmpr: parseCompressOpt('snappy') });
-  const one = makeImage(t.dir, 'c-one.img', 16 << 20), each = makeImage(t.dir, 'c-each.img', 16 << 20);
-  await applyWdiffs(one, [merged]);
-  for (const d of parts) await applyWdiffs(each, [d]);
-  assert.ok(readFileSync(one).equals(readFileSync(each)), 'the images differ');
-  // And several compressed inputs applied at once (their merge recycling memory as it writes).
-  const all = makeImage(t.dir, 'c-all.img', 16 << 20);
-  await applyWdiffs(all, parts);
-  assert.ok(readFileSync(all).equals(readFileSync(each)), 'the multi-input apply differs');
+  await assertMergeMatchesApplies('compressed', parts, 16 << 20, { maxIoBlocks: 8, cmpr: parseCompressOpt('snappy') });
 });
 
 R('sorted reader: IOs not released keep their data while it reads on; released chunks are read into again', async () => {
@@ -125,30 +132,13 @@ R('sorted reader: IOs not released keep their data while it reads on; released c
   // read so far released at once (while the chunk being read has more IOs to come).
   for (const lag of [300, 'batch'] as const) {
     const r = await SortedDiffReader.open(sorted, { recycle: true, chunkBytes: 1 << 20 });
-    const held: Array<{ io: DiffIo; stored: Buffer; i: number }> = [];
     const memories = new Set<ArrayBufferLike>();
-    let i = 0, checked = 0;
-    const check = (h: { io: DiffIo; stored: Buffer; i: number }) => {
-      assert.ok(h.stored.equals(want[h.i]), `lag ${lag}: record ${h.i} at LB ${h.io.addr} changed before its release`);
-      checked++;
-    };
-    for await (const e of r) {
+    let checked = 0;
+    const i = await readReleasing(r, lag, 80, (e, k) => {
       memories.add(e.stored.buffer);
-      held.push({ io: e.io, stored: e.stored, i: i++ });
-      if (lag === 'batch') {
-        if (held.length === 80) {
-          const batch = held.splice(0, 80);
-          batch.forEach(check);
-          const last = batch[batch.length - 1].io;
-          r.releaseBelow(last.addr + last.blocks);
-        }
-      } else if (held.length > lag) {
-        const h = held.shift()!;
-        check(h);
-        r.releaseBelow(h.io.addr + h.io.blocks);
-      }
-    }
-    for (const h of held) check(h);
+      assert.ok(e.stored.equals(want[k]), `lag ${lag}: record ${k} at LB ${e.io.addr} changed before its release`);
+      checked++;
+    }, (e) => r.releaseBelow(e.io.addr + e.io.blocks));
     assert.is(i, want.length);
     assert.is(checked, want.length);
     // 24 chunks of 1 MiB read through a few buffers (records across chunks are copies of their own).
@@ -164,15 +154,7 @@ R('sorted inputs merged (recycling their chunks), applied, equal them applied on
     await mergeWdiffs([inputs[k]], d);
     sorted.push(d);
   }
-  const merged = join(t.dir, 's-merged.wdiff');
-  await mergeWdiffs(sorted, merged);
-  const one = makeImage(t.dir, 's-one.img', 32 << 20), each = makeImage(t.dir, 's-each.img', 32 << 20);
-  await applyWdiffs(one, [merged]);
-  for (const d of sorted) await applyWdiffs(each, [d]);
-  assert.ok(readFileSync(one).equals(readFileSync(each)), 'the images differ');
-  const all = makeImage(t.dir, 's-all.img', 32 << 20);
-  await applyWdiffs(all, sorted);
-  assert.ok(readFileSync(all).equals(readFileSync(each)), 'the multi-input apply differs');
+  await assertMergeMatchesApplies('sorted', sorted, 32 << 20);
 });
 
 R('a virtual full image streamed over indexed diffs (recycling their memory) equals them applied', async () => {
