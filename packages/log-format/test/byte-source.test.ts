@@ -66,4 +66,37 @@ test('reused buffers: a truncated read is still a TruncatedError', async () => {
   } finally { t.cleanup(); }
 });
 
+test('readNow takes bytes only from the chunk at hand, and consumes nothing when it cannot', async () => {
+  const t = tempDir();
+  try {
+    const p = join(t.dir, 'f.bin');
+    const want = pattern(SIZE4);
+    writeFileSync(p, want);
+    const r = new ChunkReader(p, { chunkBytes: MiB });
+    // Nothing read yet: no chunk at hand.
+    assert.is(r.readNow(16), undefined);
+    assert.is(r.offset, 0);
+    let at = 0, now = 0, waited = 0;
+    for (let k = 0; at < SIZE4; k++) {
+      const n = Math.min([4096, 70000, 513][k % 3], SIZE4 - at);
+      const before = r.offset;
+      let b = r.readNow(n);
+      if (b) now++;
+      else {
+        // Refused: nothing was consumed, and read gives the same bytes.
+        assert.is(r.offset, before);
+        b = await r.readExact(n);
+        waited++;
+      }
+      assert.ok(b.equals(want.subarray(at, at + n)), `${n} bytes at ${at}`);
+      at += n;
+      assert.is(r.offset, at);
+    }
+    assert.ok(now > 10 * waited, `${now} reads now, ${waited} waited`);
+    assert.is(r.readNow(1), undefined);
+    assert.is(await r.read(1), null);
+    await r.close();
+  } finally { t.cleanup(); }
+});
+
 test.run();

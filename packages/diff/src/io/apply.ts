@@ -279,7 +279,8 @@ export async function applyWdiffs(target: string, wdiffs: string[], opts: ApplyO
     const transientData = wdiffs.length === 1;
     const chunkBytes = readChunkFor(wdiffs.length);
     for (const p of wdiffs) inputs.push(await openWdiff(p, { transientData, chunkBytes, recycle: true }));
-    const ios = mergeIos(inputs.map((i) => i.ios()));
+    // One input needs no merge (its reader checks the address order already).
+    const ios = inputs.length === 1 ? inputs[0].ios() : mergeIos(inputs.map((i) => i.ios()));
     const release = (addr: number) => { for (const i of inputs) i.releaseBelow(addr); };
     return await applyIos(fh, ios, { ...opts, path: target, isBlock: info.isBlockDevice, release });
   } finally {

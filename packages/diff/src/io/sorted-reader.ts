@@ -126,7 +126,7 @@ export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
       while (!this.pending || this.pending.i >= this.pending.recs.length) {
         if (this.done) return null;
         const offset = this.r.offset;
-        const block = await this.r.read(WALB_DIFF_PACK_SIZE, 'wdiff pack header');
+        const block = this.r.readNow(WALB_DIFF_PACK_SIZE) ?? await this.r.read(WALB_DIFF_PACK_SIZE, 'wdiff pack header');
         if (block === null) throw new TruncatedError('input ended without the END pack', { offset, source });
         const p = decodeDiffPackHeader(block, 0, { offset, source });
         if (isEndPack(p)) {
@@ -150,7 +150,7 @@ export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
       this.prevEnd = record.ioAddress + record.ioBlocks;
       const kind = recordKind(record.flags);
       if (kind !== 'normal') return { record, stored: EMPTY, io: { addr: record.ioAddress, blocks: record.ioBlocks, kind }, dataOffset };
-      const stored = await this.r.readExact(record.dataSize, `data of the record at LB ${record.ioAddress}`);
+      const stored = this.r.readNow(record.dataSize) ?? await this.r.readExact(record.dataSize, `data of the record at LB ${record.ioAddress}`);
       // A view of the chunk being read (a read across chunks is a copy of its own).
       if (this.recycler && stored.buffer === this.r.currentBuffer) this.recycler.hold(stored.buffer, record.ioAddress + record.ioBlocks);
       if (this.verifyData) {

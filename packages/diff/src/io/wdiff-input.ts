@@ -88,7 +88,20 @@ export async function openWdiff(path: string, opts: OpenWdiffOptions = {}): Prom
     ios: () => {
       if (used) throw new Error(`${path}: a sorted wdiff input can be iterated once; open it again`);
       used = true;
-      return (async function* () { for await (const e of r) yield e.io; })();
+      // The reader's records as IOs, without a generator of its own between them: a sorted file
+      // has many small records, and each generator step costs its own promises.
+      const it: AsyncIterableIterator<DiffIo> = {
+        [Symbol.asyncIterator]: () => it,
+        next: async () => {
+          const e = await r.next();
+          return e ? { value: e.io, done: false } : { value: undefined, done: true };
+        },
+        return: async () => {
+          await r.close();
+          return { value: undefined, done: true };
+        },
+      };
+      return it;
     },
     releaseBelow: (addr) => r.releaseBelow(addr),
     close: () => r.close(),

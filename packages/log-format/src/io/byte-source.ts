@@ -185,6 +185,22 @@ export class ChunkReader {
     return Buffer.concat(parts, n);
   }
 
+  /**
+   * The next `n` bytes (`n` > 0) when they all lie in the chunk at hand, as a view like
+   * {@link read} returns; otherwise `undefined`, and nothing is consumed (call {@link read}).
+   * A reader of many small records saves an `await` per record this way.
+   *
+   * @example
+   * const header = r.readNow(4096) ?? await r.readExact(4096, 'pack header');
+   */
+  readNow(n: number): Buffer | undefined {
+    if (n <= 0 || this.cur.byteLength - this.pos < n) return undefined;
+    const out = Buffer.from(this.cur.buffer, this.cur.byteOffset + this.pos, n);
+    this.pos += n;
+    this.offset += n;
+    return out;
+  }
+
   /** Read exactly `n` bytes or throw {@link TruncatedError}. */
   async readExact(n: number, what = 'data'): Promise<Buffer> {
     const b = await this.read(n, what);
