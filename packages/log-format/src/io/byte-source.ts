@@ -162,13 +162,8 @@ export class ChunkReader {
   async read(n: number, what = 'data'): Promise<Buffer | null> {
     if (n === 0) return Buffer.alloc(0);
     if (this.pos >= this.cur.byteLength && !(await this.fill())) return null;
-    const avail = this.cur.byteLength - this.pos;
-    if (avail >= n) {
-      const out = Buffer.from(this.cur.buffer, this.cur.byteOffset + this.pos, n);
-      this.pos += n;
-      this.offset += n;
-      return out;
-    }
+    const now = this.readNow(n);
+    if (now) return now;
     const parts: Uint8Array[] = [];
     let got = 0;
     const start = this.offset;
