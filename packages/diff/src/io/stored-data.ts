@@ -35,7 +35,10 @@ export async function storedData(io: DiffIo, type: number, level: number, passRa
   const raw = (await ioBytes(io))!;
   // A codec with a synchronous path runs on the spot: cheaper than a trip to the thread pool.
   const r = type === 0 ? { cmpr: 0, stored: raw } : compressOrRawSync(type, level, raw) ?? await compressOrRaw(type, level, raw);
-  return { cmpr: r.cmpr, stored: r.stored, checksum: checksum(r.stored, 0), blocks: io.blocks };
+  // A whole image stored raw that stays raw keeps the checksum it was read (and checked) with: a
+  // second pass over its bytes would find the same sum.
+  const same = r.cmpr === 0 && img.cmpr === 0 && img.checksum !== undefined && coversWholeImage(io);
+  return { cmpr: r.cmpr, stored: r.stored, checksum: same ? img.checksum! : checksum(r.stored, 0), blocks: io.blocks };
 }
 
 /**
