@@ -352,7 +352,12 @@ function checkAddr(field: string, v: number): void {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ValueOutOfRangeError(field, v, 'must be a safe integer >= 0');
 }
 
-function checkIo(io: DiffIo): void {
+/**
+ * Throw {@link ValueOutOfRangeError} when `io` is malformed: an address or length that is not a
+ * safe integer (length > 0), an unknown kind, or a normal IO whose window leaves its image.
+ * @internal
+ */
+export function checkIo(io: DiffIo): void {
   const a = io.addr;
   const b = io.blocks;
   const k = io.kind;
