@@ -53,7 +53,7 @@ class Merge implements AsyncIterableIterator<DiffIo> {
     try {
       while (this.at >= this.out.length) {
         if (this.ended) return { value: undefined, done: true };
-        this.out = [];
+        this.out.length = 0;
         this.at = 0;
         await this.step();
       }

@@ -30,6 +30,7 @@ export {
   useSnappyEncoder,
   compressOrRaw,
   compressOrRawSync,
+  hasSyncCompress,
   decompressStored,
   decompressStoredSync,
   type StoredData,

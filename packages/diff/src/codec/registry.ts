@@ -162,6 +162,12 @@ function compressIfSmaller(codec: Codec, type: number, level: number, data: Uint
   return out && out.length < data.length ? { cmpr: type, stored: out } : rawResult(data);
 }
 
+/** Whether {@link compressOrRawSync} has a synchronous path for codec `type`. */
+export function hasSyncCompress(type: number): boolean {
+  const codec = getCodec(type);
+  return type === CompressionType.NONE || codec.compressIfSmaller !== undefined || codec.compressSync !== undefined;
+}
+
 /**
  * Synchronous {@link compressOrRaw}, or `undefined` when the codec has no synchronous path.
  */

@@ -82,7 +82,8 @@ export class IndexedDiffWriter {
   private constructor(private readonly out: OutWriter, readonly header: DiffFileHeader, opts: IndexedWriteOptions) {
     const c = opts.cmpr ?? DEFAULT_COMPRESS_OPT;
     const level = c.type === 0 ? 0 : (codecLevel(c.type, c.level) ?? 0);
-    this.comp = new OrderedCompressor(c.type, level, opts.parallel ?? 8 * availableParallelism(), (_t, io, d) => this.append(io, d));
+    this.comp = new OrderedCompressor(c.type, level, opts.parallel ?? 8 * availableParallelism(), (_t, io, d) => this.append(io, d), false,
+      (_t, io, d) => this.appendStored(io.addr, io.blocks, io.kind, d));
     this.maxIoBlocks = opts.maxIoBlocks ?? DEFAULT_INDEXED_MAX_IO_BLOCKS;
     this.offset = out.written;
     this.sync = opts.sync ?? false;
@@ -108,6 +109,15 @@ export class IndexedDiffWriter {
     if (this.closed) throw new Error('IndexedDiffWriter is closed');
     await this.comp.push(undefined, io);
     await this.out.ready();
+  }
+
+  /**
+   * {@link write} without a wait, when it needs none: true when `io` is written (queued), false
+   * with nothing done (then `await write(io)`).
+   */
+  writeNow(io: DiffIo): boolean {
+    if (this.closed || this.out.wouldWait) return false;
+    return this.comp.pushNow(undefined, io);
   }
 
   private async append(io: DiffIo, d: StoredData | undefined): Promise<void> {

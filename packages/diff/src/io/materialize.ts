@@ -19,22 +19,46 @@ function remember(image: DiffImage, raw: Buffer): Buffer {
 }
 
 /**
+ * The decompressed bytes of `image` when they can be had without waiting: raw, remembered, or
+ * decompressed on the spot by a codec with a synchronous path; `undefined` otherwise (nothing done).
+ *
+ * @throws a codec error when the stored bytes do not decompress to `blocks·512` bytes.
+ */
+export function imageBytesNow(image: DiffImage): Buffer | undefined {
+  if (image.cmpr === 0) return image.stored;
+  const hit = cache.get(image);
+  if (hit) return hit;
+  try {
+    const raw = decompressStoredSync(image.cmpr, image.stored, image.blocks * LOGICAL_BLOCK_SIZE);
+    return raw && remember(image, raw);
+  } catch (e) {
+    if (e instanceof WdiffFormatError) e.locate({ source: image.source, offset: image.offset });
+    throw e;
+  }
+}
+
+/**
  * The decompressed bytes of `image` (exactly `blocks·512` of them).
  *
  * @throws a codec error when the stored bytes do not decompress to that size.
  */
 export async function imageBytes(image: DiffImage): Promise<Buffer> {
-  if (image.cmpr === 0) return image.stored;
-  const hit = cache.get(image);
-  if (hit) return hit;
-  const size = image.blocks * LOGICAL_BLOCK_SIZE;
+  const now = imageBytesNow(image);
+  if (now) return now;
   try {
-    const raw = decompressStoredSync(image.cmpr, image.stored, size) ?? await decompressStored(image.cmpr, image.stored, size);
-    return remember(image, raw);
+    return remember(image, await decompressStored(image.cmpr, image.stored, image.blocks * LOGICAL_BLOCK_SIZE));
   } catch (e) {
     if (e instanceof WdiffFormatError) e.locate({ source: image.source, offset: image.offset });
     throw e;
   }
+}
+
+/** {@link ioBytes} when the bytes can be had without waiting, else `undefined` (see {@link imageBytesNow}). */
+export function ioBytesNow(io: DiffIo): Buffer | undefined {
+  const raw = imageBytesNow(io.data!.image);
+  if (!raw) return undefined;
+  const from = io.data!.offsetLb * LOGICAL_BLOCK_SIZE;
+  return raw.subarray(from, from + io.blocks * LOGICAL_BLOCK_SIZE);
 }
 
 /** The bytes of a normal IO (`blocks·512`), or `undefined` for ALLZERO and DISCARD. */

@@ -49,7 +49,7 @@ export async function mergeWdiffs(inputs: string[], out: ByteSink, opts: MergeFi
     if (w instanceof SortedDiffWriter) w.onReleased = (addr) => { for (const d of opened) d.releaseBelow(addr); };
     let n = 0;
     for await (const io of mergeIos(opened.map((d) => d.ios()), { maxIoBlocks: opts.indexed ? 0 : opts.maxIoBlocks })) {
-      await w.write(io);
+      if (!w.writeNow(io)) await w.write(io);
       if (++n % 4096 === 0) opts.onProgress?.(n);
     }
     return await w.close();

@@ -168,6 +168,11 @@ export class OutWriter {
     if (this.size >= this.gather) await this.ready();
   }
 
+  /** Whether {@link ready} would wait (or throw a failed write's error): a caller that does not wait must not queue more. */
+  get wouldWait(): boolean {
+    return this.size >= this.gather || this.failure !== undefined;
+  }
+
   /** Wait until what is queued is below the gather size, or a write slot is free. */
   async ready(): Promise<void> {
     while (this.size >= this.gather) {

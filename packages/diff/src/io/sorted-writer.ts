@@ -13,7 +13,7 @@ import { splitIo, type DiffIo } from '../algo/diff-io.ts';
 import { encodeDiffFileHeader, makeDiffFileHeader, type DiffFileHeader } from '../layout/file-header.ts';
 import { encodeDiffPackHeader, endPack, packCanAdd, type DiffPackHeader } from '../layout/pack-header.ts';
 import { kindFlags, type DiffRecord } from '../layout/diff-record.ts';
-import { OrderedCompressor } from './stored-data.ts';
+import { OrderedCompressor, type StoredData } from './stored-data.ts';
 import { availableParallelism } from 'node:os';
 
 /** Options of {@link SortedDiffWriter.create}. */
@@ -76,7 +76,8 @@ export class SortedDiffWriter {
   private constructor(private readonly out: OutWriter, readonly header: DiffFileHeader, opts: SortedWriteOptions) {
     const c = opts.cmpr ?? DEFAULT_COMPRESS_OPT;
     const level = c.type === 0 ? 0 : (codecLevel(c.type, c.level) ?? 0);
-    this.comp = new OrderedCompressor(c.type, level, opts.parallel ?? 8 * availableParallelism(), async (_t, io, d) => this.appendStored(io.addr, io.blocks, io.kind, d), opts.passRaw ?? false);
+    const sinkNow = (_t: undefined, io: DiffIo, d: StoredData | undefined) => this.appendStored(io.addr, io.blocks, io.kind, d);
+    this.comp = new OrderedCompressor(c.type, level, opts.parallel ?? 8 * availableParallelism(), async (t, io, d) => sinkNow(t, io, d), opts.passRaw ?? false, sinkNow);
     this.maxIoBlocks = opts.maxIoBlocks ?? 0;
     this.sync = opts.sync ?? false;
   }
@@ -101,6 +102,17 @@ export class SortedDiffWriter {
     this.prevEnd = io.addr + io.blocks;
     for (const piece of splitIo(io, this.maxIoBlocks)) await this.comp.push(undefined, piece);
     await this.out.ready();
+  }
+
+  /**
+   * {@link write} without a wait, when it needs none: true when `io` is written (queued), false
+   * with nothing done (then `await write(io)`). For callers that write many small IOs.
+   */
+  writeNow(io: DiffIo): boolean {
+    if (this.closed || io.addr < this.prevEnd || (this.maxIoBlocks > 0 && io.blocks > this.maxIoBlocks) || this.out.wouldWait) return false;
+    if (!this.comp.pushNow(undefined, io)) return false;
+    this.prevEnd = io.addr + io.blocks;
+    return true;
   }
 
   /** The output (internal: for callers that hand in views of reused buffers). */

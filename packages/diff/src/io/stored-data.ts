@@ -7,8 +7,8 @@
  */
 import { checksum } from '@walbjs/log-format';
 import { coversWholeImage, type DiffIo } from '../algo/diff-io.ts';
-import { compressOrRaw, compressOrRawSync } from '../codec/index.ts';
-import { ioBytes } from './materialize.ts';
+import { compressOrRaw, compressOrRawSync, hasSyncCompress } from '../codec/index.ts';
+import { ioBytes, ioBytesNow } from './materialize.ts';
 
 /** A normal IO's data as it will be stored. */
 export interface StoredData {
@@ -28,13 +28,29 @@ export interface StoredData {
  * then already found it incompressible.
  */
 export async function storedData(io: DiffIo, type: number, level: number, passRaw = false): Promise<StoredData> {
+  const now = storedDataNow(io, type, level, passRaw);
+  if (now) return now;
+  const raw = (await ioBytes(io))!;
+  return finish(io, compressOrRawSync(type, level, raw) ?? await compressOrRaw(type, level, raw));
+}
+
+/**
+ * {@link storedData} when it needs no wait (its image at hand, a codec with a synchronous path:
+ * cheaper than a trip to the thread pool); `undefined` otherwise, with nothing done.
+ */
+export function storedDataNow(io: DiffIo, type: number, level: number, passRaw = false): StoredData | undefined {
   const img = io.data!.image;
   if (coversWholeImage(io) && (img.cmpr === type || (passRaw && img.cmpr === 0))) {
     return { cmpr: img.cmpr, stored: img.stored, checksum: img.checksum ?? checksum(img.stored, 0), blocks: io.blocks };
   }
-  const raw = (await ioBytes(io))!;
-  // A codec with a synchronous path runs on the spot: cheaper than a trip to the thread pool.
-  const r = type === 0 ? { cmpr: 0, stored: raw } : compressOrRawSync(type, level, raw) ?? await compressOrRaw(type, level, raw);
+  if (type !== 0 && !hasSyncCompress(type)) return undefined;
+  const raw = ioBytesNow(io);
+  if (!raw) return undefined;
+  return finish(io, type === 0 ? { cmpr: 0, stored: raw } : compressOrRawSync(type, level, raw)!);
+}
+
+function finish(io: DiffIo, r: { cmpr: number; stored: Buffer }): StoredData {
+  const img = io.data!.image;
   // A whole image stored raw that stays raw keeps the checksum it was read (and checked) with: a
   // second pass over its bytes would find the same sum.
   const same = r.cmpr === 0 && img.cmpr === 0 && img.checksum !== undefined && coversWholeImage(io);
@@ -46,22 +62,51 @@ export async function storedData(io: DiffIo, type: number, level: number, passRa
  * run them on the libuv thread pool, so this uses every core) while handing results back in order.
  */
 export class OrderedCompressor<T> {
-  private readonly q: Array<{ item: T; io: DiffIo; p?: Promise<StoredData> }> = [];
+  private readonly q: Array<{ item: T; io: DiffIo; d?: StoredData; p?: Promise<StoredData> }> = [];
+  /**
+   * @param sinkNow - the sink's synchronous form, for {@link pushNow}
+   */
   constructor(private readonly type: number, private readonly level: number, private readonly window: number,
-    private readonly sink: (item: T, io: DiffIo, data: StoredData | undefined) => Promise<void>, private readonly passRaw = false) {}
+    private readonly sink: (item: T, io: DiffIo, data: StoredData | undefined) => Promise<void>, private readonly passRaw = false,
+    private readonly sinkNow?: (item: T, io: DiffIo, data: StoredData | undefined) => void) {}
 
-  /** Queue `io` (with a caller's tag); completed items are passed to the sink in order. */
+  /**
+   * Pass `io` to the synchronous sink at once when nothing is queued before it and its stored form
+   * needs no wait (see {@link storedDataNow}): no promise per IO. Returns false, with nothing done,
+   * otherwise; then {@link push} it.
+   */
+  pushNow(item: T, io: DiffIo): boolean {
+    if (this.q.length > 0 || !this.sinkNow) return false;
+    let d: StoredData | undefined;
+    if (io.kind === 'normal') {
+      d = storedDataNow(io, this.type, this.level, this.passRaw);
+      if (!d) return false;
+    }
+    this.sinkNow(item, io, d);
+    return true;
+  }
+
+  /**
+   * Queue `io` (with a caller's tag); completed items are passed to the sink in order. What needs
+   * no wait is done at once and passed on as soon as nothing waits before it.
+   */
   async push(item: T, io: DiffIo): Promise<void> {
-    const p = io.kind === 'normal' ? storedData(io, this.type, this.level, this.passRaw) : undefined;
-    // Keep rejections from surfacing as unhandled before their turn comes.
-    p?.catch(() => {});
-    this.q.push({ item, io, p });
-    while (this.q.length > this.window) await this.drainOne();
+    let d: StoredData | undefined, p: Promise<StoredData> | undefined;
+    if (io.kind === 'normal') {
+      d = storedDataNow(io, this.type, this.level, this.passRaw);
+      if (!d) {
+        p = storedData(io, this.type, this.level, this.passRaw);
+        // Keep rejections from surfacing as unhandled before their turn comes.
+        p.catch(() => {});
+      }
+    }
+    this.q.push({ item, io, d, p });
+    while (this.q.length > this.window || (this.q.length > 0 && this.q[0].p === undefined)) await this.drainOne();
   }
 
   private async drainOne(): Promise<void> {
     const e = this.q.shift()!;
-    await this.sink(e.item, e.io, e.p ? await e.p : undefined);
+    await this.sink(e.item, e.io, e.p ? await e.p : e.d);
   }
 
   /** Wait for everything queued and pass it on. */
