@@ -158,7 +158,7 @@ export async function convertWlogs(wlogs: ByteSource[], out: ByteSink, opts: Con
     const first = await it.next();
     const w = await IndexedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, maxIoBlocks: maxIo, sync: opts.sync, direct: opts.direct });
     if (!first.done) { await w.write(first.value); tick(); }
-    for (let r = await it.next(); !r.done; r = await it.next()) { await w.write(r.value); tick(); }
+    for (let r = await it.next(); !r.done; r = await it.next()) { if (!w.writeNow(r.value)) await w.write(r.value); tick(); }
     const s = await w.close();
     opts.onProgress?.(n);
     return { ...s, ...(info as WlogStreamInfo) };
@@ -177,7 +177,7 @@ export async function convertWlogs(wlogs: ByteSource[], out: ByteSink, opts: Con
     await comp.flush();
     opts.onProgress?.(n);
     const w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, passRaw: true, sync: opts.sync, direct: opts.direct });
-    for (const x of mem.takeAll()) await w.write(x);
+    for (const x of mem.takeAll()) if (!w.writeNow(x)) await w.write(x);
     return { ...(await w.close()), ...(info as WlogStreamInfo) };
   }
   // Larger sorted output: the IOs go through the same in-memory diff as the original's (newer wins, new
@@ -191,13 +191,13 @@ export async function convertWlogs(wlogs: ByteSource[], out: ByteSink, opts: Con
     const first = await it.next();
     const iw = await IndexedDiffWriter.create(tmp, { uuid: info.uuid, cmpr: opts.cmpr, splitOnAdd: maxIo, align: false });
     if (!first.done) { await iw.write(first.value); tick(); }
-    for (let r = await it.next(); !r.done; r = await it.next()) { await iw.write(r.value); tick(); }
+    for (let r = await it.next(); !r.done; r = await it.next()) { if (!iw.writeNow(r.value)) await iw.write(r.value); tick(); }
     await iw.close();
     opts.onProgress?.(n);
     const r = await IndexedDiffReader.open(tmp);
     try {
       const w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, passRaw: true, sync: opts.sync, direct: opts.direct });
-      for await (const x of r.ios()) await w.write(x);
+      for await (const x of r.ios()) if (!w.writeNow(x)) await w.write(x);
       const s = await w.close();
       return { ...s, ...(info as WlogStreamInfo) };
     } finally {
