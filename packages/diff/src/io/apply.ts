@@ -16,7 +16,7 @@ import { LOGICAL_BLOCK_SIZE, locateIoError, probeDevice } from '@walbjs/log-form
 import { ValueOutOfRangeError } from '../errors.ts';
 import { mergeIos } from '../algo/merge.ts';
 import type { DiffIo } from '../algo/diff-io.ts';
-import { ioBytes } from './materialize.ts';
+import { ioBytes, ioBytesNow } from './materialize.ts';
 import { openWdiff, readChunkFor, type WdiffInput } from './wdiff-input.ts';
 
 const run = promisify(execFile);
@@ -69,7 +69,7 @@ export async function verifyWdiffs(paths: string[], sizeLb?: number, onProgress?
         if (sizeLb !== undefined && io.addr + io.blocks > sizeLb) {
           throw new ValueOutOfRangeError('io_address', io.addr, `+ ${io.blocks} LB ends beyond the target's ${sizeLb} LB`, { source: p });
         }
-        if (io.kind === 'normal') await ioBytes(io);
+        if (io.kind === 'normal' && !ioBytesNow(io)) await ioBytes(io);
         d.releaseBelow(io.addr + io.blocks);
         if (++n % 1024 === 0) onProgress?.(io.addr);
       }
@@ -222,7 +222,7 @@ export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts:
   const holes: Array<[number, number]> = [];
   for await (const io of ios) {
     w.summary.ios++;
-    if (io.kind === 'normal') await w.put(io.addr, (await ioBytes(io))!);
+    if (io.kind === 'normal') await w.put(io.addr, ioBytesNow(io) ?? (await ioBytes(io))!);
     else if (io.kind === 'allzero') await w.put(io.addr, io.blocks * LOGICAL_BLOCK_SIZE);
     else {
       w.summary.discardLb += io.blocks;
