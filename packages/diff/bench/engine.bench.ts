@@ -11,7 +11,8 @@
 // On this kind of machine one run of either side swings by 2× or more with the state of the page
 // cache (a run that follows another inherits its dirty pages being written back). So a run starts
 // after the previous outputs are deleted and synced and its inputs are read once (in the page
-// cache, as for the other side), and the two sides run in the order A B B A: each reports its mean.
+// cache, as for the other side), and the two sides alternate in pairs, B A A B B A (three runs
+// each; WALB_BENCH_ROUNDS sets the number): each reports its median.
 // walb-tools' wlog-to-wdiff always writes snappy, so conversions to other codecs have no reference.
 //
 // Both sides do the same work: an output is on the disk when the run ends. wlog-to-wdiff syncs its
@@ -88,7 +89,8 @@ function runTool(bin: string, args: string[], allowedError?: RegExp): number {
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+const median = (a: number[]) => { const b = [...a].sort((x, y) => x - y); const m = b.length >> 1; return b.length % 2 ? b[m] : (b[m - 1] + b[m]) / 2; };
+const ROUNDS = Math.max(1, Number(process.env.WALB_BENCH_ROUNDS ?? 3));
 
 const DROP_CACHES = '/proc/sys/vm/drop_caches';
 
@@ -114,19 +116,20 @@ function settle(outputs: string[], inputs: string[], cold = false): void {
 }
 
 /**
- * Our run and the reference's, A B B A, each after {@link settle} (`cold`: with the page cache
- * dropped first); the mean seconds of each side
- * (the reference undefined without one) and our peak RSS.
+ * Our run and the reference's, alternating in pairs (B A A B B A …, `ROUNDS` each), each after
+ * {@link settle} (`cold`: with the page cache dropped first); the median seconds of each side (the
+ * reference undefined without one) and our peak RSS.
  */
 function sideBySide(ours: () => { secs: number; rss: number }, ref: (() => number) | undefined, outputs: string[], inputs: string[], cold = false): { secs: number; rss: number; refSecs?: number } {
   const o: number[] = [], r: number[] = [];
   let rss = 0;
-  for (const side of ref ? ['ref', 'ours', 'ours', 'ref'] : ['ours']) {
+  const order = ref ? Array.from({ length: 2 * ROUNDS }, (_, k) => (((k + 1) >> 1) % 2 === 0 ? 'ref' : 'ours')) : ['ours'];
+  for (const side of order) {
     settle(outputs, inputs, cold);
     if (side === 'ref') r.push(ref!());
     else { const x = ours(); o.push(x.secs); rss = Math.max(rss, x.rss); }
   }
-  return { secs: mean(o), rss, refSecs: r.length ? mean(r) : undefined };
+  return { secs: median(o), rss, refSecs: r.length ? median(r) : undefined };
 }
 
 function sparse(path: string, bytes: number): string {
@@ -157,7 +160,7 @@ function emitSynced(name: string, mibIn: number, r: { secs: number; refSecs?: nu
   const row: Record<string, unknown> = { name, value: mibIn / r.secs, unit: 'MiB/s' };
   const quoted = `against the issue's quoted ${quotedMBs} MB/s, ${((mibIn / r.secs) / (quotedMBs * MB / MiB)).toFixed(2)}×`;
   if (r.refSecs !== undefined) {
-    const b = mean(bare);
+    const b = median(bare);
     Object.assign(row, {
       reference: syncNote ? 'walb-tools run' : 'walb-tools run (+ sync --data)', refValue: mibIn / r.refSecs, ratio: r.refSecs / r.secs, goal: '≥ 1.5×',
       note: syncNote ? `${syncNote}; ${quoted}` : `walb-tools without the sync of its output: ${(mibIn / b).toFixed(0)} MiB/s, ours ${(b / r.secs).toFixed(2)}× that; ${quoted}`,
