@@ -18,12 +18,19 @@ function pattern(n: number): Buffer {
 const SIZE = 29 * MiB + 1234;
 const SIZE4 = SIZE - (SIZE % 4);
 
-test('reused buffers: every read returns the file\'s bytes, views stay valid for 8 MiB of reading on', async () => {
+/** Run `fn` on a temporary file holding `bytes`, removed afterwards. */
+async function withFile(bytes: Buffer, fn: (path: string) => Promise<void>): Promise<void> {
   const t = tempDir();
   try {
     const p = join(t.dir, 'f.bin');
-    const want = pattern(SIZE4);
-    writeFileSync(p, want);
+    writeFileSync(p, bytes);
+    await fn(p);
+  } finally { t.cleanup(); }
+}
+
+test('reused buffers: every read returns the file\'s bytes, views stay valid for 8 MiB of reading on', async () => {
+  const want = pattern(SIZE4);
+  await withFile(want, async (p) => {
     for (const reuseBuffers of [false, true]) {
       const r = new ChunkReader(p, { reuseBuffers });
       // Odd sizes: reads inside a chunk (views) and across chunks (copies).
@@ -45,14 +52,11 @@ test('reused buffers: every read returns the file\'s bytes, views stay valid for
       assert.is(await r.read(1), null);
       await r.close();
     }
-  } finally { t.cleanup(); }
+  });
 });
 
 test('reused buffers: a truncated read is still a TruncatedError', async () => {
-  const t = tempDir();
-  try {
-    const p = join(t.dir, 'f.bin');
-    writeFileSync(p, pattern(9 * MiB));
+  await withFile(pattern(9 * MiB), async (p) => {
     const r = new ChunkReader(p, { reuseBuffers: true });
     await r.readExact(5 * MiB);
     try {
@@ -63,15 +67,12 @@ test('reused buffers: a truncated read is still a TruncatedError', async () => {
       assert.match((e as Error).message, /record data/);
     }
     await r.close();
-  } finally { t.cleanup(); }
+  });
 });
 
 test('readNow takes bytes only from the chunk at hand, and consumes nothing when it cannot', async () => {
-  const t = tempDir();
-  try {
-    const p = join(t.dir, 'f.bin');
-    const want = pattern(SIZE4);
-    writeFileSync(p, want);
+  const want = pattern(SIZE4);
+  await withFile(want, async (p) => {
     const r = new ChunkReader(p, { chunkBytes: MiB });
     // Nothing read yet: no chunk at hand.
     assert.is(r.readNow(16), undefined);
@@ -96,7 +97,7 @@ test('readNow takes bytes only from the chunk at hand, and consumes nothing when
     assert.is(r.readNow(1), undefined);
     assert.is(await r.read(1), null);
     await r.close();
-  } finally { t.cleanup(); }
+  });
 });
 
 test.run();

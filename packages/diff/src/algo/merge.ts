@@ -65,7 +65,7 @@ class Merge implements AsyncIterableIterator<DiffIo> {
   }
 
   async return(): Promise<IteratorResult<DiffIo>> {
-    if (!this.ended || this.heads !== undefined) {
+    if (!this.ended) {
       this.ended = true;
       this.heads = undefined;
       this.out = [];
