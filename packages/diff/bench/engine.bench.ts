@@ -6,7 +6,8 @@
 // converting a 512 MiB random log with snappy, 560 MB/s merging, 245 MB/s applying), or, when
 // WALB_TOOLS_BIN names a folder with the original binaries, the original run side by side on the
 // same inputs. WALB_BENCH_MIB sets the size (default 512); WALB_BENCH_BIG=1 adds the 4 GiB
-// bounded-memory conversion; WALB_NO_NATIVE=1 leaves out the native checksum and snappy encoder.
+// bounded-memory conversion; WALB_NO_NATIVE=1 leaves out the native checksum and snappy encoder,
+// WALB_NO_BATCH=1 the native batch store alone.
 //
 // On this kind of machine one run of either side swings by 2× or more with the state of the page
 // cache (a run that follows another inherits its dirty pages being written back). So a run starts
@@ -29,7 +30,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { useChecksumImplementation, writeGeneratedWlog } from '@walbjs/log-format';
 import { loadNative } from '@walbjs/native-walb';
-import { VirtualFullImage, applyWdiffs, convertWlogs, mergeWdiffs, parseCompressOpt, useDirectWrites, useSnappyEncoder } from '../src/index.ts';
+import { VirtualFullImage, applyWdiffs, convertWlogs, mergeWdiffs, parseCompressOpt, useBatchStore, useDirectWrites, useSnappyEncoder } from '../src/index.ts';
 
 const self = fileURLToPath(import.meta.url);
 const MB = 1e6;
@@ -44,6 +45,7 @@ async function phase(name: string, args: string[]): Promise<void> {
     useChecksumImplementation(loadNative().checksum);
     if (!useSnappyEncoder(loadNative().snappyCompress, 'walbjs native')) throw new Error('the native snappy encoder failed its check');
     useDirectWrites(loadNative().alignOffset);
+    if (!process.env.WALB_NO_BATCH && !(await useBatchStore(loadNative().storeBatch))) throw new Error('the native batch store failed its check');
   }
   const direct = !process.env.WALB_BUFFERED;
   const t0 = process.hrtime.bigint();

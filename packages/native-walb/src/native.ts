@@ -32,6 +32,17 @@ export interface NativeAddon {
    * direct IO needs (see @walbjs/diff's `useDirectWrites`).
    */
   alignOffset(data: Uint8Array, align: number): number;
+  /**
+   * On the thread pool: read `reads` ((fd, pos, len, at) quadruples) into `src`, then store each
+   * record `pieces` ((at, len) pairs in `src`) with `codec` (0 none, 2 snappy; raw when snappy does
+   * not shrink it), packing compressed records from `dst[0]`; `out` gets 4 words a record
+   * (compression type, offset in `dst` or 0xFFFFFFFF for raw in `src`, stored size, salt-0
+   * checksum). Ranges are checked before anything starts (`ERR_INVALID_ARG_VALUE`); a failed read
+   * rejects with `ERR_WALB_READ` (and `errno`), a file too short with `ERR_WALB_SHORT_READ`.
+   * `src`, `dst` and `out` must be distinct and untouched until the promise settles (see
+   * @walbjs/diff's `useBatchStore`).
+   */
+  storeBatch(reads: Float64Array, src: Uint8Array, pieces: Uint32Array, codec: number, dst: Uint8Array, out: Uint32Array): Promise<void>;
   /** The addon's version. */
   version(): string;
   /** Panics inside the addon on purpose: shows that a panic reaches JS as an Error. */

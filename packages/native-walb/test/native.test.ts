@@ -1,11 +1,14 @@
 // The native addon: it loads, its checksum equals the TypeScript one, it finds aligned addresses
-// for direct IO, a panic inside it reaches JS
+// for direct IO, it stores batches of records on the thread pool, a panic inside it reaches JS
 // as an Error, and without the walb kernel module every device call rejects with a typed error
 // naming the missing path (never a crash).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { checksum as tsChecksum } from '@walbjs/log-format';
 import {
   WalbIoctlError, WalbModuleNotLoadedError, clearLog, createWdev, deleteWdev, freeze, getLogCapacity, getOldestLsid,
@@ -39,6 +42,56 @@ N('alignOffset finds the aligned address inside a buffer, consistently across vi
   }
   assert.throws(() => n.alignOffset(b, 3000), /power of two/);
   assert.throws(() => n.alignOffset('x' as unknown as Uint8Array, 4096), /Uint8Array/);
+});
+N('storeBatch reads, stores and sums records on the thread pool; bad arguments throw before anything starts', async () => {
+  const n = loadNative();
+  const dir = mkdtempSync(join(tmpdir(), 'walbjs-native-'));
+  try {
+    const file = join(dir, 'log');
+    const body = Buffer.concat([randomBytes(8192), Buffer.alloc(8192, 0x5a)]);
+    writeFileSync(file, body);
+    const fd = openSync(file, 'r');
+    try {
+      const src = Buffer.alloc(16384), dst = Buffer.alloc(16384), out = new Uint32Array(8);
+      // The repetitive half read first into the front, the random half behind it.
+      await n.storeBatch(Float64Array.of(fd, 8192, 8192, 0, fd, 0, 8192, 8192), src, Uint32Array.of(8192, 8192, 0, 0, 0, 8192, 1, 42), 2, dst, out);
+      assert.ok(src.equals(Buffer.concat([body.subarray(8192), body.subarray(0, 8192)])));
+      assert.equal([...out.subarray(0, 4)], [0, 0xffffffff, 8192, tsChecksum(body.subarray(0, 8192), 0)]);
+      assert.is(out[4], 2);
+      assert.ok(out[6] < 1000);
+      assert.is(out[7], tsChecksum(dst.subarray(out[5], out[5] + out[6]), 0), 'a given sum is not taken for compressed bytes');
+      const bad: Array<[unknown[], RegExp]> = [
+        [[Float64Array.of(fd, 0, 16384, 1), src, new Uint32Array(0), 0, dst, new Uint32Array(0)], /pass the end of src/],
+        [[new Float64Array(0), src, Uint32Array.of(16000, 1000, 0, 0), 0, dst, new Uint32Array(4)], /pass the end of src/],
+        [[new Float64Array(0), src, new Uint32Array(0), 3, dst, new Uint32Array(0)], /codec/],
+        [[new Float64Array(0), src, Uint32Array.of(0, 100, 0), 0, dst, new Uint32Array(4)], /multiple of 4/],
+        [[new Float64Array(0), src, Uint32Array.of(0, 100, 0, 0), 0, dst, new Uint32Array(3)], /out: 3 words/],
+        [[new Float64Array(0), src, Uint32Array.of(0, 16384, 0, 0), 2, dst.subarray(0, 100), new Uint32Array(4)], /dst: 100 bytes/],
+        [[new Float64Array(0), src, Uint32Array.of(0, 100, 0, 0), 2, src.subarray(8000), new Uint32Array(4)], /overlap/],
+        [[Float64Array.of(fd, -1, 10, 0), src, new Uint32Array(0), 0, dst, new Uint32Array(0)], /pos -1/],
+        [[Float64Array.of(fd, 0.5, 10, 0), src, new Uint32Array(0), 0, dst, new Uint32Array(0)], /pos 0.5/],
+        [[new Uint32Array(4), src, new Uint32Array(0), 0, dst, new Uint32Array(0)], /Float64Array/],
+      ];
+      for (const [args, re] of bad) {
+        src.fill(1);
+        assert.throws(() => (n.storeBatch as (...a: unknown[]) => unknown)(...args), re);
+        assert.ok(src.every((b) => b === 1), `${re}: nothing was read`);
+      }
+      try { await n.storeBatch(Float64Array.of(fd, 10000, 8192, 0), src, new Uint32Array(0), 0, dst, new Uint32Array(0)); assert.unreachable(); } catch (e) {
+        assert.is((e as { code?: string }).code, 'ERR_WALB_SHORT_READ');
+        assert.match((e as Error).message, /ended 6384 bytes into a read of 8192 at byte 10000/);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    // A descriptor far above any this process opened: the read fails with its errno (EBADF).
+    try { await n.storeBatch(Float64Array.of(1_000_000, 0, 10, 0), Buffer.alloc(10), new Uint32Array(0), 0, Buffer.alloc(0), new Uint32Array(0)); assert.unreachable(); } catch (e) {
+      assert.is((e as { code?: string }).code, 'ERR_WALB_READ');
+      assert.is((e as { errno?: number }).errno, 9);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 N('a panic inside the addon becomes a JS Error with a code', () => {
   try { loadNative().panicForTest(); assert.unreachable(); } catch (e) {

@@ -6,12 +6,13 @@
  */
 import type { CliIo } from '../util/io.ts';
 import { useChecksumImplementation } from '@walbjs/log-format';
-import { useDirectWrites, useSnappyEncoder } from '@walbjs/diff';
+import { useBatchStore, useDirectWrites, useSnappyEncoder } from '@walbjs/diff';
 
 /**
  * Use the native addon's checksum (about twice the TypeScript one) and snappy encoder (about
  * twice the default's on incompressible records, and no buffer for them) when the addon is there,
- * and its buffer alignment for direct-IO outputs; without it everything still works (outputs
+ * its buffer alignment for direct-IO outputs, and its batch store (conversions read, compress and
+ * sum records on the thread pool); without it everything still works (outputs
  * buffered). `WALB_NO_NATIVE=1` keeps the defaults.
  */
 async function accelerate(): Promise<void> {
@@ -22,6 +23,7 @@ async function accelerate(): Promise<void> {
     useChecksumImplementation(native.checksum);
     useSnappyEncoder(native.snappyCompress, 'walbjs native');
     useDirectWrites(native.alignOffset);
+    await useBatchStore(native.storeBatch);
   } catch {
     // No addon for this platform or not built: the TypeScript checksum serves.
   }

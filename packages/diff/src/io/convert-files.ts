@@ -24,6 +24,7 @@ import type { DiffImage, DiffIo, DiffIoKind } from '../algo/diff-io.ts';
 import { IndexedDiffWriter } from './indexed-writer.ts';
 import { preadFull } from './pread.ts';
 import { SortedDiffWriter, type WriteSummary } from './sorted-writer.ts';
+import { STORED_IN_SRC, batchStoreFor, type StoreBatchFn } from './batch-store.ts';
 import { SCAN_ALLZERO, SCAN_DISCARD, closeScanFiles, scanWlogFiles, type ScanIo, type WlogScanInfo } from './wlog-scan.ts';
 
 /** Options the file conversions take. */
@@ -43,6 +44,8 @@ export interface FileConvertResult extends WriteSummary {
 }
 
 const KINDS: DiffIoKind[] = ['normal', 'allzero', 'discard'];
+const NO_BYTES = Buffer.alloc(0);
+const NO_READS = new Float64Array(0);
 
 interface Stored {
   cmpr: number;
@@ -77,6 +80,10 @@ async function storeAsync(type: number, level: number, raw: Buffer, rawCsum: num
 /** Convert wlog files into an indexed wdiff, in one pass. */
 export async function convertFilesIndexed(paths: string[], out: ByteSink, opts: FileConvertOptions): Promise<FileConvertResult> {
   const { type, level, sync } = compressorOf(opts.cmpr);
+  // Without compression there is nothing to hand over: every record is stored as the log has it,
+  // with the checksum the scan derived.
+  const store = type === 0 ? undefined : batchStoreFor(type);
+  if (store) return convertIndexedBatched(paths, out, opts, store, type, level);
   let w: IndexedDiffWriter | undefined;
   // IOs of the current read buffer whose compression is still running (asynchronous codecs only).
   let pending: Array<{ addr: number; blocks: number; kind: number; p?: Promise<Stored> }> = [];
@@ -84,7 +91,7 @@ export async function convertFilesIndexed(paths: string[], out: ByteSink, opts: 
   let viewed = false;
   try {
     info = await scanWlogFiles(paths, {
-      begin: async (h) => { w = await IndexedDiffWriter.create(out, { uuid: h.uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks, sync: opts.sync, direct: opts.direct }); },
+      begin: async (h) => { w = await createIndexed(out, h.uuid, opts); },
       io: (io: ScanIo) => {
         opts.onIo?.();
         if (!sync) {
@@ -112,11 +119,105 @@ export async function convertFilesIndexed(paths: string[], out: ByteSink, opts: 
         await w!.output.ready();
       },
     });
-    await closeScanFiles(info);
-    const s = await w!.close();
-    return { ...s, uuid: info.uuid, beginLsid: info.beginLsid, endLsid: info.endLsid };
+    return await finishIndexed(w!, info);
   } catch (e) {
     for (const x of pending) x.p?.catch(() => {});
+    if (w) await w.close().catch(() => {});
+    throw e;
+  }
+}
+
+function createIndexed(out: ByteSink, uuid: Uint8Array, opts: FileConvertOptions): Promise<IndexedDiffWriter> {
+  return IndexedDiffWriter.create(out, { uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks, sync: opts.sync, direct: opts.direct });
+}
+
+async function finishIndexed(w: IndexedDiffWriter, info: WlogScanInfo): Promise<FileConvertResult> {
+  await closeScanFiles(info);
+  const s = await w.close();
+  return { ...s, uuid: info.uuid, beginLsid: info.beginLsid, endLsid: info.endLsid };
+}
+
+/** The IOs of one read buffer, stored by the batch store while the scan goes on. */
+interface ChunkJob {
+  /** Four numbers per IO: address, blocks, kind, and its piece in `pieces`, or -1. */
+  ios: number[];
+  /** Stored forms of IOs that straddled two reads (computed here), by their index in `ios`. */
+  here: Map<number, Stored>;
+  /** The read buffer, and its pieces as the batch store takes them (4 words each). */
+  chunk: Buffer;
+  pieces: Uint32Array;
+  release: () => void;
+  /** Where compressed pieces went, and the 4 words per piece the store gave. */
+  dst: Buffer;
+  stored: Uint32Array;
+  job: Promise<void>;
+}
+
+/**
+ * {@link convertFilesIndexed} with a batch store: a read buffer's IOs are compressed and summed on
+ * the thread pool while the scan checks the next buffer; they are written, in log order, once
+ * that one is done.
+ */
+async function convertIndexedBatched(paths: string[], out: ByteSink, opts: FileConvertOptions, store: StoreBatchFn, type: number, level: number): Promise<FileConvertResult> {
+  let w: IndexedDiffWriter | undefined;
+  let info: WlogScanInfo | undefined;
+  const dstPool: Buffer[] = [];
+  let ios: number[] = [];
+  let here = new Map<number, Stored>();
+  let where: number[] = [];
+  let chunk: Buffer = NO_BYTES;
+  let prev: ChunkJob | undefined;
+
+  const write = async (c: ChunkJob): Promise<void> => {
+    await c.job;
+    const st = c.stored;
+    for (let i = 0; i < c.ios.length; i += 4) {
+      const addr = c.ios[i], blocks = c.ios[i + 1], kind = KINDS[c.ios[i + 2]], j = c.ios[i + 3];
+      if (j < 0) { w!.appendStored(addr, blocks, kind, c.here.get(i)); continue; }
+      const off = st[4 * j + 1], size = st[4 * j + 2];
+      const at = off === STORED_IN_SRC ? c.pieces[4 * j] : off;
+      const bytes = (off === STORED_IN_SRC ? c.chunk : c.dst).subarray(at, at + size);
+      w!.appendStored(addr, blocks, kind, { cmpr: st[4 * j], stored: bytes, checksum: st[4 * j + 3], blocks });
+    }
+    // The buffers return once what was queued from them is written.
+    w!.output.whenWritten(() => { c.release(); if (c.dst.byteLength) dstPool.push(c.dst); });
+    await w!.output.ready();
+  };
+
+  try {
+    info = await scanWlogFiles(paths, {
+      begin: async (h) => { w = await createIndexed(out, h.uuid, opts); },
+      io: (io: ScanIo) => {
+        opts.onIo?.();
+        let j = -1;
+        if (io.data && io.chunk) {
+          chunk = io.chunk;
+          j = where.length / 4;
+          where.push(io.data.byteOffset - io.chunk.byteOffset, io.data.byteLength, 1, io.csum0);
+        } else if (io.data) {
+          here.set(ios.length, storeSync(type, level, io.data, io.csum0));
+        }
+        ios.push(io.addr, io.blocks, io.kind, j);
+      },
+      chunkDone: async (release) => {
+        const n = where.length / 4;
+        const dst = n === 0 ? NO_BYTES : dstPool.pop() ?? Buffer.allocUnsafeSlow(chunk.byteLength);
+        const stored = new Uint32Array(4 * n);
+        const pieces = Uint32Array.from(where);
+        const job = n ? store(NO_READS, chunk, pieces, type, dst, stored) : Promise.resolve();
+        job.catch(() => {});
+        const c: ChunkJob = { ios, here, chunk, pieces, release, dst, stored, job };
+        ios = []; here = new Map(); where = []; chunk = NO_BYTES;
+        const p = prev;
+        prev = c;
+        if (p) await write(p);
+      },
+    });
+    if (prev) { const p = prev; prev = undefined; await write(p); }
+    return await finishIndexed(w!, info);
+  } catch (e) {
+    // A job still running writes into its buffers: let it end before anything goes.
+    await prev?.job.catch(() => {});
     if (w) await w.close().catch(() => {});
     throw e;
   }
@@ -130,7 +231,6 @@ interface LogImage extends DiffImage {
   readonly pos: number;
 }
 
-const NO_BYTES = Buffer.alloc(0);
 /** Raw bytes of pieces read back per batch. */
 const BATCH = 4 << 20;
 /** Batches read ahead of the compression. */
@@ -152,7 +252,11 @@ interface Piece {
 interface Batch {
   pieces: Piece[];
   buf: Buffer;
+  /** Done when the bytes are in `buf` (and, with a batch store, stored). */
   read: Promise<void>;
+  /** With a batch store: where compressed records went, and the 4 words per normal piece it gave. */
+  dst?: Buffer;
+  stored?: Uint32Array;
 }
 
 /** Convert wlog files into a sorted wdiff, in two passes over the files. */
@@ -172,10 +276,12 @@ export async function convertFilesSorted(paths: string[], out: ByteSink, opts: F
     chunkDone: (release) => release(),
   });
   let w: SortedDiffWriter | undefined;
+  const ahead: Batch[] = [];
   try {
     w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, sync: opts.sync, direct: opts.direct });
     const writer = w;
     const files = info.files;
+    const store = batchStoreFor(type);
     const pool: Buffer[] = [];
     const takeBuf = (n: number): Buffer => (n <= BATCH ? pool.pop() ?? Buffer.allocUnsafeSlow(BATCH) : Buffer.allocUnsafeSlow(n));
     const giveBuf = (b: Buffer): void => { if (b.byteLength === BATCH) pool.push(b); };
@@ -193,6 +299,7 @@ export async function convertFilesSorted(paths: string[], out: ByteSink, opts: F
     const nextBatch = (): Batch | undefined => {
       const pieces: Piece[] = [];
       let bytes = 0;
+      let normals = 0;
       for (;;) {
         let io = carry;
         carry = undefined;
@@ -211,15 +318,28 @@ export async function convertFilesSorted(paths: string[], out: ByteSink, opts: F
           const whole = io.data!.offsetLb === 0 && io.blocks === img.blocks;
           pieces.push({ addr: io.addr, blocks: io.blocks, kind: 'normal', file: img.file, pos: img.pos + io.data!.offsetLb * LOGICAL_BLOCK_SIZE, len, csum: whole ? img.checksum : undefined, at: bytes });
           bytes += len;
+          normals++;
         }
         if (pieces.length >= 4096) break;
       }
       if (pieces.length === 0) return undefined;
       const buf = takeBuf(bytes);
-      return { pieces, buf, read: readPieces(files, pieces, buf) };
+      const reads = planReads(files, pieces);
+      if (!store) return { pieces, buf, read: readPlanned(files, reads, buf) };
+      // The reads, the compression and the sums on the thread pool, while this thread writes.
+      const dst = type === 0 ? NO_BYTES : takeBuf(bytes);
+      const where = new Uint32Array(4 * normals);
+      let k = 0;
+      for (const p of pieces) {
+        if (p.kind !== 'normal') continue;
+        where[k] = p.at; where[k + 1] = p.len;
+        if (p.csum !== undefined) { where[k + 2] = 1; where[k + 3] = p.csum; }
+        k += 4;
+      }
+      const stored = new Uint32Array(4 * normals);
+      return { pieces, buf, dst, stored, read: store(reads, buf, where, type, dst, stored).catch(rethrowRead) };
     };
 
-    const ahead: Batch[] = [];
     const fill = () => {
       while (ahead.length < BATCHES_AHEAD) {
         const b = nextBatch();
@@ -233,7 +353,18 @@ export async function convertFilesSorted(paths: string[], out: ByteSink, opts: F
       const b = ahead.shift()!;
       await b.read;
       fill();
-      if (sync) {
+      if (b.stored) {
+        const st = b.stored;
+        let k = 0;
+        for (const p of b.pieces) {
+          if (p.kind !== 'normal') { writer.appendStored(p.addr, p.blocks, p.kind, undefined); continue; }
+          const cmpr = st[k], off = st[k + 1], size = st[k + 2];
+          const bytes = off === STORED_IN_SRC ? b.buf.subarray(p.at, p.at + p.len) : b.dst!.subarray(off, off + size);
+          writer.appendStored(p.addr, p.blocks, 'normal', { cmpr, stored: bytes, checksum: st[k + 3] });
+          k += 4;
+        }
+        if (b.dst!.byteLength) done.push(b.dst!);
+      } else if (sync) {
         for (const p of b.pieces) {
           if (p.kind !== 'normal') { writer.appendStored(p.addr, p.blocks, p.kind, undefined); continue; }
           writer.appendStored(p.addr, p.blocks, 'normal', storeSync(type, level, b.buf.subarray(p.at, p.at + p.len), p.csum));
@@ -252,6 +383,8 @@ export async function convertFilesSorted(paths: string[], out: ByteSink, opts: F
     const s = await writer.close();
     return { ...s, uuid: info.uuid, beginLsid: info.beginLsid, endLsid: info.endLsid };
   } catch (e) {
+    // Jobs still running write into their buffers: let them end before anything goes.
+    await Promise.all(ahead.map((b) => b.read.catch(() => {})));
     if (w) await w.close().catch(() => {});
     throw e;
   } finally {
@@ -259,16 +392,18 @@ export async function convertFilesSorted(paths: string[], out: ByteSink, opts: F
   }
 }
 
-/** Read the normal pieces' bytes into `buf`, runs adjacent in a file read at once. */
-async function readPieces(files: FileHandle[], pieces: Piece[], buf: Buffer): Promise<void> {
-  const reads: Promise<void>[] = [];
+/**
+ * The reads that bring the normal pieces' bytes into their batch buffer, as (fd, pos, len, at)
+ * quadruples: runs of pieces adjacent both in a log file and in the buffer are read at once.
+ */
+function planReads(files: FileHandle[], pieces: Piece[]): Float64Array {
+  const plan: number[] = [];
   let i = 0;
   while (i < pieces.length) {
     const p = pieces[i];
     if (p.kind !== 'normal') { i++; continue; }
     let len = p.len;
     let j = i + 1;
-    // Coalesce the following normal pieces that continue it both in the log and in the buffer.
     while (j < pieces.length) {
       const q = pieces[j];
       if (q.kind !== 'normal') { j++; continue; }
@@ -276,13 +411,31 @@ async function readPieces(files: FileHandle[], pieces: Piece[], buf: Buffer): Pr
       len += q.len;
       j++;
     }
-    reads.push(readExact(files[p.file], buf, p.at, len, p.pos));
+    plan.push(files[p.file].fd, p.pos, len, p.at);
     i = j;
   }
+  return Float64Array.from(plan);
+}
+
+/** Do the reads of {@link planReads} here, through the fs module. */
+async function readPlanned(files: FileHandle[], plan: Float64Array, buf: Buffer): Promise<void> {
+  const byFd = new Map(files.map((f) => [f.fd, f]));
+  const reads: Promise<void>[] = [];
+  for (let i = 0; i < plan.length; i += 4) reads.push(readExact(byFd.get(plan[i])!, buf, plan[i + 3], plan[i + 2], plan[i + 1]));
   await Promise.all(reads);
+}
+
+function shrank(pos: number): Error {
+  return new Error(`wlog file shrank while it was converted (read at ${pos})`);
+}
+
+/** The batch store's short read, in the words of the reads done here. */
+function rethrowRead(e: unknown): never {
+  if ((e as { code?: string })?.code === 'ERR_WALB_SHORT_READ') throw new Error(`wlog file shrank while it was converted (${(e as Error).message})`, { cause: e });
+  throw e;
 }
 
 async function readExact(fh: FileHandle, buf: Buffer, at: number, len: number, pos: number): Promise<void> {
   const n = await preadFull(fh, buf, at, len, pos);
-  if (n < len) throw new Error(`wlog file shrank while it was converted (read at ${pos + n})`);
+  if (n < len) throw shrank(pos + n);
 }

@@ -9,6 +9,7 @@ mod ioctl;
 mod napi;
 mod nbd;
 mod snappy;
+mod store_batch;
 mod sysfs;
 
 use napi::*;
@@ -112,6 +113,8 @@ enum Value {
 struct Job {
     deferred: napi_deferred,
     work: napi_async_work,
+    /// JS values whose memory the work uses: released when it ends.
+    refs: Vec<napi_ref>,
     run: Option<Box<dyn FnOnce() -> JsResult<Value> + Send>>,
     result: Option<JsResult<Value>>,
 }
@@ -154,25 +157,110 @@ unsafe extern "C" fn job_complete(env: napi_env, _status: napi_status, data: *mu
             napi_reject_deferred(env, job.deferred, error_value(env, &e));
         }
     }
+    for r in job.refs.drain(..) { napi_delete_reference(env, r); }
     napi_delete_async_work(env, job.work);
 }
 
 /// Run `f` on the thread pool; returns the promise of its value.
 unsafe fn spawn_job(env: napi_env, f: Box<dyn FnOnce() -> JsResult<Value> + Send>) -> JsResult<napi_value> {
+    spawn_job_holding(env, Vec::new(), f)
+}
+
+/// [`spawn_job`], keeping the JS values `refs` point at alive until `f` has finished.
+unsafe fn spawn_job_holding(env: napi_env, refs: Vec<napi_ref>, f: Box<dyn FnOnce() -> JsResult<Value> + Send>) -> JsResult<napi_value> {
+    let release = |refs: Vec<napi_ref>| for r in refs { napi_delete_reference(env, r); };
     let mut promise = ptr::null_mut();
     let mut deferred = ptr::null_mut();
     if napi_create_promise(env, &mut deferred, &mut promise) != NAPI_OK {
+        release(refs);
         return Err(JsError::new("ERR_NAPI", "napi_create_promise failed"));
     }
-    let job = Box::into_raw(Box::new(Job { deferred, work: ptr::null_mut(), run: Some(f), result: None }));
-    let name = string_value(env, "walb-native")?;
+    let job = Box::into_raw(Box::new(Job { deferred, work: ptr::null_mut(), refs, run: Some(f), result: None }));
+    let name = match string_value(env, "walb-native") {
+        Ok(n) => n,
+        Err(e) => { release(Box::from_raw(job).refs); return Err(e); }
+    };
     if napi_create_async_work(env, ptr::null_mut(), name, Some(job_execute), Some(job_complete), job as *mut c_void, &mut (*job).work) != NAPI_OK
         || napi_queue_async_work(env, (*job).work) != NAPI_OK
     {
-        drop(Box::from_raw(job));
+        release(Box::from_raw(job).refs);
         return Err(JsError::new("ERR_NAPI", "could not queue the work"));
     }
     Ok(promise)
+}
+
+/// A whole number in `[0, max]` from a Float64Array entry.
+fn whole(x: f64, max: f64, what: &str, i: usize) -> JsResult<u64> {
+    if x >= 0.0 && x <= max && x.fract() == 0.0 { Ok(x as u64) } else { Err(JsError::new("ERR_INVALID_ARG_VALUE", format!("reads[{i}]: {what} {x} is not a whole number in [0, {max}]"))) }
+}
+
+/// `storeBatch(reads, src, pieces, codec, dst, out) → Promise<void>`: on the thread pool, read
+/// `reads` (Float64Array of (fd, pos, len, at)) into `src`, then store each record `pieces`
+/// (Uint32Array of (at, len, raw sum known, raw sum) in `src`) with `codec` (0 none, 2 snappy) into `dst`, describing each
+/// in `out` (Uint32Array, 4 words a record; see store_batch.rs). Every range is checked here, on
+/// the JS thread; `src`, `dst` and `out` must not overlap and must not be touched until the
+/// promise settles.
+unsafe extern "C" fn js_store_batch(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [r, s, p, c, d, o] = args::<6>(env, info)?;
+        let (rp, rn) = typed_array_raw(env, r, NAPI_FLOAT64_ARRAY, "Float64Array", "reads")?;
+        let (sp, sn) = typed_array_raw(env, s, NAPI_UINT8_ARRAY, "Uint8Array", "src")?;
+        let (pp, pn) = typed_array_raw(env, p, NAPI_UINT32_ARRAY, "Uint32Array", "pieces")?;
+        let codec = get_u32(env, c, "codec")?;
+        let (dp, dn) = typed_array_raw(env, d, NAPI_UINT8_ARRAY, "Uint8Array", "dst")?;
+        let (op, on) = typed_array_raw(env, o, NAPI_UINT32_ARRAY, "Uint32Array", "out")?;
+        let bad = |m: String| Err(JsError::new("ERR_INVALID_ARG_VALUE", m));
+        if codec != store_batch::CODEC_NONE && codec != store_batch::CODEC_SNAPPY { return bad(format!("codec: {codec} is neither 0 (none) nor 2 (snappy)")); }
+        if rn % 4 != 0 { return bad(format!("reads: {rn} numbers, not a multiple of 4 (fd, pos, len, at)")); }
+        if pn % 4 != 0 { return bad(format!("pieces: {pn} numbers, not a multiple of 4 (at, len, sum known, sum)")); }
+        if on != pn / 4 * store_batch::OUT_WORDS { return bad(format!("out: {on} words for {} records, which need {}", pn / 4, pn / 4 * store_batch::OUT_WORDS)); }
+        let rv = if rn == 0 { &[][..] } else { std::slice::from_raw_parts(rp as *const f64, rn) };
+        let mut reads = Vec::with_capacity(rn / 4);
+        for (i, q) in rv.chunks_exact(4).enumerate() {
+            let fd = whole(q[0], i32::MAX as f64, "fd", i)? as i32;
+            let pos = whole(q[1], 9_007_199_254_740_991.0, "pos", i)?;
+            let len = whole(q[2], sn as f64, "len", i)? as usize;
+            let at = whole(q[3], sn as f64, "at", i)? as usize;
+            if at + len > sn { return bad(format!("reads[{i}]: {len} bytes at {at} pass the end of src ({sn} bytes)")); }
+            reads.push(store_batch::Read { fd, pos, len, at });
+        }
+        let pv = if pn == 0 { &[][..] } else { std::slice::from_raw_parts(pp as *const u32, pn) };
+        let mut pieces = Vec::with_capacity(pn / 4);
+        let mut total = 0usize;
+        for (i, q) in pv.chunks_exact(4).enumerate() {
+            let (at, len) = (q[0] as usize, q[1] as usize);
+            if at + len > sn { return bad(format!("pieces[{i}]: {len} bytes at {at} pass the end of src ({sn} bytes)")); }
+            total += len;
+            pieces.push(store_batch::Piece { at, len, raw_sum: if q[2] != 0 { Some(q[3]) } else { None } });
+        }
+        if codec == store_batch::CODEC_SNAPPY && total > dn { return bad(format!("dst: {dn} bytes, the records may need {total}")); }
+        // The job writes src, dst and out: they must be distinct memory.
+        let spans = [(sp as usize, sn, "src"), (dp as usize, dn, "dst"), (op as usize, on * 4, "out")];
+        for i in 0..3 {
+            for j in i + 1..3 {
+                let (a, al, an) = spans[i];
+                let (b, bl, bn) = spans[j];
+                if al > 0 && bl > 0 && a < b + bl && b < a + al { return bad(format!("{an} and {bn} overlap")); }
+            }
+        }
+        let refs = vec![reference(env, s)?, reference(env, d)?, reference(env, o)?];
+        let (sp, dp, op) = (sp as usize, dp as usize, op as usize);
+        spawn_job_holding(env, refs, Box::new(move || {
+            let mut empty: [u8; 0] = [];
+            let src = if sn == 0 { &mut empty[..] } else { std::slice::from_raw_parts_mut(sp as *mut u8, sn) };
+            let mut empty_d: [u8; 0] = [];
+            let dst = if dn == 0 { &mut empty_d[..] } else { std::slice::from_raw_parts_mut(dp as *mut u8, dn) };
+            let out = if on == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(op as *mut u32, on) };
+            store_batch::store_batch(&reads, src, &pieces, codec, dst, out).map(|_| Value::Unit).map_err(|e| match e {
+                store_batch::StoreError::Io { fd, pos, errno } => {
+                    let mut j = JsError::new("ERR_WALB_READ", format!("read of descriptor {fd} at byte {pos} failed (errno {errno})"));
+                    j.errno = Some(errno);
+                    j
+                }
+                store_batch::StoreError::Short { fd, pos, got, len } => JsError::new("ERR_WALB_SHORT_READ", format!("descriptor {fd}: the file ended {got} bytes into a read of {len} at byte {pos}")),
+            })
+        }))
+    })
 }
 
 type DeviceHandle = Arc<capture::Device>;
@@ -338,6 +426,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
         export(env, exports, "checksum", Some(js_checksum))?;
         export(env, exports, "snappyCompress", Some(js_snappy_compress))?;
         export(env, exports, "alignOffset", Some(js_align_offset))?;
+        export(env, exports, "storeBatch", Some(js_store_batch))?;
         export(env, exports, "ioctl", Some(js_ioctl))?;
         export(env, exports, "version", Some(js_version))?;
         export(env, exports, "panicForTest", Some(js_panic_for_test))?;

@@ -10,6 +10,7 @@ pub type napi_value = *mut c_void;
 pub type napi_callback_info = *mut c_void;
 pub type napi_deferred = *mut c_void;
 pub type napi_async_work = *mut c_void;
+pub type napi_ref = *mut c_void;
 pub type napi_status = i32;
 pub type napi_callback = Option<unsafe extern "C" fn(napi_env, napi_callback_info) -> napi_value>;
 pub type napi_async_execute = Option<unsafe extern "C" fn(napi_env, *mut c_void)>;
@@ -19,6 +20,10 @@ pub const NAPI_OK: napi_status = 0;
 pub const NAPI_AUTO_LENGTH: usize = usize::MAX;
 /// `napi_typedarray_type` of a Uint8Array.
 pub const NAPI_UINT8_ARRAY: i32 = 1;
+/// `napi_typedarray_type` of a Uint32Array.
+pub const NAPI_UINT32_ARRAY: i32 = 6;
+/// `napi_typedarray_type` of a Float64Array.
+pub const NAPI_FLOAT64_ARRAY: i32 = 8;
 
 extern "C" {
     pub fn napi_create_function(env: napi_env, name: *const c_char, len: usize, cb: napi_callback, data: *mut c_void, result: *mut napi_value) -> napi_status;
@@ -49,6 +54,8 @@ extern "C" {
     pub fn napi_create_bigint_uint64(env: napi_env, value: u64, result: *mut napi_value) -> napi_status;
     pub fn napi_get_value_bigint_uint64(env: napi_env, value: napi_value, result: *mut u64, lossless: *mut bool) -> napi_status;
     pub fn napi_get_boolean(env: napi_env, value: bool, result: *mut napi_value) -> napi_status;
+    pub fn napi_create_reference(env: napi_env, value: napi_value, initial_refcount: u32, result: *mut napi_ref) -> napi_status;
+    pub fn napi_delete_reference(env: napi_env, r: napi_ref) -> napi_status;
     pub fn napi_get_value_bool(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
 }
 
@@ -219,6 +226,25 @@ pub unsafe fn get_bytes<'a>(env: napi_env, v: napi_value, what: &str) -> JsResul
         return Ok(&[]);
     }
     Ok(std::slice::from_raw_parts(data as *const u8, len))
+}
+
+/// A typed array of `kind` (one of the `NAPI_*_ARRAY` constants): its data pointer and its length
+/// in elements. The memory belongs to JS: it stays valid while the array is referenced.
+pub unsafe fn typed_array_raw(env: napi_env, v: napi_value, kind: i32, type_name: &str, what: &str) -> JsResult<(*mut c_void, usize)> {
+    let mut is = false;
+    napi_is_typedarray(env, v, &mut is);
+    let (mut k, mut len, mut data, mut ab, mut off) = (0i32, 0usize, ptr::null_mut(), ptr::null_mut(), 0usize);
+    if !is || napi_get_typedarray_info(env, v, &mut k, &mut len, &mut data, &mut ab, &mut off) != NAPI_OK || k != kind {
+        return Err(JsError::arg(format!("{what} must be a {type_name}")));
+    }
+    Ok((data, len))
+}
+
+/// A strong reference to `v`, so the collector keeps it while a job uses its memory.
+pub unsafe fn reference(env: napi_env, v: napi_value) -> JsResult<napi_ref> {
+    let mut r = ptr::null_mut();
+    check(napi_create_reference(env, v, 1, &mut r), "napi_create_reference")?;
+    Ok(r)
 }
 
 pub unsafe fn buffer_copy(env: napi_env, bytes: &[u8]) -> JsResult<napi_value> {
