@@ -1,7 +1,8 @@
-// The conversions with the native batch store (reads, compression and checksums of a batch of
-// records on the thread pool) write the same bytes as without it, for both formats, codecs none and
-// snappy, IOs that straddle reads or outgrow a batch, several files; a log that shrinks between the
-// two passes fails the same way; a batch store that gets anything wrong is refused.
+// With the native batch store (the reads, compression and checksums of a batch of records on the
+// thread pool; the sorted conversion's second pass uses it) conversions write the same bytes as
+// without it, for both formats, codecs none and snappy, IOs that straddle reads or outgrow a
+// batch, several files; a log that shrinks between the two passes fails the same way; a batch
+// store that gets anything wrong is refused.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, truncateSync, writeFileSync } from 'node:fs';

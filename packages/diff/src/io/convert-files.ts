@@ -7,7 +7,10 @@
  * - Sorted: two passes over the log files. The first reads and checks everything and builds the
  *   in-memory diff (newer wins, new IOs split into `maxIoBlocks` pieces), each piece pointing at
  *   its bytes in the log; the second reads the surviving pieces back in address order, a batch
- *   ahead of the compression, and writes the packs. Memory holds the index only.
+ *   ahead of the compression, and writes the packs. Memory holds the index only. With a batch
+ *   store (`useBatchStore`), a batch's reads, compression and checksums are one job on the thread
+ *   pool, run while this thread writes the packs of the batch before: one request per piece cost
+ *   this thread more than the work itself.
  *
  * Both give the same bytes as the streaming conversion: every stored record is the codec's output
  * for the record's bytes, or the raw bytes when that does not shrink them.
@@ -24,7 +27,7 @@ import type { DiffImage, DiffIo, DiffIoKind } from '../algo/diff-io.ts';
 import { IndexedDiffWriter } from './indexed-writer.ts';
 import { preadFull } from './pread.ts';
 import { SortedDiffWriter, type WriteSummary } from './sorted-writer.ts';
-import { STORED_IN_SRC, batchStoreFor, type StoreBatchFn } from './batch-store.ts';
+import { STORED_IN_SRC, batchStoreFor } from './batch-store.ts';
 import { SCAN_ALLZERO, SCAN_DISCARD, closeScanFiles, scanWlogFiles, type ScanIo, type WlogScanInfo } from './wlog-scan.ts';
 
 /** Options the file conversions take. */
@@ -45,7 +48,6 @@ export interface FileConvertResult extends WriteSummary {
 
 const KINDS: DiffIoKind[] = ['normal', 'allzero', 'discard'];
 const NO_BYTES = Buffer.alloc(0);
-const NO_READS = new Float64Array(0);
 
 interface Stored {
   cmpr: number;
@@ -80,10 +82,6 @@ async function storeAsync(type: number, level: number, raw: Buffer, rawCsum: num
 /** Convert wlog files into an indexed wdiff, in one pass. */
 export async function convertFilesIndexed(paths: string[], out: ByteSink, opts: FileConvertOptions): Promise<FileConvertResult> {
   const { type, level, sync } = compressorOf(opts.cmpr);
-  // Without compression there is nothing to hand over: every record is stored as the log has it,
-  // with the checksum the scan derived.
-  const store = type === 0 ? undefined : batchStoreFor(type);
-  if (store) return convertIndexedBatched(paths, out, opts, store, type, level);
   let w: IndexedDiffWriter | undefined;
   // IOs of the current read buffer whose compression is still running (asynchronous codecs only).
   let pending: Array<{ addr: number; blocks: number; kind: number; p?: Promise<Stored> }> = [];
@@ -91,7 +89,7 @@ export async function convertFilesIndexed(paths: string[], out: ByteSink, opts: 
   let viewed = false;
   try {
     info = await scanWlogFiles(paths, {
-      begin: async (h) => { w = await createIndexed(out, h.uuid, opts); },
+      begin: async (h) => { w = await IndexedDiffWriter.create(out, { uuid: h.uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks, sync: opts.sync, direct: opts.direct }); },
       io: (io: ScanIo) => {
         opts.onIo?.();
         if (!sync) {
@@ -119,105 +117,11 @@ export async function convertFilesIndexed(paths: string[], out: ByteSink, opts: 
         await w!.output.ready();
       },
     });
-    return await finishIndexed(w!, info);
+    await closeScanFiles(info);
+    const s = await w!.close();
+    return { ...s, uuid: info.uuid, beginLsid: info.beginLsid, endLsid: info.endLsid };
   } catch (e) {
     for (const x of pending) x.p?.catch(() => {});
-    if (w) await w.close().catch(() => {});
-    throw e;
-  }
-}
-
-function createIndexed(out: ByteSink, uuid: Uint8Array, opts: FileConvertOptions): Promise<IndexedDiffWriter> {
-  return IndexedDiffWriter.create(out, { uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks, sync: opts.sync, direct: opts.direct });
-}
-
-async function finishIndexed(w: IndexedDiffWriter, info: WlogScanInfo): Promise<FileConvertResult> {
-  await closeScanFiles(info);
-  const s = await w.close();
-  return { ...s, uuid: info.uuid, beginLsid: info.beginLsid, endLsid: info.endLsid };
-}
-
-/** The IOs of one read buffer, stored by the batch store while the scan goes on. */
-interface ChunkJob {
-  /** Four numbers per IO: address, blocks, kind, and its piece in `pieces`, or -1. */
-  ios: number[];
-  /** Stored forms of IOs that straddled two reads (computed here), by their index in `ios`. */
-  here: Map<number, Stored>;
-  /** The read buffer, and its pieces as the batch store takes them (4 words each). */
-  chunk: Buffer;
-  pieces: Uint32Array;
-  release: () => void;
-  /** Where compressed pieces went, and the 4 words per piece the store gave. */
-  dst: Buffer;
-  stored: Uint32Array;
-  job: Promise<void>;
-}
-
-/**
- * {@link convertFilesIndexed} with a batch store: a read buffer's IOs are compressed and summed on
- * the thread pool while the scan checks the next buffer; they are written, in log order, once
- * that one is done.
- */
-async function convertIndexedBatched(paths: string[], out: ByteSink, opts: FileConvertOptions, store: StoreBatchFn, type: number, level: number): Promise<FileConvertResult> {
-  let w: IndexedDiffWriter | undefined;
-  let info: WlogScanInfo | undefined;
-  const dstPool: Buffer[] = [];
-  let ios: number[] = [];
-  let here = new Map<number, Stored>();
-  let where: number[] = [];
-  let chunk: Buffer = NO_BYTES;
-  let prev: ChunkJob | undefined;
-
-  const write = async (c: ChunkJob): Promise<void> => {
-    await c.job;
-    const st = c.stored;
-    for (let i = 0; i < c.ios.length; i += 4) {
-      const addr = c.ios[i], blocks = c.ios[i + 1], kind = KINDS[c.ios[i + 2]], j = c.ios[i + 3];
-      if (j < 0) { w!.appendStored(addr, blocks, kind, c.here.get(i)); continue; }
-      const off = st[4 * j + 1], size = st[4 * j + 2];
-      const at = off === STORED_IN_SRC ? c.pieces[4 * j] : off;
-      const bytes = (off === STORED_IN_SRC ? c.chunk : c.dst).subarray(at, at + size);
-      w!.appendStored(addr, blocks, kind, { cmpr: st[4 * j], stored: bytes, checksum: st[4 * j + 3], blocks });
-    }
-    // The buffers return once what was queued from them is written.
-    w!.output.whenWritten(() => { c.release(); if (c.dst.byteLength) dstPool.push(c.dst); });
-    await w!.output.ready();
-  };
-
-  try {
-    info = await scanWlogFiles(paths, {
-      begin: async (h) => { w = await createIndexed(out, h.uuid, opts); },
-      io: (io: ScanIo) => {
-        opts.onIo?.();
-        let j = -1;
-        if (io.data && io.chunk) {
-          chunk = io.chunk;
-          j = where.length / 4;
-          where.push(io.data.byteOffset - io.chunk.byteOffset, io.data.byteLength, 1, io.csum0);
-        } else if (io.data) {
-          here.set(ios.length, storeSync(type, level, io.data, io.csum0));
-        }
-        ios.push(io.addr, io.blocks, io.kind, j);
-      },
-      chunkDone: async (release) => {
-        const n = where.length / 4;
-        const dst = n === 0 ? NO_BYTES : dstPool.pop() ?? Buffer.allocUnsafeSlow(chunk.byteLength);
-        const stored = new Uint32Array(4 * n);
-        const pieces = Uint32Array.from(where);
-        const job = n ? store(NO_READS, chunk, pieces, type, dst, stored) : Promise.resolve();
-        job.catch(() => {});
-        const c: ChunkJob = { ios, here, chunk, pieces, release, dst, stored, job };
-        ios = []; here = new Map(); where = []; chunk = NO_BYTES;
-        const p = prev;
-        prev = c;
-        if (p) await write(p);
-      },
-    });
-    if (prev) { const p = prev; prev = undefined; await write(p); }
-    return await finishIndexed(w!, info);
-  } catch (e) {
-    // A job still running writes into its buffers: let it end before anything goes.
-    await prev?.job.catch(() => {});
     if (w) await w.close().catch(() => {});
     throw e;
   }

@@ -40,11 +40,6 @@ export interface ScanIo {
   kind: number;
   /** A normal IO's `blocks·512` bytes (a view: see the module description). */
   data: Buffer | undefined;
-  /**
-   * The read buffer `data` is a view of (the one the next {@link WlogScanHooks.chunkDone} gives
-   * back), or undefined when `data` is a copy of its own.
-   */
-  chunk: Buffer | undefined;
   /** Checksum with salt 0 of `data` (derived from the log's, no extra pass). */
   csum0: number;
   /** Index of the wlog file in the list. */
@@ -158,7 +153,7 @@ function readFull(fh: FileHandle, buf: Buffer, pos: number): Promise<number> {
 export async function scanWlogFiles(paths: string[], hooks: WlogScanHooks): Promise<WlogScanInfo> {
   const pool = new Pool();
   const info: WlogScanInfo = { uuid: new Uint8Array(16), beginLsid: 0n, endLsid: 0n, files: [], ios: 0 };
-  const io: ScanIo = { addr: 0, blocks: 0, kind: 0, data: undefined, chunk: undefined, csum0: 0, file: 0, filePos: 0 };
+  const io: ScanIo = { addr: 0, blocks: 0, kind: 0, data: undefined, csum0: 0, file: 0, filePos: 0 };
   try {
     for (let fi = 0; fi < paths.length; fi++) {
       const path = paths[fi];
@@ -278,7 +273,7 @@ async function scanOne(fh: FileHandle, fi: number, path: string, h: WlogHeader, 
           // Discard: no data in the log.
           const addr = Number(rec.offset);
           if (!Number.isSafeInteger(addr + rec.ioSize)) throw new ValueOutOfRangeError('offset', rec.offset, 'exceeds 2^53 LB', { source: path });
-          io.addr = addr; io.blocks = rec.ioSize; io.kind = SCAN_DISCARD; io.data = undefined; io.chunk = undefined; io.csum0 = 0; io.file = fi; io.filePos = 0;
+          io.addr = addr; io.blocks = rec.ioSize; io.kind = SCAN_DISCARD; io.data = undefined; io.csum0 = 0; io.file = fi; io.filePos = 0;
           info.ios++;
           hooks.io(io);
           continue;
@@ -297,9 +292,9 @@ async function scanOne(fh: FileHandle, fi: number, path: string, h: WlogHeader, 
         if (!Number.isSafeInteger(addr + rec.ioSize)) throw new ValueOutOfRangeError('offset', rec.offset, 'exceeds 2^53 LB', { source: path });
         io.addr = addr; io.blocks = rec.ioSize; io.file = fi; io.filePos = dataOffset;
         if (isAllZero(data)) {
-          io.kind = SCAN_ALLZERO; io.data = undefined; io.chunk = undefined; io.csum0 = 0;
+          io.kind = SCAN_ALLZERO; io.data = undefined; io.csum0 = 0;
         } else {
-          io.kind = SCAN_NORMAL; io.data = data; io.chunk = data.buffer === buf.buffer ? buf : undefined; io.csum0 = (c + salt) >>> 0;
+          io.kind = SCAN_NORMAL; io.data = data; io.csum0 = (c + salt) >>> 0;
         }
         info.ios++;
         hooks.io(io);
