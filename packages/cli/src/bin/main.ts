@@ -11,9 +11,9 @@ import { useBatchStore, useDirectWrites, useSnappyEncoder } from '@walbjs/diff';
 /**
  * Use the native addon's checksum (about twice the TypeScript one) and snappy encoder (about
  * twice the default's on incompressible records, and no buffer for them) when the addon is there,
- * its buffer alignment for direct-IO outputs, and its batch store (conversions read, compress and
- * sum records on the thread pool); without it everything still works (outputs
- * buffered). `WALB_NO_NATIVE=1` keeps the defaults.
+ * its buffer alignment for direct-IO outputs, and its batch store (a sorted conversion's second
+ * pass reads, compresses and sums records on the thread pool); without it everything still works
+ * (outputs buffered). `WALB_NO_NATIVE=1` keeps the defaults.
  */
 async function accelerate(): Promise<void> {
   if (process.env.WALB_NO_NATIVE) return;

@@ -16,12 +16,12 @@ import { CompressionType } from '../compression.ts';
 import { snappyDecodeInto, readSnappyPreamble } from '../codec/snappy-block.ts';
 
 /**
- * Read `reads` (fd, pos, len, at quadruples) into `src`, then store each record `pieces` (at, len,
- * 1 when the next word is the salt-0 checksum of those bytes (then not computed again for a raw
- * record) else 0, that checksum) with `codec` (0 or 2): `out` gets 4 words a record (compression type, offset of
- * its bytes in `dst` or 0xFFFFFFFF when stored raw in `src`, stored size, salt-0 checksum of the
- * stored bytes). Compressed records are packed from `dst[0]`. The three buffers stay untouched
- * until the promise settles.
+ * Read `reads` ((fd, pos, len, at) quadruples) into `src`, then store each record of `pieces`
+ * with `codec` (0 or 2). A piece is four words: at, len, then 1 and the salt-0 checksum of those
+ * bytes when known (not computed again for a record stored raw), else 0 and 0. `out` gets four
+ * words a record: compression type, offset of its bytes in `dst` (or 0xFFFFFFFF: stored raw, in
+ * place in `src`), stored size, salt-0 checksum of the stored bytes. Compressed records are packed
+ * from `dst[0]`. The three buffers stay untouched until the promise settles.
  */
 export type StoreBatchFn = (reads: Float64Array, src: Uint8Array, pieces: Uint32Array, codec: number, dst: Uint8Array, out: Uint32Array) => Promise<void>;
 
