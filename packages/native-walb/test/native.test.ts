@@ -93,6 +93,69 @@ N('storeBatch reads, stores and sums records on the thread pool; bad arguments t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+N('storeBatch on random arguments: a typed error before anything starts, or a consistent result (property)', async () => {
+  const n = loadNative();
+  const dir = mkdtempSync(join(tmpdir(), 'walbjs-native-'));
+  const file = join(dir, 'log');
+  const body = Buffer.concat([randomBytes(20000), Buffer.alloc(12000, 0x33)]);
+  writeFileSync(file, body);
+  const fd = openSync(file, 'r');
+  const codes = new Set<string>();
+  try {
+    // Mostly in range (positions as fractions of the buffers), sometimes not, sometimes not whole.
+    const frac = fc.oneof({ weight: 8, arbitrary: fc.double({ min: 0, max: 1, noNaN: true }) }, { weight: 1, arbitrary: fc.constantFrom(1.5, -0.1, Number.NaN, 2 ** 40) });
+    await fc.assert(fc.asyncProperty(
+      fc.integer({ min: 0, max: 40000 }), fc.double({ min: 0, max: 1.2, noNaN: true }),
+      fc.array(fc.tuple(fc.constantFrom(fd, fd, fd, 999_999, -1), frac, frac, frac), { maxLength: 4 }),
+      fc.array(fc.tuple(frac, frac, fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 0xffffffff })), { maxLength: 6 }),
+      fc.constantFrom(0, 2, 2, 1, 7), fc.constantFrom(0, 0, 0, -1, 1),
+      async (srcLen, dstFrac, readFracs, pieceFracs, codec, outDelta) => {
+        const scale = (f: number, n: number) => (Number.isFinite(f) && f >= 0 && f <= 1 ? Math.floor(f * n) : f);
+        // Reads: a position in the file, a length, a place in src (the file holds 32000 bytes).
+        const reads = readFracs.map(([f, pos, len, at]) => { const a = scale(at, srcLen); return [f, scale(pos, 32000), scale(len, srcLen - (Number.isFinite(a) ? Math.min(Math.max(a, 0), srcLen) : 0)), a]; });
+        const pieces = pieceFracs.map(([at, len, known, sum]) => { const a = scale(at, srcLen); const x = Number.isFinite(a) ? a : 0; return [x, scale(len, srcLen - Math.min(Math.max(x, 0), srcLen)), known, sum]; });
+        const dstLen = Math.floor(dstFrac * srcLen);
+        const src = Buffer.alloc(srcLen, 0xee), dst = Buffer.alloc(dstLen);
+        const out = new Uint32Array(Math.max(0, pieces.length * 4 + outDelta));
+        const r = Float64Array.from(reads.flat()), p = Uint32Array.from(pieces.flat().map((x) => (Number.isFinite(x) && x >= 0 ? Math.min(x, 0xffffffff) : 0)));
+        let job: Promise<void>;
+        try {
+          job = n.storeBatch(r, src, p, codec, dst, out);
+        } catch (e) {
+          codes.add((e as { code?: string }).code ?? 'none');
+          assert.is((e as { code?: string }).code, 'ERR_INVALID_ARG_VALUE', (e as Error).message);
+          return;
+        }
+        try {
+          await job;
+        } catch (e) {
+          const code = (e as { code?: string }).code ?? 'none';
+          codes.add(code);
+          assert.ok(code === 'ERR_WALB_READ' || code === 'ERR_WALB_SHORT_READ', (e as Error).message);
+          return;
+        }
+        codes.add('ok');
+        for (let k = 0; k < pieces.length; k++) {
+          const [at, len] = [p[4 * k], p[4 * k + 1]];
+          const [cmpr, off, size, sum] = out.subarray(4 * k, 4 * k + 4);
+          if (cmpr === 0) {
+            assert.is(off, 0xffffffff);
+            assert.is(size, len);
+            if (p[4 * k + 2] === 0) assert.is(sum, tsChecksum(src.subarray(at, at + len), 0));
+          } else {
+            assert.is(cmpr, 2);
+            assert.ok(size < len && off + size <= dst.length);
+            assert.is(sum, tsChecksum(dst.subarray(off, off + size), 0));
+          }
+        }
+      }), { numRuns: 400, seed: 5 });
+    // The cases covered every outcome.
+    for (const c of ['ok', 'ERR_INVALID_ARG_VALUE', 'ERR_WALB_READ', 'ERR_WALB_SHORT_READ']) assert.ok(codes.has(c), `${c} among ${[...codes]}`);
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 N('a panic inside the addon becomes a JS Error with a code', () => {
   try { loadNative().panicForTest(); assert.unreachable(); } catch (e) {
     assert.is((e as { code?: string }).code, 'ERR_WALB_NATIVE_PANIC');
