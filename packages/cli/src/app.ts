@@ -27,9 +27,36 @@ export interface AppSpec {
   epilogue?: string;
 }
 
+/**
+ * What a lone `-` (stdin or stdout) stands for while yargs parses: its parser takes a lone `-` for
+ * a group of short options, which drops it from a variadic positional (`from-wlog -` saw no input
+ * at all) and empties a single one. No file name holds a NUL byte, so this one cannot clash.
+ */
+const DASH = '\0-';
+
+/** `argv` with each lone `-` as {@link DASH}. */
+function protectDashes(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  let rest = false;
+  for (const a of argv) {
+    out.push(!rest && a === '-' ? DASH : a);
+    if (a === '--') rest = true;
+  }
+  return out;
+}
+
+/** Every {@link DASH} in the parsed arguments back to `-`, in place. */
+function restoreDashes(args: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(args)) {
+    if (v === DASH) args[k] = '-';
+    else if (Array.isArray(v) && v.includes(DASH)) args[k] = v.map((x) => (x === DASH ? '-' : x));
+  }
+}
+
 /** Build the yargs instance for `spec` (not yet parsed). */
 export function buildApp(spec: AppSpec, argv: readonly string[]): Argv<GlobalArgs> {
-  let y = yargs([...argv])
+  let y = yargs(protectDashes(argv))
+    .middleware((args) => restoreDashes(args as Record<string, unknown>), true)
     .scriptName(spec.name)
     .usage(`${spec.name} <command> [options]\n\n${spec.describe}`)
     .option('json', {
@@ -52,7 +79,7 @@ export function buildApp(spec: AppSpec, argv: readonly string[]): Argv<GlobalArg
       // Called for command-line problems only (unknown command or option, missing or bad value);
       // errors of a running command reach `runApp` directly.
       if (err && !(err instanceof UsageError) && err.name !== 'YError') throw err;
-      throw new UsageError(msg ?? err?.message ?? 'usage error');
+      throw new UsageError((msg ?? err?.message ?? 'usage error').replaceAll(DASH, '-'));
     });
   if (spec.epilogue) y = y.epilogue(spec.epilogue);
   return y as Argv<GlobalArgs>;
@@ -68,7 +95,7 @@ export async function runApp(spec: AppSpec, argv: readonly string[], ioIn?: Part
   const json = argv.includes('--json') && !argv.includes('--no-json');
   let text = '';
   try {
-    await buildApp(spec, argv).parseAsync([...argv], { [IO_KEY]: io }, (_err, _args, output) => {
+    await buildApp(spec, argv).parseAsync(protectDashes(argv), { [IO_KEY]: io }, (_err, _args, output) => {
       text = output;
     });
     if (text) await writeTo(io.stdout, text.endsWith('\n') ? text : text + '\n');

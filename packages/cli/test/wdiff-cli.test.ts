@@ -4,7 +4,7 @@
 // grouped per process and independent processes run in parallel.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,16 +52,23 @@ interface Run {
 
 /** Run `walb …` from source as a child process. */
 function walb(...args: string[]): Promise<Run> {
+  return walbFrom(undefined, ...args);
+}
+
+/** {@link walb} with its stdin redirected from the file `input` (as `walb … < input`). */
+function walbFrom(input: string | undefined, ...args: string[]): Promise<Run> {
   return new Promise((resolvePromise, reject) => {
+    const fd = input === undefined ? undefined : openSync(input, 'r');
     const child = spawn(process.execPath, ['--conditions=walb-source', '--import', 'tsx', BIN, ...args], {
       cwd: ROOT,
       env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [fd ?? 'ignore', 'pipe', 'pipe'],
     });
+    if (fd !== undefined) closeSync(fd);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    child.stderr!.on('data', (d: Buffer) => err.push(d));
     child.on('error', reject);
     child.on('close', (code) => {
       const stdout = Buffer.concat(out);
@@ -252,6 +259,38 @@ test('from-wlog (sorted and indexed), then apply, gives the images of the origin
   assert.is(ad.type, 'wdiff-apply');
   assert.is(ad.discard, 'ignore');
   assert.is(ad.ios, doc.records);
+});
+
+test('a lone - is stdin: from-wlog converts it, show reads a sorted wdiff from it, the commands that need files refuse it', async () => {
+  const c = wlogCase('w-pbs512-mixed');
+  const out = tmp('stdin.sorted.wdiff');
+  const [s, i, showS, showI, m, a, v] = await Promise.all([
+    walbFrom(vec(c.wlog), 'wdiff', 'from-wlog', '-', '-o', out, '--json'),
+    walbFrom(vec(c.wlog), 'wdiff', 'from-wlog', '--indexed', '-', '-o', '-'),
+    walbFrom(vec(c.sortedWdiff), 'wdiff', 'show', '-'),
+    walbFrom(vec(c.indexedWdiff), 'wdiff', 'show', '-'),
+    walbFrom(vec(c.sortedWdiff), 'wdiff', 'merge', '-', vec(c.sortedWdiff), '-o', tmp('stdin.merged.wdiff')),
+    walbFrom(vec(c.sortedWdiff), 'wdiff', 'apply', '-', image('stdin.img', 1 << 20)),
+    walbFrom(vec(c.sortedWdiff), 'wdiff', 'virt-cat', image('stdin.base', 1 << 20), '-', '-o', tmp('stdin.virt')),
+  ]);
+  ok(s, 'from-wlog -');
+  assert.ok(readFileSync(out).equals(readFileSync(vec(c.sortedWdiff))), 'stdin converts to the bytes wlog-to-wdiff wrote');
+  const doc = JSON.parse(s.out);
+  assert.is(doc.uuid, '6155d8abe6b5e87fcbb0703caa0b71c0');
+  assert.equal([doc.beginLsid, doc.endLsid], ['0', '6152']);
+  ok(i, 'from-wlog --indexed - -o -');
+  const fromFile = await walb('wdiff', 'from-wlog', '--indexed', vec(c.wlog), '-o', '-');
+  assert.ok(i.stdout.equals(fromFile.stdout) && i.stdout.length > 0, 'stdin to stdout equals the file conversion');
+  ok(showS, 'show -');
+  assert.is(showS.out, readFileSync(vec(`${c.sortedWdiff}.show.txt`), 'utf8'));
+  assert.is(showI.code, 2, showI.err);
+  assert.match(showI.err, /indexed wdiff cannot be read from stdin/);
+  for (const [r, what] of [[m, 'a merge input'], [a, 'a wdiff to apply'], [v, 'the base or a wdiff']] as const) {
+    assert.is(r.code, 2, r.err);
+    assert.ok(r.err.includes(`${what} cannot be - (stdin)`), r.err);
+  }
+  assert.not.ok(existsSync(tmp('stdin.merged.wdiff')) || existsSync(tmp('stdin.virt')), 'nothing written');
+  assert.is(fileSha(tmp('stdin.img')), sha256(Buffer.alloc(1 << 20)), 'the image is untouched');
 });
 
 test('merge of the chain, applied with discards as zeros, gives the image of the original', async () => {

@@ -4,11 +4,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { WalbFormatError, writeGeneratedWlog } from '@walbjs/log-format';
-import { VirtualFullImage, convertWlogs, openWdiff, parseCompressOpt } from '../src/index.ts';
+import { VirtualFullImage, convertWlogs, mergeWdiffs, openWdiff, parseCompressOpt } from '../src/index.ts';
 import { casesOf, tempDir, vec } from './helpers.ts';
 
 const t = tempDir();
@@ -58,6 +58,17 @@ C('consecutive files convert as one log; a gap or another uuid is refused', asyn
   const other = join(t.dir, 'c2.wlog');
   await writeGeneratedWlog(other, { seed: 6, uuid: new Uint8Array(16).fill(8), salt: 99, beginLsid: first.endLsid, totalBytes: 1 << 20 });
   await rejects(() => convertWlogs([a, other], join(t.dir, 'bad.wdiff')), /uuid/);
+});
+
+C('no input is refused before anything is written (convertWlogs, mergeWdiffs)', async () => {
+  for (const indexed of [false, true]) {
+    const out = join(t.dir, `none-${indexed}.wdiff`);
+    await rejects(() => convertWlogs([], out, { indexed }), /no wlog given/);
+    assert.not.ok(existsSync(out), 'no output file');
+  }
+  const out = join(t.dir, 'none-merged.wdiff');
+  await rejects(() => mergeWdiffs([], out), /no wdiff given/);
+  assert.not.ok(existsSync(out), 'no output file');
 });
 
 C('corrupt data and a truncated log throw typed errors, as the stream conversion does', async () => {

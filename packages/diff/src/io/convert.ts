@@ -136,10 +136,14 @@ export interface ConvertResult extends WriteSummary, WlogStreamInfo {}
  * log of any size converts in bounded memory; the intermediate file takes about the output's size
  * on disk.
  *
+ * @throws RangeError when `wlogs` is empty (before anything is written); the readers' typed
+ *   errors on corrupt or non-consecutive logs.
  * @example
  * await convertWlogs(['a.wlog', 'b.wlog'], 'ab.wdiff', { indexed: true });
  */
 export async function convertWlogs(wlogs: ByteSource[], out: ByteSink, opts: ConvertOptions = {}): Promise<ConvertResult> {
+  // The output's uuid comes from the first wlog: with none there is nothing to write.
+  if (wlogs.length === 0) throw new RangeError('convertWlogs: no wlog given');
   const info: Partial<WlogStreamInfo> = {};
   const maxIo = opts.maxIoBlocks ?? DEFAULT_INDEXED_MAX_IO_BLOCKS;
   let n = 0;

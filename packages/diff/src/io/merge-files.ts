@@ -31,10 +31,14 @@ export interface MergeFilesOptions {
  * (the device the newest diff came from). Untouched records whose codec is the output's are copied
  * without recompression.
  *
+ * @throws RangeError when `inputs` is empty (before anything is written); the readers' typed
+ *   errors on corrupt inputs.
  * @example
  * await mergeWdiffs(['d0.wdiff', 'd1.wdiff', 'd2.wdiff'], 'merged.wdiff', { cmpr: parseCompressOpt('zstd') });
  */
 export async function mergeWdiffs(inputs: string[], out: ByteSink, opts: MergeFilesOptions = {}): Promise<WriteSummary> {
+  // The output's uuid is the last input's: with none there is nothing to write.
+  if (inputs.length === 0) throw new RangeError('mergeWdiffs: no wdiff given');
   const opened: WdiffInput[] = [];
   try {
     const chunkBytes = readChunkFor(inputs.length);

@@ -14,7 +14,7 @@ import { ioOf } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
 import { parseSize } from '../../util/parse.ts';
 import { startProgress } from '../../util/progress.ts';
-import { LB, checkOutputNotInput, loadSdk, report } from './common.ts';
+import { LB, checkOutputNotInput, loadSdk, report, requireFiles } from './common.ts';
 
 /** What `--discard` accepts. */
 export const DISCARD_MODES: readonly DiscardMode[] = ['ignore', 'zero', 'punch'];
@@ -52,6 +52,8 @@ export const wdiffApplyCommand: CommandModule<GlobalArgs, WdiffApplyArgs> = {
     if (args.files.length < 2) throw new UsageError('apply needs at least one wdiff and then the image');
     const wdiffs = args.files.slice(0, -1);
     const image = args.files[args.files.length - 1];
+    requireFiles(wdiffs, 'a wdiff to apply', 'each is read twice, checked whole before the first write');
+    requireFiles([image], 'the image', 'it is written in place');
     await checkOutputNotInput(image, wdiffs, 'the image');
     const d = await loadSdk();
     const total = Number((await probeDevice(image)).sizeBytes);

@@ -60,6 +60,16 @@ export function parseCmpr(d: DiffSdk, text: string | undefined): CompressOpt | u
 
 export { checkOutputNotInput } from '../../util/output.ts';
 
+/**
+ * Refuse `-` (stdin) among `paths`, which this command reads as files: `why` says why it needs
+ * them (random access, or a second pass).
+ *
+ * @throws {@link UsageError}
+ */
+export function requireFiles(paths: readonly string[], what: string, why: string): void {
+  if (paths.includes('-')) throw new UsageError(`${what} cannot be - (stdin): ${why}; save it to a file first`);
+}
+
 /** Format of a written wdiff, for summaries. */
 export function formatName(indexed: boolean): 'indexed' | 'sorted' {
   return indexed ? 'indexed' : 'sorted';

@@ -8,7 +8,7 @@ import type { Argv, CommandModule } from 'yargs';
 import type { MergeFilesOptions } from '@walbjs/diff';
 import type { GlobalArgs } from '../../app.ts';
 import { ioOf } from '../../util/io.ts';
-import { writeOutput, checkOutputNotInput, formatName, ioCount, loadSdk, parseCmpr, parseSizeLb, report } from './common.ts';
+import { writeOutput, checkOutputNotInput, formatName, ioCount, loadSdk, parseCmpr, parseSizeLb, report, requireFiles } from './common.ts';
 
 /** Arguments of `wdiff merge` (the handler also sees them camel-cased). */
 export interface WdiffMergeArgs extends GlobalArgs {
@@ -47,6 +47,7 @@ export const wdiffMergeCommand: CommandModule<GlobalArgs, WdiffMergeArgs> = {
         + 'bytes, records, packs} (on stderr when -o -).'),
   handler: async (args) => {
     const io = ioOf(args);
+    requireFiles(args.inputs, 'a merge input', 'the inputs are read side by side, an indexed one at random');
     const d = await loadSdk();
     // A file output is synced as it is written (the final sync in writeOutput then finds little).
     const opts: MergeFilesOptions = { indexed: args.indexed, maxIoBlocks: args.maxIo, sync: args.out !== '-', direct: args.direct };

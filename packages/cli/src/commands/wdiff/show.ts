@@ -9,9 +9,10 @@ import type { Argv, CommandModule } from 'yargs';
 import { openInput } from '@walbjs/log-format';
 import type { DiffFileHeader, DiffIndexSuper, DiffRecord, DiffStat, IndexedDiffRecord } from '@walbjs/diff';
 import type { GlobalArgs } from '../../app.ts';
-import { LineWriter, ioOf, writeTo } from '../../util/io.ts';
+import { LineWriter, ioOf, writeTo, type CliIo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
 import { parseUint } from '../../util/parse.ts';
+import { UsageError } from '../../util/errors.ts';
 import { startProgress, type Progress } from '../../util/progress.ts';
 import { loadSdk, type DiffSdk } from './common.ts';
 
@@ -37,7 +38,7 @@ export const wdiffShowCommand: CommandModule<GlobalArgs, WdiffShowArgs> = {
   describe: 'Print wdiffs: header, records and statistics (as wdiff-show)',
   builder: (y: Argv<GlobalArgs>) =>
     y
-      .positional('files', { type: 'string', array: true, demandOption: true, describe: 'wdiff files (sorted or indexed)' })
+      .positional('files', { type: 'string', array: true, demandOption: true, describe: 'wdiff files (sorted or indexed), or - for a sorted one on stdin' })
       .option('stat', { type: 'boolean', default: false, describe: 'Print the statistics of all the files at the end (8 wdiff_stat lines)' })
       .option('csum', { type: 'boolean', default: false, describe: 'Verify every data/image checksum and decompress every image; exit 1 at the first bad one' })
       .option('nohead', { type: 'boolean', default: false, describe: 'Do not print the header block of each file' })
@@ -45,6 +46,7 @@ export const wdiffShowCommand: CommandModule<GlobalArgs, WdiffShowArgs> = {
       .option('addr', { type: 'string', describe: 'Print only the records covering this address (LB)', coerce: (v: string) => parseUint(v, 'address') })
       .example('$0 wdiff show a.wdiff', 'header block, then one line per record')
       .example('$0 wdiff show --stat --nohead --norec *.wdiff', 'statistics of several files')
+      .example('cat a.wdiff | $0 wdiff show -', 'a sorted wdiff from stdin')
       .epilogue('Sorted records: wdiff_sorted_rec: addr blks cmpr offset size csum ZD. Indexed records: '
         + 'wdiff_indexed_rec: addr blks cmpr offset size orig io_off io_csum rec_csum ZD. '
         + 'With --json: {type:"wdiff-show", files:[{source, format, header, indexSuper?, records?, stat}], stat}; '
@@ -67,7 +69,7 @@ export const wdiffShowCommand: CommandModule<GlobalArgs, WdiffShowArgs> = {
     total.wdiffNr = args.files.length;
     const out = new LineWriter(io.stdout);
     const files: unknown[] = [];
-    const ctx: ShowContext = { d, args, out, progress, total, base: 0 };
+    const ctx: ShowContext = { d, io, args, out, progress, total, base: 0 };
     try {
       for (let i = 0; i < args.files.length; i++) {
         files.push(await showFile(ctx, args.files[i]));
@@ -89,6 +91,7 @@ export const wdiffShowCommand: CommandModule<GlobalArgs, WdiffShowArgs> = {
 
 interface ShowContext {
   d: DiffSdk;
+  io: CliIo;
   args: WdiffShowArgs;
   out: LineWriter;
   progress: Progress;
@@ -119,8 +122,16 @@ function located(d: DiffSdk, e: unknown, source: string, offset: number): unknow
 /** Print (or collect for JSON) one file; returns its JSON view. */
 async function showFile(ctx: ShowContext, path: string): Promise<unknown> {
   const { d, args } = ctx;
-  const header = await readHeader(d, path);
-  const indexed = header.type === d.WALB_DIFF_TYPE_INDEXED;
+  // stdin is read as it comes: a sorted wdiff, whose header its reader reads (an indexed one keeps
+  // its index at the end, and the reader says it wants a file).
+  const stdin = path === '-';
+  let header = stdin ? undefined : await readHeader(d, path);
+  const indexed = header?.type === d.WALB_DIFF_TYPE_INDEXED;
+  const sorted = indexed ? undefined : await d.SortedDiffReader.open(stdin ? ctx.io.stdin : path, { verifyData: args.csum, source: stdin ? '<stdin>' : path }).catch((e: unknown) => {
+    if (stdin && e instanceof d.UnsupportedVersionError) throw new UsageError('an indexed wdiff cannot be read from stdin (its index lies at its end): give its path');
+    throw e;
+  });
+  header ??= sorted!.header;
   if (!args.json && !args.nohead) await ctx.out.line(d.formatDiffFileHeader(header));
   const own = d.emptyDiffStat();
   own.wdiffNr = 1;
@@ -159,8 +170,7 @@ async function showFile(ctx: ShowContext, path: string): Promise<unknown> {
       await r.close();
     }
   } else {
-    const r = await d.SortedDiffReader.open(path, { verifyData: args.csum, source: path });
-    for await (const e of r) {
+    for await (const e of sorted!) {
       const rec = e.record;
       if (args.csum && e.io.kind === 'normal') {
         try {

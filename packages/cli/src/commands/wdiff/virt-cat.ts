@@ -9,7 +9,7 @@ import type { GlobalArgs } from '../../app.ts';
 import { ioOf } from '../../util/io.ts';
 import { openOutput } from '../../util/output.ts';
 import { startProgress } from '../../util/progress.ts';
-import { LB, checkOutputNotInput, loadSdk, report } from './common.ts';
+import { LB, checkOutputNotInput, loadSdk, report, requireFiles } from './common.ts';
 
 /** Arguments of `wdiff virt-cat`. */
 export interface WdiffVirtCatArgs extends GlobalArgs {
@@ -44,6 +44,7 @@ export const wdiffVirtCatCommand: CommandModule<GlobalArgs, WdiffVirtCatArgs> = 
   handler: async (args) => {
     const io = ioOf(args);
     const d = await loadSdk();
+    requireFiles([args.base, ...args.wdiffs], 'the base or a wdiff', 'they are read side by side, an indexed wdiff at random');
     await checkOutputNotInput(args.out, [args.base, ...args.wdiffs]);
     const v = await d.VirtualFullImage.open(args.base, args.wdiffs);
     const out = openOutput(args.out, io);
