@@ -264,7 +264,7 @@ test('from-wlog (sorted and indexed), then apply, gives the images of the origin
 test('a lone - is stdin: from-wlog converts it, show reads a sorted wdiff from it, the commands that need files refuse it', async () => {
   const c = wlogCase('w-pbs512-mixed');
   const out = tmp('stdin.sorted.wdiff');
-  const [s, i, showS, showI, m, a, v] = await Promise.all([
+  const [s, i, showS, showI, m, a, v, f] = await Promise.all([
     walbFrom(vec(c.wlog), 'wdiff', 'from-wlog', '-', '-o', out, '--json'),
     walbFrom(vec(c.wlog), 'wdiff', 'from-wlog', '--indexed', '-', '-o', '-'),
     walbFrom(vec(c.sortedWdiff), 'wdiff', 'show', '-'),
@@ -272,6 +272,7 @@ test('a lone - is stdin: from-wlog converts it, show reads a sorted wdiff from i
     walbFrom(vec(c.sortedWdiff), 'wdiff', 'merge', '-', vec(c.sortedWdiff), '-o', tmp('stdin.merged.wdiff')),
     walbFrom(vec(c.sortedWdiff), 'wdiff', 'apply', '-', image('stdin.img', 1 << 20)),
     walbFrom(vec(c.sortedWdiff), 'wdiff', 'virt-cat', image('stdin.base', 1 << 20), '-', '-o', tmp('stdin.virt')),
+    walbFrom(vec(c.sortedWdiff), 'wdiff', 'from-image', '-', '-o', tmp('stdin.full.wdiff')),
   ]);
   ok(s, 'from-wlog -');
   assert.ok(readFileSync(out).equals(readFileSync(vec(c.sortedWdiff))), 'stdin converts to the bytes wlog-to-wdiff wrote');
@@ -285,11 +286,11 @@ test('a lone - is stdin: from-wlog converts it, show reads a sorted wdiff from i
   assert.is(showS.out, readFileSync(vec(`${c.sortedWdiff}.show.txt`), 'utf8'));
   assert.is(showI.code, 2, showI.err);
   assert.match(showI.err, /indexed wdiff cannot be read from stdin/);
-  for (const [r, what] of [[m, 'a merge input'], [a, 'a wdiff to apply'], [v, 'the base or a wdiff']] as const) {
+  for (const [r, what] of [[m, 'a merge input'], [a, 'a wdiff to apply'], [v, 'the base or a wdiff'], [f, 'an image']] as const) {
     assert.is(r.code, 2, r.err);
     assert.ok(r.err.includes(`${what} cannot be - (stdin)`), r.err);
   }
-  assert.not.ok(existsSync(tmp('stdin.merged.wdiff')) || existsSync(tmp('stdin.virt')), 'nothing written');
+  assert.not.ok(existsSync(tmp('stdin.merged.wdiff')) || existsSync(tmp('stdin.virt')) || existsSync(tmp('stdin.full.wdiff')), 'nothing written');
   assert.is(fileSha(tmp('stdin.img')), sha256(Buffer.alloc(1 << 20)), 'the image is untouched');
 });
 

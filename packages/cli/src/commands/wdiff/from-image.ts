@@ -11,7 +11,7 @@ import type { GlobalArgs } from '../../app.ts';
 import { UsageError } from '../../util/errors.ts';
 import { ioOf } from '../../util/io.ts';
 import { parseSize } from '../../util/parse.ts';
-import { LB, writeOutput, checkOutputNotInput, formatName, loadSdk, parseCmpr, report } from './common.ts';
+import { LB, writeOutput, checkOutputNotInput, formatName, loadSdk, parseCmpr, report, requireFiles } from './common.ts';
 
 /** Largest `--io-size` the SDK accepts. */
 const MAX_IO_BYTES = 32 << 20;
@@ -61,6 +61,7 @@ export const wdiffFromImageCommand: CommandModule<GlobalArgs, WdiffFromImageArgs
         + 'format, bytes, records, packs} (on stderr when -o -).'),
   handler: async (args) => {
     const io = ioOf(args);
+    requireFiles(args.compare === undefined ? [args.image] : [args.image, args.compare], 'an image', 'its size is read first, and a compared one side by side');
     const d = await loadSdk();
     const opts: ImageDiffOptions = { indexed: args.indexed, ioBytes: args.ioSize };
     const cmpr = parseCmpr(d, args.cmpr);
