@@ -195,11 +195,11 @@ fn whole(x: f64, max: f64, what: &str, i: usize) -> JsResult<u64> {
 }
 
 /// `storeBatch(reads, src, pieces, codec, dst, out) → Promise<void>`: on the thread pool, read
-/// `reads` (Float64Array of (fd, pos, len, at)) into `src`, then store each record `pieces`
-/// (Uint32Array of (at, len, raw sum known, raw sum) in `src`) with `codec` (0 none, 2 snappy) into `dst`, describing each
-/// in `out` (Uint32Array, 4 words a record; see store_batch.rs). Every range is checked here, on
-/// the JS thread; `src`, `dst` and `out` must not overlap and must not be touched until the
-/// promise settles.
+/// `reads` (Float64Array of (fd, pos, len, at)) into `src`, then store each record of `pieces`
+/// (Uint32Array of (at, len, raw sum known, raw sum) in `src`) with `codec` (0 none, 2 snappy)
+/// into `dst`, describing each in `out` (Uint32Array, 4 words a record; see store_batch.rs).
+/// Every range is checked here, on the JS thread; `src`, `dst` and `out` must not overlap and
+/// must not be touched until the promise settles.
 unsafe extern "C" fn js_store_batch(env: napi_env, info: napi_callback_info) -> napi_value {
     guard(env, || {
         let [r, s, p, c, d, o] = args::<6>(env, info)?;
