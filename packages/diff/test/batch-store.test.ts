@@ -9,7 +9,7 @@ import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeGeneratedWlog } from '@walbjs/log-format';
 import { loadNative } from '@walbjs/native-walb';
-import { STORED_IN_SRC, convertWlogs, parseCompressOpt, useBatchStore, useSnappyEncoder, type StoreBatchFn } from '../src/index.ts';
+import { STORED_IN_SRC, convertWlogs, parseCompressOpt, useBatchStore, useDirectWrites, useSnappyEncoder, type StoreBatchFn } from '../src/index.ts';
 import { convertFilesSorted } from '../src/io/convert-files.ts';
 import { tempDir } from './helpers.ts';
 
@@ -55,6 +55,13 @@ B('IOs larger than a batch, and consecutive files', async () => {
   const first = await writeGeneratedWlog(a, { seed: 11, uuid, salt: 5, totalBytes: 3 << 20, deviceBytes: 4 << 20, randomData: false });
   await writeGeneratedWlog(b, { seed: 12, uuid, salt: 5, beginLsid: first.endLsid, totalBytes: 3 << 20, deviceBytes: 4 << 20 });
   for (const indexed of [false, true]) await same([a, b], { indexed }, `chain-${indexed}`);
+  // Written with direct IO and synced as it goes, as the CLI writes.
+  useDirectWrites(native.alignOffset);
+  try {
+    await same([big], { direct: true, sync: true, maxIoBlocks: 65535 }, 'big-direct');
+  } finally {
+    useDirectWrites(undefined);
+  }
 });
 
 B('a log that shrinks between the passes of a sorted conversion fails as without the batch store', async () => {
