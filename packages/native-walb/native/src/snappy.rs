@@ -51,6 +51,16 @@ fn emit_literal(out: &mut Vec<u8>, lit: &[u8]) {
     out.extend_from_slice(lit);
 }
 
+/// Whether a literal of `len` (≥ 1) bytes would take the output from `out_len` bytes to `limit` or
+/// more: then the block has failed, and the literal need not be copied (for an incompressible
+/// record that copy would be as costly as the search that came before it).
+#[inline]
+fn literal_reaches(out_len: usize, len: usize, limit: usize) -> bool {
+    let n = len - 1;
+    let header = if n < 60 { 1 } else if n < 1 << 8 { 2 } else if n < 1 << 16 { 3 } else if n < 1 << 24 { 4 } else { 5 };
+    out_len.saturating_add(header + len) >= limit
+}
+
 /// One copy element of 4..=64 bytes (1..=64 with a 2-byte offset).
 fn emit_copy_upto64(out: &mut Vec<u8>, offset: usize, len: usize) {
     if len < 12 && offset < 2048 {
@@ -103,8 +113,8 @@ fn encode_block(src: &[u8], table: &mut [u16], out: &mut Vec<u8>, limit: usize) 
                 table[h] = ip as u16;
                 if load32(src, candidate) == load32(src, ip) { break; }
             }
+            if literal_reaches(out.len(), ip - next_emit, limit) { return false; }
             emit_literal(out, &src[next_emit..ip]);
-            if out.len() >= limit { return false; }
             // Copies, as long as one follows another.
             loop {
                 let m = 4 + match_len(src, candidate + 4, ip + 4);
@@ -122,7 +132,10 @@ fn encode_block(src: &[u8], table: &mut [u16], out: &mut Vec<u8>, limit: usize) 
             ip += 1;
         }
     }
-    if next_emit < n { emit_literal(out, &src[next_emit..]); }
+    if next_emit < n {
+        if literal_reaches(out.len(), n - next_emit, limit) { return false; }
+        emit_literal(out, &src[next_emit..]);
+    }
     out.len() < limit
 }
 
