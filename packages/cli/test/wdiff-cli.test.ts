@@ -4,7 +4,7 @@
 // grouped per process and independent processes run in parallel.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -261,18 +261,23 @@ test('from-wlog (sorted and indexed), then apply, gives the images of the origin
   assert.is(ad.ios, doc.records);
 });
 
-test('a lone - is stdin: from-wlog converts it, show reads a sorted wdiff from it, the commands that need files refuse it', async () => {
+test('a lone - is stdin: from-wlog converts it, show reads a sorted wdiff from it, apply copies it first, the others refuse it', async () => {
   const c = wlogCase('w-pbs512-mixed');
   const out = tmp('stdin.sorted.wdiff');
-  const [s, i, showS, showI, m, a, v, f] = await Promise.all([
+  const spool = tmp('spool');
+  mkdirSync(spool);
+  const cut = tmp('stdin.cut.wdiff');
+  writeFileSync(cut, readFileSync(vec(c.sortedWdiff)).subarray(0, 6000));
+  const [s, i, showS, showI, m, a, v, f, bad] = await Promise.all([
     walbFrom(vec(c.wlog), 'wdiff', 'from-wlog', '-', '-o', out, '--json'),
     walbFrom(vec(c.wlog), 'wdiff', 'from-wlog', '--indexed', '-', '-o', '-'),
     walbFrom(vec(c.sortedWdiff), 'wdiff', 'show', '-'),
     walbFrom(vec(c.indexedWdiff), 'wdiff', 'show', '-'),
     walbFrom(vec(c.sortedWdiff), 'wdiff', 'merge', '-', vec(c.sortedWdiff), '-o', tmp('stdin.merged.wdiff')),
-    walbFrom(vec(c.sortedWdiff), 'wdiff', 'apply', '-', image('stdin.img', 1 << 20)),
+    walbFrom(vec(c.sortedWdiff), 'wdiff', 'apply', '--tmp-dir', spool, '-', image('stdin.img', c.deviceBytes), '--json'),
     walbFrom(vec(c.sortedWdiff), 'wdiff', 'virt-cat', image('stdin.base', 1 << 20), '-', '-o', tmp('stdin.virt')),
     walbFrom(vec(c.sortedWdiff), 'wdiff', 'from-image', '-', '-o', tmp('stdin.full.wdiff')),
+    walbFrom(cut, 'wdiff', 'apply', '--tmp-dir', spool, '-', image('stdin.bad.img', c.deviceBytes)),
   ]);
   ok(s, 'from-wlog -');
   assert.ok(readFileSync(out).equals(readFileSync(vec(c.sortedWdiff))), 'stdin converts to the bytes wlog-to-wdiff wrote');
@@ -286,12 +291,18 @@ test('a lone - is stdin: from-wlog converts it, show reads a sorted wdiff from i
   assert.is(showS.out, readFileSync(vec(`${c.sortedWdiff}.show.txt`), 'utf8'));
   assert.is(showI.code, 2, showI.err);
   assert.match(showI.err, /indexed wdiff cannot be read from stdin/);
-  for (const [r, what] of [[m, 'a merge input'], [a, 'a wdiff to apply'], [v, 'the base or a wdiff'], [f, 'an image']] as const) {
+  ok(a, 'apply -');
+  assert.equal(JSON.parse(a.out).wdiffs, ['-']);
+  assert.is(fileSha(tmp('stdin.img')), c.imageSha256AfterSortedRedo, 'stdin applies as the file does');
+  assert.is(bad.code, 1, bad.err);
+  assert.match(bad.err, /at <stdin>, offset/);
+  assert.is(fileSha(tmp('stdin.bad.img')), sha256(Buffer.alloc(c.deviceBytes)), 'a truncated diff from stdin changes nothing');
+  assert.equal(readdirSync(spool), [], 'the copies of stdin are gone');
+  for (const [r, what] of [[m, 'a merge input'], [v, 'the base or a wdiff'], [f, 'an image']] as const) {
     assert.is(r.code, 2, r.err);
     assert.ok(r.err.includes(`${what} cannot be - (stdin)`), r.err);
   }
   assert.not.ok(existsSync(tmp('stdin.merged.wdiff')) || existsSync(tmp('stdin.virt')) || existsSync(tmp('stdin.full.wdiff')), 'nothing written');
-  assert.is(fileSha(tmp('stdin.img')), sha256(Buffer.alloc(1 << 20)), 'the image is untouched');
 });
 
 test('merge of the chain, applied with discards as zeros, gives the image of the original', async () => {

@@ -4,17 +4,23 @@
  *
  * @module
  */
+import { createWriteStream, rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Argv, CommandModule } from 'yargs';
 import type { ApplyOptions, ApplySummary, DiscardMode } from '@walbjs/diff';
 import { probeDevice } from '@walbjs/log-format';
 import type { GlobalArgs } from '../../app.ts';
 import { UsageError } from '../../util/errors.ts';
 import { armInterrupt } from '../../util/interrupt.ts';
-import { ioOf } from '../../util/io.ts';
+import { ioOf, type CliIo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
 import { parseSize } from '../../util/parse.ts';
 import { startProgress } from '../../util/progress.ts';
-import { LB, checkOutputNotInput, loadSdk, report, requireFiles } from './common.ts';
+import { LB, checkOutputNotInput, loadSdk, report, requireFiles, type DiffSdk } from './common.ts';
 
 /** What `--discard` accepts. */
 export const DISCARD_MODES: readonly DiscardMode[] = ['ignore', 'zero', 'punch'];
@@ -29,6 +35,8 @@ export interface WdiffApplyArgs extends GlobalArgs {
   'fsync-interval'?: number;
   /** Print a summary on stderr. */
   verbose: boolean;
+  /** Folder of the copy of a wdiff read from stdin (default: the system's temporary folder). */
+  'tmp-dir'?: string;
 }
 
 /** `walb wdiff apply`. */
@@ -42,51 +50,104 @@ export const wdiffApplyCommand: CommandModule<GlobalArgs, WdiffApplyArgs> = {
       .option('discard', { type: 'string', default: 'ignore', choices: [...DISCARD_MODES], describe: 'DISCARD records: leave the old data, write zeros, or punch holes (blkdiscard on a block device)' })
       .option('fsync-interval', { type: 'string', describe: 'fsync after every this many bytes written (suffixes k, m, g; default 1G; 0: only at the end)', coerce: (v: string) => parseSize(v, 'fsync interval') })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Print a summary on stderr' })
+      .option('tmp-dir', { type: 'string', describe: 'Folder for the copy of a wdiff given as - (stdin); default: the system\'s temporary folder' })
       .example('$0 wdiff apply d0.wdiff d1.wdiff disk.img', 'two diffs, merged, onto disk.img')
+      .example('cat d.wdiff | $0 wdiff apply - disk.img', 'a wdiff from stdin (copied to a temporary file first)')
       .example('$0 wdiff apply --discard zero a.wdiff /dev/vg/vol', 'discards written as zeros')
       .epilogue('Every wdiff is read through and checked first (checksums, decompression, addresses within the '
-        + 'image), so a bad one leaves the image unchanged. With --json: {type:"wdiff-apply", image, wdiffs, '
+        + 'image), so a bad one leaves the image unchanged; a wdiff given as - is therefore first copied from stdin '
+        + 'into a temporary file (removed at the end). With --json: {type:"wdiff-apply", image, wdiffs, '
         + 'discard, ios, bytesWritten, discardLb, syncs}.'),
   handler: async (args) => {
     const io = ioOf(args);
     if (args.files.length < 2) throw new UsageError('apply needs at least one wdiff and then the image');
     const wdiffs = args.files.slice(0, -1);
     const image = args.files[args.files.length - 1];
-    requireFiles(wdiffs, 'a wdiff to apply', 'each is read twice, checked whole before the first write');
+    if (wdiffs.filter((w) => w === '-').length > 1) throw new UsageError('- (stdin) can be given once');
     requireFiles([image], 'the image', 'it is written in place');
     await checkOutputNotInput(image, wdiffs, 'the image');
     const d = await loadSdk();
-    const total = Number((await probeDevice(image)).sizeBytes);
-    const progress = await startProgress(io, { label: 'verifying', total, json: args.json });
-    let phase: 'verify' | 'apply' = 'verify';
-    const opts: ApplyOptions = {
-      discard: args.discard as DiscardMode,
-      onProgress: (addr, p) => {
-        if (p !== phase) {
-          phase = p;
-          progress.phase('applying');
-        }
-        progress.update(addr * LB);
-      },
-    };
-    if (args.fsyncInterval !== undefined) opts.fsyncIntervalBytes = args.fsyncInterval;
-    let r: ApplySummary;
-    // Interrupted while writing, the image holds part of the diffs: say so, and how to finish.
-    // (Applying is idempotent: every record sets bytes, so the same apply again completes it.)
-    const disarm = armInterrupt(() => {
-      if (phase !== 'apply') return;
-      const message = `interrupted: ${image} is partly applied; run the same apply again to complete it`;
-      io.stderr.write(args.json ? toJson({ type: 'error', code: 'ERR_INTERRUPTED', message, source: image }) + '\n' : `\nwalb: ${message}\n`);
-    });
+    // stdin is read once, and apply reads every wdiff twice (checked whole before it writes): a
+    // copy in a temporary file stands for it.
+    const spool = wdiffs.includes('-') ? await spoolStdin(io, args['tmp-dir'] ?? tmpdir(), args.json) : undefined;
     try {
-      r = await d.applyWdiffs(image, wdiffs, opts);
+      await applyFiles(io, args, d, image, spool ? wdiffs.map((w) => (w === '-' ? spool.path : w)) : wdiffs, wdiffs);
+    } catch (e) {
+      // An error names the copy, which is gone by the time it is read: name stdin instead.
+      if (spool && e instanceof Error) {
+        e.message = e.message.replaceAll(spool.path, '<stdin>');
+        const x = e as { source?: unknown };
+        if (x.source === spool.path) x.source = '<stdin>';
+      }
+      throw e;
     } finally {
-      disarm();
-      progress.stop();
+      await spool?.remove();
     }
-    await report(io, { json: args.json, verbose: args.verbose, toStdout: false }, {
-      type: 'wdiff-apply', image, wdiffs, discard: args.discard, ios: r.ios, bytesWritten: r.bytesWritten,
-      discardLb: r.discardLb, syncs: r.syncs,
-    }, `${image}: applied ${wdiffs.length} wdiff${wdiffs.length > 1 ? 's' : ''}, ${r.ios} IOs, ${r.bytesWritten} bytes written, ${r.discardLb} LB discarded (${args.discard})`);
   },
 };
+
+/**
+ * Apply the wdiff files `paths` to `image`, with progress and the report, which names the wdiffs
+ * as they were given (`given`: `-` for stdin).
+ */
+async function applyFiles(io: CliIo, args: WdiffApplyArgs, d: DiffSdk, image: string, paths: string[], given: string[]): Promise<void> {
+  const total = Number((await probeDevice(image)).sizeBytes);
+  const progress = await startProgress(io, { label: 'verifying', total, json: args.json });
+  let phase: 'verify' | 'apply' = 'verify';
+  const opts: ApplyOptions = {
+    discard: args.discard as DiscardMode,
+    onProgress: (addr, p) => {
+      if (p !== phase) {
+        phase = p;
+        progress.phase('applying');
+      }
+      progress.update(addr * LB);
+    },
+  };
+  const interval = args['fsync-interval'];
+  if (interval !== undefined) opts.fsyncIntervalBytes = interval;
+  let r: ApplySummary;
+  // Interrupted while writing, the image holds part of the diffs: say so, and how to finish.
+  // (Applying is idempotent: every record sets bytes, so the same apply again completes it.)
+  const disarm = armInterrupt(() => {
+    if (phase !== 'apply') return;
+    const message = `interrupted: ${image} is partly applied; run the same apply again to complete it`;
+    io.stderr.write(args.json ? toJson({ type: 'error', code: 'ERR_INTERRUPTED', message, source: image }) + '\n' : `\nwalb: ${message}\n`);
+  });
+  try {
+    r = await d.applyWdiffs(image, paths, opts);
+  } finally {
+    disarm();
+    progress.stop();
+  }
+  await report(io, { json: args.json, verbose: args.verbose, toStdout: false }, {
+    type: 'wdiff-apply', image, wdiffs: given, discard: args.discard, ios: r.ios, bytesWritten: r.bytesWritten,
+    discardLb: r.discardLb, syncs: r.syncs,
+  }, `${image}: applied ${given.length} wdiff${given.length > 1 ? 's' : ''}, ${r.ios} IOs, ${r.bytesWritten} bytes written, ${r.discardLb} LB discarded (${args.discard})`);
+}
+
+/**
+ * Copy stdin into a file of a new temporary folder in `dir`, with progress; removed by `remove`
+ * (also when the command is interrupted).
+ */
+async function spoolStdin(io: CliIo, dir: string, json: boolean): Promise<{ path: string; remove: () => Promise<void> }> {
+  const folder = await mkdtemp(join(dir, 'walbjs-apply-'));
+  const path = join(folder, 'stdin.wdiff');
+  const disarm = armInterrupt(() => rmSync(folder, { recursive: true, force: true }));
+  const remove = async () => {
+    disarm();
+    await rm(folder, { recursive: true, force: true });
+  };
+  const progress = await startProgress(io, { label: 'receiving', json });
+  let n = 0;
+  try {
+    const counted = new Transform({ transform(chunk: Buffer, _e, done) { n += chunk.length; progress.update(n); done(null, chunk); } });
+    await pipeline(io.stdin, counted, createWriteStream(path));
+  } catch (e) {
+    await remove();
+    throw e;
+  } finally {
+    progress.stop();
+  }
+  return { path, remove };
+}
