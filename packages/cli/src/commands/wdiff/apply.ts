@@ -67,11 +67,13 @@ export const wdiffApplyCommand: CommandModule<GlobalArgs, WdiffApplyArgs> = {
     requireFiles([image], 'the image', 'it is written in place');
     await checkOutputNotInput(image, wdiffs, 'the image');
     const d = await loadSdk();
+    // The image is looked at before stdin is taken in: a wrong one fails at once.
+    const total = Number((await probeDevice(image)).sizeBytes);
     // stdin is read once, and apply reads every wdiff twice (checked whole before it writes): a
     // copy in a temporary file stands for it.
     const spool = wdiffs.includes('-') ? await spoolStdin(io, args['tmp-dir'] ?? tmpdir(), args.json) : undefined;
     try {
-      await applyFiles(io, args, d, image, spool ? wdiffs.map((w) => (w === '-' ? spool.path : w)) : wdiffs, wdiffs);
+      await applyFiles(io, args, d, image, total, spool ? wdiffs.map((w) => (w === '-' ? spool.path : w)) : wdiffs, wdiffs);
     } catch (e) {
       // An error names the copy, which is gone by the time it is read: name stdin instead.
       if (spool && e instanceof Error) {
@@ -87,11 +89,10 @@ export const wdiffApplyCommand: CommandModule<GlobalArgs, WdiffApplyArgs> = {
 };
 
 /**
- * Apply the wdiff files `paths` to `image`, with progress and the report, which names the wdiffs
- * as they were given (`given`: `-` for stdin).
+ * Apply the wdiff files `paths` to `image` (of `total` bytes), with progress and the report, which
+ * names the wdiffs as they were given (`given`: `-` for stdin).
  */
-async function applyFiles(io: CliIo, args: WdiffApplyArgs, d: DiffSdk, image: string, paths: string[], given: string[]): Promise<void> {
-  const total = Number((await probeDevice(image)).sizeBytes);
+async function applyFiles(io: CliIo, args: WdiffApplyArgs, d: DiffSdk, image: string, total: number, paths: string[], given: string[]): Promise<void> {
   const progress = await startProgress(io, { label: 'verifying', total, json: args.json });
   let phase: 'verify' | 'apply' = 'verify';
   const opts: ApplyOptions = {
