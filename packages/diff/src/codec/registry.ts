@@ -14,7 +14,7 @@ import { lz4NativeCodec, lz4TsCodec } from './lz4.ts';
 import { lzmaCodec } from './lzma.ts';
 import { noneCodec } from './none.ts';
 import { snappyCodecWithEncoder, snappyJsCodec, snappyNativeCodec, type SnappyEncoder } from './snappy.ts';
-import { asBuffer, type Codec } from './types.ts';
+import { asBuffer, probeNoise, type Codec } from './types.ts';
 import { zlibCodec } from './zlib.ts';
 import { zstdCodec } from './zstd.ts';
 
@@ -96,8 +96,7 @@ export function useSnappyEncoder(encode: SnappyEncoder | undefined, name = 'exte
   const base = getCodec(CompressionType.SNAPPY);
   if (!base.decompressSync) return false;
   const codec = snappyCodecWithEncoder(encode, base, name);
-  let seed = 0x2545f491;
-  const noise = (n: number) => Buffer.from(Array.from({ length: n }, () => { seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5; return seed & 0xff; }));
+  const noise = probeNoise(0x2545f491);
   const probes = [Buffer.alloc(0), Buffer.from('w'), Buffer.alloc(4096, 7), noise(4096), Buffer.from('walbjs snappy probe '.repeat(3700)), Buffer.concat([noise(40000), Buffer.alloc(40000)])];
   try {
     for (const p of probes) {

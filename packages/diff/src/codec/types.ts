@@ -103,3 +103,13 @@ export function exactSize(c: CallInfo, stored: Uint8Array, origSize: number, out
 export function asBuffer(u8: Uint8Array): Buffer {
   return Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
 }
+
+/**
+ * A reproducible source of incompressible bytes for the probes an external implementation is
+ * checked with before use (xorshift): each call continues where the last one stopped.
+ * @internal
+ */
+export function probeNoise(seed: number): (n: number) => Buffer {
+  let s = seed;
+  return (n) => Buffer.from(Array.from({ length: n }, () => { s ^= s << 13; s ^= s >>> 17; s ^= s << 5; return s & 0xff; }));
+}

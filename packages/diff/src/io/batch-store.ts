@@ -14,6 +14,7 @@
 import { checksum } from '@walbjs/log-format';
 import { CompressionType } from '../compression.ts';
 import { snappyDecodeInto, readSnappyPreamble } from '../codec/snappy-block.ts';
+import { probeNoise } from '../codec/types.ts';
 
 /**
  * Read `reads` ((fd, pos, len, at) quadruples) into `src`, then store each record of `pieces`
@@ -46,8 +47,7 @@ let impl: StoreBatchFn | undefined;
 export async function useBatchStore(fn: StoreBatchFn | undefined): Promise<boolean> {
   impl = undefined;
   if (fn === undefined) return true;
-  let seed = 0x6d2b79f5;
-  const noise = Buffer.from(Array.from({ length: 8192 }, () => { seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5; return seed & 0xff; }));
+  const noise = probeNoise(0x6d2b79f5)(8192);
   const src = Buffer.concat([noise, Buffer.from('walbjs batch probe '.repeat(600)).subarray(0, 8192)]);
   const dst = Buffer.alloc(src.length);
   const out = new Uint32Array(8);

@@ -53,10 +53,6 @@ unsafe extern "C" fn js_checksum(env: napi_env, info: napi_callback_info) -> nap
     })
 }
 
-thread_local! {
-    static SNAPPY_SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u16>)> = std::cell::RefCell::new((Vec::new(), Vec::new()));
-}
-
 /// `snappyCompress(data: Uint8Array, onlyIfSmaller: boolean): Buffer | null` — a raw snappy block
 /// of `data`; with `onlyIfSmaller`, null as soon as it would not be shorter than `data` (nothing
 /// allocated for an incompressible record).
@@ -65,13 +61,9 @@ unsafe extern "C" fn js_snappy_compress(env: napi_env, info: napi_callback_info)
         let [d, o] = args::<2>(env, info)?;
         let data = get_bytes(env, d, "data")?;
         let only = get_bool(env, o, "onlyIfSmaller")?;
-        SNAPPY_SCRATCH.with(|s| {
-            let (out, table) = &mut *s.borrow_mut();
-            let ok = snappy::compress_into(data, out, table, only);
-            // A huge record's scratch is not kept for the next one.
-            let r = if ok { buffer_copy(env, out) } else { null(env) };
-            if out.capacity() > 8 << 20 { *out = Vec::new(); }
-            r
+        snappy::compress_with_scratch(data, only, |block| match block {
+            Some(b) => buffer_copy(env, b),
+            None => null(env),
         })
     })
 }

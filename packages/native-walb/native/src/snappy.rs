@@ -156,6 +156,24 @@ pub fn compress_into(input: &[u8], out: &mut Vec<u8>, table: &mut Vec<u16>, only
     out.len() < limit
 }
 
+thread_local! {
+    /// This thread's output buffer and hash table, kept between records.
+    static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u16>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// [`compress_into`] with this thread's scratch space, handing `f` the block (or `None` when, with
+/// `only_if_smaller`, it would not be shorter than `input`). A huge record's output buffer is not
+/// kept for the next one.
+pub fn compress_with_scratch<R>(input: &[u8], only_if_smaller: bool, f: impl FnOnce(Option<&[u8]>) -> R) -> R {
+    SCRATCH.with(|s| {
+        let (out, table) = &mut *s.borrow_mut();
+        let ok = compress_into(input, out, table, only_if_smaller);
+        let r = f(if ok { Some(out.as_slice()) } else { None });
+        if out.capacity() > 8 << 20 { *out = Vec::new(); }
+        r
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::compress_into;

@@ -67,10 +67,6 @@ fn read_exact_at(r: &Read, dst: &mut [u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
-thread_local! {
-    static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u16>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
-}
-
 /// Do `reads` into `src`, then store each record `pieces[i]` of `src` with `codec`:
 /// `out[4i ..]` gets (compression type, offset in `dst` or [`IN_SRC`], stored size, checksum with
 /// salt 0 of the stored bytes). Compressed records are packed one after another from `dst[0]`; a
@@ -82,23 +78,21 @@ pub fn store_batch(reads: &[Read], src: &mut [u8], pieces: &[Piece], codec: u32,
         read_exact_at(r, &mut src[r.at..r.at + r.len])?;
     }
     let mut cursor = 0usize;
-    SCRATCH.with(|s| {
-        let (buf, table) = &mut *s.borrow_mut();
-        for (i, &Piece { at, len, raw_sum }) in pieces.iter().enumerate() {
-            let raw = &src[at..at + len];
-            let o = &mut out[i * OUT_WORDS..(i + 1) * OUT_WORDS];
-            if codec == CODEC_SNAPPY && snappy::compress_into(raw, buf, table, true) {
-                let n = buf.len();
-                dst[cursor..cursor + n].copy_from_slice(buf);
-                o.copy_from_slice(&[CODEC_SNAPPY, cursor as u32, n as u32, checksum(&dst[cursor..cursor + n], 0)]);
+    for (i, &Piece { at, len, raw_sum }) in pieces.iter().enumerate() {
+        let raw = &src[at..at + len];
+        let o = &mut out[i * OUT_WORDS..(i + 1) * OUT_WORDS];
+        let kept = codec == CODEC_SNAPPY && snappy::compress_with_scratch(raw, true, |block| match block {
+            Some(b) => {
+                let n = b.len();
+                dst[cursor..cursor + n].copy_from_slice(b);
+                o.copy_from_slice(&[CODEC_SNAPPY, cursor as u32, n as u32, checksum(b, 0)]);
                 cursor += n;
-            } else {
-                o.copy_from_slice(&[CODEC_NONE, IN_SRC, len as u32, raw_sum.unwrap_or_else(|| checksum(raw, 0))]);
+                true
             }
-        }
-        // A huge record's scratch is not kept for the next batch.
-        if buf.capacity() > 8 << 20 { *buf = Vec::new(); }
-    });
+            None => false,
+        });
+        if !kept { o.copy_from_slice(&[CODEC_NONE, IN_SRC, len as u32, raw_sum.unwrap_or_else(|| checksum(raw, 0))]); }
+    }
     Ok(())
 }
 
