@@ -17,7 +17,7 @@ import type { DiffImage, DiffIo } from '../algo/diff-io.ts';
 import { decodeDiffFileHeader, type DiffFileHeader } from '../layout/file-header.ts';
 import { recordKind } from '../layout/diff-record.ts';
 import {
-  decodeDiffIndexSuper, decodeIndexedDiffRecord, type DiffIndexSuper, type IndexedDiffRecord,
+  decodeDiffIndexSuper, decodeIndexedDiffRecord, readIndexedDiffRecord, type DiffIndexSuper, type IndexedDiffRecord,
 } from '../layout/indexed-record.ts';
 
 /**
@@ -88,7 +88,11 @@ export class IndexedDiffReader {
     private readonly index: Buffer,
     private readonly cacheBytes: number,
     private readonly recycle: boolean,
-  ) {}
+  ) {
+    this.indexView = new DataView(index.buffer, index.byteOffset, index.byteLength);
+  }
+
+  private readonly indexView: DataView;
 
   /**
    * Open an indexed wdiff: read and check its header, index super and every index record (their
@@ -113,8 +117,10 @@ export class IndexedDiffReader {
       }
       const index = await preadExact(fh, sup.nRecords * WALB_INDEXED_DIFF_RECORD_SIZE, sup.indexOffset, path, 'index');
       let prevEnd = 0;
+      // One location, moved along: an error copies what it needs of it.
+      const loc = { offset: 0, source: path };
       for (let i = 0; i < sup.nRecords; i++) {
-        const loc = { offset: sup.indexOffset + i * WALB_INDEXED_DIFF_RECORD_SIZE, source: path };
+        loc.offset = sup.indexOffset + i * WALB_INDEXED_DIFF_RECORD_SIZE;
         const r = decodeIndexedDiffRecord(index, i * WALB_INDEXED_DIFF_RECORD_SIZE, loc);
         if (r.ioAddress < prevEnd) throw new LayoutError(`index record at LB ${r.ioAddress} overlaps or precedes the previous one ending at ${prevEnd}`, loc);
         prevEnd = r.ioAddress + r.ioBlocks;
@@ -135,9 +141,10 @@ export class IndexedDiffReader {
     return this.indexSuper.nRecords;
   }
 
-  /** Index record `i` (already validated at open). */
+  /** Index record `i` (validated at open, so read as it is). */
   record(i: number): IndexedDiffRecord {
-    return decodeIndexedDiffRecord(this.index, i * WALB_INDEXED_DIFF_RECORD_SIZE);
+    if (!(i >= 0 && i < this.size)) throw new RangeError(`index record ${i} of ${this.size}`);
+    return readIndexedDiffRecord(this.indexView, i * WALB_INDEXED_DIFF_RECORD_SIZE);
   }
 
   /** Index of the first record ending after `addr` (binary search). */

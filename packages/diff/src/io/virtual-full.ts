@@ -13,7 +13,7 @@ import { DiffMemory } from '../algo/diff-memory.ts';
 import { mergeIos } from '../algo/merge.ts';
 import { sliceIo, type DiffIo } from '../algo/diff-io.ts';
 import { IndexedDiffReader } from './indexed-reader.ts';
-import { ioBytes } from './materialize.ts';
+import { ioBytes, ioBytesNow } from './materialize.ts';
 import { SortedDiffReader } from './sorted-reader.ts';
 import { openWdiff, readChunkFor } from './wdiff-input.ts';
 
@@ -137,12 +137,19 @@ export class VirtualFullImage {
     buf.fill(0, at + got, at + len);
   }
 
-  private async place(buf: Buffer, startByte: number, io: DiffIo, limitByte: number): Promise<void> {
+  /**
+   * Lay `io` over `buf` (which starts at byte `startByte`), up to `limitByte`: at once when its
+   * bytes are at hand (raw, or decompressed without a wait), else once they are. Returns the
+   * promise only in the second case, so the common one costs no promise per IO.
+   */
+  private place(buf: Buffer, startByte: number, io: DiffIo, limitByte: number): Promise<void> | undefined {
     const from = io.addr * LOGICAL_BLOCK_SIZE;
     const to = Math.min((io.addr + io.blocks) * LOGICAL_BLOCK_SIZE, limitByte);
-    if (to <= from) return;
-    if (io.kind === 'normal') buf.set((await ioBytes(io))!.subarray(0, to - from), from - startByte);
-    else buf.fill(0, from - startByte, to - startByte);
+    if (to <= from) return undefined;
+    if (io.kind !== 'normal') { buf.fill(0, from - startByte, to - startByte); return undefined; }
+    const now = ioBytesNow(io);
+    if (now) { buf.set(now.subarray(0, to - from), from - startByte); return undefined; }
+    return ioBytes(io).then((b) => { buf.set(b!.subarray(0, to - from), from - startByte); });
   }
 
   /**
@@ -218,7 +225,7 @@ export class VirtualFullImage {
         while (!next.done && next.value.addr < b) {
           const io = next.value;
           const part = sliceIo(io, a, b);
-          if (part) await this.place(cur.buf, start, part, end);
+          if (part) { const p = this.place(cur.buf, start, part, end); if (p) await p; }
           if (io.addr + io.blocks > b) break; // the rest belongs to the next chunk
           next = await ios.next();
         }

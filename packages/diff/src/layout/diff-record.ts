@@ -87,19 +87,24 @@ export function encodeDiffRecord(r: DiffRecord, buf: Uint8Array, off: number): v
  * @throws {@link ValueOutOfRangeError}, {@link UnknownCompressionTypeError}
  */
 export function validateDiffRecord(r: { ioAddress: number; ioBlocks: number; flags: number; compressionType: number; dataSize: number }, loc: ErrorLocation = {}): void {
-  if (r.flags & ~WALB_DIFF_FLAGS_MASK) throw new ValueOutOfRangeError('flags', r.flags, 'has undefined bits', loc);
-  if ((r.flags & WALB_DIFF_FLAG_ALLZERO) && (r.flags & WALB_DIFF_FLAG_DISCARD)) throw new ValueOutOfRangeError('flags', r.flags, 'sets both ALLZERO and DISCARD', loc);
-  if (r.ioBlocks === 0) throw new ValueOutOfRangeError('io_blocks', 0, 'must not be 0', loc);
-  if (r.ioAddress + r.ioBlocks > Number.MAX_SAFE_INTEGER) throw new ValueOutOfRangeError('io_address', r.ioAddress, 'ends beyond 2^53 LB', loc);
-  if (recordKind(r.flags) === 'normal') {
-    if (!isCompressionType(r.compressionType)) throw new UnknownCompressionTypeError(r.compressionType, loc);
-    if (r.ioBlocks > MAX_NORMAL_IO_BLOCKS) throw new ValueOutOfRangeError('io_blocks', r.ioBlocks, `exceeds ${MAX_NORMAL_IO_BLOCKS} LB for a normal record`, loc);
-    if (r.dataSize === 0) throw new ValueOutOfRangeError('data_size', 0, 'is 0 for a normal record', loc);
-    const raw = r.ioBlocks * 512;
-    if (r.compressionType === 0 ? r.dataSize !== raw : r.dataSize > raw) {
-      throw new ValueOutOfRangeError('data_size', r.dataSize, `does not fit ${r.ioBlocks} LB stored ${r.compressionType === 0 ? 'raw' : 'compressed'}`, loc);
+  validateDiffRecordFields(r.ioAddress, r.ioBlocks, r.flags, r.compressionType, r.dataSize, loc);
+}
+
+/** @internal {@link validateDiffRecord} on the fields themselves (no object per record). */
+export function validateDiffRecordFields(ioAddress: number, ioBlocks: number, flags: number, compressionType: number, dataSize: number, loc: ErrorLocation): void {
+  if (flags & ~WALB_DIFF_FLAGS_MASK) throw new ValueOutOfRangeError('flags', flags, 'has undefined bits', loc);
+  if ((flags & WALB_DIFF_FLAG_ALLZERO) && (flags & WALB_DIFF_FLAG_DISCARD)) throw new ValueOutOfRangeError('flags', flags, 'sets both ALLZERO and DISCARD', loc);
+  if (ioBlocks === 0) throw new ValueOutOfRangeError('io_blocks', 0, 'must not be 0', loc);
+  if (ioAddress + ioBlocks > Number.MAX_SAFE_INTEGER) throw new ValueOutOfRangeError('io_address', ioAddress, 'ends beyond 2^53 LB', loc);
+  if (recordKind(flags) === 'normal') {
+    if (!isCompressionType(compressionType)) throw new UnknownCompressionTypeError(compressionType, loc);
+    if (ioBlocks > MAX_NORMAL_IO_BLOCKS) throw new ValueOutOfRangeError('io_blocks', ioBlocks, `exceeds ${MAX_NORMAL_IO_BLOCKS} LB for a normal record`, loc);
+    if (dataSize === 0) throw new ValueOutOfRangeError('data_size', 0, 'is 0 for a normal record', loc);
+    const raw = ioBlocks * 512;
+    if (compressionType === 0 ? dataSize !== raw : dataSize > raw) {
+      throw new ValueOutOfRangeError('data_size', dataSize, `does not fit ${ioBlocks} LB stored ${compressionType === 0 ? 'raw' : 'compressed'}`, loc);
     }
-  } else if (r.dataSize !== 0) {
-    throw new ValueOutOfRangeError('data_size', r.dataSize, 'must be 0 for an ALLZERO or DISCARD record', loc);
+  } else if (dataSize !== 0) {
+    throw new ValueOutOfRangeError('data_size', dataSize, 'must be 0 for an ALLZERO or DISCARD record', loc);
   }
 }

@@ -7,7 +7,7 @@
 import { checksum, checksumVerifies } from '@walbjs/log-format';
 import { WALB_DIFF_INDEX_SUPER_SIZE, WALB_INDEXED_DIFF_RECORD_SIZE } from '../constants.ts';
 import { ChecksumError, LayoutError, ValueOutOfRangeError, type ErrorLocation } from '../errors.ts';
-import { MAX_NORMAL_IO_BLOCKS, recordKind, validateDiffRecord } from './diff-record.ts';
+import { MAX_NORMAL_IO_BLOCKS, recordKind, validateDiffRecordFields } from './diff-record.ts';
 import { readAddress, view, writeU64 } from './view.ts';
 
 /** An index record, every field of the original. */
@@ -53,42 +53,53 @@ export interface DiffIndexSuper {
 }
 
 /**
+ * The fields of the index record at byte `off` of `v`, as they are (no check): for records
+ * {@link decodeIndexedDiffRecord} validated already, as a reader's index is at open.
+ */
+export function readIndexedDiffRecord(v: DataView, off: number): IndexedDiffRecord {
+  return {
+    ioAddress: v.getUint32(off + 4, true) * 0x1_0000_0000 + v.getUint32(off, true),
+    ioBlocks: v.getUint32(off + 8, true),
+    flags: v.getUint8(off + 12),
+    compressionType: v.getUint8(off + 13),
+    reserved1: v.getUint16(off + 14, true),
+    dataOffset: v.getUint32(off + 20, true) * 0x1_0000_0000 + v.getUint32(off + 16, true),
+    dataSize: v.getUint32(off + 24, true),
+    ioOffset: v.getUint32(off + 28, true),
+    origBlocks: v.getUint32(off + 32, true),
+    reserved2: v.getUint32(off + 36, true),
+    ioChecksum: v.getUint32(off + 40, true),
+    recChecksum: v.getUint32(off + 44, true),
+  };
+}
+
+/**
  * Decode and validate the index record at `buf[off .. off+48)`: its own checksum, the record rules,
  * the extent inside its image.
+ *
+ * An index holds one record per extent, tens of thousands of them: the fields and the checksum's
+ * twelve words are read from one view of `buf`, and nothing else is allocated unless it fails.
  *
  * @throws {@link ChecksumError}, {@link ValueOutOfRangeError}, {@link LayoutError}
  */
 export function decodeIndexedDiffRecord(buf: Uint8Array, off: number, loc: ErrorLocation = {}): IndexedDiffRecord {
-  const block = buf.subarray(off, off + WALB_INDEXED_DIFF_RECORD_SIZE);
-  const v = view(block);
-  const r: IndexedDiffRecord = {
-    ioAddress: readAddress(v, 0, 'io_address', loc),
-    ioBlocks: v.getUint32(8, true),
-    flags: v.getUint8(12),
-    compressionType: v.getUint8(13),
-    reserved1: v.getUint16(14, true),
-    dataOffset: readAddress(v, 16, 'data_offset', loc),
-    dataSize: v.getUint32(24, true),
-    ioOffset: v.getUint32(28, true),
-    origBlocks: v.getUint32(32, true),
-    reserved2: v.getUint32(36, true),
-    ioChecksum: v.getUint32(40, true),
-    recChecksum: v.getUint32(44, true),
-  };
-  if (!checksumVerifies(block, 0)) {
-    const copy = Uint8Array.from(block);
-    view(copy).setUint32(44, 0, true);
-    throw new ChecksumError('index record checksum', r.recChecksum, checksum(copy, 0), loc);
-  }
+  if (off < 0 || off + WALB_INDEXED_DIFF_RECORD_SIZE > buf.byteLength) throw new RangeError(`index record at ${off} lies outside a ${buf.byteLength}-byte buffer`);
+  const v = view(buf);
+  readAddress(v, off, 'io_address', loc);
+  readAddress(v, off + 16, 'data_offset', loc);
+  let sum = 0;
+  for (let k = 0; k < WALB_INDEXED_DIFF_RECORD_SIZE; k += 4) sum = (sum + v.getUint32(off + k, true)) | 0;
+  const r = readIndexedDiffRecord(v, off);
+  if (sum !== 0) throw new ChecksumError('index record checksum', r.recChecksum, (r.recChecksum - sum) >>> 0, loc);
   if (recordKind(r.flags) === 'normal') {
-    validateDiffRecord({ ...r, ioBlocks: r.origBlocks }, loc);
+    validateDiffRecordFields(r.ioAddress, r.origBlocks, r.flags, r.compressionType, r.dataSize, loc);
     if (r.ioBlocks === 0) throw new ValueOutOfRangeError('io_blocks', 0, 'must not be 0', loc);
     if (r.origBlocks > MAX_NORMAL_IO_BLOCKS) throw new ValueOutOfRangeError('orig_blocks', r.origBlocks, 'is too large', loc);
     if (r.ioOffset + r.ioBlocks > r.origBlocks) {
       throw new LayoutError(`extent [${r.ioOffset}, +${r.ioBlocks}) lies outside its ${r.origBlocks}-LB image`, loc);
     }
   } else {
-    validateDiffRecord({ ...r, dataSize: 0 }, loc);
+    validateDiffRecordFields(r.ioAddress, r.ioBlocks, r.flags, r.compressionType, 0, loc);
   }
   return r;
 }

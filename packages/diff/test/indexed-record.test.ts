@@ -1,0 +1,79 @@
+// The 48-byte index record: decoding at any offset of any buffer gives back what was encoded, the
+// unchecked read agrees with it, and a record with any byte changed is refused with a typed error
+// (never a plain exception), its checksum error naming the sum the record would need.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { checksum } from '@walbjs/log-format';
+import {
+  ChecksumError, WALB_DIFF_FLAG_ALLZERO, WALB_DIFF_FLAG_DISCARD, WALB_INDEXED_DIFF_RECORD_SIZE, WdiffFormatError,
+  decodeIndexedDiffRecord, encodeIndexedDiffRecord, readIndexedDiffRecord, type IndexedDiffRecord,
+} from '../src/index.ts';
+
+const SIZE = WALB_INDEXED_DIFF_RECORD_SIZE;
+
+/** Valid records: normal ones (raw or snappy) with an extent inside their image, ALLZERO and DISCARD. */
+const record = fc.oneof(
+  fc.record({
+    ioAddress: fc.integer({ min: 0, max: 2 ** 52 }), origBlocks: fc.integer({ min: 1, max: 2048 }), compressed: fc.boolean(),
+    dataOffset: fc.integer({ min: 32, max: 2 ** 50 }), ioChecksum: fc.nat({ max: 0xffffffff }), cut: fc.nat(), len: fc.nat(),
+  }).map(({ ioAddress, origBlocks, compressed, dataOffset, ioChecksum, cut, len }): IndexedDiffRecord => {
+    const ioOffset = cut % origBlocks;
+    const ioBlocks = 1 + (len % (origBlocks - ioOffset));
+    return {
+      ioAddress, ioBlocks, flags: 0, compressionType: compressed ? 2 : 0, reserved1: 0, dataOffset,
+      dataSize: compressed ? 1 + (cut % (origBlocks * 512)) : origBlocks * 512, ioOffset, origBlocks, reserved2: 0, ioChecksum, recChecksum: 0,
+    };
+  }),
+  fc.record({ ioAddress: fc.integer({ min: 0, max: 2 ** 52 }), ioBlocks: fc.integer({ min: 1, max: 1 << 20 }), discard: fc.boolean() })
+    .map(({ ioAddress, ioBlocks, discard }): IndexedDiffRecord => ({
+      ioAddress, ioBlocks, flags: discard ? WALB_DIFF_FLAG_DISCARD : WALB_DIFF_FLAG_ALLZERO, compressionType: 0, reserved1: 0,
+      dataOffset: 0, dataSize: 0, ioOffset: 0, origBlocks: 0, reserved2: 0, ioChecksum: 0, recChecksum: 0,
+    })),
+);
+
+/** `r` encoded at byte `at` of a larger buffer that is itself a view at an odd offset. */
+function placed(r: IndexedDiffRecord, at: number): Buffer {
+  const whole = Buffer.alloc(at + SIZE + 16 + 3);
+  const buf = whole.subarray(3);
+  encodeIndexedDiffRecord(r, buf, at);
+  return buf;
+}
+
+test('decode and the unchecked read give back the encoded record, at any offset', () => {
+  fc.assert(fc.property(record, fc.nat({ max: 100 }), (r, at) => {
+    const buf = placed(r, at);
+    const d = decodeIndexedDiffRecord(buf, at);
+    assert.equal(d, r);
+    assert.equal(readIndexedDiffRecord(new DataView(buf.buffer, buf.byteOffset, buf.byteLength), at), r);
+  }));
+});
+
+test('a record with a byte changed is refused with a typed error; a checksum error names the needed sum', () => {
+  fc.assert(fc.property(record, fc.nat({ max: 40 }), fc.nat({ max: SIZE - 1 }), fc.integer({ min: 1, max: 255 }), (r, at, i, x) => {
+    const buf = placed(r, at);
+    buf[at + i] ^= x;
+    try {
+      decodeIndexedDiffRecord(buf, at, { source: 'idx', offset: 1000 });
+    } catch (e) {
+      assert.instance(e, WdiffFormatError);
+      assert.is((e as WdiffFormatError).source, 'idx');
+      if (e instanceof ChecksumError) {
+        const copy = Buffer.from(buf.subarray(at, at + SIZE));
+        copy.writeUInt32LE(0, 44);
+        assert.is(e.actual, checksum(copy, 0));
+        assert.is(e.expected, buf.readUInt32LE(at + 44));
+      }
+      return;
+    }
+    assert.unreachable('a changed record was taken');
+  }));
+});
+
+test('a record that does not lie inside the buffer is a RangeError, not a read past it', () => {
+  const buf = placed({ ioAddress: 8, ioBlocks: 1, flags: WALB_DIFF_FLAG_ALLZERO, compressionType: 0, reserved1: 0, dataOffset: 0, dataSize: 0, ioOffset: 0, origBlocks: 0, reserved2: 0, ioChecksum: 0, recChecksum: 0 }, 0);
+  assert.throws(() => decodeIndexedDiffRecord(buf, buf.byteLength - SIZE + 1), RangeError);
+  assert.throws(() => decodeIndexedDiffRecord(buf, -1), RangeError);
+});
+
+test.run();
