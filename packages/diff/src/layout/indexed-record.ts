@@ -53,8 +53,14 @@ export interface DiffIndexSuper {
 }
 
 /**
- * The fields of the index record at byte `off` of `v`, as they are (no check): for records
- * {@link decodeIndexedDiffRecord} validated already, as a reader's index is at open.
+ * The fields of the index record at byte `off` of `v`, as they are: no checksum, no rule, and an
+ * address beyond 2^53 LB would lose precision. Only for records {@link decodeIndexedDiffRecord}
+ * validated already, as an indexed reader's index is at open.
+ *
+ * @example
+ * const v = new DataView(index.buffer, index.byteOffset, index.byteLength);
+ * for (let off = 0; off < index.byteLength; off += 48) decodeIndexedDiffRecord(index, off); // once
+ * const third = readIndexedDiffRecord(v, 2 * 48);                                            // then
  */
 export function readIndexedDiffRecord(v: DataView, off: number): IndexedDiffRecord {
   return {
