@@ -14,11 +14,12 @@ const M = suite('merge memory');
 const peak = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
 const resetPeak = () => writeFileSync('/proc/self/clear_refs', '5');
 
-M('read chunks shrink with the number of inputs, within 256 KiB to 8 MiB', () => {
-  assert.is(readChunkFor(1), 8 << 20);
-  assert.is(readChunkFor(8), 8 << 20);
-  assert.is(readChunkFor(9), 4 << 20);
-  assert.is(readChunkFor(40), 1 << 20);
+M('read chunks shrink with the number of inputs, within 256 KiB to 2 MiB', () => {
+  assert.is(readChunkFor(1), 2 << 20);
+  assert.is(readChunkFor(32), 2 << 20);
+  assert.is(readChunkFor(33), 1 << 20);
+  assert.is(readChunkFor(64), 1 << 20);
+  assert.is(readChunkFor(65), 512 << 10);
   assert.is(readChunkFor(10_000), 256 << 10);
 });
 
