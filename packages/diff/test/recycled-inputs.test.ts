@@ -3,10 +3,11 @@
 // reused after.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeGeneratedWlog } from '@walbjs/log-format';
-import { IndexedDiffReader, SortedDiffReader, VirtualFullImage, applyWdiffs, convertWlogs, ioBytes, mergeWdiffs, parseCompressOpt, type DiffIo } from '../src/index.ts';
+import { IndexedDiffReader, SortedDiffReader, SortedDiffWriter, VirtualFullImage, applyWdiffs, convertWlogs, ioBytes, mergeWdiffs, normalIo, parseCompressOpt, type DiffIo } from '../src/index.ts';
 import { makeImage, tempDir } from './helpers.ts';
 
 const R = suite('readers: recycled memory');
@@ -155,6 +156,26 @@ R('sorted inputs merged (recycling their chunks), applied, equal them applied on
     sorted.push(d);
   }
   await assertMergeMatchesApplies('sorted', sorted, 32 << 20);
+});
+
+R('one sorted diff of records larger than two read chunks applies whole (apply reads it into a ring of chunks)', async () => {
+  // Raw 5 MiB records span three 2 MiB chunks: the ring reads into a chunk's buffer again while
+  // such a record's first part is still to be gathered.
+  const d = join(t.dir, 'big-records.wdiff');
+  const w = await SortedDiffWriter.create(d, { cmpr: parseCompressOpt('none') });
+  const want = Buffer.alloc(64 << 20);
+  for (let k = 0; k < 10; k++) {
+    const bytes = randomBytes((5 << 20) + 512 * k);
+    const addr = k * 12_000 + 7;
+    bytes.copy(want, addr * 512);
+    await w.write(normalIo(addr, bytes));
+  }
+  await w.close();
+  for (let round = 0; round < 3; round++) {
+    const img = makeImage(t.dir, `big-${round}.img`, want.length);
+    await applyWdiffs(img, [d]);
+    assert.ok(readFileSync(img).equals(want), `round ${round}`);
+  }
 });
 
 R('a virtual full image streamed over indexed diffs (recycling their memory) equals them applied', async () => {

@@ -14,7 +14,8 @@ function pattern(n: number): Buffer {
   return b;
 }
 
-// 3 × 8 MiB chunks and a partial fourth: reused buffers go round more than once.
+// 3 × 8 MiB chunks and a partial fourth (14 and a part with the default 2 MiB): reused buffers go
+// round more than once.
 const SIZE = 29 * MiB + 1234;
 const SIZE4 = SIZE - (SIZE % 4);
 
@@ -28,29 +29,32 @@ async function withFile(bytes: Buffer, fn: (path: string) => Promise<void>): Pro
   } finally { t.cleanup(); }
 }
 
-test('reused buffers: every read returns the file\'s bytes, views stay valid for 8 MiB of reading on', async () => {
+test('reused buffers: every read returns the file\'s bytes, views stay valid for a chunk of reading on', async () => {
   const want = pattern(SIZE4);
   await withFile(want, async (p) => {
-    for (const reuseBuffers of [false, true]) {
-      const r = new ChunkReader(p, { reuseBuffers });
-      // Odd sizes: reads inside a chunk (views) and across chunks (copies).
-      const sizes = [4096, 5000, MiB + 3, 7, 3 * MiB - 1];
-      const held: Array<{ at: number; view: Buffer; readUntil: number }> = [];
-      let at = 0;
-      for (let k = 0; at < SIZE4; k++) {
-        const n = Math.min(sizes[k % sizes.length], SIZE4 - at);
-        const b = await r.readExact(n);
-        assert.ok(b.equals(want.subarray(at, at + n)), `read of ${n} at ${at} (reuse ${reuseBuffers})`);
-        held.push({ at, view: b, readUntil: at + n + 8 * MiB });
-        at += n;
-        // Every view still inside its guarantee (or any view without reuse) holds its bytes.
-        for (const h of held) {
-          if (reuseBuffers && at > h.readUntil) continue;
-          assert.ok(h.view.equals(want.subarray(h.at, h.at + h.view.byteLength)), `view at ${h.at} changed after reading to ${at}`);
+    // The default chunk (2 MiB) and 8 MiB; reads across two, three and more chunks among them.
+    for (const [chunkBytes, chunk] of [[undefined, 2 * MiB], [8 * MiB, 8 * MiB]] as const) {
+      for (const reuseBuffers of [false, true]) {
+        const r = new ChunkReader(p, { reuseBuffers, chunkBytes });
+        // Odd sizes: reads inside a chunk (views) and across chunks (copies).
+        const sizes = [4096, 5000, MiB + 3, 7, 3 * MiB - 1, 17 * MiB + 5];
+        const held: Array<{ at: number; view: Buffer; readUntil: number }> = [];
+        let at = 0;
+        for (let k = 0; at < SIZE4; k++) {
+          const n = Math.min(sizes[k % sizes.length], SIZE4 - at);
+          const b = await r.readExact(n);
+          assert.ok(b.equals(want.subarray(at, at + n)), `read of ${n} at ${at} (chunk ${chunk}, reuse ${reuseBuffers})`);
+          held.push({ at, view: b, readUntil: at + n + chunk });
+          at += n;
+          // Every view still inside its guarantee (or any view without reuse) holds its bytes.
+          for (const h of held) {
+            if (reuseBuffers && at > h.readUntil) continue;
+            assert.ok(h.view.equals(want.subarray(h.at, h.at + h.view.byteLength)), `view at ${h.at} changed after reading to ${at} (chunk ${chunk})`);
+          }
         }
+        assert.is(await r.read(1), null);
+        await r.close();
       }
-      assert.is(await r.read(1), null);
-      await r.close();
     }
   });
 });

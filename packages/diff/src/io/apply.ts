@@ -61,8 +61,9 @@ export interface ApplySummary {
  */
 export async function verifyWdiffs(paths: string[], sizeLb?: number, onProgress?: (addr: number) => void): Promise<void> {
   for (const p of paths) {
-    // Each IO is checked and let go before the next is read.
-    const d = await openWdiff(p, { transientData: true, recycle: true });
+    // Each IO is checked and let go before the next is read; chunks as apply reads them (a 568 MB
+    // diff verified in 0.165 s against 0.186 s with 8 MiB chunks, medians of 11).
+    const d = await openWdiff(p, { transientData: true, recycle: true, chunkBytes: readChunkFor(1) });
     try {
       let n = 0;
       for await (const io of d.ios()) {

@@ -34,16 +34,16 @@ export interface SortedReadOptions {
   source?: string;
   /**
    * Read a file into a few reused buffers: an entry's `stored` bytes (and its IO's data) are then
-   * valid only until about 8 MiB more of the file has been read, so take this only when every
+   * valid only until one more chunk of the file has been read, so take this only when every
    * entry is used up (copied, written, checked) before reading on. Default false.
    */
   reuseBuffers?: boolean;
-  /** Bytes per read of a file ({@link ChunkReaderOptions.chunkBytes}; default 8 MiB). */
+  /** Bytes per read of a file ({@link ChunkReaderOptions.chunkBytes}; default 2 MiB). */
   chunkBytes?: number;
   /**
    * The caller tells with {@link SortedDiffReader.releaseBelow} which IOs it is done with, and a
    * file's chunks are read again into once every IO read from them is released: no fresh chunk
-   * per 8 MiB, which a merge of 8 sorted diffs paid with a fifth of its time in garbage collection
+   * per read, which a merge of 8 sorted diffs paid with a fifth of its time in garbage collection
    * and 460 MB of memory. Not with `reuseBuffers`. Default false.
    */
   recycle?: boolean;

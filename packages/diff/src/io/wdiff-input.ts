@@ -35,7 +35,7 @@ export interface OpenWdiffOptions {
    * file may be read into reused buffers ({@link SortedReadOptions.reuseBuffers}). Default false.
    */
   transientData?: boolean;
-  /** Bytes per read of a sorted file (default 8 MiB; merge, apply and virt-cat take {@link readChunkFor}). */
+  /** Bytes per read of a sorted file (default 2 MiB; merge, apply and virt-cat take {@link readChunkFor}). */
   chunkBytes?: number;
   /**
    * The caller tells with {@link WdiffInput.releaseBelow} which IOs it is done with, and a file

@@ -10,8 +10,13 @@ import { openInput } from './io-error.ts';
 /** Anything a reader can take: a file path (`'-'` is stdin), bytes, a stream or chunks. */
 export type ByteSource = string | Uint8Array | NodeJS.ReadableStream | AsyncIterable<Uint8Array>;
 
-/** Bytes read from a file per system call, by default, and the bounds of the option. */
-const DEFAULT_FILE_CHUNK = 8 << 20;
+/**
+ * Bytes read from a file per system call, by default, and the bounds of the option. A 2 MiB chunk
+ * is still in the CPU caches when the reader parses and sums it: a 512 MiB wlog read through in
+ * 0.235 s against 0.279 s with 8 MiB chunks, a 568 MB sorted wdiff in 0.222 s against 0.264 s
+ * (medians of 7, alternating).
+ */
+const DEFAULT_FILE_CHUNK = 2 << 20;
 const MIN_FILE_CHUNK = 64 << 10;
 const MAX_FILE_CHUNK = 64 << 20;
 
@@ -100,14 +105,14 @@ export interface ChunkPool {
 /** Options of {@link ChunkReader}. */
 export interface ChunkReaderOptions {
   /**
-   * Read a file into the same few buffers in turn instead of a fresh one per 8 MiB chunk. The
-   * views that reads return then stay valid only until the reader has read two chunks further
-   * (at least 8 MiB): for consumers that copy or finish with the bytes before reading on, such as
-   * a verification pass or an apply. Default false.
+   * Read a file into the same few buffers in turn instead of a fresh one per chunk. The views
+   * that reads return then stay valid only until the reader is two chunks further (at least one
+   * chunk, 2 MiB by default, past their end): for consumers that copy or finish with the bytes
+   * before reading on, such as a verification pass or an apply. Default false.
    */
   reuseBuffers?: boolean;
   /**
-   * Bytes per read of a file (default 8 MiB, kept within 64 KiB to 64 MiB). A reader holds about
+   * Bytes per read of a file (default 2 MiB, kept within 64 KiB to 64 MiB). A reader holds about
    * two chunks, plus older ones while views into them live: a consumer with many readers open at
    * once (a merge of many files) keeps its memory bounded with smaller chunks.
    */
@@ -126,8 +131,12 @@ export class ChunkReader {
   /** Name of the input, for error messages. */
   readonly source?: string;
 
+  /** Chunks are read into a ring of buffers (a file with `reuseBuffers`). */
+  private readonly ring: boolean;
+
   constructor(src: ByteSource, opts: ChunkReaderOptions = {}) {
     this.it = chunksOf(src, opts.reuseBuffers ?? false, opts.chunkBytes, opts.pool);
+    this.ring = (opts.reuseBuffers ?? false) && typeof src === 'string' && src !== '-';
     this.source = sourceName(src);
   }
 
@@ -172,7 +181,11 @@ export class ChunkReader {
         throw new TruncatedError(`${what}: needed ${n} bytes, input ended after ${got}`, { offset: start, source: this.source });
       }
       const take = Math.min(n - got, this.cur.byteLength - this.pos);
-      parts.push(this.cur.subarray(this.pos, this.pos + take));
+      // From a ring, a chunk's buffer is read into again while a read that spans three chunks
+      // still needs its first part: such parts are copied as they are taken (by Uint8Array's
+      // slice: a Buffer's own is a view).
+      const part = this.cur.subarray(this.pos, this.pos + take);
+      parts.push(this.ring ? Uint8Array.prototype.slice.call(part) : part);
       this.pos += take;
       got += take;
       this.offset += take;
