@@ -59,6 +59,25 @@ test('reused buffers: every read returns the file\'s bytes, views stay valid for
   });
 });
 
+test('pooled chunks: a read across chunks is whole even when the chunk before the current one is read into again', async () => {
+  // The most a caller may give back: a merge's writer releases IOs when their pack is written,
+  // which can happen while a reader waits for its next chunk in the middle of a long read. This
+  // pool hands out again the buffer taken two reads before (the chunk before the current one).
+  const want = pattern(SIZE4);
+  await withFile(want, async (p) => {
+    const taken: Buffer[] = [];
+    const pool = { take: (bytes: number) => { const b = taken.length >= 2 ? taken[taken.length - 2] : Buffer.allocUnsafeSlow(bytes); taken.push(b); return b; } };
+    const r = new ChunkReader(p, { chunkBytes: MiB, pool });
+    let at = 0;
+    for (const n of [MiB - 100, 3 * MiB + 7, 100, 5 * MiB - 3, 2 * MiB + 1]) {
+      const b = await r.readExact(n);
+      assert.ok(b.equals(want.subarray(at, at + n)), `read of ${n} at ${at}`);
+      at += n;
+    }
+    await r.close();
+  });
+});
+
 test('reused buffers: a truncated read is still a TruncatedError', async () => {
   await withFile(pattern(9 * MiB), async (p) => {
     const r = new ChunkReader(p, { reuseBuffers: true });

@@ -131,12 +131,12 @@ export class ChunkReader {
   /** Name of the input, for error messages. */
   readonly source?: string;
 
-  /** Chunks are read into a ring of buffers (a file with `reuseBuffers`). */
-  private readonly ring: boolean;
+  /** A file's chunks are read into memory used before: a ring (`reuseBuffers`) or a `pool`. */
+  private readonly reused: boolean;
 
   constructor(src: ByteSource, opts: ChunkReaderOptions = {}) {
     this.it = chunksOf(src, opts.reuseBuffers ?? false, opts.chunkBytes, opts.pool);
-    this.ring = (opts.reuseBuffers ?? false) && typeof src === 'string' && src !== '-';
+    this.reused = ((opts.reuseBuffers ?? false) || opts.pool !== undefined) && typeof src === 'string' && src !== '-';
     this.source = sourceName(src);
   }
 
@@ -181,11 +181,12 @@ export class ChunkReader {
         throw new TruncatedError(`${what}: needed ${n} bytes, input ended after ${got}`, { offset: start, source: this.source });
       }
       const take = Math.min(n - got, this.cur.byteLength - this.pos);
-      // From a ring, a chunk's buffer is read into again while a read that spans three chunks
-      // still needs its first part: such parts are copied as they are taken (by Uint8Array's
-      // slice: a Buffer's own is a view).
+      // Reused memory may be read into again while a read that spans three chunks still needs
+      // its first part: a ring's next read goes into it, and a pool may have it back from a
+      // release made while this read waits. Such parts are copied as they are taken (by
+      // Uint8Array's slice: a Buffer's own is a view).
       const part = this.cur.subarray(this.pos, this.pos + take);
-      parts.push(this.ring ? Uint8Array.prototype.slice.call(part) : part);
+      parts.push(this.reused ? Uint8Array.prototype.slice.call(part) : part);
       this.pos += take;
       got += take;
       this.offset += take;
