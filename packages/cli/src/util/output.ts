@@ -12,6 +12,7 @@ import { UsageError } from './errors.ts';
 import type { CliIo } from './io.ts';
 import { writeTo } from './io.ts';
 import { armInterrupt } from './interrupt.ts';
+import type { Progress } from './progress.ts';
 
 /** An open output. */
 export interface Output {
@@ -29,6 +30,27 @@ export interface Output {
    * output that is not a regular file (a block device, a FIFO).
    */
   abort(): Promise<void>;
+}
+
+/**
+ * Run `write` (which fills `out`), then close `out`; when it fails, abort `out` (no partial file
+ * is left behind) and rethrow. `progress` is removed either way.
+ *
+ * @example
+ * const out = openOutput(args.out, io, (n) => progress.update(n));
+ * const r = await writeThrough(out, progress, () => catLdev(args.ldev, out.sink, opts));
+ */
+export async function writeThrough<T>(out: Output, progress: Pick<Progress, 'stop'>, write: () => Promise<T>): Promise<T> {
+  try {
+    const r = await write();
+    await out.close();
+    return r;
+  } catch (e) {
+    await out.abort();
+    throw e;
+  } finally {
+    progress.stop();
+  }
 }
 
 /**

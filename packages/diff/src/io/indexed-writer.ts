@@ -19,26 +19,12 @@ import { encodeDiffFileHeader, makeDiffFileHeader, type DiffFileHeader } from '.
 import { kindFlags } from '../layout/diff-record.ts';
 import { encodeDiffIndexSuper, encodeIndexedDiffRecord, splitToAligned, type DiffIndexSuper } from '../layout/indexed-record.ts';
 import { OrderedCompressor, type StoredData } from './stored-data.ts';
-import type { WriteSummary } from './sorted-writer.ts';
+import type { WdiffWriteOptions, WriteSummary } from './sorted-writer.ts';
 
-/** Options of {@link IndexedDiffWriter.create}. */
-export interface IndexedWriteOptions {
-  /** Device uuid for the header (default zeros). */
-  uuid?: Uint8Array;
-  /** Compression of each image (default snappy, level 0). */
-  cmpr?: CompressOpt;
+/** Options of {@link IndexedDiffWriter.create} (`cmpr` applies to each image). */
+export interface IndexedWriteOptions extends WdiffWriteOptions {
   /** Largest index extent in LB (default 2048 = 1 MiB, rounded down to a power of two). */
   maxIoBlocks?: number;
-  /** Compressions in flight (default: 2 × cores). */
-  parallel?: number;
-  /** `fdatasync` a file before closing it. */
-  sync?: boolean;
-  /**
-   * Write a file output with direct IO (`O_DIRECT`): no page cache filled with the output, no
-   * writeback behind it. Needs `useDirectWrites`; a file system without direct IO gets
-   * buffered writes. Default false.
-   */
-  direct?: boolean;
   /**
    * Split each IO into pieces of at most this many LB as it is added, before later IOs trim it
    * (as the sorted format's in-memory diff does); default 0.

@@ -16,14 +16,12 @@ import { kindFlags, type DiffRecord } from '../layout/diff-record.ts';
 import { OrderedCompressor, type StoredData } from './stored-data.ts';
 import { availableParallelism } from 'node:os';
 
-/** Options of {@link SortedDiffWriter.create}. */
-export interface SortedWriteOptions {
+/** Options both wdiff writers take. */
+export interface WdiffWriteOptions {
   /** Device uuid for the header (default zeros). */
   uuid?: Uint8Array;
   /** Compression of each record (default snappy, level 0). */
   cmpr?: CompressOpt;
-  /** Split IOs larger than this many LB (default 0: no split). */
-  maxIoBlocks?: number;
   /** Compressions in flight (default: 2 × cores). */
   parallel?: number;
   /** `fdatasync` a file before closing it. */
@@ -34,6 +32,12 @@ export interface SortedWriteOptions {
    * buffered writes. Default false.
    */
   direct?: boolean;
+}
+
+/** Options of {@link SortedDiffWriter.create}. */
+export interface SortedWriteOptions extends WdiffWriteOptions {
+  /** Split IOs larger than this many LB (default 0: no split). */
+  maxIoBlocks?: number;
   /** Keep whole images that are stored raw as they are (they were written with this codec already). */
   passRaw?: boolean;
 }

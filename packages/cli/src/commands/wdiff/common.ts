@@ -9,6 +9,7 @@
  */
 import { rmSync, statSync } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
+import type { Argv } from 'yargs';
 import type { CompressOpt } from '@walbjs/diff';
 import { UsageError } from '../../util/errors.ts';
 import type { CliIo } from '../../util/io.ts';
@@ -16,7 +17,7 @@ import { writeTo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
 import { parseSize } from '../../util/parse.ts';
 import { armInterrupt } from '../../util/interrupt.ts';
-import { openOutput, writtenSince } from '../../util/output.ts';
+import { openOutput, writeThrough, writtenSince } from '../../util/output.ts';
 import { startProgress, type ProgressOptions } from '../../util/progress.ts';
 import type { ByteSink } from '@walbjs/log-format';
 
@@ -68,6 +69,58 @@ export { checkOutputNotInput } from '../../util/output.ts';
  */
 export function requireFiles(paths: readonly string[], what: string, why: string): void {
   if (paths.includes('-')) throw new UsageError(`${what} cannot be - (stdin): ${why}; save it to a file first`);
+}
+
+/** The arguments of the commands that write one wdiff (`from-wlog`, `merge`). */
+export interface WdiffOutputArgs {
+  /** Output path or `-`. */
+  out: string;
+  /** Write the indexed format. */
+  indexed: boolean;
+  /** `type[:level[:numCpu]]`. */
+  cmpr?: string;
+  /** Largest IO in LB (0: no split). */
+  'max-io': number;
+  /** Write an output file with direct IO (default true). */
+  direct: boolean;
+  /** Print a summary on stderr. */
+  verbose: boolean;
+}
+
+/** What differs between the commands in {@link wdiffOutputOptions}' help. */
+export interface WdiffOutputHelp {
+  /** Help of `--indexed`. */
+  indexed: string;
+  /** Help of `--cmpr`. */
+  cmpr: string;
+  /** Default of `--max-io`, and its help. */
+  maxIo: { default: string; describe: string };
+}
+
+/** Declare the options of {@link WdiffOutputArgs} on a command's builder. */
+export function wdiffOutputOptions<T>(y: Argv<T>, help: WdiffOutputHelp): Argv<T & WdiffOutputArgs> {
+  return y
+    .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'Output wdiff file, or - for stdout' })
+    .option('indexed', { type: 'boolean', default: false, describe: help.indexed })
+    .option('cmpr', { type: 'string', describe: help.cmpr })
+    .option('max-io', { alias: 'x', type: 'string', default: help.maxIo.default, describe: help.maxIo.describe, coerce: (v: string) => parseSizeLb(v, 'max IO size') })
+    .option('direct', { type: 'boolean', default: true, describe: 'Write an output file with direct IO (no page cache filled, no writeback left behind); --no-direct writes through the page cache' })
+    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Print a summary on stderr' }) as unknown as Argv<T & WdiffOutputArgs>;
+}
+
+/**
+ * The SDK's write options from {@link WdiffOutputArgs}. A file output is synced as it is written
+ * (the final sync in {@link writeOutput} then finds little).
+ *
+ * @throws {@link UsageError} on a bad `--cmpr`.
+ */
+export function wdiffWriteOptions(d: DiffSdk, args: WdiffOutputArgs): { indexed: boolean; maxIoBlocks: number; sync: boolean; direct: boolean; cmpr?: CompressOpt } {
+  const opts: { indexed: boolean; maxIoBlocks: number; sync: boolean; direct: boolean; cmpr?: CompressOpt } = {
+    indexed: args.indexed, maxIoBlocks: args['max-io'], sync: args.out !== '-', direct: args.direct,
+  };
+  const cmpr = parseCmpr(d, args.cmpr);
+  if (cmpr) opts.cmpr = cmpr;
+  return opts;
 }
 
 /** Format of a written wdiff, for summaries. */
@@ -123,14 +176,6 @@ export async function writeOutput<T>(
     }
   }
   const o = openOutput(out, io);
-  try {
-    const result = await run(o.sink, (n) => progress.update(n));
-    await o.close();
-    return { result, bytes: o.bytes, isStdout: o.isStdout };
-  } catch (e) {
-    await o.abort();
-    throw e;
-  } finally {
-    progress.stop();
-  }
+  const result = await writeThrough(o, progress, () => run(o.sink, (n) => progress.update(n)));
+  return { result, bytes: o.bytes, isStdout: o.isStdout };
 }

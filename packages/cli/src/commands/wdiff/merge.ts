@@ -8,24 +8,12 @@ import type { Argv, CommandModule } from 'yargs';
 import type { MergeFilesOptions } from '@walbjs/diff';
 import type { GlobalArgs } from '../../app.ts';
 import { ioOf } from '../../util/io.ts';
-import { writeOutput, checkOutputNotInput, formatName, ioCount, loadSdk, parseCmpr, parseSizeLb, report, requireFiles } from './common.ts';
+import { writeOutput, checkOutputNotInput, formatName, ioCount, loadSdk, report, requireFiles, wdiffOutputOptions, wdiffWriteOptions, type WdiffOutputArgs } from './common.ts';
 
 /** Arguments of `wdiff merge` (the handler also sees them camel-cased). */
-export interface WdiffMergeArgs extends GlobalArgs {
+export interface WdiffMergeArgs extends GlobalArgs, WdiffOutputArgs {
   /** wdiff paths, oldest first. */
   inputs: string[];
-  /** Output path or `-`. */
-  out: string;
-  /** Write the indexed format. */
-  indexed: boolean;
-  /** `type[:level[:numCpu]]`. */
-  cmpr?: string;
-  /** Largest output IO in LB (0: no split). */
-  'max-io': number;
-  /** Write an output file with direct IO (default true). */
-  direct: boolean;
-  /** Print a summary on stderr. */
-  verbose: boolean;
 }
 
 /** `walb wdiff merge`. */
@@ -33,26 +21,23 @@ export const wdiffMergeCommand: CommandModule<GlobalArgs, WdiffMergeArgs> = {
   command: 'merge <inputs..>',
   describe: 'Merge wdiffs (oldest first, newer wins) into one (as wdiff-merge)',
   builder: (y: Argv<GlobalArgs>) =>
-    y
-      .positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'wdiff files (sorted or indexed), oldest first' })
-      .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'Output wdiff file, or - for stdout' })
-      .option('indexed', { type: 'boolean', default: false, describe: 'Write the indexed format instead of the sorted one' })
-      .option('cmpr', { type: 'string', describe: 'Compression of each record: type[:level[:numCpu]] (default snappy); records already in it are copied as stored' })
-      .option('max-io', { alias: 'x', type: 'string', default: '0', describe: 'Split output IOs larger than this (bytes, suffixes k, m; 0: no split)', coerce: (v: string) => parseSizeLb(v, 'max IO size') })
-      .option('direct', { type: 'boolean', default: true, describe: 'Write an output file with direct IO (no page cache filled, no writeback left behind); --no-direct writes through the page cache' })
-      .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Print a summary on stderr' })
-      .example('$0 wdiff merge d0.wdiff d1.wdiff d2.wdiff -o merged.wdiff', 'three diffs into one')
-      .example('$0 wdiff merge --cmpr zstd a.wdiff -o a.zstd.wdiff', 're-encode one diff')
-      .epilogue('The output\'s uuid is the last input\'s. With --json: {type:"wdiff-merge", output, format, inputs, '
-        + 'bytes, records, packs} (on stderr when -o -).'),
+    wdiffOutputOptions(
+      y.positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'wdiff files (sorted or indexed), oldest first' }),
+      {
+        indexed: 'Write the indexed format instead of the sorted one',
+        cmpr: 'Compression of each record: type[:level[:numCpu]] (default snappy); records already in it are copied as stored',
+        maxIo: { default: '0', describe: 'Split output IOs larger than this (bytes, suffixes k, m; 0: no split)' },
+      },
+    )
+    .example('$0 wdiff merge d0.wdiff d1.wdiff d2.wdiff -o merged.wdiff', 'three diffs into one')
+    .example('$0 wdiff merge --cmpr zstd a.wdiff -o a.zstd.wdiff', 're-encode one diff')
+    .epilogue('The output\'s uuid is the last input\'s. With --json: {type:"wdiff-merge", output, format, inputs, '
+      + 'bytes, records, packs} (on stderr when -o -).'),
   handler: async (args) => {
     const io = ioOf(args);
     requireFiles(args.inputs, 'a merge input', 'the inputs are read side by side, an indexed one at random');
     const d = await loadSdk();
-    // A file output is synced as it is written (the final sync in writeOutput then finds little).
-    const opts: MergeFilesOptions = { indexed: args.indexed, maxIoBlocks: args.maxIo, sync: args.out !== '-', direct: args.direct };
-    const cmpr = parseCmpr(d, args.cmpr);
-    if (cmpr) opts.cmpr = cmpr;
+    const opts: MergeFilesOptions = wdiffWriteOptions(d, args);
     await checkOutputNotInput(args.out, args.inputs);
     const { result: r, bytes, isStdout } = await writeOutput(io, args.out, { label: 'merging', json: args.json, unit: ioCount }, (sink, onProgress) => d.mergeWdiffs(args.inputs, sink, { ...opts, onProgress }));
     const format = formatName(args.indexed);

@@ -7,7 +7,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import type { GlobalArgs } from '../../app.ts';
 import { ioOf } from '../../util/io.ts';
-import { openOutput } from '../../util/output.ts';
+import { openOutput, writeThrough } from '../../util/output.ts';
 import { startProgress } from '../../util/progress.ts';
 import { LB, checkOutputNotInput, loadSdk, report, requireFiles } from './common.ts';
 
@@ -50,22 +50,19 @@ export const wdiffVirtCatCommand: CommandModule<GlobalArgs, WdiffVirtCatArgs> = 
     const out = openOutput(args.out, io);
     const progress = await startProgress(io, { label: args.verify ? 'verifying' : 'writing', total: v.sizeBytes, json: args.json });
     try {
-      if (args.verify) {
-        // No size limit: what lies beyond the base's end is left out of the image, not an error.
-        await d.verifyWdiffs(args.wdiffs, undefined, (addr) => progress.update(addr * LB));
-        progress.phase('writing');
-      }
-      // A file write is done with its chunk before the next is asked for; stdout may still hold it.
-      for await (const chunk of v.stream(undefined, { reuseBuffers: !out.isStdout })) {
-        await out.sink(chunk);
-        progress.update(out.bytes);
-      }
-      await out.close();
-    } catch (e) {
-      await out.abort();
-      throw e;
+      await writeThrough(out, progress, async () => {
+        if (args.verify) {
+          // No size limit: what lies beyond the base's end is left out of the image, not an error.
+          await d.verifyWdiffs(args.wdiffs, undefined, (addr) => progress.update(addr * LB));
+          progress.phase('writing');
+        }
+        // A file write is done with its chunk before the next is asked for; stdout may still hold it.
+        for await (const chunk of v.stream(undefined, { reuseBuffers: !out.isStdout })) {
+          await out.sink(chunk);
+          progress.update(out.bytes);
+        }
+      });
     } finally {
-      progress.stop();
       await v.close();
     }
     await report(io, { json: args.json, verbose: args.verbose, toStdout: out.isStdout }, {

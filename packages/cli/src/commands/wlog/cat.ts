@@ -8,7 +8,7 @@ import { catLdev, formatLogStat, type ExtractOptions } from '@walbjs/log-format'
 import type { GlobalArgs } from '../../app.ts';
 import { ioOf, writeTo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
-import { checkOutputNotInput, openOutput } from '../../util/output.ts';
+import { checkOutputNotInput, openOutput, writeThrough } from '../../util/output.ts';
 import { parseLsid } from '../../util/parse.ts';
 import { startProgress } from '../../util/progress.ts';
 import { logStatView } from '../../util/views.ts';
@@ -58,16 +58,7 @@ export const wlogCatCommand: CommandModule<GlobalArgs, WlogCatArgs> = {
     await checkOutputNotInput(args.out, [args.ldev]);
     const progress = await startProgress(io, { label: 'extracting', json: args.json });
     const out = openOutput(args.out, io, (n) => progress.update(n));
-    let r: Awaited<ReturnType<typeof catLdev>>;
-    try {
-      r = await catLdev(args.ldev, out.sink, opts);
-      await out.close();
-    } catch (e) {
-      await out.abort();
-      throw e;
-    } finally {
-      progress.stop();
-    }
+    const r = await writeThrough(out, progress, () => catLdev(args.ldev, out.sink, opts));
     if (args.json) {
       await writeTo(out.isStdout ? io.stderr : io.stdout, toJson({
         type: 'wlog-cat', output: args.out, bytes: out.bytes, beginLsid: r.beginLsid, endLsid: r.endLsid,

@@ -9,7 +9,7 @@ import { SUPPORTED_PBS, formatWlogHeader, writeGeneratedWlog, type WlogGenOption
 import type { GlobalArgs } from '../../app.ts';
 import { ioOf, writeTo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
-import { openOutput } from '../../util/output.ts';
+import { openOutput, writeThrough } from '../../util/output.ts';
 import { parseLsid, parseSize, parseUint } from '../../util/parse.ts';
 import { startProgress } from '../../util/progress.ts';
 import { wlogHeaderView } from '../../util/views.ts';
@@ -99,16 +99,7 @@ export const wlogGenCommand: CommandModule<GlobalArgs, WlogGenArgs> = {
     };
     const progress = await startProgress(io, { label: 'generating', total: args.total, json: args.json });
     const out = openOutput(args.out, io, (n) => progress.update(n));
-    let result: Awaited<ReturnType<typeof writeGeneratedWlog>>;
-    try {
-      result = await writeGeneratedWlog(out.sink, opts);
-      await out.close();
-    } catch (e) {
-      await out.abort();
-      throw e;
-    } finally {
-      progress.stop();
-    }
+    const result = await writeThrough(out, progress, () => writeGeneratedWlog(out.sink, opts));
     // With -o - the log owns stdout, so notes go to stderr.
     const notes = out.isStdout ? io.stderr : io.stdout;
     if (args.json) {
