@@ -4,13 +4,15 @@
  *
  * @module
  */
+import type { FileHandle } from 'node:fs/promises';
 import { LOGICAL_BLOCK_SIZE, openInput, probeDevice, type ByteSink } from '@walbjs/log-format';
 import type { CompressOpt } from '../compression.ts';
 import { normalIo, type DiffIo } from '../algo/diff-io.ts';
-import { ValueOutOfRangeError } from '../errors.ts';
+import { TruncatedError, ValueOutOfRangeError } from '../errors.ts';
 import { isAllZero } from './convert.ts';
 import { IndexedDiffWriter } from './indexed-writer.ts';
 import { SortedDiffWriter, type WriteSummary } from './sorted-writer.ts';
+import { preadFull } from './pread.ts';
 
 /** Options of {@link imageToWdiff} and {@link compareImagesToWdiff}. */
 export interface ImageDiffOptions {
@@ -32,34 +34,103 @@ async function writer(out: ByteSink, o: ImageDiffOptions) {
 
 function ioSize(o: ImageDiffOptions): number {
   const n = o.ioBytes ?? 64 << 10;
-  if (n <= 0 || n % LOGICAL_BLOCK_SIZE || n > 32 << 20) throw new ValueOutOfRangeError('ioBytes', n, 'must be a positive multiple of 512 up to 32 MiB');
+  if (!Number.isSafeInteger(n) || n <= 0 || n % LOGICAL_BLOCK_SIZE || n > 32 << 20) throw new ValueOutOfRangeError('ioBytes', n, 'must be a positive multiple of 512 up to 32 MiB');
   return n;
+}
+
+/**
+ * Bytes per read of an image, rounded down to whole IOs: one request per IO of 64 KiB cost more
+ * than the rest of the work (a 1 GiB image took seconds).
+ */
+const READ_BYTES = 4 << 20;
+
+/**
+ * Sequential reads of an image in chunks of whole IOs, one read ahead. Each chunk is memory of its
+ * own: the writer may still hold views of the IOs cut from it.
+ */
+class ImageReader {
+  private pos = 0;
+  private ahead: Promise<Buffer> | undefined;
+  private readonly chunk: number;
+
+  constructor(private readonly fh: FileHandle, private readonly path: string, private readonly size: number, ioBytes: number) {
+    this.chunk = Math.max(ioBytes, Math.floor(READ_BYTES / ioBytes) * ioBytes);
+  }
+
+  private read(pos: number): Promise<Buffer> {
+    const len = Math.min(this.chunk, this.size - pos);
+    const buf = Buffer.allocUnsafeSlow(len);
+    return preadFull(this.fh, buf, 0, len, pos).then((n) => {
+      if (n < len) throw new TruncatedError(`image: ended at byte ${pos + n}, its size was ${this.size}`, { offset: pos + n, source: this.path });
+      return buf;
+    });
+  }
+
+  /** The next chunk; undefined after the last. */
+  async next(): Promise<Buffer | undefined> {
+    if (this.pos >= this.size) return undefined;
+    const p = this.ahead ?? this.read(this.pos);
+    this.pos += Math.min(this.chunk, this.size - this.pos);
+    this.ahead = undefined;
+    if (this.pos < this.size) {
+      this.ahead = this.read(this.pos);
+      // Its failure is thrown by the next call; until then it must not count as unhandled.
+      this.ahead.catch(() => {});
+    }
+    return p;
+  }
+
+  /** Wait for the read ahead, so the file can be closed under no request. */
+  async settle(): Promise<void> {
+    await this.ahead?.catch(() => {});
+  }
+}
+
+/** The IO for `bytes` of the image at byte `pos`: the last one padded with zeros to whole LB. */
+function imageIo(pos: number, bytes: Buffer): DiffIo {
+  const addr = pos / LOGICAL_BLOCK_SIZE;
+  const lb = Math.ceil(bytes.byteLength / LOGICAL_BLOCK_SIZE);
+  const data = bytes.byteLength % LOGICAL_BLOCK_SIZE ? Buffer.concat([bytes, Buffer.alloc(lb * LOGICAL_BLOCK_SIZE - bytes.byteLength)]) : bytes;
+  return isAllZero(data) ? { addr, blocks: lb, kind: 'allzero' } : normalIo(addr, data);
+}
+
+/**
+ * Write what `fill` gives to a new wdiff writer and close it; on a failure the writer is closed
+ * too (its file is not left open) and the error rethrown.
+ */
+async function writeWith(out: ByteSink, opts: ImageDiffOptions, fill: (w: SortedDiffWriter | IndexedDiffWriter) => Promise<void>): Promise<WriteSummary> {
+  const w = await writer(out, opts);
+  try {
+    await fill(w);
+  } catch (e) {
+    await w.close().catch(() => {});
+    throw e;
+  }
+  return w.close();
 }
 
 /**
  * The whole image as a wdiff: one IO per `ioBytes`, all-zero ones as ALLZERO. Applying it to any
  * image of the same size reproduces this one.
+ *
+ * @throws {@link TruncatedError} when the image ends before the size it had at the start.
  */
 export async function imageToWdiff(image: string, out: ByteSink, opts: ImageDiffOptions = {}): Promise<WriteSummary> {
-  const chunk = ioSize(opts);
+  const io = ioSize(opts);
   const size = Number((await probeDevice(image)).sizeBytes);
   const fh = await openInput(image);
-  const w = await writer(out, opts);
+  const r = new ImageReader(fh, image, size, io);
   try {
-    for (let pos = 0; pos < size; pos += chunk) {
-      const len = Math.min(chunk, size - pos);
-      const buf = Buffer.allocUnsafe(len);
-      let got = 0;
-      while (got < len) { const { bytesRead } = await fh.read(buf, got, len - got, pos + got); if (!bytesRead) break; got += bytesRead; }
-      buf.fill(0, got);
-      const lb = Math.ceil(len / LOGICAL_BLOCK_SIZE);
-      const data = len % LOGICAL_BLOCK_SIZE ? Buffer.concat([buf, Buffer.alloc(lb * LOGICAL_BLOCK_SIZE - len)]) : buf;
-      const io: DiffIo = isAllZero(data) ? { addr: pos / LOGICAL_BLOCK_SIZE, blocks: lb, kind: 'allzero' } : normalIo(pos / LOGICAL_BLOCK_SIZE, data);
-      await w.write(io);
-      opts.onProgress?.(pos + len);
-    }
-    return await w.close();
+    return await writeWith(out, opts, async (w) => {
+      let pos = 0;
+      for (let c = await r.next(); c; c = await r.next()) {
+        for (let o = 0; o < c.byteLength; o += io) await w.write(imageIo(pos + o, c.subarray(o, o + io)));
+        pos += c.byteLength;
+        opts.onProgress?.(pos);
+      }
+    });
   } finally {
+    await r.settle();
     await fh.close();
   }
 }
@@ -68,31 +139,35 @@ export async function imageToWdiff(image: string, out: ByteSink, opts: ImageDiff
  * The diff that turns image `older` into image `newer`: an IO for every `ioBytes` chunk that
  * differs, carrying the newer content (ALLZERO when that is all zero). Both images must have the
  * same size.
+ *
+ * @throws {@link ValueOutOfRangeError} when the sizes differ; {@link TruncatedError} when an image
+ *   ends before the size it had at the start.
  */
 export async function compareImagesToWdiff(older: string, newer: string, out: ByteSink, opts: ImageDiffOptions = {}): Promise<WriteSummary> {
-  const chunk = ioSize(opts);
+  const io = ioSize(opts);
   const [a, b] = await Promise.all([probeDevice(older), probeDevice(newer)]);
-  if (a.sizeBytes !== b.sizeBytes) throw new ValueOutOfRangeError('size', Number(b.sizeBytes), `differs from the older image's ${a.sizeBytes} bytes`);
+  if (a.sizeBytes !== b.sizeBytes) throw new ValueOutOfRangeError('size', Number(b.sizeBytes), `differs from the older image's ${a.sizeBytes} bytes`, { source: newer });
   const size = Number(a.sizeBytes);
   const fa = await openInput(older);
-  const fb = await openInput(newer);
-  const w = await writer(out, opts);
+  const fb = await openInput(newer).catch(async (e: unknown) => { await fa.close(); throw e; });
+  const ra = new ImageReader(fa, older, size, io);
+  const rb = new ImageReader(fb, newer, size, io);
   try {
-    for (let pos = 0; pos < size; pos += chunk) {
-      const len = Math.min(chunk, size - pos);
-      const ba = Buffer.alloc(len), bb = Buffer.alloc(len);
-      await fa.read(ba, 0, len, pos);
-      await fb.read(bb, 0, len, pos);
-      if (!ba.equals(bb)) {
-        const lb = Math.ceil(len / LOGICAL_BLOCK_SIZE);
-        const data = len % LOGICAL_BLOCK_SIZE ? Buffer.concat([bb, Buffer.alloc(lb * LOGICAL_BLOCK_SIZE - len)]) : bb;
-        await w.write(isAllZero(data) ? { addr: pos / LOGICAL_BLOCK_SIZE, blocks: lb, kind: 'allzero' } : normalIo(pos / LOGICAL_BLOCK_SIZE, data));
+    return await writeWith(out, opts, async (w) => {
+      let pos = 0;
+      for (;;) {
+        const [ca, cb] = await Promise.all([ra.next(), rb.next()]);
+        if (!ca || !cb) break;
+        for (let o = 0; o < cb.byteLength; o += io) {
+          const nb = cb.subarray(o, o + io);
+          if (!nb.equals(ca.subarray(o, o + io))) await w.write(imageIo(pos + o, nb));
+        }
+        pos += cb.byteLength;
+        opts.onProgress?.(pos);
       }
-      opts.onProgress?.(pos + len);
-    }
-    return await w.close();
+    });
   } finally {
-    await fa.close();
-    await fb.close();
+    await Promise.all([ra.settle(), rb.settle()]);
+    await Promise.all([fa.close(), fb.close()]);
   }
 }
