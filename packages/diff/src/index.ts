@@ -38,6 +38,7 @@ export * from './layout/pack-header.ts';
 export * from './layout/indexed-record.ts';
 export * from './io/materialize.ts';
 export * from './io/sorted-reader.ts';
+export * from './io/sorted-records.ts';
 export * from './io/indexed-reader.ts';
 export * from './io/wdiff-input.ts';
 export * from './io/sorted-writer.ts';

@@ -7,7 +7,7 @@
 import { stat as fsStat } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
 import { openInput } from '@walbjs/log-format';
-import type { DiffFileHeader, DiffIndexSuper, DiffRecord, DiffStat, IndexedDiffRecord } from '@walbjs/diff';
+import type { DiffFileHeader, DiffIndexSuper, DiffRecord, DiffStat, IndexedDiffRecord, SortedDiffEntry, SortedRecordRef } from '@walbjs/diff';
 import type { GlobalArgs } from '../../app.ts';
 import { LineWriter, ioOf, writeTo, type CliIo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
@@ -127,12 +127,22 @@ async function showFile(ctx: ShowContext, path: string): Promise<unknown> {
   const stdin = path === '-';
   let header = stdin ? undefined : await readHeader(d, path);
   const indexed = header?.type === d.WALB_DIFF_TYPE_INDEXED;
-  const sorted = indexed ? undefined : await d.SortedDiffReader.open(stdin ? ctx.io.stdin : path, { verifyData: args.csum, source: stdin ? '<stdin>' : path }).catch((e: unknown) => {
-    if (stdin && e instanceof d.UnsupportedVersionError) throw new UsageError('an indexed wdiff cannot be read from stdin (its index lies at its end): give its path');
-    throw e;
-  });
-  header ??= sorted!.header;
-  if (!args.json && !args.nohead) await ctx.out.line(d.formatDiffFileHeader(header));
+  let sorted: AsyncIterable<SortedRecordRef | SortedDiffEntry> | undefined;
+  if (!indexed && !stdin && !args.csum) {
+    // Listed without --csum, a file is read by its pack headers alone: the data are read only to
+    // be checked (stdin cannot skip them).
+    sorted = (await d.openSortedRecords(path)).records;
+  } else if (!indexed) {
+    const r = await d.SortedDiffReader.open(stdin ? ctx.io.stdin : path, { verifyData: args.csum, source: stdin ? '<stdin>' : path }).catch((e: unknown) => {
+      if (stdin && e instanceof d.UnsupportedVersionError) throw new UsageError('an indexed wdiff cannot be read from stdin (its index lies at its end): give its path');
+      throw e;
+    });
+    header ??= r.header;
+    sorted = r;
+  }
+  // Read above from the file, or by the reader of stdin.
+  const head = header!;
+  if (!args.json && !args.nohead) await ctx.out.line(d.formatDiffFileHeader(head));
   const own = d.emptyDiffStat();
   own.wdiffNr = 1;
   const records: unknown[] = [];
@@ -172,7 +182,7 @@ async function showFile(ctx: ShowContext, path: string): Promise<unknown> {
   } else {
     for await (const e of sorted!) {
       const rec = e.record;
-      if (args.csum && e.io.kind === 'normal') {
+      if ('io' in e && args.csum && e.io.kind === 'normal') {
         try {
           await d.ioBytes(e.io);
         } catch (err) {
@@ -191,7 +201,7 @@ async function showFile(ctx: ShowContext, path: string): Promise<unknown> {
   return {
     source: path,
     format: indexed ? 'indexed' : 'sorted',
-    header: headerView(header),
+    header: headerView(head),
     ...(indexSuper ? { indexSuper: { ...indexSuper } } : {}),
     ...(args.norec ? {} : { records }),
     stat: own,

@@ -1,0 +1,94 @@
+/**
+ * The records of a sorted wdiff file from its pack headers alone: the data between them are
+ * skipped, not read, so listing a diff costs one small read per pack whatever its size.
+ *
+ * @module
+ */
+import { openInput } from '@walbjs/log-format';
+import { WALB_DIFF_FILE_HEADER_SIZE, WALB_DIFF_PACK_SIZE, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
+import { LayoutError, TruncatedError, UnsupportedVersionError, WdiffFormatError } from '../errors.ts';
+import { decodeDiffFileHeader, type DiffFileHeader } from '../layout/file-header.ts';
+import { decodeDiffPackHeader, isEndPack } from '../layout/pack-header.ts';
+import type { DiffRecord } from '../layout/diff-record.ts';
+import { preadFull } from './pread.ts';
+
+/** A record of a sorted wdiff and where its data lie. */
+export interface SortedRecordRef {
+  /** The record as stored. */
+  record: DiffRecord;
+  /** File offset of the record's data. */
+  dataOffset: number;
+}
+
+/** A sorted wdiff opened for its records (see {@link openSortedRecords}). */
+export interface SortedRecords {
+  /** The file header. */
+  header: DiffFileHeader;
+  /** File size in bytes. */
+  size: number;
+  /** The records in file order; the file is closed when this ends, fails or is left. */
+  records: AsyncGenerator<SortedRecordRef>;
+}
+
+/**
+ * Open a sorted wdiff file to list its records without reading their data. The header and every
+ * pack header are checked (checksums, layout), as are the address order and that each pack's data
+ * lie within the file, as {@link SortedDiffReader} checks them; the data checksums are not (read
+ * the file with `SortedDiffReader` for those).
+ *
+ * @throws {@link UnsupportedVersionError} for an indexed wdiff; the typed errors of the header, a
+ *   pack or the order, located, from `open` or from the iteration.
+ * @example
+ * const { header, records } = await openSortedRecords('a.wdiff');
+ * for await (const { record } of records) console.log(record.ioAddress, record.ioBlocks);
+ */
+export async function openSortedRecords(path: string): Promise<SortedRecords> {
+  const fh = await openInput(path);
+  try {
+    const size = (await fh.stat()).size;
+    const hb = Buffer.alloc(WALB_DIFF_FILE_HEADER_SIZE);
+    const n = await preadFull(fh, hb, 0, hb.byteLength, 0);
+    if (n === 0) throw new TruncatedError('empty input: no wdiff header', { offset: 0, source: path });
+    const header = decodeDiffFileHeader(hb.subarray(0, n), 0, { source: path });
+    if (header.type !== WALB_DIFF_TYPE_SORTED) throw new UnsupportedVersionError('an indexed wdiff where a sorted one was expected', { offset: 6, source: path });
+    return { header, size, records: packRecords(fh, path, size) };
+  } catch (e) {
+    await fh.close();
+    if (e instanceof WdiffFormatError) e.locate({ source: path });
+    throw e;
+  }
+}
+
+async function* packRecords(fh: Awaited<ReturnType<typeof openInput>>, source: string, size: number): AsyncGenerator<SortedRecordRef> {
+  try {
+    const block = Buffer.alloc(WALB_DIFF_PACK_SIZE);
+    let pos = WALB_DIFF_FILE_HEADER_SIZE;
+    let prevEnd = 0;
+    for (;;) {
+      const n = await preadFull(fh, block, 0, WALB_DIFF_PACK_SIZE, pos);
+      if (n === 0) throw new TruncatedError('input ended without the END pack', { offset: pos, source });
+      if (n < WALB_DIFF_PACK_SIZE) throw new TruncatedError(`wdiff pack header: needed ${WALB_DIFF_PACK_SIZE} bytes, input ended after ${n}`, { offset: pos, source });
+      const p = decodeDiffPackHeader(block, 0, { offset: pos, source });
+      if (isEndPack(p)) return;
+      const data = pos + WALB_DIFF_PACK_SIZE;
+      if (data + p.totalSize > size) {
+        throw new TruncatedError(`pack data: needed ${p.totalSize} bytes, input ended after ${size - data}`, { offset: data, source });
+      }
+      // Data follow in record order (checked at decode): a record without data sits where the next
+      // data begin, as the streaming reader reports it.
+      let at = data;
+      for (const record of p.records) {
+        const dataOffset = at;
+        at += record.dataSize;
+        if (record.ioAddress < prevEnd) {
+          throw new LayoutError(`record at LB ${record.ioAddress} overlaps or precedes the previous one ending at ${prevEnd}`, { offset: dataOffset, source });
+        }
+        prevEnd = record.ioAddress + record.ioBlocks;
+        yield { record, dataOffset };
+      }
+      pos = data + p.totalSize;
+    }
+  } finally {
+    await fh.close();
+  }
+}
