@@ -9,12 +9,28 @@ import type { DiffImage, DiffIo } from '../algo/diff-io.ts';
 import { decompressStored, decompressStoredSync } from '../codec/index.ts';
 import { WdiffFormatError } from '../errors.ts';
 
+/**
+ * Decompressed images kept, oldest first, up to this many entries and bytes (the last one kept
+ * whatever its size): the IOs that share an image come one after another, and an image may hold
+ * up to 64 MiB, which a cache counted in entries alone would keep eight of for the life of the
+ * process.
+ */
 const CACHE_ENTRIES = 8;
+const CACHE_BYTES = 8 << 20;
 const cache = new Map<DiffImage, Buffer>();
+let cachedBytes = 0;
 
 function remember(image: DiffImage, raw: Buffer): Buffer {
-  if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+  // Two waits for one image may both end here.
+  const had = cache.get(image);
+  if (had) cachedBytes -= had.byteLength;
   cache.set(image, raw);
+  cachedBytes += raw.byteLength;
+  while (cache.size > 1 && (cache.size > CACHE_ENTRIES || cachedBytes > CACHE_BYTES)) {
+    const [k, v] = cache.entries().next().value!;
+    cache.delete(k);
+    cachedBytes -= v.byteLength;
+  }
   return raw;
 }
 
