@@ -108,16 +108,23 @@ export function wdiffOutputOptions<T>(y: Argv<T>, help: WdiffOutputHelp): Argv<T
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Print a summary on stderr' }) as unknown as Argv<T & WdiffOutputArgs>;
 }
 
+/** What {@link wdiffWriteOptions} gives: options that `convertWlogs` and `mergeWdiffs` both take. */
+export interface WdiffWriteSettings {
+  indexed: boolean;
+  maxIoBlocks: number;
+  sync: boolean;
+  direct: boolean;
+  cmpr?: CompressOpt;
+}
+
 /**
  * The SDK's write options from {@link WdiffOutputArgs}. A file output is synced as it is written
  * (the final sync in {@link writeOutput} then finds little).
  *
  * @throws {@link UsageError} on a bad `--cmpr`.
  */
-export function wdiffWriteOptions(d: DiffSdk, args: WdiffOutputArgs): { indexed: boolean; maxIoBlocks: number; sync: boolean; direct: boolean; cmpr?: CompressOpt } {
-  const opts: { indexed: boolean; maxIoBlocks: number; sync: boolean; direct: boolean; cmpr?: CompressOpt } = {
-    indexed: args.indexed, maxIoBlocks: args['max-io'], sync: args.out !== '-', direct: args.direct,
-  };
+export function wdiffWriteOptions(d: DiffSdk, args: WdiffOutputArgs): WdiffWriteSettings {
+  const opts: WdiffWriteSettings = { indexed: args.indexed, maxIoBlocks: args['max-io'], sync: args.out !== '-', direct: args.direct };
   const cmpr = parseCmpr(d, args.cmpr);
   if (cmpr) opts.cmpr = cmpr;
   return opts;
