@@ -2,6 +2,7 @@
 // reader gives, record for record and offset for offset, and refuses what it refuses.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checksum } from '@walbjs/log-format';
@@ -87,6 +88,36 @@ S('refused as the streaming reader refuses: indexed, cut data, a bad pack, recor
   } catch (e) {
     assert.instance(e, LayoutError);
     assert.is((e as LayoutError).offset, (order as LayoutError).offset);
+  }
+});
+
+function canUseLoop(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  try { execFileSync('losetup', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; }
+}
+
+(canUseLoop() ? S : S.skip)('a wdiff on a block device (a loop device): listed by the device\'s size, not its inode\'s', async () => {
+  // A device holds whole sectors: the vector padded with zeros after its END pack.
+  const src = readFileSync(vec(sortedVectors[0]));
+  const backing = join(t.dir, 'on-device.img');
+  writeFileSync(backing, Buffer.concat([src, Buffer.alloc(512 - (src.byteLength % 512))]));
+  const dev = execFileSync('losetup', ['--find', '--show', backing], { encoding: 'utf8' }).trim();
+  try {
+    assert.equal(await listed(dev), await streamed(vec(sortedVectors[0])));
+  } finally {
+    execFileSync('losetup', ['-d', dev]);
+  }
+});
+
+S('a pipe is refused with a clear error, not read at offsets', async () => {
+  const fifo = join(t.dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  try {
+    await openSortedRecords(fifo);
+    assert.unreachable('a pipe was opened');
+  } catch (e) {
+    assert.is((e as NodeJS.ErrnoException).code, 'ENOTBLK');
+    assert.match((e as Error).message, /neither a regular file nor a block device/);
   }
 });
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { openInput } from '@walbjs/log-format';
+import { openInput, probeDevice } from '@walbjs/log-format';
 import { WALB_DIFF_FILE_HEADER_SIZE, WALB_DIFF_PACK_SIZE, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
 import { LayoutError, TruncatedError, UnsupportedVersionError, WdiffFormatError } from '../errors.ts';
 import { decodeDiffFileHeader, type DiffFileHeader } from '../layout/file-header.ts';
@@ -31,21 +31,23 @@ export interface SortedRecords {
 }
 
 /**
- * Open a sorted wdiff file to list its records without reading their data. The header and every
- * pack header are checked (checksums, layout), as are the address order and that each pack's data
- * lie within the file, as {@link SortedDiffReader} checks them; the data checksums are not (read
- * the file with `SortedDiffReader` for those).
+ * Open a sorted wdiff (a file or block device) to list its records without reading their data.
+ * The header and every pack header are checked (checksums, layout), as are the address order and
+ * that each pack's data lie within the file, as {@link SortedDiffReader} checks them; the data
+ * checksums are not (read the file with `SortedDiffReader` for those).
  *
  * @throws {@link UnsupportedVersionError} for an indexed wdiff; the typed errors of the header, a
- *   pack or the order, located, from `open` or from the iteration.
+ *   pack or the order, located, from `open` or from the iteration; `ENOTBLK` (as `probeDevice`)
+ *   for what is neither a file nor a block device, such as a pipe.
  * @example
  * const { header, records } = await openSortedRecords('a.wdiff');
  * for await (const { record } of records) console.log(record.ioAddress, record.ioBlocks);
  */
 export async function openSortedRecords(path: string): Promise<SortedRecords> {
+  // A block device's size is not its inode's; a pipe cannot be read at offsets and is refused.
+  const size = Number((await probeDevice(path)).sizeBytes);
   const fh = await openInput(path);
   try {
-    const size = (await fh.stat()).size;
     const hb = Buffer.alloc(WALB_DIFF_FILE_HEADER_SIZE);
     const n = await preadFull(fh, hb, 0, hb.byteLength, 0);
     if (n === 0) throw new TruncatedError('empty input: no wdiff header', { offset: 0, source: path });
