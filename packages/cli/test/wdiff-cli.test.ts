@@ -305,6 +305,30 @@ test('a lone - is stdin: from-wlog converts it, show reads a sorted wdiff from i
   assert.not.ok(existsSync(tmp('stdin.merged.wdiff')) || existsSync(tmp('stdin.virt')) || existsSync(tmp('stdin.full.wdiff')), 'nothing written');
 });
 
+test('show reads a pipe given by its path (as <(…) gives) as it reads stdin', async () => {
+  const c = wlogCase('w-pbs512-mixed');
+  const feed = (name: string, src: string): { path: string; done: Promise<void> } => {
+    const path = tmp(name);
+    execFileSync('mkfifo', [path]);
+    // The writer blocks until show opens the pipe; a refused pipe is drained by nobody, so the
+    // writer may end with EPIPE, which is fine.
+    const child = spawn('sh', ['-c', 'cat "$0" > "$1"', src, path], { stdio: 'ignore' });
+    return { path, done: new Promise((res) => child.on('close', () => res())) };
+  };
+  const sorted = feed('pipe.sorted', vec(c.sortedWdiff));
+  const s = await walb('wdiff', 'show', sorted.path);
+  await sorted.done;
+  ok(s, 'show <pipe>');
+  assert.is(s.out, readFileSync(vec(`${c.sortedWdiff}.show.txt`), 'utf8'));
+  const indexed = feed('pipe.indexed', vec(c.indexedWdiff));
+  const i = await walb('wdiff', 'show', indexed.path);
+  // Open the pipe for writing if the writer has not yet, so a refused read never leaves it blocked.
+  closeSync(openSync(indexed.path, 'r+'));
+  await indexed.done;
+  assert.is(i.code, 2, i.err);
+  assert.match(i.err, /indexed wdiff cannot be read from a pipe/);
+});
+
 test('merge of the chain, applied with discards as zeros, gives the image of the original', async () => {
   const merged = tmp('chain-merged.wdiff');
   const m = await walb('wdiff', 'merge', ...chainCase.wdiffs.map(vec), '-o', merged, '--json');

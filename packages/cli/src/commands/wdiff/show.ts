@@ -101,6 +101,12 @@ interface ShowContext {
   base: number;
 }
 
+/** Whether `path` can be read at offsets (a regular file or a block device); a missing path counts as one, for its reader to report. */
+async function isFileOrDevice(path: string): Promise<boolean> {
+  const st = await fsStat(path).catch(() => undefined);
+  return !st || st.isFile() || st.isBlockDevice();
+}
+
 /** The 32-byte file header, read and checked, to tell the format. */
 async function readHeader(d: DiffSdk, path: string): Promise<DiffFileHeader> {
   const fh = await openInput(path);
@@ -122,19 +128,21 @@ function located(d: DiffSdk, e: unknown, source: string, offset: number): unknow
 /** Print (or collect for JSON) one file; returns its JSON view. */
 async function showFile(ctx: ShowContext, path: string): Promise<unknown> {
   const { d, args } = ctx;
-  // stdin is read as it comes: a sorted wdiff, whose header its reader reads (an indexed one keeps
-  // its index at the end, and the reader says it wants a file).
+  // stdin, and a pipe given by its path (`<(…)`), are read as they come: a sorted wdiff, whose
+  // header its reader reads (an indexed one keeps its index at the end, and the reader says it
+  // wants a file).
   const stdin = path === '-';
-  let header = stdin ? undefined : await readHeader(d, path);
+  const stream = stdin || !(await isFileOrDevice(path));
+  let header = stream ? undefined : await readHeader(d, path);
   const indexed = header?.type === d.WALB_DIFF_TYPE_INDEXED;
   let sorted: AsyncIterable<SortedRecordRef | SortedDiffEntry> | undefined;
-  if (!indexed && !stdin && !args.csum) {
+  if (!indexed && !stream && !args.csum) {
     // Listed without --csum, a file is read by its pack headers alone: the data are read only to
-    // be checked (stdin cannot skip them).
+    // be checked (a stream cannot skip them).
     sorted = (await d.openSortedRecords(path)).records;
   } else if (!indexed) {
     const r = await d.SortedDiffReader.open(stdin ? ctx.io.stdin : path, { verifyData: args.csum, source: stdin ? '<stdin>' : path }).catch((e: unknown) => {
-      if (stdin && e instanceof d.UnsupportedVersionError) throw new UsageError('an indexed wdiff cannot be read from stdin (its index lies at its end): give its path');
+      if (stream && e instanceof d.UnsupportedVersionError) throw new UsageError(`an indexed wdiff cannot be read from ${stdin ? 'stdin' : 'a pipe'} (its index lies at its end): give the file's path`);
       throw e;
     });
     header ??= r.header;
