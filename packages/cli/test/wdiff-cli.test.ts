@@ -327,6 +327,26 @@ test('show reads a pipe given by its path (as <(…) gives) as it reads stdin', 
   await indexed.done;
   assert.is(i.code, 2, i.err);
   assert.match(i.err, /indexed wdiff cannot be read from a pipe/);
+  // from-wlog reads a pipe as a stream: the bytes of the file conversion.
+  const wlog = feed('pipe.wlog', vec(c.wlog));
+  const conv = await walb('wdiff', 'from-wlog', wlog.path, '-o', tmp('pipe.conv.wdiff'));
+  await wlog.done;
+  ok(conv, 'from-wlog <pipe>');
+  assert.ok(readFileSync(tmp('pipe.conv.wdiff')).equals(readFileSync(vec(c.sortedWdiff))), 'a piped wlog converts to the bytes wlog-to-wdiff wrote');
+  // The commands that need files refuse a pipe before they read or write anything.
+  for (const [args, what] of [
+    [['wdiff', 'merge', 'PIPE', vec(c.sortedWdiff), '-o', tmp('pipe.merged.wdiff')], 'a merge input'],
+    [['wdiff', 'apply', 'PIPE', image('pipe.img', c.deviceBytes)], 'a wdiff'],
+    [['wdiff', 'virt-cat', image('pipe.base', 1 << 20), 'PIPE', '-o', tmp('pipe.virt')], 'the base or a wdiff'],
+  ] as const) {
+    const fifo = tmp(`pipe.refused.${what.replaceAll(' ', '-')}`);
+    execFileSync('mkfifo', [fifo]);
+    const r = await walb(...args.map((x) => (x === 'PIPE' ? fifo : x)));
+    assert.is(r.code, 2, r.err);
+    assert.ok(r.err.includes(`${what} cannot be a pipe or other stream (${fifo})`), r.err);
+  }
+  assert.not.ok(existsSync(tmp('pipe.merged.wdiff')) || existsSync(tmp('pipe.virt')), 'nothing written');
+  assert.is(fileSha(tmp('pipe.img')), sha256(Buffer.alloc(c.deviceBytes)), 'the image is untouched');
 });
 
 test('merge of the chain, applied with discards as zeros, gives the image of the original', async () => {

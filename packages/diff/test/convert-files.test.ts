@@ -3,7 +3,7 @@
 // consecutive files; and corrupt or mismatched logs throw the same typed errors.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -58,6 +58,23 @@ C('consecutive files convert as one log; a gap or another uuid is refused', asyn
   const other = join(t.dir, 'c2.wlog');
   await writeGeneratedWlog(other, { seed: 6, uuid: new Uint8Array(16).fill(8), salt: 99, beginLsid: first.endLsid, totalBytes: 1 << 20 });
   await rejects(() => convertWlogs([a, other], join(t.dir, 'bad.wdiff')), /uuid/);
+});
+
+C('a pipe given by its path is read as a stream, not at offsets: the same bytes as the file', async () => {
+  const w = join(t.dir, 'piped.wlog');
+  await writeGeneratedWlog(w, { seed: 77, pbs: 4096, totalBytes: 2 << 20, deviceBytes: 8 << 20 });
+  for (const indexed of [false, true]) {
+    const fifo = join(t.dir, `piped-${indexed}.fifo`);
+    execFileSync('mkfifo', [fifo]);
+    const writer = spawn('sh', ['-c', 'cat "$0" > "$1"', w, fifo], { stdio: 'ignore' });
+    const ended = new Promise((res) => writer.on('close', res));
+    const a = join(t.dir, `piped-${indexed}.wdiff`), b = join(t.dir, `piped-${indexed}.file.wdiff`);
+    const ra = await convertWlogs([fifo], a, { indexed });
+    await ended;
+    const rb = await convertWlogs([w], b, { indexed });
+    assert.ok(readFileSync(a).equals(readFileSync(b)), `indexed ${indexed}: the pipe converts to other bytes`);
+    assert.equal({ ...ra }, { ...rb });
+  }
 });
 
 C('no input is refused before anything is written (convertWlogs, mergeWdiffs)', async () => {

@@ -81,15 +81,31 @@ export async function* wlogIos(wlogs: ByteSource[], info: Partial<WlogStreamInfo
   }
 }
 
-/** Total size of the inputs when all are files, else undefined. */
+/** Total size of the inputs when all are regular files or bytes, else undefined (a pipe's size says nothing). */
 async function knownSize(srcs: ByteSource[]): Promise<number | undefined> {
   let total = 0;
   for (const s of srcs) {
     if (s instanceof Uint8Array) { total += s.byteLength; continue; }
     if (typeof s !== 'string' || s === '-') return undefined;
-    try { total += (await stat(s)).size; } catch { return undefined; }
+    const st = await stat(s).catch(() => undefined);
+    if (!st?.isFile()) return undefined;
+    total += st.size;
   }
   return total;
+}
+
+/**
+ * Whether every source is a path that can be read at offsets: a regular file or a block device
+ * (a path that does not exist counts, for the file converter to report). A pipe given by its path
+ * (`<(…)`) is read as a stream.
+ */
+async function allSeekablePaths(srcs: ByteSource[]): Promise<boolean> {
+  for (const s of srcs) {
+    if (typeof s !== 'string' || s === '-') return false;
+    const st = await stat(s).catch(() => undefined);
+    if (st && !st.isFile() && !st.isBlockDevice()) return false;
+  }
+  return true;
 }
 
 /** Options of {@link convertWlogs}. */
@@ -148,7 +164,7 @@ export async function convertWlogs(wlogs: ByteSource[], out: ByteSink, opts: Con
   const maxIo = opts.maxIoBlocks ?? DEFAULT_INDEXED_MAX_IO_BLOCKS;
   let n = 0;
   const tick = () => { if (++n % 4096 === 0) opts.onProgress?.(n); };
-  if (wlogs.length > 0 && wlogs.every((s) => typeof s === 'string' && s !== '-')) {
+  if (await allSeekablePaths(wlogs)) {
     // Files: read in place, the sorted conversion in two passes over them (see convert-files).
     const paths = wlogs as string[];
     const fopts = { cmpr: opts.cmpr, maxIoBlocks: maxIo, onIo: tick, sync: opts.sync, direct: opts.direct };

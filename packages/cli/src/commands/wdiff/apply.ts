@@ -64,7 +64,9 @@ export const wdiffApplyCommand: CommandModule<GlobalArgs, WdiffApplyArgs> = {
     const wdiffs = args.files.slice(0, -1);
     const image = args.files[args.files.length - 1];
     if (wdiffs.filter((w) => w === '-').length > 1) throw new UsageError('- (stdin) can be given once');
-    requireFiles([image], 'the image', 'it is written in place');
+    await requireFiles([image], 'the image', 'it is written in place');
+    // stdin (-) is the one stream apply takes, copied to a file first (below).
+    await requireFiles(wdiffs.filter((w) => w !== '-'), 'a wdiff', 'it is read twice, checked whole before anything is written', 'give it as - (stdin), or save it to a file first');
     await checkOutputNotInput(image, wdiffs, 'the image');
     const d = await loadSdk();
     // The image is looked at before stdin is taken in: a wrong one fails at once.

@@ -62,13 +62,18 @@ export function parseCmpr(d: DiffSdk, text: string | undefined): CompressOpt | u
 export { checkOutputNotInput } from '../../util/output.ts';
 
 /**
- * Refuse `-` (stdin) among `paths`, which this command reads as files: `why` says why it needs
- * them (random access, or a second pass).
+ * Refuse `-` (stdin) and pipes given by their path (`<(…)`) among `paths`, which this command reads
+ * as files: `why` says why it needs them (random access, or a second pass). A path that does not
+ * exist passes, for the reader to report.
  *
  * @throws {@link UsageError}
  */
-export function requireFiles(paths: readonly string[], what: string, why: string): void {
-  if (paths.includes('-')) throw new UsageError(`${what} cannot be - (stdin): ${why}; save it to a file first`);
+export async function requireFiles(paths: readonly string[], what: string, why: string, hint = 'save it to a file first'): Promise<void> {
+  if (paths.includes('-')) throw new UsageError(`${what} cannot be - (stdin): ${why}; ${hint}`);
+  for (const p of paths) {
+    const st = await stat(p).catch(() => undefined);
+    if (st && !st.isFile() && !st.isBlockDevice()) throw new UsageError(`${what} cannot be a pipe or other stream (${p}): ${why}; ${hint}`);
+  }
 }
 
 /** The arguments of the commands that write one wdiff (`from-wlog`, `merge`). */

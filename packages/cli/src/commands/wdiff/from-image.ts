@@ -61,7 +61,7 @@ export const wdiffFromImageCommand: CommandModule<GlobalArgs, WdiffFromImageArgs
         + 'format, bytes, records, packs} (on stderr when -o -).'),
   handler: async (args) => {
     const io = ioOf(args);
-    requireFiles(args.compare === undefined ? [args.image] : [args.image, args.compare], 'an image', 'its size is read first, and a compared one side by side');
+    await requireFiles(args.compare === undefined ? [args.image] : [args.image, args.compare], 'an image', 'its size is read first, and a compared one side by side');
     const d = await loadSdk();
     const opts: ImageDiffOptions = { indexed: args.indexed, ioBytes: args.ioSize };
     const cmpr = parseCmpr(d, args.cmpr);

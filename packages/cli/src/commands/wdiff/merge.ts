@@ -35,7 +35,7 @@ export const wdiffMergeCommand: CommandModule<GlobalArgs, WdiffMergeArgs> = {
       + 'bytes, records, packs} (on stderr when -o -).'),
   handler: async (args) => {
     const io = ioOf(args);
-    requireFiles(args.inputs, 'a merge input', 'the inputs are read side by side, an indexed one at random');
+    await requireFiles(args.inputs, 'a merge input', 'the inputs are read side by side, an indexed one at random');
     const d = await loadSdk();
     const opts: MergeFilesOptions = wdiffWriteOptions(d, args);
     await checkOutputNotInput(args.out, args.inputs);

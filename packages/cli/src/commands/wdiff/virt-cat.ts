@@ -44,7 +44,7 @@ export const wdiffVirtCatCommand: CommandModule<GlobalArgs, WdiffVirtCatArgs> = 
   handler: async (args) => {
     const io = ioOf(args);
     const d = await loadSdk();
-    requireFiles([args.base, ...args.wdiffs], 'the base or a wdiff', 'they are read side by side, an indexed wdiff at random');
+    await requireFiles([args.base, ...args.wdiffs], 'the base or a wdiff', 'they are read side by side, an indexed wdiff at random');
     await checkOutputNotInput(args.out, [args.base, ...args.wdiffs]);
     const v = await d.VirtualFullImage.open(args.base, args.wdiffs);
     const out = openOutput(args.out, io);
