@@ -5,9 +5,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
-import { truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, readFileSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { compareImagesToWdiff, imageToWdiff, ioBytes, openWdiff, parseCompressOpt, TruncatedError, ValueOutOfRangeError } from '../src/index.ts';
+import { loadNative } from '@walbjs/native-walb';
+import { compareImagesToWdiff, imageToWdiff, ioBytes, openWdiff, parseCompressOpt, TruncatedError, useHoleSeek, ValueOutOfRangeError } from '../src/index.ts';
 import { tempDir } from './helpers.ts';
 
 const I = suite('image diffs');
@@ -89,6 +90,62 @@ I('compareImagesToWdiff: over the older image it gives the newer, with IOs only 
         assert.equal(got.ios.map((x) => x.addr), differing);
       }
     }), { numRuns: 12, seed: 312 });
+});
+
+/** A sparse image of `size` bytes with `runs` of random data at their offsets, the rest holes. */
+function sparseImage(path: string, size: number, runs: Array<[number, number]>): Buffer {
+  const whole = Buffer.alloc(size);
+  const fd = openSync(path, 'w');
+  try {
+    for (const [at, len] of runs) {
+      const b = randomBytes(len);
+      writeSync(fd, b, 0, len, at);
+      b.copy(whole, at);
+    }
+    ftruncateSync(fd, size);
+  } finally {
+    closeSync(fd);
+  }
+  return whole;
+}
+
+I('sparse images with the hole finder: the same wdiffs as reading every byte, holes not read', async () => {
+  const native = loadNative();
+  let asked = 0;
+  const counting = (fd: number, off: bigint) => { asked++; return native.seekData(fd, off); };
+  const size = 40 << 20;
+  const older = join(t.dir, 'sparse-old.img'), newer = join(t.dir, 'sparse-new.img');
+  // Data straddling chunk edges (4 MiB), inside one chunk, and at the very end; holes between.
+  const runsOld: Array<[number, number]> = [[(4 << 20) - 4096, 8192], [9 << 20, 100 << 10], [size - 65536, 65536]];
+  sparseImage(older, size, runsOld);
+  const want = sparseImage(newer, size, [...runsOld.slice(0, 2), [20 << 20, 3 << 20], [size - 512, 512]]);
+  for (const indexed of [false, true]) {
+    const plain = [join(t.dir, `sp-full-${indexed}.wdiff`), join(t.dir, `sp-cmp-${indexed}.wdiff`)];
+    const seeking = [join(t.dir, `sp-full-${indexed}.seek.wdiff`), join(t.dir, `sp-cmp-${indexed}.seek.wdiff`)];
+    useHoleSeek(undefined);
+    await imageToWdiff(newer, plain[0], { indexed });
+    await compareImagesToWdiff(older, newer, plain[1], { indexed });
+    useHoleSeek(counting);
+    try {
+      await imageToWdiff(newer, seeking[0], { indexed });
+      await compareImagesToWdiff(older, newer, seeking[1], { indexed });
+    } finally {
+      useHoleSeek(undefined);
+    }
+    for (let k = 0; k < 2; k++) assert.ok(readFileSync(seeking[k]).equals(readFileSync(plain[k])), `${seeking[k]} differs from reading every byte`);
+    assert.ok((await over(seeking[0], Buffer.alloc(size, 0x5a))).image.equals(want));
+    assert.ok((await over(seeking[1], readFileSync(older))).image.equals(want));
+  }
+  assert.ok(asked > 0, 'the hole finder was not asked');
+  // A hole finder that says "data" everywhere (a file system that cannot tell) changes nothing.
+  useHoleSeek((_fd, off) => off);
+  try {
+    const p = join(t.dir, 'sp-all-data.wdiff');
+    await imageToWdiff(newer, p);
+    assert.ok(readFileSync(p).equals(readFileSync(join(t.dir, 'sp-full-false.wdiff'))));
+  } finally {
+    useHoleSeek(undefined);
+  }
 });
 
 I('bad input: a bad IO size, images of different sizes, an image that shrinks while it is read', async () => {

@@ -33,6 +33,13 @@ export interface NativeAddon {
    */
   alignOffset(data: Uint8Array, align: number): number;
   /**
+   * The first offset at or after `offset` where the open file `fd` holds data rather than a hole
+   * (`lseek` with `SEEK_DATA`); null when only a hole follows up to its end. Where the file system
+   * cannot tell, `offset` itself, so a caller reads rather than skips. Moves the descriptor's file
+   * position (positional reads do not care). See @walbjs/diff's `useHoleSeek`.
+   */
+  seekData(fd: number, offset: bigint): bigint | null;
+  /**
    * On the thread pool: read `reads` ((fd, pos, len, at) quadruples) into `src`, then store each
    * record `pieces` ((at, len) pairs in `src`) with `codec` (0 none, 2 snappy; raw when snappy does
    * not shrink it), packing compressed records from `dst[0]`; `out` gets 4 words a record

@@ -5,7 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +42,35 @@ N('alignOffset finds the aligned address inside a buffer, consistently across vi
   }
   assert.throws(() => n.alignOffset(b, 3000), /power of two/);
   assert.throws(() => n.alignOffset('x' as unknown as Uint8Array, 4096), /Uint8Array/);
+});
+N('seekData finds data after a hole, null after the last data, and never skips data', () => {
+  const n = loadNative();
+  const dir = mkdtempSync(join(tmpdir(), 'walbjs-native-'));
+  try {
+    const file = join(dir, 'sparse');
+    const fd = openSync(file, 'w+');
+    try {
+      // A 4 MiB hole, 64 KiB of data, a hole up to 16 MiB.
+      writeSync(fd, Buffer.alloc(64 << 10, 7), 0, 64 << 10, 4 << 20);
+      ftruncateSync(fd, 16 << 20);
+      fsyncSync(fd);
+      const first = n.seekData(fd, 0n);
+      // ext4 and most file systems report the hole; one that cannot reports data at once.
+      assert.ok(first === 4n << 20n || first === 0n, `first data at ${first}`);
+      assert.is(n.seekData(fd, 4n << 20n), 4n << 20n);
+      assert.is(n.seekData(fd, (4n << 20n) + 1n), (4n << 20n) + 1n);
+      if (first !== 0n) assert.is(n.seekData(fd, 8n << 20n), null);
+      assert.is(n.seekData(fd, 16n << 20n), null);
+      assert.is(n.seekData(fd, 1n << 62n), null);
+    } finally {
+      closeSync(fd);
+    }
+    // Not a file it can look into (a bad descriptor): the offset itself, so a reader reads.
+    assert.is(n.seekData(2 ** 30, 5n), 5n);
+    assert.throws(() => n.seekData(fd, 5 as unknown as bigint), /offset/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 N('storeBatch reads, stores and sums records on the thread pool; bad arguments throw before anything starts', async () => {
   const n = loadNative();

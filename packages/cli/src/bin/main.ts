@@ -6,14 +6,15 @@
  */
 import type { CliIo } from '../util/io.ts';
 import { useChecksumImplementation } from '@walbjs/log-format';
-import { useBatchStore, useDirectWrites, useSnappyEncoder } from '@walbjs/diff';
+import { useBatchStore, useDirectWrites, useHoleSeek, useSnappyEncoder } from '@walbjs/diff';
 
 /**
  * Use the native addon's checksum (about twice the TypeScript one) and snappy encoder (about
  * twice the default's on incompressible records, and no buffer for them) when the addon is there,
- * its buffer alignment for direct-IO outputs, and its batch store (a sorted conversion's second
- * pass reads, compresses and sums records on the thread pool); without it everything still works
- * (outputs buffered). `WALB_NO_NATIVE=1` keeps the defaults.
+ * its buffer alignment for direct-IO outputs, its hole finder (images are read around the holes
+ * of sparse files), and its batch store (a sorted conversion's second pass reads, compresses and
+ * sums records on the thread pool); without it everything still works (outputs buffered, holes
+ * read). `WALB_NO_NATIVE=1` keeps the defaults.
  */
 async function accelerate(): Promise<void> {
   if (process.env.WALB_NO_NATIVE) return;
@@ -23,6 +24,7 @@ async function accelerate(): Promise<void> {
     useChecksumImplementation(native.checksum);
     useSnappyEncoder(native.snappyCompress, 'walbjs native');
     useDirectWrites(native.alignOffset);
+    useHoleSeek(native.seekData);
     await useBatchStore(native.storeBatch);
   } catch {
     // No addon for this platform or not built: the TypeScript checksum serves.

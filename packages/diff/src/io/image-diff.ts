@@ -44,30 +44,78 @@ function ioSize(o: ImageDiffOptions): number {
  */
 const READ_BYTES = 4 << 20;
 
+/** Where a file holds data at or after an offset (see {@link useHoleSeek}). */
+export type SeekDataFn = (fd: number, offset: bigint) => bigint | null;
+
+let seekDataOf: SeekDataFn | undefined;
+
+/**
+ * Let image reads skip the holes of sparse files, given the native addon's `seekData` (`lseek`
+ * with `SEEK_DATA`; JavaScript has no way to ask): a chunk of an image that lies in a hole reads
+ * as zeros without being read, and {@link compareImagesToWdiff} passes over chunks that are holes
+ * in both images. Without it every byte is read, with the same result.
+ *
+ * @example
+ * useHoleSeek(loadNative().seekData);
+ */
+export function useHoleSeek(fn: SeekDataFn | undefined): void {
+  seekDataOf = fn;
+}
+
+/** A chunk of an image: its bytes, and whether it lies in a hole (zeros, not read). */
+interface ImageChunk {
+  bytes: Buffer;
+  hole: boolean;
+}
+
+let zeroChunk = Buffer.alloc(0);
+
 /**
  * Sequential reads of an image in chunks of whole IOs, one read ahead. Each chunk is memory of its
- * own: the writer may still hold views of the IOs cut from it.
+ * own (the writer may still hold views of the IOs cut from it), except a chunk in a hole: a view
+ * of shared zeros, which nothing writes.
  */
 class ImageReader {
   private pos = 0;
-  private ahead: Promise<Buffer> | undefined;
+  private ahead: Promise<ImageChunk> | undefined;
   private readonly chunk: number;
+  /** Bytes below this offset are known to be a hole (see {@link useHoleSeek}). */
+  private holeEnd = 0;
+  private readonly seek: SeekDataFn | undefined;
 
-  constructor(private readonly fh: FileHandle, private readonly path: string, private readonly size: number, ioBytes: number) {
+  constructor(private readonly fh: FileHandle, private readonly path: string, private readonly size: number, ioBytes: number, regular: boolean) {
     this.chunk = Math.max(ioBytes, Math.floor(READ_BYTES / ioBytes) * ioBytes);
+    // Only a regular file has holes to find; a block device reads as data everywhere.
+    this.seek = regular ? seekDataOf : undefined;
   }
 
-  private read(pos: number): Promise<Buffer> {
+  /** Whether `[pos, pos + len)` is a hole, asking the file system at most once per data run. */
+  private inHole(pos: number, len: number): boolean {
+    if (!this.seek) return false;
+    if (pos + len <= this.holeEnd) return true;
+    if (pos < this.holeEnd) return false;
+    const at = this.seek(this.fh.fd, BigInt(pos));
+    const data = at === null ? this.size : Number(at);
+    if (!Number.isSafeInteger(data) || data < pos) return false;
+    this.holeEnd = data;
+    return pos + len <= data;
+  }
+
+  private read(pos: number): Promise<ImageChunk> {
     const len = Math.min(this.chunk, this.size - pos);
+    if (this.inHole(pos, len)) {
+      if (zeroChunk.byteLength < len) zeroChunk = Buffer.alloc(Math.max(len, READ_BYTES));
+      return Promise.resolve({ bytes: zeroChunk.subarray(0, len), hole: true });
+    }
     const buf = Buffer.allocUnsafeSlow(len);
     return preadFull(this.fh, buf, 0, len, pos).then((n) => {
       if (n < len) throw new TruncatedError(`image: ended at byte ${pos + n}, its size was ${this.size}`, { offset: pos + n, source: this.path });
-      return buf;
+      return { bytes: buf, hole: false };
     });
   }
 
   /** The next chunk; undefined after the last. */
-  async next(): Promise<Buffer | undefined> {
+  async next(): Promise<ImageChunk | undefined> {
     if (this.pos >= this.size) return undefined;
     const p = this.ahead ?? this.read(this.pos);
     this.pos += Math.min(this.chunk, this.size - this.pos);
@@ -84,6 +132,11 @@ class ImageReader {
   async settle(): Promise<void> {
     await this.ahead?.catch(() => {});
   }
+}
+
+/** An ALLZERO IO for `len` bytes of the image at byte `pos` (the last one rounded up to whole LB). */
+function zeroIo(pos: number, len: number): DiffIo {
+  return { addr: pos / LOGICAL_BLOCK_SIZE, blocks: Math.ceil(len / LOGICAL_BLOCK_SIZE), kind: 'allzero' };
 }
 
 /** The IO for `bytes` of the image at byte `pos`: the last one padded with zeros to whole LB. */
@@ -117,15 +170,20 @@ async function writeWith(out: ByteSink, opts: ImageDiffOptions, fill: (w: Sorted
  */
 export async function imageToWdiff(image: string, out: ByteSink, opts: ImageDiffOptions = {}): Promise<WriteSummary> {
   const io = ioSize(opts);
-  const size = Number((await probeDevice(image)).sizeBytes);
+  const info = await probeDevice(image);
+  const size = Number(info.sizeBytes);
   const fh = await openInput(image);
-  const r = new ImageReader(fh, image, size, io);
+  const r = new ImageReader(fh, image, size, io, !info.isBlockDevice);
   try {
     return await writeWith(out, opts, async (w) => {
       let pos = 0;
       for (let c = await r.next(); c; c = await r.next()) {
-        for (let o = 0; o < c.byteLength; o += io) await w.write(imageIo(pos + o, c.subarray(o, o + io)));
-        pos += c.byteLength;
+        const n = c.bytes.byteLength;
+        for (let o = 0; o < n; o += io) {
+          // A hole needs no look at its bytes: each IO of it is ALLZERO.
+          await w.write(c.hole ? zeroIo(pos + o, Math.min(io, n - o)) : imageIo(pos + o, c.bytes.subarray(o, o + io)));
+        }
+        pos += n;
         opts.onProgress?.(pos);
       }
     });
@@ -150,19 +208,23 @@ export async function compareImagesToWdiff(older: string, newer: string, out: By
   const size = Number(a.sizeBytes);
   const fa = await openInput(older);
   const fb = await openInput(newer).catch(async (e: unknown) => { await fa.close(); throw e; });
-  const ra = new ImageReader(fa, older, size, io);
-  const rb = new ImageReader(fb, newer, size, io);
+  const ra = new ImageReader(fa, older, size, io, !a.isBlockDevice);
+  const rb = new ImageReader(fb, newer, size, io, !b.isBlockDevice);
   try {
     return await writeWith(out, opts, async (w) => {
       let pos = 0;
       for (;;) {
         const [ca, cb] = await Promise.all([ra.next(), rb.next()]);
         if (!ca || !cb) break;
-        for (let o = 0; o < cb.byteLength; o += io) {
-          const nb = cb.subarray(o, o + io);
-          if (!nb.equals(ca.subarray(o, o + io))) await w.write(imageIo(pos + o, nb));
+        const n = cb.bytes.byteLength;
+        // Holes in both: equal without a look.
+        if (!(ca.hole && cb.hole)) {
+          for (let o = 0; o < n; o += io) {
+            const nb = cb.bytes.subarray(o, o + io);
+            if (!nb.equals(ca.bytes.subarray(o, o + io))) await w.write(cb.hole ? zeroIo(pos + o, nb.byteLength) : imageIo(pos + o, nb));
+          }
         }
-        pos += cb.byteLength;
+        pos += n;
         opts.onProgress?.(pos);
       }
     });

@@ -5,6 +5,7 @@
 mod buf_pool;
 mod capture;
 mod checksum;
+mod holes;
 mod ioctl;
 mod napi;
 mod nbd;
@@ -79,6 +80,22 @@ unsafe extern "C" fn js_align_offset(env: napi_env, info: napi_callback_info) ->
         if !align.is_power_of_two() { return Err(JsError::new("ERR_INVALID_ARG_VALUE", format!("align: {align} is not a power of two"))); }
         let addr = data.as_ptr() as usize;
         uint32(env, ((align - addr % align) % align) as u32)
+    })
+}
+
+/// `seekData(fd: number, offset: bigint): bigint | null` — the first offset at or after `offset`
+/// where the file holds data rather than a hole (`lseek` with `SEEK_DATA`); null when only a hole
+/// follows up to the end. Where the file system cannot tell (any other failure), `offset` itself:
+/// a caller then reads, it never skips data. Moves the descriptor's file position.
+unsafe extern "C" fn js_seek_data(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [f, o] = args::<2>(env, info)?;
+        let fd = get_u32(env, f, "fd")?;
+        let offset = get_bigint(env, o, "offset")?;
+        match holes::seek_data(fd as i32, offset) {
+            Some(at) => bigint(env, at),
+            None => null(env),
+        }
     })
 }
 
@@ -418,6 +435,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
         export(env, exports, "checksum", Some(js_checksum))?;
         export(env, exports, "snappyCompress", Some(js_snappy_compress))?;
         export(env, exports, "alignOffset", Some(js_align_offset))?;
+        export(env, exports, "seekData", Some(js_seek_data))?;
         export(env, exports, "storeBatch", Some(js_store_batch))?;
         export(env, exports, "ioctl", Some(js_ioctl))?;
         export(env, exports, "version", Some(js_version))?;
