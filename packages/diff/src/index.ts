@@ -51,4 +51,5 @@ export * from './io/merge-files.ts';
 export { applyWdiffs, verifyWdiffs, type ApplyOptions, type ApplySummary, type DiscardMode } from './io/apply.ts';
 export * from './io/virtual-full.ts';
 export * from './io/image-diff.ts';
+export { useHoleSeek, type SeekDataFn } from './io/holes.ts';
 export * from './stats.ts';

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, ftruncateSync, openSync, readFileSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadNative } from '@walbjs/native-walb';
-import { compareImagesToWdiff, imageToWdiff, ioBytes, openWdiff, parseCompressOpt, TruncatedError, useHoleSeek, ValueOutOfRangeError } from '../src/index.ts';
+import { VirtualFullImage, compareImagesToWdiff, imageToWdiff, ioBytes, openWdiff, parseCompressOpt, TruncatedError, useHoleSeek, ValueOutOfRangeError } from '../src/index.ts';
 import { tempDir } from './helpers.ts';
 
 const I = suite('image diffs');
@@ -137,6 +137,24 @@ I('sparse images with the hole finder: the same wdiffs as reading every byte, ho
     assert.ok((await over(seeking[1], readFileSync(older))).image.equals(want));
   }
   assert.ok(asked > 0, 'the hole finder was not asked');
+
+  // virt-cat over the sparse older image as base, with the compared diff: the newer image, with the
+  // base's holes filled unread or read, chunk sizes that do and do not meet the data's edges.
+  const diff = join(t.dir, 'sp-cmp-false.wdiff');
+  for (const [chunk, reuseBuffers] of [[4 << 20, true], [3 << 20, false], [1 << 20, true]] as const) {
+    for (const seek of [undefined, counting]) {
+      useHoleSeek(seek);
+      try {
+        const v = await VirtualFullImage.open(older, [diff]);
+        const parts: Buffer[] = [];
+        for await (const b of v.stream(chunk, { reuseBuffers })) parts.push(Buffer.from(b));
+        await v.close();
+        assert.ok(Buffer.concat(parts).equals(want), `virt-cat, chunks of ${chunk}, hole seek ${seek !== undefined}`);
+      } finally {
+        useHoleSeek(undefined);
+      }
+    }
+  }
   // A hole finder that says "data" everywhere (a file system that cannot tell) changes nothing.
   useHoleSeek((_fd, off) => off);
   try {

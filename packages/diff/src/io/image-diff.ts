@@ -13,6 +13,7 @@ import { isAllZero } from './convert.ts';
 import { IndexedDiffWriter } from './indexed-writer.ts';
 import { SortedDiffWriter, type WriteSummary } from './sorted-writer.ts';
 import { preadFull } from './pread.ts';
+import { HoleFinder } from './holes.ts';
 
 /** Options of {@link imageToWdiff} and {@link compareImagesToWdiff}. */
 export interface ImageDiffOptions {
@@ -44,24 +45,6 @@ function ioSize(o: ImageDiffOptions): number {
  */
 const READ_BYTES = 4 << 20;
 
-/** Where a file holds data at or after an offset (see {@link useHoleSeek}). */
-export type SeekDataFn = (fd: number, offset: bigint) => bigint | null;
-
-let seekDataOf: SeekDataFn | undefined;
-
-/**
- * Let image reads skip the holes of sparse files, given the native addon's `seekData` (`lseek`
- * with `SEEK_DATA`; JavaScript has no way to ask): a chunk of an image that lies in a hole reads
- * as zeros without being read, and {@link compareImagesToWdiff} passes over chunks that are holes
- * in both images. Without it every byte is read, with the same result.
- *
- * @example
- * useHoleSeek(loadNative().seekData);
- */
-export function useHoleSeek(fn: SeekDataFn | undefined): void {
-  seekDataOf = fn;
-}
-
 /** A chunk of an image: its bytes, and whether it lies in a hole (zeros, not read). */
 interface ImageChunk {
   bytes: Buffer;
@@ -79,31 +62,17 @@ class ImageReader {
   private pos = 0;
   private ahead: Promise<ImageChunk> | undefined;
   private readonly chunk: number;
-  /** Bytes below this offset are known to be a hole (see {@link useHoleSeek}). */
-  private holeEnd = 0;
-  private readonly seek: SeekDataFn | undefined;
+  private readonly holes: HoleFinder | undefined;
 
   constructor(private readonly fh: FileHandle, private readonly path: string, private readonly size: number, ioBytes: number, regular: boolean) {
     this.chunk = Math.max(ioBytes, Math.floor(READ_BYTES / ioBytes) * ioBytes);
     // Only a regular file has holes to find; a block device reads as data everywhere.
-    this.seek = regular ? seekDataOf : undefined;
-  }
-
-  /** Whether `[pos, pos + len)` is a hole, asking the file system at most once per data run. */
-  private inHole(pos: number, len: number): boolean {
-    if (!this.seek) return false;
-    if (pos + len <= this.holeEnd) return true;
-    if (pos < this.holeEnd) return false;
-    const at = this.seek(this.fh.fd, BigInt(pos));
-    const data = at === null ? this.size : Number(at);
-    if (!Number.isSafeInteger(data) || data < pos) return false;
-    this.holeEnd = data;
-    return pos + len <= data;
+    this.holes = regular ? HoleFinder.for(fh.fd, size) : undefined;
   }
 
   private read(pos: number): Promise<ImageChunk> {
     const len = Math.min(this.chunk, this.size - pos);
-    if (this.inHole(pos, len)) {
+    if (this.holes?.inHole(pos, len)) {
       if (zeroChunk.byteLength < len) zeroChunk = Buffer.alloc(Math.max(len, READ_BYTES));
       return Promise.resolve({ bytes: zeroChunk.subarray(0, len), hole: true });
     }

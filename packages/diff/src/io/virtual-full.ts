@@ -12,6 +12,7 @@ import { ChecksumError } from '../errors.ts';
 import { DiffMemory } from '../algo/diff-memory.ts';
 import { mergeIos } from '../algo/merge.ts';
 import { sliceIo, type DiffIo } from '../algo/diff-io.ts';
+import { HoleFinder } from './holes.ts';
 import { IndexedDiffReader } from './indexed-reader.ts';
 import { ioBytes, ioBytesNow } from './materialize.ts';
 import { SortedDiffReader } from './sorted-reader.ts';
@@ -111,7 +112,7 @@ export interface VirtualFullOptions {
 export class VirtualFullImage {
   private ra: RandomAccessDiff[] | undefined;
 
-  private constructor(private readonly base: FileHandle, private readonly baseSize: number, readonly sizeBytes: number, readonly wdiffs: string[]) {}
+  private constructor(private readonly base: FileHandle, private readonly baseSize: number, private readonly baseIsFile: boolean, readonly sizeBytes: number, readonly wdiffs: string[]) {}
 
   /**
    * Open the base and check that every wdiff opens (its header, and an indexed file's whole index).
@@ -122,11 +123,19 @@ export class VirtualFullImage {
     for (const p of wdiffs) await (await openWdiff(p)).close();
     const base = await openInput(basePath);
     const size = Number(opts.sizeBytes ?? info.sizeBytes);
-    return new VirtualFullImage(base, Number(info.sizeBytes), size, wdiffs);
+    return new VirtualFullImage(base, Number(info.sizeBytes), !info.isBlockDevice, size, wdiffs);
   }
 
-  private async readBase(buf: Buffer, at: number, pos: number, len: number): Promise<void> {
+  /**
+   * Read the base's `len` bytes at `pos` into `buf[at ..]` (zeros beyond its end). With `holes`
+   * (ranges asked in ascending order), a range in a hole of the base is filled with zeros unread.
+   */
+  private async readBase(buf: Buffer, at: number, pos: number, len: number, holes?: HoleFinder): Promise<void> {
     const end = Math.min(pos + len, this.baseSize);
+    if (holes && end > pos && holes.inHole(pos, end - pos)) {
+      buf.fill(0, at, at + len);
+      return;
+    }
     let got = 0;
     while (pos + got < end) {
       const { bytesRead } = await this.base.read(buf, at + got, end - pos - got, pos + got);
@@ -195,6 +204,8 @@ export class VirtualFullImage {
     const totalLb = Math.ceil(this.sizeBytes / LOGICAL_BLOCK_SIZE);
     const ring: Buffer[] = [];
     let turn = 0;
+    // Chunks are read in ascending order: the base's holes can be found as they go.
+    const holes = this.baseIsFile ? HoleFinder.for(this.base.fd, this.baseSize) : undefined;
     // Chunk `a` (LB `a` to `b`, bytes `start` to `end`) with the base read into its buffer.
     const readChunk = (a: number): { a: number; b: number; start: number; end: number; buf: Buffer; done: Promise<void> } => {
       const b = Math.min(a + chunkLb, totalLb);
@@ -209,7 +220,7 @@ export class VirtualFullImage {
       } else {
         buf = Buffer.allocUnsafe(len);
       }
-      const done = this.readBase(buf, 0, start, len);
+      const done = this.readBase(buf, 0, start, len, holes);
       done.catch(() => {});
       return { a, b, start, end, buf, done };
     };
