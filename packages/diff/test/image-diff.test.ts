@@ -187,17 +187,36 @@ I('bad input: a bad IO size, images of different sizes, an image that shrinks wh
   }
 
   // 12 MiB, cut to 9 MiB once the first read's IOs are written: the read of 4–8 MiB is in flight
-  // or done by then, the one of 8–12 MiB starts after the cut and comes up short.
+  // or done by then, the one of 8–12 MiB starts after the cut and comes up short. With the hole
+  // finder too: what lies past the new end is no hole.
   const big = join(t.dir, 'shrinks.img');
-  writeFileSync(big, randomBytes(12 << 20));
+  for (const seek of [undefined, loadNative().seekData]) {
+    writeFileSync(big, randomBytes(12 << 20));
+    let cut = false;
+    useHoleSeek(seek);
+    try {
+      await imageToWdiff(big, join(t.dir, 'shrinks.wdiff'), { onProgress: () => { if (!cut) { cut = true; truncateSync(big, 9 << 20); } } });
+      assert.unreachable('a shrunk image was read as whole');
+    } catch (e) {
+      assert.instance(e, TruncatedError);
+      assert.match((e as Error).message, /ended at byte 9437184, its size was 12582912/);
+      assert.is((e as TruncatedError).source, big);
+    } finally {
+      useHoleSeek(undefined);
+    }
+  }
+  // Cut inside a trailing hole: data to 5 MiB, a hole to 12 MiB, cut to 6 MiB after the first read.
+  const sparse = join(t.dir, 'shrinks-sparse.img');
+  sparseImage(sparse, 12 << 20, [[0, 5 << 20]]);
   let cut = false;
+  useHoleSeek(loadNative().seekData);
   try {
-    await imageToWdiff(big, join(t.dir, 'shrinks.wdiff'), { onProgress: () => { if (!cut) { cut = true; truncateSync(big, 9 << 20); } } });
-    assert.unreachable('a shrunk image was read as whole');
+    await imageToWdiff(sparse, join(t.dir, 'shrinks-sparse.wdiff'), { onProgress: () => { if (!cut) { cut = true; truncateSync(sparse, 6 << 20); } } });
+    assert.unreachable('a shrunk sparse image was read as whole');
   } catch (e) {
     assert.instance(e, TruncatedError);
-    assert.match((e as Error).message, /ended at byte 9437184, its size was 12582912/);
-    assert.is((e as TruncatedError).source, big);
+  } finally {
+    useHoleSeek(undefined);
   }
 });
 

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { fstatSync } from 'node:fs';
 
 /** Where a file holds data at or after an offset: the native addon's `seekData`. */
 export type SeekDataFn = (fd: number, offset: bigint) => bigint | null;
@@ -45,6 +46,9 @@ export class HoleFinder {
     if (pos + len <= this.holeEnd) return true;
     if (pos < this.holeEnd) return false;
     const at = this.seek(this.fd, BigInt(pos));
+    // No data up to the end: a hole to the end only while the file still has the size it had, or
+    // a file cut short would read as zeros rather than fail as truncated.
+    if (at === null && fstatSync(this.fd).size < this.size) return false;
     const data = at === null ? this.size : Number(at);
     if (!Number.isSafeInteger(data) || data < pos) return false;
     this.holeEnd = data;
