@@ -26,7 +26,10 @@ export interface SortedRecords {
   header: DiffFileHeader;
   /** File size in bytes. */
   size: number;
-  /** The records in file order; the file is closed when this ends, fails or is left. */
+  /**
+   * The records in file order. The file is opened again when the iteration starts and closed
+   * when it ends, fails or is left; nothing stays open when it is never iterated.
+   */
   records: AsyncGenerator<SortedRecordRef>;
 }
 
@@ -53,15 +56,17 @@ export async function openSortedRecords(path: string): Promise<SortedRecords> {
     if (n === 0) throw new TruncatedError('empty input: no wdiff header', { offset: 0, source: path });
     const header = decodeDiffFileHeader(hb.subarray(0, n), 0, { source: path });
     if (header.type !== WALB_DIFF_TYPE_SORTED) throw new UnsupportedVersionError('an indexed wdiff where a sorted one was expected', { offset: 6, source: path });
-    return { header, size, records: packRecords(fh, path, size) };
+    return { header, size, records: packRecords(path, size) };
   } catch (e) {
-    await fh.close();
     if (e instanceof WdiffFormatError) e.locate({ source: path });
     throw e;
+  } finally {
+    await fh.close();
   }
 }
 
-async function* packRecords(fh: Awaited<ReturnType<typeof openInput>>, source: string, size: number): AsyncGenerator<SortedRecordRef> {
+async function* packRecords(source: string, size: number): AsyncGenerator<SortedRecordRef> {
+  const fh = await openInput(source);
   try {
     const block = Buffer.alloc(WALB_DIFF_PACK_SIZE);
     let pos = WALB_DIFF_FILE_HEADER_SIZE;
