@@ -5,8 +5,9 @@
  * @module
  */
 import { ChunkReader, WalbFormatError, checksum, type ByteSource, type ChunkPool } from '@walbjs/log-format';
-import { WALB_DIFF_FILE_HEADER_SIZE, WALB_DIFF_PACK_SIZE, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
-import { ChecksumError, LayoutError, TruncatedError, UnsupportedVersionError, WdiffFormatError } from '../errors.ts';
+import { WALB_DIFF_FILE_HEADER_SIZE, WALB_DIFF_PACK_SIZE } from '../constants.ts';
+import { ChecksumError, TruncatedError, WdiffFormatError } from '../errors.ts';
+import { endAfter, expectSorted } from './sorted-checks.ts';
 import type { DiffIo } from '../algo/diff-io.ts';
 import { decodeDiffFileHeader, type DiffFileHeader } from '../layout/file-header.ts';
 import { decodeDiffPackHeader, isEndPack } from '../layout/pack-header.ts';
@@ -109,7 +110,7 @@ export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
       const b = await r.read(WALB_DIFF_FILE_HEADER_SIZE, 'wdiff header');
       if (b === null) throw new TruncatedError('empty input: no wdiff header', { offset: 0, source });
       const h = decodeDiffFileHeader(b, 0, { source });
-      if (h.type !== WALB_DIFF_TYPE_SORTED) throw new UnsupportedVersionError('an indexed wdiff where a sorted one was expected', { offset: 6, source });
+      expectSorted(h, source);
       return new SortedDiffReader(r, h, opts, recycler);
     } catch (e) {
       await r.close();
@@ -144,10 +145,7 @@ export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
       // the reader's chunks.
       const dataOffset = this.r.offset;
       const loc = { offset: dataOffset, source };
-      if (record.ioAddress < this.prevEnd) {
-        throw new LayoutError(`record at LB ${record.ioAddress} overlaps or precedes the previous one ending at ${this.prevEnd}`, loc);
-      }
-      this.prevEnd = record.ioAddress + record.ioBlocks;
+      this.prevEnd = endAfter(record, this.prevEnd, loc);
       const kind = recordKind(record.flags);
       if (kind !== 'normal') return { record, stored: EMPTY, io: { addr: record.ioAddress, blocks: record.ioBlocks, kind }, dataOffset };
       const stored = this.r.readNow(record.dataSize) ?? await this.r.readExact(record.dataSize, `data of the record at LB ${record.ioAddress}`);

@@ -5,8 +5,9 @@
  * @module
  */
 import { openInput, probeDevice } from '@walbjs/log-format';
-import { WALB_DIFF_FILE_HEADER_SIZE, WALB_DIFF_PACK_SIZE, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
-import { LayoutError, TruncatedError, UnsupportedVersionError, WdiffFormatError } from '../errors.ts';
+import { WALB_DIFF_FILE_HEADER_SIZE, WALB_DIFF_PACK_SIZE } from '../constants.ts';
+import { TruncatedError, WdiffFormatError } from '../errors.ts';
+import { endAfter, expectSorted } from './sorted-checks.ts';
 import { decodeDiffFileHeader, type DiffFileHeader } from '../layout/file-header.ts';
 import { decodeDiffPackHeader, isEndPack } from '../layout/pack-header.ts';
 import type { DiffRecord } from '../layout/diff-record.ts';
@@ -39,7 +40,7 @@ export interface SortedRecords {
  * that each pack's data lie within the file, as {@link SortedDiffReader} checks them; the data
  * checksums are not (read the file with `SortedDiffReader` for those).
  *
- * @throws {@link UnsupportedVersionError} for an indexed wdiff; the typed errors of the header, a
+ * @throws `UnsupportedVersionError` for an indexed wdiff; the typed errors of the header, a
  *   pack or the order, located, from `open` or from the iteration; `ENOTBLK` (as `probeDevice`)
  *   for what is neither a file nor a block device, such as a pipe.
  * @example
@@ -55,7 +56,7 @@ export async function openSortedRecords(path: string): Promise<SortedRecords> {
     const n = await preadFull(fh, hb, 0, hb.byteLength, 0);
     if (n === 0) throw new TruncatedError('empty input: no wdiff header', { offset: 0, source: path });
     const header = decodeDiffFileHeader(hb.subarray(0, n), 0, { source: path });
-    if (header.type !== WALB_DIFF_TYPE_SORTED) throw new UnsupportedVersionError('an indexed wdiff where a sorted one was expected', { offset: 6, source: path });
+    expectSorted(header, path);
     return { header, size, records: packRecords(path, size) };
   } catch (e) {
     if (e instanceof WdiffFormatError) e.locate({ source: path });
@@ -87,10 +88,7 @@ async function* packRecords(source: string, size: number): AsyncGenerator<Sorted
       for (const record of p.records) {
         const dataOffset = at;
         at += record.dataSize;
-        if (record.ioAddress < prevEnd) {
-          throw new LayoutError(`record at LB ${record.ioAddress} overlaps or precedes the previous one ending at ${prevEnd}`, { offset: dataOffset, source });
-        }
-        prevEnd = record.ioAddress + record.ioBlocks;
+        prevEnd = endAfter(record, prevEnd, { offset: dataOffset, source });
         yield { record, dataOffset };
       }
       pos = data + p.totalSize;

@@ -71,9 +71,17 @@ export { checkOutputNotInput } from '../../util/output.ts';
 export async function requireFiles(paths: readonly string[], what: string, why: string, hint = 'save it to a file first'): Promise<void> {
   if (paths.includes('-')) throw new UsageError(`${what} cannot be - (stdin): ${why}; ${hint}`);
   for (const p of paths) {
-    const st = await stat(p).catch(() => undefined);
-    if (st && !st.isFile() && !st.isBlockDevice()) throw new UsageError(`${what} cannot be a pipe or other stream (${p}): ${why}; ${hint}`);
+    if (!(await isFileOrDevice(p))) throw new UsageError(`${what} cannot be a pipe or other stream (${p}): ${why}; ${hint}`);
   }
+}
+
+/**
+ * Whether `path` can be read at offsets (a regular file or a block device). A missing path counts
+ * as one, for its reader to report.
+ */
+export async function isFileOrDevice(path: string): Promise<boolean> {
+  const st = await stat(path).catch(() => undefined);
+  return !st || st.isFile() || st.isBlockDevice();
 }
 
 /** The arguments of the commands that write one wdiff (`from-wlog`, `merge`). */

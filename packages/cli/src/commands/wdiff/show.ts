@@ -14,7 +14,7 @@ import { toJson } from '../../util/json.ts';
 import { parseUint } from '../../util/parse.ts';
 import { UsageError } from '../../util/errors.ts';
 import { startProgress, type Progress } from '../../util/progress.ts';
-import { loadSdk, type DiffSdk } from './common.ts';
+import { isFileOrDevice, loadSdk, type DiffSdk } from './common.ts';
 
 /** Arguments of `wdiff show`. */
 export interface WdiffShowArgs extends GlobalArgs {
@@ -99,12 +99,6 @@ interface ShowContext {
   total: DiffStat;
   /** Bytes of the files before this one (for progress). */
   base: number;
-}
-
-/** Whether `path` can be read at offsets (a regular file or a block device); a missing path counts as one, for its reader to report. */
-async function isFileOrDevice(path: string): Promise<boolean> {
-  const st = await fsStat(path).catch(() => undefined);
-  return !st || st.isFile() || st.isBlockDevice();
 }
 
 /** The 32-byte file header, read and checked, to tell the format. */
