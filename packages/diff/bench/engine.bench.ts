@@ -28,7 +28,7 @@ import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, rmSy
 import { randomFillSync } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { useChecksumImplementation, writeGeneratedWlog } from '@walbjs/log-format';
+import { useBufferAlignment, useChecksumImplementation, writeGeneratedWlog } from '@walbjs/log-format';
 import { loadNative } from '@walbjs/native-walb';
 import { VirtualFullImage, applyWdiffs, convertWlogs, mergeWdiffs, parseCompressOpt, useBatchStore, useDirectWrites, useHoleSeek, useSnappyEncoder } from '../src/index.ts';
 
@@ -38,14 +38,16 @@ const MiB = 1 << 20;
 const emit = (row: object) => console.log('BENCH ' + JSON.stringify(row));
 
 async function phase(name: string, args: string[]): Promise<void> {
-  // As the CLI runs: with the native checksum and snappy encoder, outputs written with direct IO,
-  // and the holes of sparse images found and not read (WALB_NO_NATIVE=1 measures the TypeScript
-  // checksum, the default encoder and buffered outputs; WALB_BUFFERED=1 buffered outputs alone;
-  // WALB_NO_HOLES=1 reads holes).
+  // As the CLI runs: with the native checksum and snappy encoder, read buffers at page-aligned
+  // addresses, outputs written with direct IO, and the holes of sparse images found and not read
+  // (WALB_NO_NATIVE=1 measures the TypeScript checksum, the default encoder, unaligned buffers
+  // and buffered outputs; WALB_BUFFERED=1 buffered outputs alone;
+  // WALB_NO_HOLES=1 reads holes; WALB_NO_ALIGN=1 reads into buffers wherever they were allocated).
   if (!process.env.WALB_NO_NATIVE) {
     useChecksumImplementation(loadNative().checksum);
     if (!useSnappyEncoder(loadNative().snappyCompress, 'walbjs native')) throw new Error('the native snappy encoder failed its check');
     useDirectWrites(loadNative().alignOffset);
+    if (!process.env.WALB_NO_ALIGN) useBufferAlignment(loadNative().alignOffset);
     if (!process.env.WALB_NO_HOLES) useHoleSeek(loadNative().seekData);
     if (!process.env.WALB_NO_BATCH && !(await useBatchStore(loadNative().storeBatch))) throw new Error('the native batch store failed its check');
   }

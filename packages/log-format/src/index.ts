@@ -33,6 +33,9 @@ export * from './layout/super-sector.ts';
 export * from './layout/wlog-header.ts';
 export { ChunkReader, type ByteSource, type ChunkPool, type ChunkReaderOptions } from './io/byte-source.ts';
 export { SinkWriter, type ByteSink } from './io/byte-sink.ts';
+export {
+  useBufferAlignment, bufferAlignmentKnown, alignedBuffer, allocReadBuffer, READ_BUFFER_ALIGN, type AlignOffsetFn,
+} from './io/aligned-buffer.ts';
 export { locateIoError, openInput } from './io/io-error.ts';
 export { probeDevice, type DeviceInfo } from './io/device.ts';
 export * from './io/wlog-reader.ts';

@@ -5,16 +5,17 @@
  * @module
  */
 import type { CliIo } from '../util/io.ts';
-import { useChecksumImplementation } from '@walbjs/log-format';
+import { useBufferAlignment, useChecksumImplementation } from '@walbjs/log-format';
 import { useBatchStore, useDirectWrites, useHoleSeek, useSnappyEncoder } from '@walbjs/diff';
 
 /**
  * Use the native addon's checksum (about twice the TypeScript one) and snappy encoder (about
  * twice the default's on incompressible records, and no buffer for them) when the addon is there,
- * its buffer alignment for direct-IO outputs, its hole finder (images are read around the holes
- * of sparse files), and its batch store (a sorted conversion's second pass reads, compresses and
- * sums records on the thread pool); without it everything still works (outputs buffered, holes
- * read). `WALB_NO_NATIVE=1` keeps the defaults.
+ * its buffer alignment for read buffers (the kernel copies into aligned memory faster) and for
+ * direct-IO outputs, its hole finder (images are read around the holes of sparse files), and its
+ * batch store (a sorted conversion's second pass reads, compresses and sums records on the thread
+ * pool); without it everything still works (outputs buffered, holes read, buffers unaligned).
+ * `WALB_NO_NATIVE=1` keeps the defaults.
  */
 async function accelerate(): Promise<void> {
   if (process.env.WALB_NO_NATIVE) return;
@@ -23,6 +24,7 @@ async function accelerate(): Promise<void> {
     const native = loadNative();
     useChecksumImplementation(native.checksum);
     useSnappyEncoder(native.snappyCompress, 'walbjs native');
+    useBufferAlignment(native.alignOffset);
     useDirectWrites(native.alignOffset);
     useHoleSeek(native.seekData);
     await useBatchStore(native.storeBatch);

@@ -12,7 +12,7 @@
 import { open, readdir, rm } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
-import { extractLogpacks, LogDevice, WlogWriter, decodeLogpackHeader, nextLogpackLsid, uuidToHex } from '@walbjs/log-format';
+import { allocReadBuffer, extractLogpacks, LogDevice, WlogWriter, decodeLogpackHeader, nextLogpackLsid, uuidToHex } from '@walbjs/log-format';
 import { Daemon, type DaemonOptions } from '../daemon/daemon.ts';
 import type { Params } from '../daemon/params.ts';
 import { makeDirDurable, readJson, writeJsonAtomic } from '../daemon/store.ts';
@@ -541,7 +541,7 @@ export class StorageDaemon extends Daemon {
           const total = Number(sizeLb * 512n);
           for (let off = 0; off < total; off += bulk) {
             const n = Math.min(bulk, total - off);
-            const b = Buffer.allocUnsafe(n);
+            const b = allocReadBuffer(n);
             let got = 0;
             while (got < n) {
               const { bytesRead } = await fh.read(b, got, n - got, off + got);

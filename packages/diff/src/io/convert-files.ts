@@ -18,7 +18,7 @@
  * @module
  */
 import type { FileHandle } from 'node:fs/promises';
-import { LOGICAL_BLOCK_SIZE, checksum, type ByteSink } from '@walbjs/log-format';
+import { LOGICAL_BLOCK_SIZE, allocReadBuffer, checksum, type ByteSink } from '@walbjs/log-format';
 import { DEFAULT_COMPRESS_OPT, codecLevel, type CompressOpt } from '../compression.ts';
 import { compressOrRaw, compressOrRawSync } from '../codec/index.ts';
 import { getCodec } from '../codec/registry.ts';
@@ -187,7 +187,7 @@ export async function convertFilesSorted(paths: string[], out: ByteSink, opts: F
     const files = info.files;
     const store = batchStoreFor(type);
     const pool: Buffer[] = [];
-    const takeBuf = (n: number): Buffer => (n <= BATCH ? pool.pop() ?? Buffer.allocUnsafeSlow(BATCH) : Buffer.allocUnsafeSlow(n));
+    const takeBuf = (n: number): Buffer => (n <= BATCH ? pool.pop() ?? allocReadBuffer(BATCH) : allocReadBuffer(n));
     const giveBuf = (b: Buffer): void => { if (b.byteLength === BATCH) pool.push(b); };
     // Buffers whose pieces are all queued in packs: they go back once those packs are written.
     let done: Buffer[] = [];

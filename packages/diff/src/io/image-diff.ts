@@ -5,7 +5,7 @@
  * @module
  */
 import type { FileHandle } from 'node:fs/promises';
-import { LOGICAL_BLOCK_SIZE, openInput, probeDevice, type ByteSink } from '@walbjs/log-format';
+import { LOGICAL_BLOCK_SIZE, allocReadBuffer, openInput, probeDevice, type ByteSink } from '@walbjs/log-format';
 import type { CompressOpt } from '../compression.ts';
 import { normalIo, type DiffIo } from '../algo/diff-io.ts';
 import { TruncatedError, ValueOutOfRangeError } from '../errors.ts';
@@ -76,7 +76,7 @@ class ImageReader {
       if (zeroChunk.byteLength < len) zeroChunk = Buffer.alloc(Math.max(len, READ_BYTES));
       return Promise.resolve({ bytes: zeroChunk.subarray(0, len), hole: true });
     }
-    const buf = Buffer.allocUnsafeSlow(len);
+    const buf = allocReadBuffer(len);
     return preadFull(this.fh, buf, 0, len, pos).then((n) => {
       if (n < len) throw new TruncatedError(`image: ended at byte ${pos + n}, its size was ${this.size}`, { offset: pos + n, source: this.path });
       return { bytes: buf, hole: false };

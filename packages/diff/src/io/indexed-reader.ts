@@ -6,7 +6,7 @@
  * @module
  */
 import type { FileHandle } from 'node:fs/promises';
-import { checksum, openInput } from '@walbjs/log-format';
+import { allocReadBuffer, checksum, openInput } from '@walbjs/log-format';
 import { readSync } from 'node:fs';
 import { preadFull } from './pread.ts';
 import {
@@ -55,8 +55,13 @@ export interface IndexedReadOptions {
   recycle?: boolean;
 }
 
+/** Reads at least this long go into buffers of their own at aligned addresses (see `allocReadBuffer`). */
+const OWN_BUFFER = 64 << 10;
+/** Images cut from a slab start at multiples of a cache line, where the kernel copies fastest. */
+const SLAB_ALIGN = 64;
+
 async function preadExact(fh: FileHandle, len: number, pos: number, source: string, what: string): Promise<Buffer> {
-  const b = Buffer.allocUnsafe(len);
+  const b = len >= OWN_BUFFER ? allocReadBuffer(len) : Buffer.allocUnsafe(len);
   if (await preadFull(fh, b, 0, len, pos) < len) throw new TruncatedError(`${what}: file ended`, { offset: pos, source });
   return b;
 }
@@ -260,15 +265,15 @@ export class IndexedDiffReader {
    */
   private imageRoom(n: number): { buf: Buffer; slab?: Slab } {
     // Larger images get memory of their own.
-    if (n > SLAB_BYTES / (this.recycle ? 4 : 8)) return { buf: Buffer.allocUnsafe(n) };
+    if (n > SLAB_BYTES / (this.recycle ? 4 : 8)) return { buf: allocReadBuffer(n) };
     let cur = this.slabs[this.slabs.length - 1];
     if (!cur || cur.used + n > SLAB_BYTES) {
       if (!this.recycle) this.slabs.length = 0;
-      cur = this.spare.pop() ?? { buf: Buffer.allocUnsafeSlow(SLAB_BYTES), used: 0, maxEnd: 0 };
+      cur = this.spare.pop() ?? { buf: allocReadBuffer(SLAB_BYTES), used: 0, maxEnd: 0 };
       this.slabs.push(cur);
     }
     const buf = cur.buf.subarray(cur.used, cur.used + n);
-    cur.used += (n + 7) & ~7;
+    cur.used += (n + SLAB_ALIGN - 1) & -SLAB_ALIGN;
     return { buf, slab: cur };
   }
 

@@ -18,7 +18,7 @@
  */
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { SinkWriter, locateIoError, type ByteSink } from '@walbjs/log-format';
+import { SinkWriter, alignedBuffer as alignedAlloc, locateIoError, type ByteSink } from '@walbjs/log-format';
 import { pwritev } from './pread.ts';
 
 /**
@@ -58,10 +58,12 @@ export function useDirectWrites(alignOffset: ((b: Uint8Array, align: number) => 
 }
 
 function alignedBuffer(n: number): Buffer {
-  const raw = Buffer.allocUnsafeSlow(n + DIO_ALIGN);
-  const off = alignOffsetOf!(raw, DIO_ALIGN);
-  if (!Number.isInteger(off) || off < 0 || off >= DIO_ALIGN) throw new RangeError(`useDirectWrites: the alignment function returned ${off}, not an offset below ${DIO_ALIGN}`);
-  return raw.subarray(off, off + n);
+  try {
+    return alignedAlloc(n, DIO_ALIGN, alignOffsetOf!);
+  } catch (e) {
+    if (e instanceof RangeError) e.message = `useDirectWrites: ${e.message}`;
+    throw e;
+  }
 }
 
 /** Direct-IO state of a file output: bytes are copied into aligned stages written whole. */

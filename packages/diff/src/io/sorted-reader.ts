@@ -52,26 +52,30 @@ export interface SortedReadOptions {
 
 /** A file's chunk buffers, given back once every IO read from them is released. */
 class ChunkRecycler implements ChunkPool {
-  /** Chunks holding the data of IOs handed out, with the highest LB end of those IOs. */
-  private readonly held = new Map<ArrayBufferLike, number>();
-  private readonly spare: ArrayBufferLike[] = [];
+  /**
+   * Chunks holding the data of IOs handed out, by their memory, with the highest LB end of those
+   * IOs. A chunk can be a view into a larger allocation (an aligned read buffer).
+   */
+  private readonly held = new Map<ArrayBufferLike, { chunk: Uint8Array; end: number }>();
+  private readonly spare: Uint8Array[] = [];
 
   take(bytes: number): Buffer | undefined {
-    const ab = this.spare.pop();
-    return ab && ab.byteLength === bytes ? Buffer.from(ab as ArrayBuffer) : undefined;
+    const c = this.spare.pop();
+    return c && c.byteLength === bytes ? Buffer.from(c.buffer, c.byteOffset, c.byteLength) : undefined;
   }
 
-  hold(chunk: ArrayBufferLike, end: number): void {
-    const e = this.held.get(chunk);
-    if (e === undefined || e < end) this.held.set(chunk, end);
+  hold(chunk: Uint8Array, end: number): void {
+    const e = this.held.get(chunk.buffer);
+    if (e === undefined) this.held.set(chunk.buffer, { chunk, end });
+    else if (e.end < end) e.end = end;
   }
 
   /** Give back the chunks whose IOs all end at or below `addr`, except the one being read. */
   release(addr: number, current: ArrayBufferLike): void {
-    for (const [chunk, end] of this.held) {
-      if (end <= addr && chunk !== current) {
-        this.held.delete(chunk);
-        this.spare.push(chunk);
+    for (const [mem, e] of this.held) {
+      if (e.end <= addr && mem !== current) {
+        this.held.delete(mem);
+        this.spare.push(e.chunk);
       }
     }
   }
@@ -150,7 +154,7 @@ export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
       if (kind !== 'normal') return { record, stored: EMPTY, io: { addr: record.ioAddress, blocks: record.ioBlocks, kind }, dataOffset };
       const stored = this.r.readNow(record.dataSize) ?? await this.r.readExact(record.dataSize, `data of the record at LB ${record.ioAddress}`);
       // A view of the chunk being read (a read across chunks is a copy of its own).
-      if (this.recycler && stored.buffer === this.r.currentBuffer) this.recycler.hold(stored.buffer, record.ioAddress + record.ioBlocks);
+      if (this.recycler && stored.buffer === this.r.currentBuffer) this.recycler.hold(this.r.currentChunk, record.ioAddress + record.ioBlocks);
       if (this.verifyData) {
         const c = checksum(stored, 0);
         if (c !== record.checksum) throw new ChecksumError('wdiff record data checksum', record.checksum, c, loc);

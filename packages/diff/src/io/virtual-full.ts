@@ -6,7 +6,7 @@
  * @module
  */
 import type { FileHandle } from 'node:fs/promises';
-import { LOGICAL_BLOCK_SIZE, checksum, openInput, probeDevice } from '@walbjs/log-format';
+import { LOGICAL_BLOCK_SIZE, allocReadBuffer, checksum, openInput, probeDevice } from '@walbjs/log-format';
 import { WALB_DIFF_TYPE_INDEXED } from '../constants.ts';
 import { ChecksumError } from '../errors.ts';
 import { DiffMemory } from '../algo/diff-memory.ts';
@@ -214,11 +214,11 @@ export class VirtualFullImage {
       const len = end - start;
       let buf: Buffer;
       if (opts.reuseBuffers) {
-        ring[turn] ??= Buffer.allocUnsafe(Math.min(chunkLb * LOGICAL_BLOCK_SIZE, this.sizeBytes));
+        ring[turn] ??= allocReadBuffer(Math.min(chunkLb * LOGICAL_BLOCK_SIZE, this.sizeBytes));
         buf = ring[turn].subarray(0, len);
         turn ^= 1;
       } else {
-        buf = Buffer.allocUnsafe(len);
+        buf = allocReadBuffer(len);
       }
       const done = this.readBase(buf, 0, start, len, holes);
       done.catch(() => {});

@@ -12,7 +12,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import {
-  ChecksumError as LogChecksumError, LOGICAL_BLOCK_SIZE, LsidSequenceError, TruncatedError as LogTruncatedError,
+  ChecksumError as LogChecksumError, LOGICAL_BLOCK_SIZE, allocReadBuffer, LsidSequenceError, TruncatedError as LogTruncatedError,
   WALBLOG_HEADER_SIZE, WalbFormatError, capacityPb, checksum, decodeLogpackHeader, decodeWlogHeader, isEndMarker,
   nextLogpackLsid, openInput, uuidToHex, type WlogHeader,
 } from '@walbjs/log-format';
@@ -82,7 +82,7 @@ export async function closeScanFiles(info: Pick<WlogScanInfo, 'files'>): Promise
 class Pool {
   private readonly free: Buffer[] = [];
   take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
+    return this.free.pop() ?? allocReadBuffer(CHUNK);
   }
   give(b: Buffer): void {
     this.free.push(b);

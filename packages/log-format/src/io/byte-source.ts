@@ -6,6 +6,7 @@
  */
 import { TruncatedError } from '../errors.ts';
 import { openInput } from './io-error.ts';
+import { allocReadBuffer } from './aligned-buffer.ts';
 
 /** Anything a reader can take: a file path (`'-'` is stdin), bytes, a stream or chunks. */
 export type ByteSource = string | Uint8Array | NodeJS.ReadableStream | AsyncIterable<Uint8Array>;
@@ -37,9 +38,9 @@ async function* fileChunks(path: string, reuse: boolean, FILE_CHUNK: number, poo
     // they do not: fresh memory costs page faults to fill and garbage collections to free, about
     // as much as the read itself.
     let buf: Buffer;
-    if (!reuse) buf = pool?.take(FILE_CHUNK) ?? Buffer.allocUnsafeSlow(FILE_CHUNK);
+    if (!reuse) buf = pool?.take(FILE_CHUNK) ?? allocReadBuffer(FILE_CHUNK);
     else {
-      if (ring.length < REUSED_CHUNKS) ring.push(Buffer.allocUnsafeSlow(FILE_CHUNK));
+      if (ring.length < REUSED_CHUNKS) ring.push(allocReadBuffer(FILE_CHUNK));
       buf = ring[turn++ % ring.length];
     }
     let n = 0;
@@ -147,6 +148,11 @@ export class ChunkReader {
    */
   get currentBuffer(): ArrayBufferLike {
     return this.cur.buffer;
+  }
+
+  /** The chunk being read, whole (its `buffer` is {@link currentBuffer}). */
+  get currentChunk(): Uint8Array {
+    return this.cur;
   }
 
   private async fill(): Promise<boolean> {

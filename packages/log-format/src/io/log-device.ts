@@ -25,6 +25,7 @@ import { LOG_RECORD_EXIST, LOG_RECORD_PADDING } from '../constants.ts';
 import type { ByteSink } from './byte-sink.ts';
 import type { ByteSource } from './byte-source.ts';
 import { preadExact, probeDevice, pwriteAll, type DeviceInfo } from './device.ts';
+import { allocReadBuffer } from './aligned-buffer.ts';
 import { WlogReader, type WlogPack } from './wlog-reader.ts';
 import { WlogWriter } from './wlog-writer.ts';
 import { LogStatistics, type LogStat } from './../stats.ts';
@@ -99,7 +100,7 @@ export class LogDevice {
   /** Read `npb` PBs of the ring starting at `lsid`, across the ring end when needed. */
   async readLsids(lsid: bigint, npb: number): Promise<Buffer> {
     const pbs = this.pbs;
-    const buf = Buffer.allocUnsafe(npb * pbs);
+    const buf = allocReadBuffer(npb * pbs);
     let done = 0;
     while (done < npb) {
       const l = lsid + BigInt(done);
