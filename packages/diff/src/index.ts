@@ -46,6 +46,7 @@ export * from './io/indexed-writer.ts';
 export { storedData, type StoredData } from './io/stored-data.ts';
 export { useDirectWrites } from './io/out-writer.ts';
 export { useBatchStore, STORED_IN_SRC, type StoreBatchFn } from './io/batch-store.ts';
+export { useLogChunkScan, type LogChunkScanFn } from './io/wlog-walk.ts';
 export * from './io/convert.ts';
 export * from './io/merge-files.ts';
 export { applyWdiffs, verifyWdiffs, type ApplyOptions, type ApplySummary, type DiscardMode } from './io/apply.ts';

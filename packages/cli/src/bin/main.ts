@@ -6,7 +6,7 @@
  */
 import type { CliIo } from '../util/io.ts';
 import { useBufferAlignment, useChecksumImplementation } from '@walbjs/log-format';
-import { useBatchStore, useDirectWrites, useHoleSeek, useSnappyEncoder } from '@walbjs/diff';
+import { useBatchStore, useDirectWrites, useHoleSeek, useLogChunkScan, useSnappyEncoder } from '@walbjs/diff';
 
 /**
  * Use the native addon's checksum (about twice the TypeScript one) and snappy encoder (about
@@ -14,6 +14,7 @@ import { useBatchStore, useDirectWrites, useHoleSeek, useSnappyEncoder } from '@
  * its buffer alignment for read buffers (the kernel copies into aligned memory faster) and for
  * direct-IO outputs, its hole finder (images are read around the holes of sparse files), and its
  * batch store (a sorted conversion's second pass reads, compresses and sums records on the thread
+ * pool) and its log walk (a conversion's reads, sums and compression of the log's IOs on the thread
  * pool); without it everything still works (outputs buffered, holes read, buffers unaligned).
  * `WALB_NO_NATIVE=1` keeps the defaults.
  */
@@ -28,6 +29,7 @@ async function accelerate(): Promise<void> {
     useDirectWrites(native.alignOffset);
     useHoleSeek(native.seekData);
     await useBatchStore(native.storeBatch);
+    useLogChunkScan(native.scanLogChunk);
   } catch {
     // No addon for this platform or not built: the TypeScript checksum serves.
   }

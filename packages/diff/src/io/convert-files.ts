@@ -19,7 +19,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { LOGICAL_BLOCK_SIZE, allocReadBuffer, checksum, type ByteSink } from '@walbjs/log-format';
-import { DEFAULT_COMPRESS_OPT, codecLevel, type CompressOpt } from '../compression.ts';
+import { CompressionType, DEFAULT_COMPRESS_OPT, codecLevel, type CompressOpt } from '../compression.ts';
 import { compressOrRaw, compressOrRawSync } from '../codec/index.ts';
 import { getCodec } from '../codec/registry.ts';
 import { DiffMemory } from '../algo/diff-memory.ts';
@@ -96,8 +96,10 @@ export async function convertFilesIndexed(paths: string[], out: ByteSink, opts: 
           pending.push({ addr: io.addr, blocks: io.blocks, kind: io.kind, p: io.data ? storeAsync(type, level, io.data, io.csum0) : undefined });
           return;
         }
-        const d = io.data ? storeSync(type, level, io.data, io.csum0) : undefined;
-        if (d && d.cmpr === 0) viewed = true;
+        const s = io.stored;
+        const d = s ? { cmpr: s.cmpr, stored: s.stored, checksum: s.checksum, blocks: io.blocks } : io.data ? storeSync(type, level, io.data, io.csum0) : undefined;
+        // Raw records, and records the walk stored, are views of the scan's memory.
+        if (s || (d && d.cmpr === 0)) viewed = true;
         w!.appendStored(io.addr, io.blocks, KINDS[io.kind], d);
       },
       chunkDone: async (release) => {
@@ -116,7 +118,7 @@ export async function convertFilesIndexed(paths: string[], out: ByteSink, opts: 
         viewed = false;
         await w!.output.ready();
       },
-    });
+    }, { store: sync ? type : undefined });
     await closeScanFiles(info);
     const s = await w!.close();
     return { ...s, uuid: info.uuid, beginLsid: info.beginLsid, endLsid: info.endLsid };
@@ -178,7 +180,7 @@ export async function convertFilesSorted(paths: string[], out: ByteSink, opts: F
       }
     },
     chunkDone: (release) => release(),
-  });
+  }, { store: CompressionType.NONE });
   let w: SortedDiffWriter | undefined;
   const ahead: Batch[] = [];
   try {

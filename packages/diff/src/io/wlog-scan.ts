@@ -25,53 +25,10 @@ const CHUNK = 2 << 20;
 /** Reads in flight ahead of the parser. */
 const AHEAD = 2;
 
-/** Kinds of a scanned IO. */
-export const SCAN_NORMAL = 0;
-export const SCAN_ALLZERO = 1;
-export const SCAN_DISCARD = 2;
+import { SCAN_ALLZERO, SCAN_DISCARD, SCAN_NORMAL, type ScanIo, type WlogScanHooks, type WlogScanInfo } from './scan-io.ts';
+import { logChunkScanFor, walkWlogFile } from './wlog-walk.ts';
 
-/** One IO of the log, as the scanner hands it out (the object is reused: copy what you keep). */
-export interface ScanIo {
-  /** First LB. */
-  addr: number;
-  /** LB. */
-  blocks: number;
-  /** {@link SCAN_NORMAL}, {@link SCAN_ALLZERO} or {@link SCAN_DISCARD}. */
-  kind: number;
-  /** A normal IO's `blocks·512` bytes (a view: see the module description). */
-  data: Buffer | undefined;
-  /** Checksum with salt 0 of `data` (derived from the log's, no extra pass). */
-  csum0: number;
-  /** Index of the wlog file in the list. */
-  file: number;
-  /** Byte offset of the data in that file. */
-  filePos: number;
-}
-
-/** What the consumer does with the scan. */
-export interface WlogScanHooks {
-  /** Called once with the first wlog's header, before any IO. */
-  begin?(header: WlogHeader): void | Promise<void>;
-  /** Called for each IO in log order (synchronously: no await between IOs of one read). */
-  io(io: ScanIo): void;
-  /**
-   * Called after the IOs of one read buffer were handed out; `release` gives the buffer back to
-   * the pool (call it once the views into it are no longer needed). Awaited: the place for
-   * back-pressure.
-   */
-  chunkDone(release: () => void): void | Promise<void>;
-}
-
-/** What the scan saw. */
-export interface WlogScanInfo {
-  uuid: Uint8Array;
-  beginLsid: bigint;
-  endLsid: bigint;
-  /** The open files (closed by {@link closeScanFiles}); kept open for a second pass. */
-  files: FileHandle[];
-  /** IOs handed out. */
-  ios: number;
-}
+export { SCAN_NORMAL, SCAN_ALLZERO, SCAN_DISCARD, type ScanIo, type ScanStored, type WlogScanHooks, type WlogScanInfo } from './scan-io.ts';
 
 /** Close the files of a scan. */
 export async function closeScanFiles(info: Pick<WlogScanInfo, 'files'>): Promise<void> {
@@ -141,6 +98,16 @@ function readFull(fh: FileHandle, buf: Buffer, pos: number): Promise<number> {
   return preadFull(fh, buf, 0, buf.byteLength, pos);
 }
 
+/** Options of {@link scanWlogFiles}. */
+export interface WlogScanOptions {
+  /**
+   * Hand out each normal IO's stored form with this codec (`ScanIo.stored`) where a native walk
+   * is registered for it (`useLogChunkScan`): the reads, sums and compression then run on the
+   * thread pool. Otherwise `stored` stays undefined and the consumer stores IOs itself.
+   */
+  store?: number;
+}
+
 /**
  * Read consecutive wlog files (each must have the first one's uuid and begin where the previous
  * one ended), handing each IO to `hooks.io`. Padding is skipped. The files stay open in the result
@@ -150,10 +117,11 @@ function readFull(fh: FileHandle, buf: Buffer, pos: number): Promise<number> {
  *   does not continue the previous one; {@link ValueOutOfRangeError} on a uuid change or an
  *   address beyond 2^53 LB.
  */
-export async function scanWlogFiles(paths: string[], hooks: WlogScanHooks): Promise<WlogScanInfo> {
+export async function scanWlogFiles(paths: string[], hooks: WlogScanHooks, opts: WlogScanOptions = {}): Promise<WlogScanInfo> {
   const pool = new Pool();
   const info: WlogScanInfo = { uuid: new Uint8Array(16), beginLsid: 0n, endLsid: 0n, files: [], ios: 0 };
-  const io: ScanIo = { addr: 0, blocks: 0, kind: 0, data: undefined, csum0: 0, file: 0, filePos: 0 };
+  const io: ScanIo = { addr: 0, blocks: 0, kind: 0, data: undefined, csum0: 0, file: 0, filePos: 0, stored: undefined };
+  const walk = opts.store === undefined ? undefined : logChunkScanFor(opts.store);
   try {
     for (let fi = 0; fi < paths.length; fi++) {
       const path = paths[fi];
@@ -183,7 +151,9 @@ export async function scanWlogFiles(paths: string[], hooks: WlogScanHooks): Prom
           throw new LsidSequenceError(`wlog begins at lsid ${h.beginLsid}, the previous one ended at ${info.endLsid}`, { source: path });
         }
       }
-      info.endLsid = await scanOne(fh, fi, path, h, pool, io, hooks, info);
+      info.endLsid = walk
+        ? await walkWlogFile(walk, opts.store!, fh, fi, path, h, io, hooks, info)
+        : await scanOne(fh, fi, path, h, pool, io, hooks, info);
     }
   } catch (e) {
     await closeScanFiles(info);
@@ -290,7 +260,7 @@ async function scanOne(fh: FileHandle, fi: number, path: string, h: WlogHeader, 
         }
         const addr = Number(rec.offset);
         if (!Number.isSafeInteger(addr + rec.ioSize)) throw new ValueOutOfRangeError('offset', rec.offset, 'exceeds 2^53 LB', { source: path });
-        io.addr = addr; io.blocks = rec.ioSize; io.file = fi; io.filePos = dataOffset;
+        io.addr = addr; io.blocks = rec.ioSize; io.file = fi; io.filePos = dataOffset; io.stored = undefined;
         if (isAllZero(data)) {
           io.kind = SCAN_ALLZERO; io.data = undefined; io.csum0 = 0;
         } else {

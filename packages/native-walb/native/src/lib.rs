@@ -10,6 +10,7 @@ mod ioctl;
 mod napi;
 mod nbd;
 mod snappy;
+mod log_scan;
 mod store_batch;
 mod sysfs;
 
@@ -272,6 +273,69 @@ unsafe extern "C" fn js_store_batch(env: napi_env, info: napi_callback_info) -> 
     })
 }
 
+/// `scanLogChunk(state, buf, hdr, salt, codec, dst, out) → Promise<void>`: on the thread pool,
+/// read `buf.length` bytes of a wlog at a position and walk its logpacks, summing, classifying and
+/// storing each IO (see log_scan.rs). `state` (Float64Array of 8) holds in: descriptor, position,
+/// record of `hdr`'s pack to start at; out, from index 2: that record, events, stop reason,
+/// bytes consumed, bytes needed, bytes read. `hdr` is one physical block. None of the buffers may
+/// overlap or be touched until the promise settles.
+unsafe extern "C" fn js_scan_log_chunk(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [st, b, h, sa, c, d, o] = args::<7>(env, info)?;
+        let (stp, stn) = typed_array_raw(env, st, NAPI_FLOAT64_ARRAY, "Float64Array", "state")?;
+        let (bp, bn) = typed_array_raw(env, b, NAPI_UINT8_ARRAY, "Uint8Array", "buf")?;
+        let (hp, hn) = typed_array_raw(env, h, NAPI_UINT8_ARRAY, "Uint8Array", "hdr")?;
+        let salt = get_u32(env, sa, "salt")?;
+        let codec = get_u32(env, c, "codec")?;
+        let (dp, dn) = typed_array_raw(env, d, NAPI_UINT8_ARRAY, "Uint8Array", "dst")?;
+        let (op, on) = typed_array_raw(env, o, NAPI_UINT32_ARRAY, "Uint32Array", "out")?;
+        let bad = |m: String| Err(JsError::new("ERR_INVALID_ARG_VALUE", m));
+        if stn != 8 { return bad(format!("state: {stn} numbers, not 8")); }
+        if codec != store_batch::CODEC_NONE && codec != store_batch::CODEC_SNAPPY { return bad(format!("codec: {codec} is neither 0 (none) nor 2 (snappy)")); }
+        if !(512..=65536).contains(&hn) || !hn.is_power_of_two() { return bad(format!("hdr: {hn} bytes is not a physical block size")); }
+        if bn > u32::MAX as usize || dn > u32::MAX as usize { return bad("buf and dst must be under 4 GiB".to_string()); }
+        let sv = std::slice::from_raw_parts(stp as *const f64, 8);
+        let num = |x: f64, max: f64, what: &str| -> JsResult<u64> {
+            if x >= 0.0 && x <= max && x.fract() == 0.0 { Ok(x as u64) } else { Err(JsError::new("ERR_INVALID_ARG_VALUE", format!("state: {what} {x} is not a whole number in [0, {max}]"))) }
+        };
+        let fd = num(sv[0], i32::MAX as f64, "fd")? as i32;
+        let pos = num(sv[1], 9_007_199_254_740_991.0, "pos")?;
+        let rec = num(sv[2], u16::MAX as f64, "record")? as u32;
+        let spans = [(stp as usize, 64, "state"), (bp as usize, bn, "buf"), (hp as usize, hn, "hdr"), (dp as usize, dn, "dst"), (op as usize, on * 4, "out")];
+        for i in 0..spans.len() {
+            for j in i + 1..spans.len() {
+                let (a, al, an) = spans[i];
+                let (x, xl, xn) = spans[j];
+                if al > 0 && xl > 0 && a < x + xl && x < a + al { return bad(format!("{an} and {xn} overlap")); }
+            }
+        }
+        let refs = vec![reference(env, st)?, reference(env, b)?, reference(env, h)?, reference(env, d)?, reference(env, o)?];
+        let (stp, bp, hp, dp, op) = (stp as usize, bp as usize, hp as usize, dp as usize, op as usize);
+        spawn_job_holding(env, refs, Box::new(move || {
+            let mut empty: [u8; 0] = [];
+            let buf = if bn == 0 { &mut empty[..] } else { std::slice::from_raw_parts_mut(bp as *mut u8, bn) };
+            let hdr = std::slice::from_raw_parts_mut(hp as *mut u8, hn);
+            let mut empty_d: [u8; 0] = [];
+            let dst = if dn == 0 { &mut empty_d[..] } else { std::slice::from_raw_parts_mut(dp as *mut u8, dn) };
+            let out = if on == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(op as *mut u32, on) };
+            let state = std::slice::from_raw_parts_mut(stp as *mut f64, 8);
+            let mut next_rec = rec;
+            match log_scan::scan_chunk(fd, pos, buf, hdr, &mut next_rec, salt, codec, dst, out) {
+                Ok(w) => {
+                    state[2..8].copy_from_slice(&[w.next_rec as f64, w.events as f64, w.stop as u32 as f64, w.consumed as f64, w.need as f64, w.read as f64]);
+                    Ok(Value::Unit)
+                }
+                Err(store_batch::StoreError::Io { fd, pos, errno }) => {
+                    let mut j = JsError::new("ERR_WALB_READ", format!("read of descriptor {fd} at byte {pos} failed (errno {errno})"));
+                    j.errno = Some(errno);
+                    Err(j)
+                }
+                Err(store_batch::StoreError::Short { .. }) => Err(JsError::new("ERR_WALB_SHORT_READ", "short read".to_string())),
+            }
+        }))
+    })
+}
+
 type DeviceHandle = Arc<capture::Device>;
 
 /// `captureOpen(ldev, ddev, errorBeforeOverflow, checkpointMs, maxPackKb) → Promise<handle>`: open
@@ -437,6 +501,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
         export(env, exports, "alignOffset", Some(js_align_offset))?;
         export(env, exports, "seekData", Some(js_seek_data))?;
         export(env, exports, "storeBatch", Some(js_store_batch))?;
+        export(env, exports, "scanLogChunk", Some(js_scan_log_chunk))?;
         export(env, exports, "ioctl", Some(js_ioctl))?;
         export(env, exports, "version", Some(js_version))?;
         export(env, exports, "panicForTest", Some(js_panic_for_test))?;

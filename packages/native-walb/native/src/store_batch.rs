@@ -52,18 +52,25 @@ pub enum StoreError {
     Short { fd: i32, pos: u64, got: usize, len: usize },
 }
 
-fn read_exact_at(r: &Read, dst: &mut [u8]) -> Result<(), StoreError> {
+/// Read into `dst` from `fd` at `pos` until `dst` is full or the file ends; the bytes read.
+pub fn read_at_most(fd: i32, pos: u64, dst: &mut [u8]) -> Result<usize, StoreError> {
     // Borrow the descriptor without taking ownership: dropping a File would close it.
-    let f = ManuallyDrop::new(unsafe { File::from_raw_fd(r.fd) });
+    let f = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
     let mut got = 0;
     while got < dst.len() {
-        match f.read_at(&mut dst[got..], r.pos + got as u64) {
-            Ok(0) => return Err(StoreError::Short { fd: r.fd, pos: r.pos, got, len: r.len }),
+        match f.read_at(&mut dst[got..], pos + got as u64) {
+            Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(StoreError::Io { fd: r.fd, pos: r.pos + got as u64, errno: e.raw_os_error().unwrap_or(0) }),
+            Err(e) => return Err(StoreError::Io { fd, pos: pos + got as u64, errno: e.raw_os_error().unwrap_or(0) }),
         }
     }
+    Ok(got)
+}
+
+fn read_exact_at(r: &Read, dst: &mut [u8]) -> Result<(), StoreError> {
+    let got = read_at_most(r.fd, r.pos, dst)?;
+    if got < dst.len() { return Err(StoreError::Short { fd: r.fd, pos: r.pos, got, len: r.len }); }
     Ok(())
 }
 

@@ -1,0 +1,253 @@
+/**
+ * The wlog scan with its byte work on the thread pool: an external walk (the native addon's
+ * `scanLogChunk`) reads a stretch of the log, passes its logpacks, sums each IO's data with the
+ * log's salt, tells all-zero IOs apart and stores the others with the conversion's codec, in one
+ * request per stretch. This thread then only decodes the headers the walk passed and hands out
+ * the IOs; the next stretch is walked meanwhile.
+ *
+ * The walk is trusted with finding bytes only. Every header it passed is decoded here with
+ * log-format's decoder (every check of the JavaScript scan, same typed errors at the same
+ * offsets), every sum is compared here with its record, and wherever the walk stops at something
+ * it does not handle (the end marker, an empty pack, a corrupt block, the end of the file), this
+ * thread decides, as the JavaScript scan does.
+ *
+ * @module
+ */
+import type { FileHandle } from 'node:fs/promises';
+import {
+  ChecksumError as LogChecksumError, LOGICAL_BLOCK_SIZE, TruncatedError as LogTruncatedError, WALBLOG_HEADER_SIZE,
+  WalbFormatError, allocReadBuffer, capacityPb, decodeLogpackHeader, isEndMarker, nextLogpackLsid,
+  type LogpackHeader, type WlogHeader,
+} from '@walbjs/log-format';
+import { CompressionType } from '../compression.ts';
+import { ValueOutOfRangeError } from '../errors.ts';
+import { SCAN_ALLZERO, SCAN_DISCARD, SCAN_NORMAL, type ScanIo, type WlogScanHooks, type WlogScanInfo } from './scan-io.ts';
+
+/**
+ * Read `buf.length` bytes of a wlog and walk them (the native addon's `scanLogChunk`; see its
+ * description for `state`, `hdr` and the events in `out`). Resolves when `state` and `out` hold
+ * the outcome; none of the buffers may be touched until then.
+ */
+export type LogChunkScanFn = (state: Float64Array, buf: Uint8Array, hdr: Uint8Array, salt: number, codec: number, dst: Uint8Array, out: Uint32Array) => Promise<void>;
+
+let impl: LogChunkScanFn | undefined;
+
+/**
+ * Let wlog conversions walk their logs with `fn` (the native addon's `scanLogChunk`): the reads,
+ * checksums and compression of the IOs run on the thread pool. Its snappy bytes are its own
+ * encoder's: use it with the same addon's encoder (`useSnappyEncoder`) so every path writes the
+ * same bytes. `undefined` goes back to the JavaScript scan.
+ *
+ * @example
+ * import { loadNative } from '@walbjs/native-walb';
+ * useLogChunkScan(loadNative().scanLogChunk);
+ */
+export function useLogChunkScan(fn: LogChunkScanFn | undefined): void {
+  impl = fn;
+}
+
+/** The walk in use for codec `type`, if any (it stores with none and snappy). */
+export function logChunkScanFor(type: number): LogChunkScanFn | undefined {
+  return type === CompressionType.NONE || type === CompressionType.SNAPPY ? impl : undefined;
+}
+
+/**
+ * Bytes per walk (read 2 MiB at a time inside it): fewer trips to the thread pool. A 512 MiB
+ * compressible log converted in 0.218–0.224 s against 0.242–0.280 s with walks of 2 MiB.
+ */
+const CHUNK = 8 << 20;
+/** Events one walk may report: an IO per LB of the stretch, and its headers. */
+const EVENTS = 2 * (CHUNK / LOGICAL_BLOCK_SIZE);
+const EVENT_WORDS = 8;
+const EV_PACK = 1;
+const ALL_ZERO = 0xff;
+/** A walk's starting record meaning "at a header". */
+const AT_HEADER = 0xffff;
+const STOP_NEED_MORE = 0;
+const STOP_HEADER = 1;
+const STOP_FULL = 2;
+
+/** The memory of one walk. */
+interface Slot {
+  buf: Buffer;
+  dst: Buffer;
+  out: Uint32Array;
+  state: Float64Array;
+}
+
+/**
+ * Walk one wlog file (its header `h` read) from its first logpack to its end marker, handing each
+ * IO to `hooks.io` with its stored form under `codec`; returns the lsid after the last pack.
+ */
+export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: FileHandle, fi: number, path: string, h: WlogHeader, io: ScanIo, hooks: WlogScanHooks, info: WlogScanInfo): Promise<bigint> {
+  const pbs = h.physicalBs;
+  const salt = h.logChecksumSalt;
+  const hdr = Buffer.alloc(pbs);
+  const spare: Slot[] = [];
+  const slotOf = (bytes: number): Slot => {
+    if (bytes <= CHUNK) {
+      const s = spare.pop();
+      if (s) return s;
+      bytes = CHUNK;
+    }
+    return { buf: allocReadBuffer(bytes), dst: Buffer.allocUnsafeSlow(bytes), out: new Uint32Array(EVENTS * EVENT_WORDS), state: new Float64Array(8) };
+  };
+  const give = (s: Slot): void => { if (s.buf.byteLength === CHUNK) spare.push(s); };
+  const start = (s: Slot, at: number, rec: number): Promise<void> => {
+    s.state[0] = fh.fd;
+    s.state[1] = at;
+    s.state[2] = rec;
+    const p = walk(s.state, s.buf, hdr, salt, codec, s.dst, s.out);
+    p.catch(() => {});
+    return p;
+  };
+
+  let lsid = h.beginLsid;
+  /** The pack being walked, and its next record to hand out. */
+  let header: LogpackHeader | undefined;
+  let ri = 0;
+
+  const decodeAt = (buf: Buffer, off: number, offset: number): LogpackHeader => {
+    const loc = { offset, source: path, lsid };
+    try {
+      return decodeLogpackHeader(buf, off, pbs, salt, { expectedLsid: lsid, loc });
+    } catch (e) {
+      if (e instanceof WalbFormatError) e.locate(loc);
+      throw e;
+    }
+  };
+  /** Hand out the records before `upTo` that carry no data the walk reports (discards; padding is skipped). */
+  const passTo = (upTo: number): void => {
+    for (; ri < upTo; ri++) {
+      const rec = header!.records[ri];
+      if ((rec.flags & 4) !== 0) {
+        io.addr = addressOf(rec.offset, rec.ioSize, path); io.blocks = rec.ioSize; io.kind = SCAN_DISCARD;
+        io.data = undefined; io.csum0 = 0; io.file = fi; io.filePos = 0; io.stored = undefined;
+        info.ios++;
+        hooks.io(io);
+      } else if ((rec.flags & 2) === 0) {
+        throw new Error(`wlog walk: record ${ri} of the pack at lsid ${header!.logpackLsid} was passed over (${path})`);
+      }
+    }
+  };
+  /** Close the current pack: all its records handed out, the lsid moved past it. */
+  const endPack = (): void => {
+    if (!header) return;
+    passTo(header.records.length);
+    lsid = nextLogpackLsid(header);
+    header = undefined;
+  };
+
+  let pos = WALBLOG_HEADER_SIZE;
+  let cur = slotOf(CHUNK);
+  let curP: Promise<void> | undefined = start(cur, pos, AT_HEADER);
+  let next: Slot | undefined;
+  let nextP: Promise<void> | undefined;
+  /** Position of the last walk that passed nothing (a second one there is a fault). */
+  let stuckAt = -1;
+  try {
+    for (;;) {
+      await curP;
+      curP = undefined;
+      const st = cur.state;
+      const nextRec = st[2], events = st[3], stop = st[4], consumed = st[5], read = st[7];
+      const end = pos + consumed;
+      // Walk on at once where nothing needs deciding here.
+      if (stop === STOP_FULL || (stop === STOP_NEED_MORE && consumed > 0 && read === cur.buf.byteLength)) {
+        next = slotOf(CHUNK);
+        nextP = start(next, end, nextRec);
+      }
+      const { buf, out, dst } = cur;
+      for (let e = 0; e < events; e++) {
+        const w = e * EVENT_WORDS;
+        const off = out[w + 1];
+        if ((out[w] & 0xff) === EV_PACK) {
+          endPack();
+          header = decodeAt(buf, off, pos + off);
+          ri = 0;
+          continue;
+        }
+        const r = out[w] >>> 8;
+        if (!header || r < ri || r >= header.records.length) throw new Error(`wlog walk: an IO event for record ${r} out of place (${path}, offset ${pos + off})`);
+        passTo(r);
+        const rec = header.records[ri];
+        if ((rec.flags & 6) !== 0) throw new Error(`wlog walk: record ${r} has no data to report (${path}, offset ${pos + off})`);
+        const sum = out[w + 2];
+        if (sum !== rec.checksum) {
+          throw new LogChecksumError('log record data checksum', rec.checksum, sum, { offset: pos + off, lsid: rec.lsid, source: path });
+        }
+        io.addr = addressOf(rec.offset, rec.ioSize, path); io.blocks = rec.ioSize; io.file = fi; io.filePos = pos + off;
+        const cmpr = out[w + 3];
+        if (cmpr === ALL_ZERO) {
+          io.kind = SCAN_ALLZERO; io.data = undefined; io.csum0 = 0; io.stored = undefined;
+        } else {
+          const data = buf.subarray(off, off + rec.ioSize * LOGICAL_BLOCK_SIZE);
+          io.kind = SCAN_NORMAL; io.data = data; io.csum0 = (sum + salt) >>> 0;
+          io.stored = cmpr === CompressionType.NONE
+            ? { cmpr, stored: data, checksum: out[w + 6] }
+            : { cmpr, stored: dst.subarray(out[w + 4], out[w + 4] + out[w + 5]), checksum: out[w + 6] };
+        }
+        info.ios++;
+        hooks.io(io);
+        ri++;
+      }
+      // Records the walk passed after its last event.
+      if (header) passTo(Math.min(nextRec, header.records.length));
+      // Decide here where the walk could not, while its buffer is still ours.
+      let ended = false;
+      let need = 0;
+      if (!next) {
+        if (stop === STOP_HEADER) {
+          endPack();
+          const hd = decodeAt(buf, consumed, end);
+          if (isEndMarker(hd)) ended = true;
+          // An empty pack: one block, the same lsid.
+          else lsid = nextLogpackLsid(hd);
+        } else if (read < cur.buf.byteLength) {
+          const left = read - consumed;
+          if (!header || ri >= header.records.length) {
+            if (left === 0) throw new LogTruncatedError('input ended without the end marker', { offset: end, source: path, lsid });
+            throw new LogTruncatedError(`logpack header: needed ${pbs} bytes, input ended after ${left}`, { offset: end, source: path });
+          }
+          const rec = header.records[ri];
+          const what = `data of lsid ${rec.lsid}: needed ${capacityPb(pbs, rec.ioSize) * pbs} bytes, input ended`;
+          if (left === 0) throw new LogTruncatedError(what, { offset: end, source: path, lsid: header.logpackLsid });
+          throw new LogTruncatedError(`${what} after ${left}`, { offset: end, source: path });
+        } else {
+          // A piece larger than the stretch: its size is known from the decoded header.
+          if (consumed > 0 || stuckAt === end || !header || ri >= header.records.length) throw new Error(`wlog walk: stopped without progress at offset ${end} of ${path}`);
+          stuckAt = end;
+          need = capacityPb(pbs, header.records[ri].ioSize) * pbs;
+        }
+      }
+      const done = cur;
+      await hooks.chunkDone(() => give(done));
+      if (ended) return lsid;
+      if (next) {
+        pos = end;
+        cur = next;
+        curP = nextP;
+        next = undefined;
+        nextP = undefined;
+      } else if (stop === STOP_HEADER) {
+        pos = end + pbs;
+        cur = slotOf(CHUNK);
+        curP = start(cur, pos, AT_HEADER);
+      } else {
+        pos = end;
+        cur = slotOf(need);
+        curP = start(cur, pos, nextRec);
+      }
+    }
+  } finally {
+    // No walk may still read the file when the caller closes it.
+    await curP?.catch(() => {});
+    await nextP?.catch(() => {});
+  }
+}
+
+function addressOf(offset: bigint, blocks: number, path: string): number {
+  const addr = Number(offset);
+  if (!Number.isSafeInteger(addr + blocks)) throw new ValueOutOfRangeError('offset', offset, 'exceeds 2^53 LB', { source: path });
+  return addr;
+}

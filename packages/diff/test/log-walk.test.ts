@@ -1,0 +1,95 @@
+// The native log walk (`useLogChunkScan`, as the CLI runs) against the JavaScript scan: every
+// conversion writes the same bytes, and every corrupt or cut log fails with the same typed error
+// at the same place, or converts to the same bytes. The walk only finds bytes; these are the
+// cases where it and the decoder could disagree.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeGeneratedWlog } from '@walbjs/log-format';
+import { loadNative } from '@walbjs/native-walb';
+import { convertWlogs, parseCompressOpt, useLogChunkScan, useSnappyEncoder } from '../src/index.ts';
+import { tempDir } from './helpers.ts';
+
+const t = tempDir();
+process.on('exit', () => t.cleanup());
+const W = suite('native log walk');
+const native = loadNative();
+W.before(() => { assert.ok(useSnappyEncoder(native.snappyCompress, 'walbjs native')); });
+W.after(() => { useSnappyEncoder(undefined); useLogChunkScan(undefined); });
+
+type Outcome = { bytes: Buffer } | { error: string };
+let n = 0;
+
+/** Convert `paths` once walking and once scanning; returns both outcomes. */
+async function both(paths: string[], opts: Parameters<typeof convertWlogs>[2]): Promise<[Outcome, Outcome]> {
+  const run = async (walk: boolean): Promise<Outcome> => {
+    useLogChunkScan(walk ? native.scanLogChunk : undefined);
+    const out = join(t.dir, `o${n++}.wdiff`);
+    try {
+      await convertWlogs(paths, out, opts);
+      return { bytes: readFileSync(out) };
+    } catch (e) {
+      const x = e as Error & { code?: string; offset?: unknown };
+      return { error: `${x.constructor.name} ${x.code} ${x.message}` };
+    } finally {
+      useLogChunkScan(undefined);
+    }
+  };
+  return [await run(true), await run(false)];
+}
+
+function same([a, b]: [Outcome, Outcome], what: string): void {
+  if ('error' in b) assert.is('error' in a ? a.error : 'converted', b.error, what);
+  else assert.ok('bytes' in a && a.bytes.equals(b.bytes), `${what}: ${'error' in a ? a.error : 'bytes differ'}`);
+}
+
+W('generated logs: both formats, none and snappy, IOs larger than a walk, several files', async () => {
+  const logs: Array<[string, string[]]> = [];
+  for (const [i, [pbs, randomData, maxIo]] of ([[512, true, 600 << 10], [4096, false, 600 << 10], [4096, true, 12 << 20]] as const).entries()) {
+    const w = join(t.dir, `g${i}.wlog`);
+    await writeGeneratedWlog(w, { seed: 90 + i, pbs, totalBytes: maxIo > 1 << 20 ? 40 << 20 : 9 << 20, deviceBytes: 64 << 20, maxIoBytes: maxIo, maxPackBytes: 32 << 20, randomData });
+    logs.push([`g${i}`, [w]]);
+  }
+  const uuid = new Uint8Array(16).fill(7);
+  const a = join(t.dir, 'c0.wlog'), b = join(t.dir, 'c1.wlog');
+  const first = await writeGeneratedWlog(a, { seed: 21, uuid, salt: 9, totalBytes: 3 << 20, deviceBytes: 4 << 20, randomData: false });
+  await writeGeneratedWlog(b, { seed: 22, uuid, salt: 9, beginLsid: first.endLsid, totalBytes: 3 << 20, deviceBytes: 4 << 20 });
+  logs.push(['chain', [a, b]]);
+  for (const [name, paths] of logs) {
+    for (const indexed of [true, false]) {
+      for (const cmpr of ['snappy', 'none']) {
+        const r = await both(paths, { indexed, cmpr: parseCompressOpt(cmpr) });
+        assert.ok('bytes' in r[1], `${name}: ${'error' in r[1] ? r[1].error : ''}`);
+        same(r, `${name} ${indexed ? 'indexed' : 'sorted'} ${cmpr}`);
+      }
+    }
+  }
+});
+
+W('corrupt and cut logs: the same error, or the same bytes', async () => {
+  const src = join(t.dir, 'm.wlog');
+  await writeGeneratedWlog(src, { seed: 5, pbs: 4096, totalBytes: 3 << 20, deviceBytes: 8 << 20, maxIoBytes: 300 << 10, randomData: false });
+  const good = readFileSync(src);
+  const mutated = join(t.dir, 'mut.wlog');
+  await fc.assert(fc.asyncProperty(
+    fc.oneof(
+      fc.record({ cut: fc.integer({ min: 4096, max: good.length - 1 }) }),
+      fc.record({ at: fc.integer({ min: 4096, max: good.length - 1 }), xor: fc.integer({ min: 1, max: 255 }) }),
+      // Inside a logpack header's fields and records, where the walk reads.
+      fc.record({ hdr: fc.integer({ min: 0, max: 4 * 32 + 24 }), xor: fc.integer({ min: 1, max: 255 }) }),
+    ),
+    fc.boolean(),
+    async (m, indexed) => {
+      const b = Buffer.from(good);
+      let bytes = b;
+      if ('cut' in m) bytes = b.subarray(0, m.cut);
+      else if ('at' in m) b[m.at] ^= m.xor;
+      else b[4096 + m.hdr] ^= m.xor;
+      writeFileSync(mutated, bytes);
+      same(await both([mutated], { indexed }), JSON.stringify(m));
+    }), { numRuns: 120, seed: 77 });
+});
+
+W.run();
