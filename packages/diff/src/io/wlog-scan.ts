@@ -19,14 +19,13 @@ import {
 import { ValueOutOfRangeError } from '../errors.ts';
 import { isAllZero } from './zero.ts';
 import { preadFull } from './pread.ts';
+import { SCAN_ALLZERO, SCAN_DISCARD, SCAN_NORMAL, type ScanIo, type WlogScanHooks, type WlogScanInfo } from './scan-io.ts';
+import { logChunkScanFor, walkWlogFile } from './wlog-walk.ts';
 
 /** Bytes per read. */
 const CHUNK = 2 << 20;
 /** Reads in flight ahead of the parser. */
 const AHEAD = 2;
-
-import { SCAN_ALLZERO, SCAN_DISCARD, SCAN_NORMAL, type ScanIo, type WlogScanHooks, type WlogScanInfo } from './scan-io.ts';
-import { logChunkScanFor, walkWlogFile } from './wlog-walk.ts';
 
 export { SCAN_NORMAL, SCAN_ALLZERO, SCAN_DISCARD, type ScanIo, type ScanStored, type WlogScanHooks, type WlogScanInfo } from './scan-io.ts';
 
