@@ -1,15 +1,15 @@
 // The native addon: it loads, its checksum equals the TypeScript one, it finds aligned addresses
-// for direct IO, it stores batches of records on the thread pool, a panic inside it reaches JS
+// for direct IO, it stores batches of records and walks wlogs on the thread pool, a panic inside it reaches JS
 // as an Error, and without the walb kernel module every device call rejects with a typed error
 // naming the missing path (never a crash).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checksum as tsChecksum } from '@walbjs/log-format';
+import { WlogReader, checksum as tsChecksum, hasData, isPadding, writeGeneratedWlog } from '@walbjs/log-format';
 import {
   WalbIoctlError, WalbModuleNotLoadedError, clearLog, createWdev, deleteWdev, freeze, getLogCapacity, getOldestLsid,
   getPermanentLsid, getWalbVersion, isLogOverflow, listWdevs, loadNative, melt, setOldestLsid, takeCheckpoint,
@@ -122,6 +122,65 @@ N('storeBatch reads, stores and sums records on the thread pool; bad arguments t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+N('scanLogChunk walks a wlog on the thread pool; bad arguments throw before anything starts', async () => {
+  const n = loadNative();
+  const dir = mkdtempSync(join(tmpdir(), 'walbjs-native-'));
+  try {
+    const file = join(dir, 'a.wlog');
+    await writeGeneratedWlog(file, { seed: 3, pbs: 4096, salt: 77, totalBytes: 1 << 20, deviceBytes: 4 << 20, randomData: false });
+    const log = readFileSync(file);
+    // Every IO with data, from the TypeScript reader.
+    const want: Array<{ sum: number; zero: boolean }> = [];
+    let packs = 0;
+    for await (const p of await WlogReader.open(file)) {
+      packs++;
+      let k = 0;
+      for (const rec of p.header.records) {
+        if (!hasData(rec)) continue;
+        const d = p.ios[k++];
+        if (!isPadding(rec)) want.push({ sum: rec.checksum, zero: d.subarray(0, rec.ioSize * 512).every((b) => b === 0) });
+      }
+    }
+    const fd = openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(log.length), hdr = Buffer.alloc(4096), dst = Buffer.alloc(log.length), out = new Uint32Array(8 * 4096);
+      const state = Float64Array.of(fd, 4096, 0xffff, 0, 0, 0, 0, 0);
+      await n.scanLogChunk(state, buf, hdr, 77, 2, dst, out);
+      const [, , , events, stop, consumed, , read] = state;
+      assert.is(read, log.length - 4096);
+      assert.ok(buf.subarray(0, read).equals(log.subarray(4096)));
+      // It stops at the end marker, the last block, and leaves it to the caller.
+      assert.equal([stop, consumed], [1, read - 4096]);
+      assert.is(events, packs + want.length);
+      const ios = [...Array(events).keys()].map((e) => out.subarray(e * 8, e * 8 + 8)).filter((w) => (w[0] & 0xff) === 2);
+      assert.equal(ios.map((w) => ({ sum: w[2], zero: w[3] === 0xff })), want);
+      for (const w of ios.filter((x) => x[3] === 2)) assert.is(w[6], tsChecksum(dst.subarray(w[4], w[4] + w[5]), 0));
+      const st = () => Float64Array.of(fd, 4096, 0xffff, 0, 0, 0, 0, 0);
+      const bad: Array<[unknown[], RegExp]> = [
+        [[new Float64Array(7), buf, hdr, 0, 0, dst, out], /state: 7 numbers/],
+        [[Float64Array.of(fd, -1, 0, 0, 0, 0, 0, 0), buf, hdr, 0, 0, dst, out], /pos -1/],
+        [[st(), buf, hdr, 0, 1, dst, out], /codec/],
+        [[st(), buf, Buffer.alloc(1000), 0, 0, dst, out], /physical block size/],
+        [[st(), buf, buf.subarray(0, 4096), 0, 0, dst, out], /buf and hdr overlap/],
+        [[st(), buf, hdr, 0, 0, dst, new Float64Array(8)], /Uint32Array/],
+      ];
+      for (const [args, re] of bad) {
+        buf.fill(1);
+        assert.throws(() => (n.scanLogChunk as (...a: unknown[]) => unknown)(...args), re);
+        assert.ok(buf.every((b) => b === 1), `${re}: nothing was read`);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    try { await n.scanLogChunk(Float64Array.of(1_000_000, 0, 0, 0, 0, 0, 0, 0), Buffer.alloc(4096), Buffer.alloc(512), 0, 0, Buffer.alloc(0), new Uint32Array(8)); assert.unreachable(); } catch (e) {
+      assert.is((e as { code?: string }).code, 'ERR_WALB_READ');
+      assert.is((e as { errno?: number }).errno, 9);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 N('storeBatch on random arguments: a typed error before anything starts, or a consistent result (property)', async () => {
   const n = loadNative();
   const dir = mkdtempSync(join(tmpdir(), 'walbjs-native-'));

@@ -1,10 +1,12 @@
 /**
- * What the wlog scans hand out: each IO of the log, classified, and the hooks a consumer gives.
+ * What the wlog scans (the JavaScript one and the native walk) hand out: each IO of the log,
+ * classified, and the hooks a consumer gives; and the checks both make the same way.
  *
  * @module
  */
 import type { FileHandle } from 'node:fs/promises';
-import type { WlogHeader } from '@walbjs/log-format';
+import { WalbFormatError, decodeLogpackHeader, type LogRecord, type LogpackHeader, type WlogHeader } from '@walbjs/log-format';
+import { ValueOutOfRangeError } from '../errors.ts';
 
 /** Kinds of a scanned IO. */
 export const SCAN_NORMAL = 0;
@@ -66,4 +68,31 @@ export interface WlogScanInfo {
   files: FileHandle[];
   /** IOs handed out. */
   ios: number;
+}
+
+/**
+ * Decode the logpack header at `buf[off]`, expected at `lsid`; its errors name byte `offset` of
+ * `source`.
+ */
+export function decodePackAt(buf: Uint8Array, off: number, pbs: number, salt: number, lsid: bigint, offset: number, source: string): LogpackHeader {
+  const loc = { offset, source, lsid };
+  try {
+    return decodeLogpackHeader(buf, off, pbs, salt, { expectedLsid: lsid, loc });
+  } catch (e) {
+    if (e instanceof WalbFormatError) e.locate(loc);
+    throw e;
+  }
+}
+
+/** Record `rec`'s first LB, refused when its IO would end beyond 2^53 LB. */
+export function ioAddress(rec: LogRecord, source: string): number {
+  const addr = Number(rec.offset);
+  if (!Number.isSafeInteger(addr + rec.ioSize)) throw new ValueOutOfRangeError('offset', rec.offset, 'exceeds 2^53 LB', { source });
+  return addr;
+}
+
+/** Fill `io` with discard record `rec` of file `file`. */
+export function setDiscard(io: ScanIo, rec: LogRecord, file: number, source: string): void {
+  io.addr = ioAddress(rec, source); io.blocks = rec.ioSize; io.kind = SCAN_DISCARD;
+  io.data = undefined; io.csum0 = 0; io.file = file; io.filePos = 0; io.stored = undefined;
 }

@@ -13,13 +13,13 @@
 import type { FileHandle } from 'node:fs/promises';
 import {
   ChecksumError as LogChecksumError, LOGICAL_BLOCK_SIZE, allocReadBuffer, LsidSequenceError, TruncatedError as LogTruncatedError,
-  WALBLOG_HEADER_SIZE, WalbFormatError, capacityPb, checksum, decodeLogpackHeader, decodeWlogHeader, isEndMarker,
+  WALBLOG_HEADER_SIZE, WalbFormatError, capacityPb, checksum, decodeWlogHeader, isEndMarker,
   nextLogpackLsid, openInput, uuidToHex, type WlogHeader,
 } from '@walbjs/log-format';
 import { ValueOutOfRangeError } from '../errors.ts';
 import { isAllZero } from './zero.ts';
 import { preadFull } from './pread.ts';
-import { SCAN_ALLZERO, SCAN_DISCARD, SCAN_NORMAL, type ScanIo, type WlogScanHooks, type WlogScanInfo } from './scan-io.ts';
+import { SCAN_ALLZERO, SCAN_NORMAL, decodePackAt, ioAddress, setDiscard, type ScanIo, type WlogScanHooks, type WlogScanInfo } from './scan-io.ts';
 import { logChunkScanFor, walkWlogFile } from './wlog-walk.ts';
 
 /** Bytes per read. */
@@ -228,21 +228,13 @@ async function scanOne(fh: FileHandle, fi: number, path: string, h: WlogHeader, 
       const loc = { offset, source: path, lsid };
       const block = await take(pbs, 'logpack header');
       if (block === null) throw new LogTruncatedError('input ended without the end marker', loc);
-      let header;
-      try {
-        header = decodeLogpackHeader(block, 0, pbs, salt, { expectedLsid: lsid, loc });
-      } catch (e) {
-        if (e instanceof WalbFormatError) e.locate(loc);
-        throw e;
-      }
+      const header = decodePackAt(block, 0, pbs, salt, lsid, offset, path);
       if (isEndMarker(header)) break;
       for (const rec of header.records) {
         const flags = rec.flags;
         if ((flags & 4) !== 0) {
           // Discard: no data in the log.
-          const addr = Number(rec.offset);
-          if (!Number.isSafeInteger(addr + rec.ioSize)) throw new ValueOutOfRangeError('offset', rec.offset, 'exceeds 2^53 LB', { source: path });
-          io.addr = addr; io.blocks = rec.ioSize; io.kind = SCAN_DISCARD; io.data = undefined; io.csum0 = 0; io.file = fi; io.filePos = 0;
+          setDiscard(io, rec, fi, path);
           info.ios++;
           hooks.io(io);
           continue;
@@ -257,9 +249,7 @@ async function scanOne(fh: FileHandle, fi: number, path: string, h: WlogHeader, 
         if (c !== rec.checksum) {
           throw new LogChecksumError('log record data checksum', rec.checksum, c, { offset: dataOffset, lsid: rec.lsid, source: path });
         }
-        const addr = Number(rec.offset);
-        if (!Number.isSafeInteger(addr + rec.ioSize)) throw new ValueOutOfRangeError('offset', rec.offset, 'exceeds 2^53 LB', { source: path });
-        io.addr = addr; io.blocks = rec.ioSize; io.file = fi; io.filePos = dataOffset; io.stored = undefined;
+        io.addr = ioAddress(rec, path); io.blocks = rec.ioSize; io.file = fi; io.filePos = dataOffset; io.stored = undefined;
         if (isAllZero(data)) {
           io.kind = SCAN_ALLZERO; io.data = undefined; io.csum0 = 0;
         } else {

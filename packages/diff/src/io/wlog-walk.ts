@@ -16,12 +16,11 @@
 import type { FileHandle } from 'node:fs/promises';
 import {
   ChecksumError as LogChecksumError, LOGICAL_BLOCK_SIZE, TruncatedError as LogTruncatedError, WALBLOG_HEADER_SIZE,
-  WalbFormatError, allocReadBuffer, capacityPb, decodeLogpackHeader, isEndMarker, nextLogpackLsid,
+  allocReadBuffer, capacityPb, isEndMarker, nextLogpackLsid,
   type LogpackHeader, type WlogHeader,
 } from '@walbjs/log-format';
 import { CompressionType } from '../compression.ts';
-import { ValueOutOfRangeError } from '../errors.ts';
-import { SCAN_ALLZERO, SCAN_DISCARD, SCAN_NORMAL, type ScanIo, type WlogScanHooks, type WlogScanInfo } from './scan-io.ts';
+import { SCAN_ALLZERO, SCAN_NORMAL, decodePackAt, ioAddress, setDiscard, type ScanIo, type WlogScanHooks, type WlogScanInfo } from './scan-io.ts';
 
 /**
  * Read `buf.length` bytes of a wlog and walk them (the native addon's `scanLogChunk`; see its
@@ -107,22 +106,13 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
   let header: LogpackHeader | undefined;
   let ri = 0;
 
-  const decodeAt = (buf: Buffer, off: number, offset: number): LogpackHeader => {
-    const loc = { offset, source: path, lsid };
-    try {
-      return decodeLogpackHeader(buf, off, pbs, salt, { expectedLsid: lsid, loc });
-    } catch (e) {
-      if (e instanceof WalbFormatError) e.locate(loc);
-      throw e;
-    }
-  };
+  const decodeAt = (buf: Buffer, off: number, offset: number): LogpackHeader => decodePackAt(buf, off, pbs, salt, lsid, offset, path);
   /** Hand out the records before `upTo` that carry no data the walk reports (discards; padding is skipped). */
   const passTo = (upTo: number): void => {
     for (; ri < upTo; ri++) {
       const rec = header!.records[ri];
       if ((rec.flags & 4) !== 0) {
-        io.addr = addressOf(rec.offset, rec.ioSize, path); io.blocks = rec.ioSize; io.kind = SCAN_DISCARD;
-        io.data = undefined; io.csum0 = 0; io.file = fi; io.filePos = 0; io.stored = undefined;
+        setDiscard(io, rec, fi, path);
         info.ios++;
         hooks.io(io);
       } else if ((rec.flags & 2) === 0) {
@@ -176,7 +166,7 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
         if (sum !== rec.checksum) {
           throw new LogChecksumError('log record data checksum', rec.checksum, sum, { offset: pos + off, lsid: rec.lsid, source: path });
         }
-        io.addr = addressOf(rec.offset, rec.ioSize, path); io.blocks = rec.ioSize; io.file = fi; io.filePos = pos + off;
+        io.addr = ioAddress(rec, path); io.blocks = rec.ioSize; io.file = fi; io.filePos = pos + off;
         const cmpr = out[w + 3];
         if (cmpr === ALL_ZERO) {
           io.kind = SCAN_ALLZERO; io.data = undefined; io.csum0 = 0; io.stored = undefined;
@@ -244,10 +234,4 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
     await curP?.catch(() => {});
     await nextP?.catch(() => {});
   }
-}
-
-function addressOf(offset: bigint, blocks: number, path: string): number {
-  const addr = Number(offset);
-  if (!Number.isSafeInteger(addr + blocks)) throw new ValueOutOfRangeError('offset', offset, 'exceeds 2^53 LB', { source: path });
-  return addr;
 }

@@ -204,6 +204,38 @@ fn whole(x: f64, max: f64, what: &str, i: usize) -> JsResult<u64> {
     if x >= 0.0 && x <= max && x.fract() == 0.0 { Ok(x as u64) } else { Err(JsError::new("ERR_INVALID_ARG_VALUE", format!("reads[{i}]: {what} {x} is not a whole number in [0, {max}]"))) }
 }
 
+/// Fail unless the memory spans (address, bytes, name) a job writes are pairwise disjoint.
+fn disjoint(spans: &[(usize, usize, &str)]) -> JsResult<()> {
+    for (i, &(a, al, an)) in spans.iter().enumerate() {
+        for &(b, bl, bn) in &spans[i + 1..] {
+            if al > 0 && bl > 0 && a < b + bl && b < a + al { return Err(JsError::new("ERR_INVALID_ARG_VALUE", format!("{an} and {bn} overlap"))); }
+        }
+    }
+    Ok(())
+}
+
+/// `n` bytes at address `p`, checked by the caller (any `p` when `n` is 0).
+unsafe fn bytes_mut<'a>(p: usize, n: usize) -> &'a mut [u8] {
+    if n == 0 { &mut [] } else { std::slice::from_raw_parts_mut(p as *mut u8, n) }
+}
+
+/// `n` u32 words at address `p`, checked by the caller (any `p` when `n` is 0).
+unsafe fn words_mut<'a>(p: usize, n: usize) -> &'a mut [u32] {
+    if n == 0 { &mut [] } else { std::slice::from_raw_parts_mut(p as *mut u32, n) }
+}
+
+/// The JS error of a failed read of a job.
+fn read_error(e: store_batch::StoreError) -> JsError {
+    match e {
+        store_batch::StoreError::Io { fd, pos, errno } => {
+            let mut j = JsError::new("ERR_WALB_READ", format!("read of descriptor {fd} at byte {pos} failed (errno {errno})"));
+            j.errno = Some(errno);
+            j
+        }
+        store_batch::StoreError::Short { fd, pos, got, len } => JsError::new("ERR_WALB_SHORT_READ", format!("descriptor {fd}: the file ended {got} bytes into a read of {len} at byte {pos}")),
+    }
+}
+
 /// `storeBatch(reads, src, pieces, codec, dst, out) → Promise<void>`: on the thread pool, read
 /// `reads` (Float64Array of (fd, pos, len, at)) into `src`, then store each record of `pieces`
 /// (Uint32Array of (at, len, raw sum known, raw sum) in `src`) with `codec` (0 none, 2 snappy)
@@ -245,30 +277,12 @@ unsafe extern "C" fn js_store_batch(env: napi_env, info: napi_callback_info) -> 
         }
         if codec == store_batch::CODEC_SNAPPY && total > dn { return bad(format!("dst: {dn} bytes, the records may need {total}")); }
         // The job writes src, dst and out: they must be distinct memory.
-        let spans = [(sp as usize, sn, "src"), (dp as usize, dn, "dst"), (op as usize, on * 4, "out")];
-        for i in 0..3 {
-            for j in i + 1..3 {
-                let (a, al, an) = spans[i];
-                let (b, bl, bn) = spans[j];
-                if al > 0 && bl > 0 && a < b + bl && b < a + al { return bad(format!("{an} and {bn} overlap")); }
-            }
-        }
+        disjoint(&[(sp as usize, sn, "src"), (dp as usize, dn, "dst"), (op as usize, on * 4, "out")])?;
         let refs = vec![reference(env, s)?, reference(env, d)?, reference(env, o)?];
         let (sp, dp, op) = (sp as usize, dp as usize, op as usize);
         spawn_job_holding(env, refs, Box::new(move || {
-            let mut empty: [u8; 0] = [];
-            let src = if sn == 0 { &mut empty[..] } else { std::slice::from_raw_parts_mut(sp as *mut u8, sn) };
-            let mut empty_d: [u8; 0] = [];
-            let dst = if dn == 0 { &mut empty_d[..] } else { std::slice::from_raw_parts_mut(dp as *mut u8, dn) };
-            let out = if on == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(op as *mut u32, on) };
-            store_batch::store_batch(&reads, src, &pieces, codec, dst, out).map(|_| Value::Unit).map_err(|e| match e {
-                store_batch::StoreError::Io { fd, pos, errno } => {
-                    let mut j = JsError::new("ERR_WALB_READ", format!("read of descriptor {fd} at byte {pos} failed (errno {errno})"));
-                    j.errno = Some(errno);
-                    j
-                }
-                store_batch::StoreError::Short { fd, pos, got, len } => JsError::new("ERR_WALB_SHORT_READ", format!("descriptor {fd}: the file ended {got} bytes into a read of {len} at byte {pos}")),
-            })
+            let (src, dst, out) = (bytes_mut(sp, sn), bytes_mut(dp, dn), words_mut(op, on));
+            store_batch::store_batch(&reads, src, &pieces, codec, dst, out).map(|_| Value::Unit).map_err(read_error)
         }))
     })
 }
@@ -301,37 +315,16 @@ unsafe extern "C" fn js_scan_log_chunk(env: napi_env, info: napi_callback_info) 
         let fd = num(sv[0], i32::MAX as f64, "fd")? as i32;
         let pos = num(sv[1], 9_007_199_254_740_991.0, "pos")?;
         let rec = num(sv[2], u16::MAX as f64, "record")? as u32;
-        let spans = [(stp as usize, 64, "state"), (bp as usize, bn, "buf"), (hp as usize, hn, "hdr"), (dp as usize, dn, "dst"), (op as usize, on * 4, "out")];
-        for i in 0..spans.len() {
-            for j in i + 1..spans.len() {
-                let (a, al, an) = spans[i];
-                let (x, xl, xn) = spans[j];
-                if al > 0 && xl > 0 && a < x + xl && x < a + al { return bad(format!("{an} and {xn} overlap")); }
-            }
-        }
+        disjoint(&[(stp as usize, 64, "state"), (bp as usize, bn, "buf"), (hp as usize, hn, "hdr"), (dp as usize, dn, "dst"), (op as usize, on * 4, "out")])?;
         let refs = vec![reference(env, st)?, reference(env, b)?, reference(env, h)?, reference(env, d)?, reference(env, o)?];
         let (stp, bp, hp, dp, op) = (stp as usize, bp as usize, hp as usize, dp as usize, op as usize);
         spawn_job_holding(env, refs, Box::new(move || {
-            let mut empty: [u8; 0] = [];
-            let buf = if bn == 0 { &mut empty[..] } else { std::slice::from_raw_parts_mut(bp as *mut u8, bn) };
-            let hdr = std::slice::from_raw_parts_mut(hp as *mut u8, hn);
-            let mut empty_d: [u8; 0] = [];
-            let dst = if dn == 0 { &mut empty_d[..] } else { std::slice::from_raw_parts_mut(dp as *mut u8, dn) };
-            let out = if on == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(op as *mut u32, on) };
+            let (buf, hdr, dst, out) = (bytes_mut(bp, bn), bytes_mut(hp, hn), bytes_mut(dp, dn), words_mut(op, on));
             let state = std::slice::from_raw_parts_mut(stp as *mut f64, 8);
             let mut next_rec = rec;
-            match log_scan::scan_chunk(fd, pos, buf, hdr, &mut next_rec, salt, codec, dst, out) {
-                Ok(w) => {
-                    state[2..8].copy_from_slice(&[w.next_rec as f64, w.events as f64, w.stop as u32 as f64, w.consumed as f64, w.need as f64, w.read as f64]);
-                    Ok(Value::Unit)
-                }
-                Err(store_batch::StoreError::Io { fd, pos, errno }) => {
-                    let mut j = JsError::new("ERR_WALB_READ", format!("read of descriptor {fd} at byte {pos} failed (errno {errno})"));
-                    j.errno = Some(errno);
-                    Err(j)
-                }
-                Err(store_batch::StoreError::Short { .. }) => Err(JsError::new("ERR_WALB_SHORT_READ", "short read".to_string())),
-            }
+            let w = log_scan::scan_chunk(fd, pos, buf, hdr, &mut next_rec, salt, codec, dst, out).map_err(read_error)?;
+            state[2..8].copy_from_slice(&[w.next_rec as f64, w.events as f64, w.stop as u32 as f64, w.consumed as f64, w.need as f64, w.read as f64]);
+            Ok(Value::Unit)
         }))
     })
 }
