@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { checksum } from '@walbjs/log-format';
 import {
   ChecksumError, WALB_DIFF_FLAG_ALLZERO, WALB_DIFF_FLAG_DISCARD, WALB_INDEXED_DIFF_RECORD_SIZE, WdiffFormatError,
-  decodeIndexedDiffRecord, encodeIndexedDiffRecord, readIndexedDiffRecord, type IndexedDiffRecord,
+  decodeIndexedDiffRecord, encodeIndexedDiffRecord, readIndexedDiffRecord, writeIndexedDiffRecord, type IndexedDiffRecord,
 } from '../src/index.ts';
 
 const SIZE = WALB_INDEXED_DIFF_RECORD_SIZE;
@@ -74,6 +74,30 @@ test('a record that does not lie inside the buffer is a RangeError, not a read p
   const buf = placed({ ioAddress: 8, ioBlocks: 1, flags: WALB_DIFF_FLAG_ALLZERO, compressionType: 0, reserved1: 0, dataOffset: 0, dataSize: 0, ioOffset: 0, origBlocks: 0, reserved2: 0, ioChecksum: 0, recChecksum: 0 }, 0);
   assert.throws(() => decodeIndexedDiffRecord(buf, buf.byteLength - SIZE + 1), RangeError);
   assert.throws(() => decodeIndexedDiffRecord(buf, -1), RangeError);
+});
+
+test('records written in a run through one view and one reused object carry the checksum of their bytes', () => {
+  fc.assert(fc.property(fc.array(record, { minLength: 1, maxLength: 20 }), (rs) => {
+    const whole = Buffer.alloc(rs.length * SIZE + 5);
+    const buf = whole.subarray(5);
+    const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const scratch = { ...rs[0] };
+    rs.forEach((r, k) => {
+      Object.assign(scratch, r);
+      writeIndexedDiffRecord(v, k * SIZE, scratch);
+      const bytes = Buffer.from(buf.subarray(k * SIZE, (k + 1) * SIZE));
+      assert.is(scratch.recChecksum, bytes.readUInt32LE(44));
+      bytes.writeUInt32LE(0, 44);
+      assert.is(scratch.recChecksum, checksum(bytes, 0));
+      assert.equal(decodeIndexedDiffRecord(buf, k * SIZE), { ...r, recChecksum: scratch.recChecksum });
+    });
+  }));
+});
+
+test('an encoder asked to write past its buffer refuses with a RangeError', () => {
+  const r: IndexedDiffRecord = { ioAddress: 8, ioBlocks: 1, flags: WALB_DIFF_FLAG_ALLZERO, compressionType: 0, reserved1: 0, dataOffset: 0, dataSize: 0, ioOffset: 0, origBlocks: 0, reserved2: 0, ioChecksum: 0, recChecksum: 0 };
+  assert.throws(() => encodeIndexedDiffRecord(r, Buffer.alloc(SIZE + 3), 4), RangeError);
+  assert.throws(() => encodeIndexedDiffRecord(r, Buffer.alloc(SIZE), -1), RangeError);
 });
 
 test.run();
