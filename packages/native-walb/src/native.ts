@@ -51,13 +51,15 @@ export interface NativeAddon {
    */
   storeBatch(reads: Float64Array, src: Uint8Array, pieces: Uint32Array, codec: number, dst: Uint8Array, out: Uint32Array): Promise<void>;
   /**
-   * On the thread pool: read `buf.length` bytes of a wlog (fewer at its end) and walk its
-   * logpacks, summing each IO with `salt`, telling all-zero ones apart and storing the others with
-   * `codec` (0 none, 2 snappy; raw when snappy does not shrink it) into `dst`. `state` (8 numbers)
+   * On the thread pool: walk up to `buf.length` bytes of a wlog (fewer at its end), its logpacks
+   * and their IOs, summing each IO with `salt`, telling all-zero ones apart and storing the others
+   * with `codec` (0 none, 2 snappy; raw when snappy does not shrink it) into `dst`. `buf` gets
+   * the headers walked, the block the walk stopped at, and the data of the IOs kept raw, each at
+   * its offset; its other bytes are unspecified. Large stretches are split with a helper thread. `state` (8 numbers)
    * holds in: descriptor, byte position, record of `hdr`'s pack to start at (65535: at a header);
    * out, from index 2: that record, events, stop reason (0 the next piece needs more bytes, 1 a
    * header the walk leaves to the caller, 2 `out` or `dst` full), bytes walked, bytes the next
-   * piece needs, bytes read. `hdr` (one physical block) gets each header passed. `out` gets 8
+   * piece needs, bytes the file has in the stretch. `hdr` (one physical block) gets each header passed. `out` gets 8
    * words an event: a header `[1, offset]`, an IO `[2 | record << 8, offset, salted sum, 0 / 2 /
    * 0xff (all zero), offset in dst or 0xFFFFFFFF (raw, in buf), stored size, salt-0 sum of the
    * stored bytes]`. The walk only finds bytes: the caller decodes the headers and compares the

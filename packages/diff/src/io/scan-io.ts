@@ -21,7 +21,10 @@ export interface ScanIo {
   blocks: number;
   /** {@link SCAN_NORMAL}, {@link SCAN_ALLZERO} or {@link SCAN_DISCARD}. */
   kind: number;
-  /** A normal IO's `blocks·512` bytes (a view: see the module description). */
+  /**
+   * A normal IO's `blocks·512` bytes (a view: see the module description); undefined when a
+   * native walk stored it compressed and did not keep it (then `stored` has it).
+   */
   data: Buffer | undefined;
   /** Checksum with salt 0 of `data` (derived from the log's, no extra pass). */
   csum0: number;

@@ -23,8 +23,8 @@ import { CompressionType } from '../compression.ts';
 import { SCAN_ALLZERO, SCAN_NORMAL, decodePackAt, ioAddress, setDiscard, type ScanIo, type WlogScanHooks, type WlogScanInfo } from './scan-io.ts';
 
 /**
- * Read `buf.length` bytes of a wlog and walk them (the native addon's `scanLogChunk`; see its
- * description for `state`, `hdr` and the events in `out`). Resolves when `state` and `out` hold
+ * Walk up to `buf.length` bytes of a wlog (the native addon's `scanLogChunk`; see its
+ * description for `state`, `hdr`, what `buf` gets and the events in `out`). Resolves when `state` and `out` hold
  * the outcome; none of the buffers may be touched until then.
  */
 export type LogChunkScanFn = (state: Float64Array, buf: Uint8Array, hdr: Uint8Array, salt: number, codec: number, dst: Uint8Array, out: Uint32Array) => Promise<void>;
@@ -171,11 +171,16 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
         if (cmpr === ALL_ZERO) {
           io.kind = SCAN_ALLZERO; io.data = undefined; io.csum0 = 0; io.stored = undefined;
         } else {
-          const data = buf.subarray(off, off + rec.ioSize * LOGICAL_BLOCK_SIZE);
-          io.kind = SCAN_NORMAL; io.data = data; io.csum0 = (sum + salt) >>> 0;
-          io.stored = cmpr === CompressionType.NONE
-            ? { cmpr, stored: data, checksum: out[w + 6] }
-            : { cmpr, stored: dst.subarray(out[w + 4], out[w + 4] + out[w + 5]), checksum: out[w + 6] };
+          io.kind = SCAN_NORMAL; io.csum0 = (sum + salt) >>> 0;
+          // The walk leaves in `buf` only the data it kept raw.
+          if (cmpr === CompressionType.NONE) {
+            const data = buf.subarray(off, off + rec.ioSize * LOGICAL_BLOCK_SIZE);
+            io.data = data;
+            io.stored = { cmpr, stored: data, checksum: out[w + 6] };
+          } else {
+            io.data = undefined;
+            io.stored = { cmpr, stored: dst.subarray(out[w + 4], out[w + 4] + out[w + 5]), checksum: out[w + 6] };
+          }
         }
         info.ios++;
         hooks.io(io);

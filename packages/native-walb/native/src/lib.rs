@@ -5,6 +5,7 @@
 mod buf_pool;
 mod capture;
 mod checksum;
+mod helper;
 mod holes;
 mod ioctl;
 mod napi;
