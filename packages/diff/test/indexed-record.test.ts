@@ -7,7 +7,8 @@ import fc from 'fast-check';
 import { checksum } from '@walbjs/log-format';
 import {
   ChecksumError, WALB_DIFF_FLAG_ALLZERO, WALB_DIFF_FLAG_DISCARD, WALB_INDEXED_DIFF_RECORD_SIZE, WdiffFormatError,
-  decodeIndexedDiffRecord, encodeIndexedDiffRecord, readIndexedDiffRecord, writeIndexedDiffRecord, type IndexedDiffRecord,
+  alignedSize, decodeIndexedDiffRecord, encodeIndexedDiffRecord, maxAlignedSize, readIndexedDiffRecord, splitToAligned, writeIndexedDiffRecord,
+  type IndexedDiffRecord,
 } from '../src/index.ts';
 
 const SIZE = WALB_INDEXED_DIFF_RECORD_SIZE;
@@ -98,6 +99,23 @@ test('an encoder asked to write past its buffer refuses with a RangeError', () =
   const r: IndexedDiffRecord = { ioAddress: 8, ioBlocks: 1, flags: WALB_DIFF_FLAG_ALLZERO, compressionType: 0, reserved1: 0, dataOffset: 0, dataSize: 0, ioOffset: 0, origBlocks: 0, reserved2: 0, ioChecksum: 0, recChecksum: 0 };
   assert.throws(() => encodeIndexedDiffRecord(r, Buffer.alloc(SIZE + 3), 4), RangeError);
   assert.throws(() => encodeIndexedDiffRecord(r, Buffer.alloc(SIZE), -1), RangeError);
+});
+
+test('alignment sizes: the largest power of two dividing an address, and the largest one not above a count', () => {
+  // The definitions, by doubling.
+  const divides = (a: number) => { if (a === 0) return 2 ** 31; let s = 1; while (s < 2 ** 31 && a % (s * 2) === 0) s *= 2; return s; };
+  const below = (n: number) => { if (n <= 0) return 0; let s = 1; while (s * 2 <= n) s *= 2; return s; };
+  const num = fc.oneof(fc.nat(), fc.integer({ min: 0, max: 2 ** 53 - 1 }), fc.constantFrom(0, 1, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 40), fc.double({ min: 0, max: 2 ** 33, noNaN: true }));
+  fc.assert(fc.property(num, (x) => {
+    assert.is(alignedSize(x), divides(x));
+    assert.is(maxAlignedSize(x), below(x));
+  }));
+  fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 40 }), fc.integer({ min: 0, max: 1 << 22 }), fc.nat({ max: 1 << 16 }), (addr, blocks, cap) => {
+    const parts = splitToAligned(addr, blocks, cap);
+    assert.is(parts.reduce((a, b) => a + b, 0), blocks);
+    let at = addr;
+    for (const p of parts) { assert.ok(at % p === 0 && (cap === 0 || p <= below(cap))); at += p; }
+  }));
 });
 
 test.run();

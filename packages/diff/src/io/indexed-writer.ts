@@ -153,8 +153,9 @@ export class IndexedDiffWriter {
       ioOffset: 0, origBlocks: 0, reserved2: 0, ioChecksum: 0, recChecksum: 0,
     };
     const cap = this.align ? maxAlignedSize(this.maxIoBlocks) : 0;
-    for (const io of this.index) {
-      const img = io.data?.image as FileImage | undefined;
+    const io = this.index.cursor();
+    while (io.next()) {
+      const img = io.image as FileImage | undefined;
       rec.flags = kindFlags(io.kind);
       rec.compressionType = img ? img.cmpr : 0;
       rec.dataOffset = img ? img.fileOffset : 0;
@@ -162,7 +163,7 @@ export class IndexedDiffWriter {
       rec.origBlocks = img ? img.blocks : 0;
       rec.ioChecksum = img ? img.checksum! : 0;
       let addr = io.addr;
-      let off = io.data ? io.data.offsetLb : 0;
+      let off = io.offsetLb;
       let left = io.blocks;
       while (left > 0) {
         // As splitToAligned: the largest aligned power of two that fits, capped.

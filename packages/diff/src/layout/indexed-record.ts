@@ -185,6 +185,8 @@ export function encodeDiffIndexSuper(s: DiffIndexSuper): Buffer {
 /** Largest power of two dividing `addr` (2^31 for 0 and for anything aligned beyond it). */
 export function alignedSize(addr: number): number {
   if (addr === 0) return 0x8000_0000;
+  // The lowest set bit, where the address fits in 31 bits (an index has one call per record).
+  if (addr > 0 && addr < 0x8000_0000 && Number.isInteger(addr)) return addr & -addr;
   let s = 1;
   while (s < 0x8000_0000 && addr % (s * 2) === 0) s *= 2;
   return s;
@@ -193,6 +195,8 @@ export function alignedSize(addr: number): number {
 /** Largest power of two ≤ `n` (0 for 0). */
 export function maxAlignedSize(n: number): number {
   if (n <= 0) return 0;
+  // The highest set bit, where `n` fits in 32 bits.
+  if (n >= 1 && n < 0x1_0000_0000) return 0x8000_0000 >>> Math.clz32(n);
   let s = 1;
   while (s * 2 <= n) s *= 2;
   return s;
