@@ -180,7 +180,7 @@ export async function convertFilesSorted(paths: string[], out: ByteSink, opts: F
       }
     },
     chunkDone: (release) => release(),
-  }, { store: CompressionType.NONE });
+  }, { store: 'sums' });
   let w: SortedDiffWriter | undefined;
   const ahead: Batch[] = [];
   try {
@@ -268,6 +268,9 @@ export async function convertFilesSorted(paths: string[], out: ByteSink, opts: F
           const bytes = off === STORED_IN_SRC ? b.buf.subarray(p.at, p.at + p.len) : b.dst!.subarray(off, off + size);
           writer.appendStored(p.addr, p.blocks, 'normal', { cmpr, stored: bytes, checksum: st[k + 3] });
           k += 4;
+          // Keep what waits to be written to a stage or so: every stage more is fresh memory,
+          // whose first touch costs more than the copy into it.
+          if (writer.output.wouldWait) await writer.output.ready();
         }
         if (b.dst!.byteLength) done.push(b.dst!);
       } else if (sync) {

@@ -20,7 +20,7 @@ import { ValueOutOfRangeError } from '../errors.ts';
 import { isAllZero } from './zero.ts';
 import { preadFull } from './pread.ts';
 import { SCAN_ALLZERO, SCAN_NORMAL, decodePackAt, ioAddress, setDiscard, type ScanIo, type WlogScanHooks, type WlogScanInfo } from './scan-io.ts';
-import { logChunkScanFor, walkWlogFile } from './wlog-walk.ts';
+import { WALK_SUMS_ONLY, logChunkScanFor, walkWlogFile } from './wlog-walk.ts';
 
 /** Bytes per read. */
 const CHUNK = 2 << 20;
@@ -103,8 +103,10 @@ export interface WlogScanOptions {
    * Hand out each normal IO's stored form with this codec (`ScanIo.stored`) where a native walk
    * is registered for it (`useLogChunkScan`): the reads, sums and compression then run on the
    * thread pool. Otherwise `stored` stays undefined and the consumer stores IOs itself.
+   * `'sums'`: a consumer that needs each IO's place and sum only; a native walk then keeps no
+   * data (`data` and `stored` undefined), the JavaScript scan hands out `data` as usual.
    */
-  store?: number;
+  store?: number | 'sums';
 }
 
 /**
@@ -120,7 +122,8 @@ export async function scanWlogFiles(paths: string[], hooks: WlogScanHooks, opts:
   const pool = new Pool();
   const info: WlogScanInfo = { uuid: new Uint8Array(16), beginLsid: 0n, endLsid: 0n, files: [], ios: 0 };
   const io: ScanIo = { addr: 0, blocks: 0, kind: 0, data: undefined, csum0: 0, file: 0, filePos: 0, stored: undefined };
-  const walk = opts.store === undefined ? undefined : logChunkScanFor(opts.store);
+  const codec = opts.store === 'sums' ? WALK_SUMS_ONLY : opts.store;
+  const walk = codec === undefined ? undefined : logChunkScanFor(codec);
   try {
     for (let fi = 0; fi < paths.length; fi++) {
       const path = paths[fi];
@@ -151,7 +154,7 @@ export async function scanWlogFiles(paths: string[], hooks: WlogScanHooks, opts:
         }
       }
       info.endLsid = walk
-        ? await walkWlogFile(walk, opts.store!, fh, fi, path, h, io, hooks, info)
+        ? await walkWlogFile(walk, codec!, fh, fi, path, h, io, hooks, info)
         : await scanOne(fh, fi, path, h, pool, io, hooks, info);
     }
   } catch (e) {

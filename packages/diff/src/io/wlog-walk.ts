@@ -45,9 +45,16 @@ export function useLogChunkScan(fn: LogChunkScanFn | undefined): void {
   impl = fn;
 }
 
-/** The walk in use for codec `type`, if any (it stores with none and snappy). */
+/**
+ * The walk's codec asking for sums and all-zero tests only: normal IOs are handed out with
+ * neither `data` nor `stored` (a consumer that reads them again later, as the sorted conversion's
+ * first pass).
+ */
+export const WALK_SUMS_ONLY = 0xff;
+
+/** The walk in use for codec `type`, if any (it stores with none and snappy, or sums only). */
 export function logChunkScanFor(type: number): LogChunkScanFn | undefined {
-  return type === CompressionType.NONE || type === CompressionType.SNAPPY ? impl : undefined;
+  return type === CompressionType.NONE || type === CompressionType.SNAPPY || type === WALK_SUMS_ONLY ? impl : undefined;
 }
 
 /**
@@ -173,7 +180,10 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
         } else {
           io.kind = SCAN_NORMAL; io.csum0 = (sum + salt) >>> 0;
           // The walk leaves in `buf` only the data it kept raw.
-          if (cmpr === CompressionType.NONE) {
+          if (codec === WALK_SUMS_ONLY) {
+            io.data = undefined;
+            io.stored = undefined;
+          } else if (cmpr === CompressionType.NONE) {
             const data = buf.subarray(off, off + rec.ioSize * LOGICAL_BLOCK_SIZE);
             io.data = data;
             io.stored = { cmpr, stored: data, checksum: out[w + 6] };

@@ -26,6 +26,8 @@ pub const EV_PACK: u32 = 1;
 pub const EV_IO: u32 = 2;
 /// `cmpr` word of an IO whose data is all zeros (nothing stored).
 pub const ALL_ZERO: u32 = 0xff;
+/// Codec asking for sums and the all-zero test only: nothing is stored or kept in `buf`.
+pub const SUMS_ONLY: u32 = 0xff;
 
 /// Sector type of a logpack header.
 const SECTOR_TYPE_LOGPACK: u16 = 3;
@@ -310,11 +312,12 @@ fn store_slices<S: Source>(src: &S, pieces: &[Piece], p: Part<'_>, salt: u32, co
                         (CODEC_SNAPPY, (dst_base + at) as u32, n as u32, checksum(&dst[at..at + n], 0))
                     }
                     // Raw: its salt-0 sum follows from the salted one.
+                    None if codec == SUMS_ONLY => (CODEC_NONE, 0, pc.len as u32, sum.wrapping_add(salt)),
                     None => (CODEC_NONE, IN_SRC, pc.len as u32, sum.wrapping_add(salt)),
                 }
             };
             // The caller reads a raw IO where it lies in its buffer.
-            if in_scratch && cmpr == CODEC_NONE {
+            if in_scratch && cmpr == CODEC_NONE && codec != SUMS_ONLY {
                 buf[pc.off - base..pc.off - base + pc.len].copy_from_slice(&scratch[pc.off - from..pc.off - from + pc.len]);
             }
             let e = (pc.ev - ev_base) * EVENT_WORDS;
@@ -551,5 +554,25 @@ mod tests {
         let (mut hdr, mut rec) = (vec![0u8; PBS], 0u32);
         let w = scan(&Shrunk(&b[..3 * PBS], b.len()), &mut buf, &mut hdr, &mut rec, 0, CODEC_NONE, &mut dst, &mut out).unwrap();
         assert_eq!((w.stop, w.consumed, w.read, w.events), (Stop::NeedMore, 3 * PBS, 3 * PBS, 2));
+    }
+
+    #[test]
+    fn sums_only_gives_the_sums_and_keeps_nothing() {
+        let (b, _) = stretch();
+        let (mut h1, mut r1, mut o1) = (vec![0u8; PBS], 0u32, vec![0u32; 64]);
+        let w1 = run(&b, &mut h1, &mut r1, 5, CODEC_NONE, &mut [], &mut o1);
+        let (mut h2, mut r2, mut o2) = (vec![0u8; PBS], 0u32, vec![0u32; 64]);
+        let mut buf = vec![0u8; b.len()];
+        let w2 = scan(&&b[..], &mut buf, &mut h2, &mut r2, 5, SUMS_ONLY, &mut [], &mut o2).unwrap();
+        assert_eq!(w1, w2);
+        for e in 0..w1.events {
+            let (a, z) = (&o1[e * EVENT_WORDS..(e + 1) * EVENT_WORDS], &o2[e * EVENT_WORDS..(e + 1) * EVENT_WORDS]);
+            // Same kind, offset, sum, all-zero flag, size and salt-0 sum; no place in buf.
+            assert_eq!((a[0], a[1], a[2], a[3], a[5], a[6]), (z[0], z[1], z[2], z[3], z[5], z[6]));
+            if a[0] & 0xff == EV_IO && a[3] == CODEC_NONE {
+                assert_eq!(z[4], 0);
+                assert!(buf[a[1] as usize..(a[1] + a[5]) as usize].iter().all(|&x| x == 0), "IO data left in buf");
+            }
+        }
     }
 }
