@@ -174,4 +174,84 @@ D('conversions and merges write the same bytes direct as buffered', async () => 
   }
 });
 
+D('reserved ranges filled later, in any order, come out where they were set aside; an unfilled one fails the close', async () => {
+  const buffered = await OutWriter.open(join(t.dir, 'no-reserve.out'));
+  assert.is(buffered.canReserve, false, 'a buffered output takes no reservation');
+  assert.throws(() => buffered.reserve(10), /direct IO/);
+  await buffered.close();
+  if (!canDirect) return;
+  useDirectWrites(loadNative().alignOffset);
+  try {
+    for (const round of [1, 2, 3]) {
+      const p = join(t.dir, `reserve-${round}.out`);
+      const w = await OutWriter.open(p, { direct: true, syncAlong: true });
+      assert.ok(w.canReserve);
+      const expect: Buffer[] = [];
+      let open: Array<{ at: number; bytes: Buffer }> = [];
+      let size = 0;
+      // Plain bytes and reservations of sizes around the 4 MiB stage, some filled at once, some
+      // after more bytes (several stages later), in shuffled order.
+      for (let i = 0; i < 60; i++) {
+        const n = [1, 4096, 5000, 70_000, (1 << 20) + 3, (4 << 20) + 17][Math.floor((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32 * 6)];
+        const bytes = randomBytes(n);
+        expect.push(bytes);
+        if (i % 3 === 0) {
+          const at = w.reserve(n);
+          assert.is(at, size);
+          open.push({ at, bytes });
+        } else {
+          w.push(bytes);
+        }
+        size += n;
+        if (open.length > round || i === 59) {
+          open = open.sort(() => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) & 1 ? 1 : -1));
+          for (const r of open.splice(0, i === 59 ? open.length : 2)) w.fill(r.at, r.bytes);
+        }
+        // Now and then only, so that full stages queue up behind the writes in flight.
+        if (i % 4 === 3) await w.ready();
+      }
+      await w.close(true);
+      assert.ok(readFileSync(p).equals(Buffer.concat(expect)), `round ${round}: the file differs`);
+    }
+    // A held stage filled while the stage after it waits its turn goes back ahead of it.
+    {
+      const p = join(t.dir, 'reserve-queued.out');
+      const w = await OutWriter.open(p, { direct: true });
+      const parts = [randomBytes(4 << 20), randomBytes(4 << 20), randomBytes(4096), randomBytes((4 << 20) - 4096), randomBytes((4 << 20) + 99)];
+      // Two writes in flight, then a stage held, then one queued behind them.
+      w.push(parts[0]);
+      w.push(parts[1]);
+      const at = w.reserve(4096);
+      w.push(parts[3]);
+      w.push(parts[4]);
+      w.fill(at, parts[2]);
+      await w.close(true);
+      assert.ok(readFileSync(p).equals(Buffer.concat(parts)), 'the held stage went elsewhere');
+    }
+    const q = join(t.dir, 'unfilled.out');
+    const w = await OutWriter.open(q, { direct: true });
+    w.push(randomBytes(5 << 20));
+    w.reserve(4096);
+    w.push(randomBytes(5 << 20));
+    try { await w.close(); assert.unreachable('an unfilled reservation was closed over'); } catch (e) { assert.match((e as Error).message, /reserved bytes never filled/); }
+    assert.throws(() => w.fill(12, Buffer.alloc(4)), /no reservation at byte 12/);
+  } finally {
+    useDirectWrites(undefined);
+  }
+});
+
+D('a sorted conversion whose packs span several stages writes the same bytes direct as buffered', async () => {
+  const w = join(t.dir, 'big-packs.wlog');
+  await writeGeneratedWlog(w, { seed: 9, pbs: 4096, totalBytes: 40 << 20, deviceBytes: 64 << 20, minIoBytes: 256 << 10, maxIoBytes: 1 << 20, discard: false, randomData: true });
+  useDirectWrites(loadNative().alignOffset);
+  try {
+    const a = join(t.dir, 'bp-direct.wdiff'), b = join(t.dir, 'bp-buffered.wdiff');
+    await convertWlogs([w], a, { cmpr: parseCompressOpt('snappy'), sync: true, direct: true });
+    await convertWlogs([w], b, { cmpr: parseCompressOpt('snappy'), direct: false });
+    assert.ok(readFileSync(a).equals(readFileSync(b)), 'sorted conversion differs');
+  } finally {
+    useDirectWrites(undefined);
+  }
+});
+
 D.run();

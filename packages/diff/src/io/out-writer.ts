@@ -77,6 +77,17 @@ interface Direct {
   spare: Buffer[];
   /** A direct write was refused (EINVAL): the rest goes buffered. */
   refused: boolean;
+  /** File position of the stage being filled (every byte goes through the stages). */
+  stageAt: number;
+  /** Stages holding reserved bytes not filled yet, by file position: written once filled. */
+  held: Map<number, HeldStage>;
+}
+
+/** A stage with reserved bytes: `pending` reservations unfilled; `full` once no byte more goes in. */
+interface HeldStage {
+  buf: Buffer;
+  pending: number;
+  full: boolean;
 }
 
 /** A buffered, awaitable writer of bytes to a path or any sink. */
@@ -114,7 +125,7 @@ export class OutWriter {
     if (opts.direct && alignOffsetOf && (await fh.stat()).isFile()) {
       // A file system without direct IO (tmpfs) refuses the flag: the output is then buffered.
       const dfh = await open(sink, constants.O_WRONLY | constants.O_DIRECT).catch(() => undefined);
-      if (dfh) direct = { fh: dfh, stage: undefined, used: 0, spare: [], refused: false };
+      if (dfh) direct = { fh: dfh, stage: undefined, used: 0, spare: [], refused: false, stageAt: 0, held: new Map() };
     }
     return new OutWriter(fh, undefined, sink, opts.syncAlong ?? false, direct);
   }
@@ -155,13 +166,99 @@ export class OutWriter {
       d.stage.set(b.subarray(o, o + k), d.used);
       d.used += k;
       o += k;
-      if (d.used === STAGE) {
-        this.parts.push(d.stage);
+      if (d.used === STAGE) this.stageFull(d);
+    }
+  }
+
+  /** The stage being filled is full: queue it, or keep it while it holds unfilled reserved bytes. */
+  private stageFull(d: Direct): void {
+    const h = d.held.get(d.stageAt);
+    if (h) {
+      // Write what is queued before it now; what follows it is written at its own position.
+      h.full = true;
+      this.start();
+      this.pos = d.stageAt + STAGE;
+    } else {
+      this.parts.push(d.stage!);
+      this.size += STAGE;
+    }
+    d.stage = undefined;
+    d.used = 0;
+    d.stageAt += STAGE;
+  }
+
+  /**
+   * Whether {@link reserve} is available: a file written with direct IO, where the bytes after a
+   * reserved range can be written before it.
+   */
+  get canReserve(): boolean {
+    return this.direct !== undefined;
+  }
+
+  /**
+   * Set aside the next `n` bytes, to be written later with {@link fill}, and return their file
+   * offset. The bytes queued after them are written meanwhile (a sorted diff's pack header, which
+   * depends on its records, goes before them: the records need not wait in memory for it). Only
+   * where {@link canReserve}; every reservation must be filled before {@link close}.
+   */
+  reserve(n: number): number {
+    const d = this.direct;
+    if (!d) throw new Error('OutWriter.reserve: only a file written with direct IO takes reservations');
+    const at = this.written;
+    this.written += n;
+    let left = n;
+    while (left > 0) {
+      d.stage ??= d.spare.pop() ?? alignedBuffer(STAGE);
+      const h = d.held.get(d.stageAt);
+      if (h) h.pending++;
+      else d.held.set(d.stageAt, { buf: d.stage, pending: 1, full: false });
+      const k = Math.min(left, STAGE - d.used);
+      d.used += k;
+      left -= k;
+      if (d.used === STAGE) this.stageFull(d);
+    }
+    return at;
+  }
+
+  /** Write `b` into the range {@link reserve} returned at `at` (exactly as long as reserved). */
+  fill(at: number, b: Uint8Array): void {
+    const d = this.direct!;
+    let o = 0;
+    while (o < b.byteLength) {
+      const stageAt = Math.floor((at + o) / STAGE) * STAGE;
+      const h = d.held.get(stageAt);
+      if (!h) throw new Error(`OutWriter.fill: no reservation at byte ${at + o}`);
+      const k = Math.min(b.byteLength - o, stageAt + STAGE - (at + o));
+      h.buf.set(b.subarray(o, o + k), at + o - stageAt);
+      o += k;
+      if (--h.pending > 0) continue;
+      d.held.delete(stageAt);
+      if (!h.full) continue;
+      if (this.pos === stageAt + STAGE) {
+        // Nothing after it started yet: it goes back at the head of the queue.
+        this.parts.unshift(h.buf);
+        this.pos = stageAt;
         this.size += STAGE;
-        d.stage = undefined;
-        d.used = 0;
+      } else {
+        this.writeHeld(h.buf, stageAt);
       }
     }
+  }
+
+  /** Write a held stage, filled at last, at its position. */
+  private writeHeld(buf: Buffer, pos: number): void {
+    const w = this.put([buf], STAGE, pos);
+    const p: Promise<void> = w.then(
+      () => { this.direct!.spare.push(buf); },
+      (e: unknown) => { if (this.failure === undefined) this.failure = locateIoError(e, this.path, 'write', pos); },
+    ).finally(() => this.forget(p));
+    this.inflight.push(p);
+  }
+
+  /** Take a finished write off the list of those in flight. */
+  private forget(p: Promise<void>): void {
+    const i = this.inflight.indexOf(p);
+    if (i >= 0) this.inflight.splice(i, 1);
   }
 
   /** Queue `b` and wait when too much is pending. */
@@ -172,13 +269,16 @@ export class OutWriter {
 
   /** Whether {@link ready} would wait (or throw a failed write's error): a caller that does not wait must not queue more. */
   get wouldWait(): boolean {
-    return this.size >= this.gather || this.failure !== undefined;
+    return this.size >= this.gather || this.inflight.length > MAX_INFLIGHT || this.failure !== undefined;
   }
 
-  /** Wait until what is queued is below the gather size, or a write slot is free. */
+  /**
+   * Wait until what is queued is below the gather size, or a write slot is free, and no more
+   * writes than usual are in flight (held stages are written beside the others).
+   */
   async ready(): Promise<void> {
-    while (this.size >= this.gather) {
-      if (this.inflight.length < MAX_INFLIGHT) this.start();
+    while (this.size >= this.gather || this.inflight.length > MAX_INFLIGHT) {
+      if (this.size >= this.gather && this.inflight.length < MAX_INFLIGHT) this.start();
       else await this.inflight[0];
     }
     this.check();
@@ -209,14 +309,16 @@ export class OutWriter {
     const w = this.fh ? this.put(parts, size, pos) : prev.then(() => this.put(parts, size, pos));
     w.catch(() => {});
     // Completion is reported in order, whatever order the writes finish in.
-    const chained = (async () => {
+    // Removed from `inflight` by identity: a held stage's write may finish in any order.
+    let chained: Promise<void> | undefined = undefined;
+    chained = (async () => {
       try {
         await w;
       } catch (e) {
         if (this.failure === undefined) this.failure = this.fh ? locateIoError(e, this.path, 'write', pos) : e;
       }
       await prev;
-      this.inflight.shift();
+      this.forget(chained!);
       if (this.failure !== undefined) return;
       this.done = pos + size;
       if (this.direct) for (const p of parts) if (p.byteLength === STAGE) this.direct.spare.push(p as Buffer);
@@ -275,6 +377,7 @@ export class OutWriter {
   /** Wait for every queued byte to be written. */
   async drain(): Promise<void> {
     const d = this.direct;
+    if (d && d.held.size > 0) throw new Error(`OutWriter: ${d.held.size} stage(s) hold reserved bytes never filled`);
     if (d?.stage && d.used > 0) {
       // The full stages queued, then the aligned part of the last one, direct; the rest (less
       // than a block, in a page of its own) buffered.

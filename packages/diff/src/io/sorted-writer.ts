@@ -6,7 +6,7 @@
  */
 import type { ByteSink } from '@walbjs/log-format';
 import { OutWriter } from './out-writer.ts';
-import { WALB_DIFF_TYPE_SORTED } from '../constants.ts';
+import { WALB_DIFF_PACK_SIZE, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
 import { DEFAULT_COMPRESS_OPT, codecLevel, type CompressOpt } from '../compression.ts';
 import { LayoutError } from '../errors.ts';
 import { splitIo, type DiffIo } from '../algo/diff-io.ts';
@@ -72,6 +72,15 @@ export class SortedDiffWriter {
   onReleased: ((addr: number) => void) | undefined;
   private prevEnd = 0;
   private closed = false;
+  /**
+   * The output takes reservations (a direct-IO file): a pack's records are written as they come
+   * and its header, which lists them, goes into the place set aside at `headerAt`. Otherwise the
+   * records wait in `data` until the pack is complete. A 32 MiB pack no longer holds back the
+   * writes (the first write of a 135 MiB log's sorted conversion started 35 ms after the first
+   * pass, waiting for a whole pack), nor takes eight fresh 4 MiB stages at once.
+   */
+  private readonly reserving: boolean;
+  private headerAt = 0;
   private readonly comp: OrderedCompressor<undefined>;
   private readonly maxIoBlocks: number;
   /** What was written so far. */
@@ -84,6 +93,7 @@ export class SortedDiffWriter {
     this.comp = new OrderedCompressor(c.type, level, opts.parallel ?? 8 * availableParallelism(), async (t, io, d) => sinkNow(t, io, d), opts.passRaw ?? false, sinkNow);
     this.maxIoBlocks = opts.maxIoBlocks ?? 0;
     this.sync = opts.sync ?? false;
+    this.reserving = out.canReserve;
   }
   private readonly sync: boolean;
 
@@ -131,20 +141,29 @@ export class SortedDiffWriter {
   appendStored(addr: number, blocks: number, kind: DiffIo['kind'], d: { cmpr: number; stored: Uint8Array; checksum: number } | undefined): void {
     const size = d ? d.stored.byteLength : 0;
     if (!packCanAdd(this.pack.records.length, this.pack.totalSize, size)) this.flushPack();
+    // A direct-IO file takes each record's bytes at once, its pack header's place set aside.
+    if (this.reserving && this.pack.records.length === 0) this.headerAt = this.out.reserve(WALB_DIFF_PACK_SIZE);
     const rec: DiffRecord = {
       ioAddress: addr, ioBlocks: blocks, flags: kindFlags(kind), compressionType: d ? d.cmpr : 0,
       reserved1: 0, dataOffset: this.pack.totalSize, dataSize: size, checksum: d ? d.checksum : 0, reserved2: 0,
     };
     this.pack.records.push(rec);
     this.pack.totalSize += size;
-    if (d) this.data.push(d.stored);
+    if (d) {
+      if (this.reserving) this.out.push(d.stored);
+      else this.data.push(d.stored);
+    }
     this.summary.records++;
   }
 
   private flushPack(): void {
     if (this.pack.records.length === 0) return;
-    this.out.push(encodeDiffPackHeader(this.pack));
-    for (const b of this.data) this.out.push(b);
+    if (this.reserving) {
+      this.out.fill(this.headerAt, encodeDiffPackHeader(this.pack));
+    } else {
+      this.out.push(encodeDiffPackHeader(this.pack));
+      for (const b of this.data) this.out.push(b);
+    }
     if (this.onReleased) {
       const last = this.pack.records[this.pack.records.length - 1];
       const end = last.ioAddress + last.ioBlocks, fn = this.onReleased;
