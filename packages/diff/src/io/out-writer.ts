@@ -13,6 +13,8 @@
  * 525 MiB random log to an indexed diff (with the final sync) took 0.50–0.60 s that way against
  * 0.74–1.36 s buffered, where the kernel's copies into fresh page-cache pages took 2–3× their usual
  * time after another program's large output was deleted (a sorted one: 0.75 s against 1.4–1.6 s).
+ * Such a file also takes reservations ({@link OutWriter.reserve}): bytes set aside and filled
+ * later, while what follows them is written (a sorted diff's pack headers).
  *
  * @module
  */

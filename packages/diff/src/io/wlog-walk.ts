@@ -24,8 +24,8 @@ import { SCAN_ALLZERO, SCAN_NORMAL, decodePackAt, ioAddress, setDiscard, type Sc
 
 /**
  * Walk up to `buf.length` bytes of a wlog (the native addon's `scanLogChunk`; see its
- * description for `state`, `hdr`, what `buf` gets and the events in `out`). Resolves when `state` and `out` hold
- * the outcome; none of the buffers may be touched until then.
+ * description for `state`, `hdr`, what `buf` gets and the events in `out`). Resolves when
+ * `state` and `out` hold the outcome; none of the buffers may be touched until then.
  */
 export type LogChunkScanFn = (state: Float64Array, buf: Uint8Array, hdr: Uint8Array, salt: number, codec: number, dst: Uint8Array, out: Uint32Array) => Promise<void>;
 
