@@ -153,8 +153,8 @@ struct Piece {
 /// passed. Events go to `out` ([`EVENT_WORDS`] words each): `[EV_PACK, off, 0…]` for a header,
 /// `[EV_IO | rec << 8, off, sum with salt, cmpr (0, 2 or ALL_ZERO), offset in dst or IN_SRC,
 /// stored size, salt-0 sum of the stored bytes, 0]` for each record with data that is not padding.
-/// `buf` gets the headers walked and the data of the IOs found, at their offsets; other bytes are
-/// left as they were or read.
+/// `buf` gets the headers walked, the block the walk stopped at and the data of the IOs kept raw,
+/// each at its offset; its other bytes are unspecified.
 ///
 /// In two steps: first the headers alone are read, one block a pack, which gives every event and
 /// where each IO's data lies; then the data is read and stored, split with the helper thread when
@@ -232,18 +232,13 @@ fn plan<S: Source>(src: &S, mut avail: usize, buf: &mut [u8], hdr: &mut [u8], ne
     }
 }
 
-/// Whether a helper thread can run beside this one.
-fn two_cores() -> bool {
-    static N: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *N.get_or_init(|| std::thread::available_parallelism().map(|n| n.get() > 1).unwrap_or(false))
-}
-
 /// The second step of [`scan`]: read each piece's data and store it, filling its event. Split in
 /// two at half the data, the later half on a helper thread: each half has its own stretch of
 /// `buf`, of `dst` (as much as its data) and of `out`.
 fn store<S: Source>(src: &S, pieces: &[Piece], buf: &mut [u8], salt: u32, codec: u32, dst: &mut [u8], out: &mut [u32]) -> Result<(), StoreError> {
     let total: usize = pieces.iter().map(|p| p.len).sum();
-    if total < SPLIT_MIN || pieces.len() < 2 || !two_cores() {
+    // (On a single core `beside` runs both halves here, one after the other.)
+    if total < SPLIT_MIN || pieces.len() < 2 {
         return store_part(src, pieces, Part { buf, base: 0, dst, dst_base: 0, out, ev_base: 0 }, salt, codec);
     }
     let mut k = 0;
