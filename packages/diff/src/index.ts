@@ -49,6 +49,7 @@ export { useBatchStore, STORED_IN_SRC, type StoreBatchFn } from './io/batch-stor
 export { useLogChunkScan, type LogChunkScanFn } from './io/wlog-walk.ts';
 export * from './io/convert.ts';
 export * from './io/merge-files.ts';
+export { useExtentSums, type ExtentSumsFn } from './io/extent-check.ts';
 export { applyWdiffs, verifyWdiffs, type ApplyOptions, type ApplySummary, type DiscardMode } from './io/apply.ts';
 export * from './io/virtual-full.ts';
 export * from './io/image-diff.ts';

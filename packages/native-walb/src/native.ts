@@ -67,6 +67,15 @@ export interface NativeAddon {
    * until the promise settles.
    */
   scanLogChunk(state: Float64Array, buf: Uint8Array, hdr: Uint8Array, salt: number, codec: number, dst: Uint8Array, out: Uint32Array): Promise<void>;
+  /**
+   * On the thread pool: put the salt-0 WalB checksum of each extent of the open file `fd` (`ext`:
+   * (offset, length) pairs, whole numbers under 2^53) in `sums` (one word an extent), reading
+   * them a 2 MiB slice at a time on two threads. A failed read rejects with `ERR_WALB_READ` (and
+   * `errno`), a file that ends inside an extent with `ERR_WALB_SHORT_READ`; bad arguments throw
+   * `ERR_INVALID_ARG_VALUE` before anything starts. `sums` must be untouched until the promise
+   * settles (see @walbjs/diff's `useExtentSums`).
+   */
+  sumExtents(fd: number, ext: Float64Array, sums: Uint32Array): Promise<void>;
   /** The addon's version. */
   version(): string;
   /** Panics inside the addon on purpose: shows that a panic reaches JS as an Error. */

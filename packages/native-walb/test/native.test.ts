@@ -1,5 +1,5 @@
 // The native addon: it loads, its checksum equals the TypeScript one, it finds aligned addresses
-// for direct IO, it stores batches of records and walks wlogs on the thread pool, a panic inside it reaches JS
+// for direct IO, it stores batches of records, walks wlogs and sums stretches of files on the thread pool, a panic inside it reaches JS
 // as an Error, and without the walb kernel module every device call rejects with a typed error
 // naming the missing path (never a crash).
 import { suite } from 'uvu';
@@ -115,6 +115,49 @@ N('storeBatch reads, stores and sums records on the thread pool; bad arguments t
     }
     // A descriptor far above any this process opened: the read fails with its errno (EBADF).
     try { await n.storeBatch(Float64Array.of(1_000_000, 0, 10, 0), Buffer.alloc(10), new Uint32Array(0), 0, Buffer.alloc(0), new Uint32Array(0)); assert.unreachable(); } catch (e) {
+      assert.is((e as { code?: string }).code, 'ERR_WALB_READ');
+      assert.is((e as { errno?: number }).errno, 9);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+N('sumExtents sums stretches of a file on the thread pool, as the TypeScript checksum does; bad arguments throw before anything starts', async () => {
+  const n = loadNative();
+  const dir = mkdtempSync(join(tmpdir(), 'walbjs-native-'));
+  try {
+    const file = join(dir, 'diff');
+    // 5 MiB: enough for both threads and for an extent larger than one 2 MiB slice.
+    const body = randomBytes(5 << 20);
+    writeFileSync(file, body);
+    const fd = openSync(file, 'r');
+    try {
+      const pairs: Array<[number, number]> = [[0, 0], [3, 4093], [4096, 511], [8192, 3 << 20], [(3 << 20) + 9000, 12345], [100, 7], [body.length - 1, 1]];
+      const sums = new Uint32Array(pairs.length);
+      await n.sumExtents(fd, Float64Array.from(pairs.flat()), sums);
+      assert.equal([...sums], pairs.map(([o, l]) => tsChecksum(body.subarray(o, o + l), 0)));
+      const bad: Array<[unknown[], RegExp]> = [
+        [[fd, Float64Array.of(0, 10, 20), new Uint32Array(1)], /multiple of 2/],
+        [[fd, Float64Array.of(0, 10), new Uint32Array(2)], /sums: 2 words for 1 extents/],
+        [[fd, Float64Array.of(-1, 10), new Uint32Array(1)], /ext\[0\]: offset -1/],
+        [[fd, Float64Array.of(0, 10, 5, 0.5), new Uint32Array(2)], /ext\[1\]: length 0.5/],
+        [[fd, new Uint32Array(2), new Uint32Array(1)], /Float64Array/],
+        [[-1, Float64Array.of(0, 10), new Uint32Array(1)], /fd/],
+      ];
+      for (const [args, re] of bad) {
+        const out = args[2] as Uint32Array;
+        out.fill(7);
+        assert.throws(() => (n.sumExtents as (...a: unknown[]) => unknown)(...args), re);
+        assert.ok(out.every((w) => w === 7), `${re}: nothing was written`);
+      }
+      try { await n.sumExtents(fd, Float64Array.of(0, 4096, body.length - 100, 4096), new Uint32Array(2)); assert.unreachable(); } catch (e) {
+        assert.is((e as { code?: string }).code, 'ERR_WALB_SHORT_READ');
+        assert.match((e as Error).message, /ended 100 bytes into a read of 4096/);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    try { await n.sumExtents(1_000_000, Float64Array.of(0, 10), new Uint32Array(1)); assert.unreachable(); } catch (e) {
       assert.is((e as { code?: string }).code, 'ERR_WALB_READ');
       assert.is((e as { errno?: number }).errno, 9);
     }

@@ -12,7 +12,9 @@ mod napi;
 mod nbd;
 mod snappy;
 mod log_scan;
+mod scratch;
 mod store_batch;
+mod sum_extents;
 mod sysfs;
 
 use napi::*;
@@ -200,9 +202,9 @@ unsafe fn spawn_job_holding(env: napi_env, refs: Vec<napi_ref>, f: Box<dyn FnOnc
     Ok(promise)
 }
 
-/// A whole number in `[0, max]` from a Float64Array entry.
-fn whole(x: f64, max: f64, what: &str, i: usize) -> JsResult<u64> {
-    if x >= 0.0 && x <= max && x.fract() == 0.0 { Ok(x as u64) } else { Err(JsError::new("ERR_INVALID_ARG_VALUE", format!("reads[{i}]: {what} {x} is not a whole number in [0, {max}]"))) }
+/// A whole number in `[0, max]` from entry `i` of the Float64Array `list`.
+fn whole(x: f64, max: f64, list: &str, what: &str, i: usize) -> JsResult<u64> {
+    if x >= 0.0 && x <= max && x.fract() == 0.0 { Ok(x as u64) } else { Err(JsError::new("ERR_INVALID_ARG_VALUE", format!("{list}[{i}]: {what} {x} is not a whole number in [0, {max}]"))) }
 }
 
 /// Fail unless the memory spans (address, bytes, name) a job writes are pairwise disjoint.
@@ -260,10 +262,10 @@ unsafe extern "C" fn js_store_batch(env: napi_env, info: napi_callback_info) -> 
         let rv = if rn == 0 { &[][..] } else { std::slice::from_raw_parts(rp as *const f64, rn) };
         let mut reads = Vec::with_capacity(rn / 4);
         for (i, q) in rv.chunks_exact(4).enumerate() {
-            let fd = whole(q[0], i32::MAX as f64, "fd", i)? as i32;
-            let pos = whole(q[1], 9_007_199_254_740_991.0, "pos", i)?;
-            let len = whole(q[2], sn as f64, "len", i)? as usize;
-            let at = whole(q[3], sn as f64, "at", i)? as usize;
+            let fd = whole(q[0], i32::MAX as f64, "reads", "fd", i)? as i32;
+            let pos = whole(q[1], 9_007_199_254_740_991.0, "reads", "pos", i)?;
+            let len = whole(q[2], sn as f64, "reads", "len", i)? as usize;
+            let at = whole(q[3], sn as f64, "reads", "at", i)? as usize;
             if at + len > sn { return bad(format!("reads[{i}]: {len} bytes at {at} pass the end of src ({sn} bytes)")); }
             reads.push(store_batch::Read { fd, pos, len, at });
         }
@@ -284,6 +286,37 @@ unsafe extern "C" fn js_store_batch(env: napi_env, info: napi_callback_info) -> 
         spawn_job_holding(env, refs, Box::new(move || {
             let (src, dst, out) = (bytes_mut(sp, sn), bytes_mut(dp, dn), words_mut(op, on));
             store_batch::store_batch(&reads, src, &pieces, codec, dst, out).map(|_| Value::Unit).map_err(read_error)
+        }))
+    })
+}
+
+/// `sumExtents(fd, ext, sums) → Promise<void>`: on the thread pool, put the salt-0 WalB checksum
+/// of each extent of the open file `fd` (`ext`: Float64Array of (offset, length) pairs) in
+/// `sums`, reading the extents a slice at a time on two threads (see sum_extents.rs). `sums` must
+/// not be touched until the promise settles.
+unsafe extern "C" fn js_sum_extents(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [f, e, s] = args::<3>(env, info)?;
+        let fd = get_u32(env, f, "fd")?;
+        let (ep, en) = typed_array_raw(env, e, NAPI_FLOAT64_ARRAY, "Float64Array", "ext")?;
+        let (sp, sn) = typed_array_raw(env, s, NAPI_UINT32_ARRAY, "Uint32Array", "sums")?;
+        let bad = |m: String| Err(JsError::new("ERR_INVALID_ARG_VALUE", m));
+        if fd > i32::MAX as u32 { return bad(format!("fd: {fd} is not a descriptor")); }
+        if en % 2 != 0 { return bad(format!("ext: {en} numbers, not a multiple of 2 (offset, length)")); }
+        if sn != en / 2 { return bad(format!("sums: {sn} words for {} extents", en / 2)); }
+        let ev = if en == 0 { &[][..] } else { std::slice::from_raw_parts(ep as *const f64, en) };
+        let mut ext = Vec::with_capacity(en / 2);
+        for (i, q) in ev.chunks_exact(2).enumerate() {
+            let off = whole(q[0], 9_007_199_254_740_991.0, "ext", "offset", i)? as usize;
+            let len = whole(q[1], 9_007_199_254_740_991.0, "ext", "length", i)? as usize;
+            ext.push(sum_extents::Extent { off, len });
+        }
+        // Only `sums` is written by the job (the extents were copied above).
+        let refs = vec![reference(env, s)?];
+        let sp = sp as usize;
+        spawn_job_holding(env, refs, Box::new(move || {
+            let sums = words_mut(sp, sn);
+            sum_extents::sum_extents(&log_scan::FileAt { fd: fd as i32, pos: 0 }, &ext, sums).map(|_| Value::Unit).map_err(read_error)
         }))
     })
 }
@@ -495,6 +528,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
         export(env, exports, "alignOffset", Some(js_align_offset))?;
         export(env, exports, "seekData", Some(js_seek_data))?;
         export(env, exports, "storeBatch", Some(js_store_batch))?;
+        export(env, exports, "sumExtents", Some(js_sum_extents))?;
         export(env, exports, "scanLogChunk", Some(js_scan_log_chunk))?;
         export(env, exports, "ioctl", Some(js_ioctl))?;
         export(env, exports, "version", Some(js_version))?;

@@ -15,6 +15,7 @@
 //! every byte into the caller's buffer on one thread.
 
 use crate::checksum::checksum;
+use crate::scratch::{with_scratch, READ_STEP};
 use crate::snappy;
 use crate::store_batch::{read_at_most, StoreError, CODEC_NONE, CODEC_SNAPPY, IN_SRC};
 
@@ -174,8 +175,6 @@ pub fn scan_chunk(fd: i32, pos: u64, buf: &mut [u8], hdr: &mut [u8], next_rec: &
     scan(&FileAt { fd, pos }, buf, hdr, next_rec, salt, codec, dst, out)
 }
 
-/// Bytes read at a time: a slice is summed and stored while still in the CPU's caches.
-const READ_STEP: usize = 2 << 20;
 /// Bytes of data below which a stretch is stored on this thread alone.
 const SPLIT_MIN: usize = 1 << 20;
 
@@ -268,7 +267,7 @@ struct Part<'a> {
 }
 
 fn store_part<S: Source>(src: &S, pieces: &[Piece], p: Part<'_>, salt: u32, codec: u32) -> Result<(), StoreError> {
-    SCRATCH.with(|sc| store_slices(src, pieces, p, salt, codec, sc.borrow_mut().get()))
+    with_scratch(|scratch| store_slices(src, pieces, p, salt, codec, scratch))
 }
 
 fn store_slices<S: Source>(src: &S, pieces: &[Piece], p: Part<'_>, salt: u32, codec: u32, scratch: &mut [u8]) -> Result<(), StoreError> {
@@ -321,36 +320,6 @@ fn store_slices<S: Source>(src: &S, pieces: &[Piece], p: Part<'_>, salt: u32, co
         i = j;
     }
     Ok(())
-}
-
-/// A page-aligned buffer of [`READ_STEP`] bytes, allocated on first use.
-#[derive(Default)]
-struct Scratch(Option<(std::ptr::NonNull<u8>, std::alloc::Layout)>);
-
-impl Scratch {
-    fn get(&mut self) -> &mut [u8] {
-        let (p, l) = *self.0.get_or_insert_with(|| {
-            let l = std::alloc::Layout::from_size_align(READ_STEP, 4096).expect("layout");
-            // SAFETY: the layout has a non-zero size.
-            let p = std::ptr::NonNull::new(unsafe { std::alloc::alloc(l) }).unwrap_or_else(|| std::alloc::handle_alloc_error(l));
-            (p, l)
-        });
-        // SAFETY: p points at l.size() bytes owned by this Scratch (contents arbitrary, only written before read).
-        unsafe { std::slice::from_raw_parts_mut(p.as_ptr(), l.size()) }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        // SAFETY: allocated with this layout above.
-        if let Some((p, l)) = self.0 { unsafe { std::alloc::dealloc(p.as_ptr(), l) } }
-    }
-}
-
-thread_local! {
-    /// Where a slice is read when its IOs fit: it stays in this core's caches, and only the IOs
-    /// kept raw are copied on to the caller's buffer.
-    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 #[cfg(test)]
