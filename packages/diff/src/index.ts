@@ -50,6 +50,7 @@ export { useLogChunkScan, type LogChunkScanFn } from './io/wlog-walk.ts';
 export * from './io/convert.ts';
 export * from './io/merge-files.ts';
 export { useExtentSums, type ExtentSumsFn } from './io/extent-check.ts';
+export { useCopyPieces, type CopyPiecesFn } from './io/apply-copy.ts';
 export { applyWdiffs, verifyWdiffs, type ApplyOptions, type ApplySummary, type DiscardMode } from './io/apply.ts';
 export * from './io/virtual-full.ts';
 export * from './io/image-diff.ts';

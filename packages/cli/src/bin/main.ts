@@ -6,7 +6,7 @@
  */
 import type { CliIo } from '../util/io.ts';
 import { useBufferAlignment, useChecksumImplementation } from '@walbjs/log-format';
-import { useBatchStore, useDirectWrites, useExtentSums, useHoleSeek, useLogChunkScan, useSnappyEncoder } from '@walbjs/diff';
+import { useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSeek, useLogChunkScan, useSnappyEncoder } from '@walbjs/diff';
 
 /**
  * Use the native addon's checksum (about twice the TypeScript one) and snappy encoder (about
@@ -31,6 +31,7 @@ async function accelerate(): Promise<void> {
     await useBatchStore(native.storeBatch);
     useLogChunkScan(native.scanLogChunk);
     useExtentSums(native.sumExtents);
+    useCopyPieces(native.copyPieces);
   } catch {
     // No addon for this platform or not built: the TypeScript checksum serves.
   }

@@ -16,8 +16,10 @@ import { LOGICAL_BLOCK_SIZE, locateIoError, probeDevice } from '@walbjs/log-form
 import { ValueOutOfRangeError } from '../errors.ts';
 import { mergeIos } from '../algo/merge.ts';
 import type { DiffIo } from '../algo/diff-io.ts';
+import { applyByPieces } from './apply-copy.ts';
 import { checkWdiffQuickly } from './extent-check.ts';
 import { ioBytes, ioBytesNow } from './materialize.ts';
+import { SyncPolicy } from './sync-policy.ts';
 import { openWdiff, readChunkFor, type WdiffInput } from './wdiff-input.ts';
 
 const run = promisify(execFile);
@@ -96,23 +98,20 @@ export async function verifyWdiffs(paths: string[], sizeLb?: number, onProgress?
 const DEFAULT_WRITE_BYTES = 256 << 10;
 /** Runs up to this many bytes are written synchronously (see `GatherWriter.flush`). */
 const SYNC_WRITE_MAX = 256 << 10;
-/** Bytes written between the syncs started early (see `GatherWriter.written`). */
-const EARLY_SYNC_BYTES = 64 << 20;
 
 class GatherWriter {
   private bufs: [Buffer, Buffer];
   private cur = 0;
   private start = -1;
   private len = 0;
-  private sinceSync = 0;
   private inflight: Promise<void> | undefined;
-  private sinceEarly = 0;
-  private early: Promise<void> | undefined;
-  private earlyError: unknown;
-  summary: ApplySummary = { ios: 0, bytesWritten: 0, discardLb: 0, syncs: 0 };
 
-  constructor(private readonly fh: FileHandle, private readonly path: string, private readonly max: number, private readonly syncEvery: number) {
+  constructor(private readonly fh: FileHandle, private readonly path: string, private readonly max: number, readonly sp: SyncPolicy) {
     this.bufs = [Buffer.allocUnsafe(max), Buffer.allocUnsafe(max)];
+  }
+
+  get summary(): ApplySummary {
+    return this.sp.summary;
   }
 
   async put(addrLb: number, bytes: Uint8Array | number): Promise<void> {
@@ -139,29 +138,7 @@ class GatherWriter {
     } catch (e) {
       throw locateIoError(e, this.path, 'write', pos + done);
     }
-    await this.written(b.byteLength);
-  }
-
-  /** Count `n` bytes written; sync when the interval is reached, start writeback early. */
-  private async written(n: number): Promise<void> {
-    this.summary.bytesWritten += n;
-    this.sinceSync += n;
-    this.sinceEarly += n;
-    if (this.syncEvery > 0 && this.sinceSync >= this.syncEvery) {
-      await this.sync();
-      this.summary.syncs++;
-      this.sinceSync = 0;
-      this.sinceEarly = 0;
-    } else if (this.sinceEarly >= EARLY_SYNC_BYTES && !this.early) {
-      // Start writing back what is dirty while the apply goes on (one such sync at a time), so the
-      // final sync finds little left: the disk works alongside the reads instead of after them.
-      this.sinceEarly = 0;
-      this.early = this.sync().then(() => { this.summary.syncs++; }, (e: unknown) => { this.earlyError ??= e; }).finally(() => { this.early = undefined; });
-    }
-  }
-
-  private sync(): Promise<void> {
-    return this.fh.datasync().catch((e: unknown) => { throw locateIoError(e, this.path, 'sync'); });
+    await this.sp.written(b.byteLength);
   }
 
   private async settle(): Promise<void> {
@@ -187,7 +164,7 @@ class GatherWriter {
       }
       const n = this.len;
       this.len = 0;
-      await this.written(n);
+      await this.sp.written(n);
       return;
     }
     await this.settle();
@@ -199,13 +176,10 @@ class GatherWriter {
     this.inflight.catch(() => {});
   }
 
+  /** Write what is gathered and wait for every write. */
   async finish(): Promise<void> {
     await this.flush();
     await this.settle();
-    await this.early;
-    if (this.earlyError !== undefined) throw this.earlyError;
-    await this.sync();
-    this.summary.syncs++;
   }
 }
 
@@ -223,7 +197,7 @@ async function punch(path: string, isBlock: boolean, ranges: Array<[number, numb
  */
 export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts: ApplyOptions & { path: string; isBlock: boolean; release?: (addr: number) => void }): Promise<ApplySummary> {
   const mode = opts.discard ?? 'ignore';
-  const w = new GatherWriter(fh, opts.path, opts.writeBytes ?? DEFAULT_WRITE_BYTES, opts.fsyncIntervalBytes ?? 1 << 30);
+  const w = new GatherWriter(fh, opts.path, opts.writeBytes ?? DEFAULT_WRITE_BYTES, new SyncPolicy(fh, opts.path, opts.fsyncIntervalBytes ?? 1 << 30));
   const holes: Array<[number, number]> = [];
   for await (const io of ios) {
     w.summary.ios++;
@@ -243,11 +217,17 @@ export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts:
     if (w.summary.ios % 1024 === 0) opts.onProgress?.(io.addr, 'apply');
   }
   await w.finish();
+  return await finishApply(fh, opts.path, opts.isBlock, w.sp, holes);
+}
+
+/** Sync what was written, then punch the holes (and sync again). */
+async function finishApply(fh: FileHandle, path: string, isBlock: boolean, sp: SyncPolicy, holes: Array<[number, number]>): Promise<ApplySummary> {
+  await sp.finish();
   if (holes.length) {
-    await punch(opts.path, opts.isBlock, holes);
-    await fh.datasync().catch((e: unknown) => { throw locateIoError(e, opts.path, 'sync'); });
+    await punch(path, isBlock, holes);
+    await fh.datasync().catch((e: unknown) => { throw locateIoError(e, path, 'sync'); });
   }
-  return w.summary;
+  return sp.summary;
 }
 
 /**
@@ -278,6 +258,14 @@ export async function applyWdiffs(target: string, wdiffs: string[], opts: ApplyO
   const inputs: WdiffInput[] = [];
   try {
     if (!opts.skipVerify) await verifyWdiffs(wdiffs, sizeLb, (a) => opts.onProgress?.(a, 'verify'));
+    if (wdiffs.length === 1) {
+      // Its raw records copied by pieces off this thread, where an implementation is in use.
+      const sp = new SyncPolicy(fh, target, opts.fsyncIntervalBytes ?? 1 << 30);
+      const holes: Array<[number, number]> = [];
+      if (await applyByPieces(wdiffs[0], fh, target, { discard: opts.discard ?? 'ignore', sp, holes, onProgress: opts.onProgress })) {
+        return await finishApply(fh, target, info.isBlockDevice, sp, holes);
+      }
+    }
     // One input: the writer copies each IO before the next is read, so its data may live in
     // reused buffers. Several: the merge holds an older IO while a newer input reads on, as far
     // as that IO reaches, which a huge IO can make more than the reused buffers cover.

@@ -13,13 +13,12 @@
  */
 import { openSync, closeSync, fstatSync, readSync } from 'node:fs';
 import { LOGICAL_BLOCK_SIZE } from '@walbjs/log-format';
-import { WALB_DIFF_FILE_HEADER_SIZE, WALB_DIFF_PACK_SIZE, WALB_DIFF_TYPE_INDEXED, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
+import { WALB_DIFF_FILE_HEADER_SIZE, WALB_DIFF_TYPE_INDEXED, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
 import { decompressStored, decompressStoredSync } from '../codec/index.ts';
 import { decodeDiffFileHeader } from '../layout/file-header.ts';
-import { decodeDiffPackHeader, isEndPack } from '../layout/pack-header.ts';
 import { recordKind } from '../layout/diff-record.ts';
 import type { IndexedDiffRecord } from '../layout/indexed-record.ts';
-import { endAfter } from './sorted-checks.ts';
+import { sortedRecordsOf } from './sorted-records.ts';
 import { IndexedDiffReader } from './indexed-reader.ts';
 
 /**
@@ -165,11 +164,12 @@ export async function checkWdiffQuickly(path: string, sizeLb: number | undefined
   }
   const c = new Checker(fd, sum);
   try {
-    if (!fstatSync(fd).isFile()) return false;
+    const st = fstatSync(fd);
+    if (!st.isFile()) return false;
     const head = Buffer.alloc(WALB_DIFF_FILE_HEADER_SIZE);
     if (readSync(fd, head, 0, head.length, 0) < head.length) return false;
     const h = decodeDiffFileHeader(head, 0, { source: path });
-    const ok = h.type === WALB_DIFF_TYPE_SORTED ? await gatherSorted(fd, path, c, sizeLb, onProgress)
+    const ok = h.type === WALB_DIFF_TYPE_SORTED ? await gatherSorted(fd, st.size, path, c, sizeLb, onProgress)
       : h.type === WALB_DIFF_TYPE_INDEXED ? await gatherIndexed(path, c, sizeLb, onProgress)
       : false;
     return ok && await c.finish();
@@ -182,25 +182,16 @@ export async function checkWdiffQuickly(path: string, sizeLb: number | undefined
 }
 
 /** The pack headers of a sorted file, one read each, as the streaming reader checks them. */
-async function gatherSorted(fd: number, source: string, c: Checker, sizeLb: number | undefined, onProgress?: (addr: number) => void): Promise<boolean> {
-  const block = Buffer.alloc(WALB_DIFF_PACK_SIZE);
-  let pos = WALB_DIFF_FILE_HEADER_SIZE;
-  let prevEnd = 0;
-  for (;;) {
-    if (readSync(fd, block, 0, block.length, pos) < block.length) return false;
-    const p = decodeDiffPackHeader(block, 0, { offset: pos, source });
-    if (isEndPack(p)) return true;
-    const data = pos + WALB_DIFF_PACK_SIZE;
-    for (const r of p.records) {
-      prevEnd = endAfter(r, prevEnd, { offset: data + r.dataOffset, source });
-      if (sizeLb !== undefined && prevEnd > sizeLb) return false;
-      if (recordKind(r.flags) !== 'normal') continue;
-      const f = c.add(data + r.dataOffset, r.dataSize, r.checksum, r.compressionType, r.ioBlocks * LOGICAL_BLOCK_SIZE);
-      if (f && !(await f)) return false;
-    }
-    onProgress?.(prevEnd);
-    pos = data + p.totalSize;
+async function gatherSorted(fd: number, size: number, source: string, c: Checker, sizeLb: number | undefined, onProgress?: (addr: number) => void): Promise<boolean> {
+  let n = 0;
+  for (const { record: r, dataOffset } of sortedRecordsOf(fd, size, source)) {
+    if (sizeLb !== undefined && r.ioAddress + r.ioBlocks > sizeLb) return false;
+    if ((++n & 4095) === 0) onProgress?.(r.ioAddress);
+    if (recordKind(r.flags) !== 'normal') continue;
+    const f = c.add(dataOffset, r.dataSize, r.checksum, r.compressionType, r.ioBlocks * LOGICAL_BLOCK_SIZE);
+    if (f && !(await f)) return false;
   }
+  return true;
 }
 
 /** The index of an indexed file (checked whole at open), each image once. */

@@ -4,12 +4,13 @@
  *
  * @module
  */
+import { readSync } from 'node:fs';
 import { openInput, probeDevice } from '@walbjs/log-format';
 import { WALB_DIFF_FILE_HEADER_SIZE, WALB_DIFF_PACK_SIZE } from '../constants.ts';
 import { TruncatedError, WdiffFormatError } from '../errors.ts';
 import { endAfter, expectSorted } from './sorted-checks.ts';
 import { decodeDiffFileHeader, type DiffFileHeader } from '../layout/file-header.ts';
-import { decodeDiffPackHeader, isEndPack } from '../layout/pack-header.ts';
+import { decodeDiffPackHeader, isEndPack, type DiffPackHeader } from '../layout/pack-header.ts';
 import type { DiffRecord } from '../layout/diff-record.ts';
 import { preadFull } from './pread.ts';
 
@@ -66,6 +67,65 @@ export async function openSortedRecords(path: string): Promise<SortedRecords> {
   }
 }
 
+/**
+ * The pack whose header is the `n` bytes of `block` read at `pos` of a file of `size` bytes,
+ * checked as every reader of the sorted format checks it, with where its data begin; null for
+ * the END pack.
+ *
+ * @throws {@link TruncatedError} when the header or its data pass the end of the file; the
+ *   pack header's typed errors.
+ */
+export function decodePackAt(block: Uint8Array, n: number, pos: number, size: number, source: string): { pack: DiffPackHeader; data: number } | null {
+  if (n === 0) throw new TruncatedError('input ended without the END pack', { offset: pos, source });
+  if (n < WALB_DIFF_PACK_SIZE) throw new TruncatedError(`wdiff pack header: needed ${WALB_DIFF_PACK_SIZE} bytes, input ended after ${n}`, { offset: pos, source });
+  const pack = decodeDiffPackHeader(block, 0, { offset: pos, source });
+  if (isEndPack(pack)) return null;
+  const data = pos + WALB_DIFF_PACK_SIZE;
+  if (data + pack.totalSize > size) {
+    throw new TruncatedError(`pack data: needed ${pack.totalSize} bytes, input ended after ${size - data}`, { offset: data, source });
+  }
+  return { pack, data };
+}
+
+/**
+ * The records of a sorted wdiff open as `fd` (`size` bytes) from its pack headers, read with
+ * synchronous reads (one per pack), checked as {@link openSortedRecords} checks them. The file
+ * header is the caller's to check.
+ *
+ * @throws the typed errors of a pack header or of the address order, located.
+ */
+export function* sortedRecordsOf(fd: number, size: number, source: string): Generator<SortedRecordRef> {
+  const block = Buffer.alloc(WALB_DIFF_PACK_SIZE);
+  let pos = WALB_DIFF_FILE_HEADER_SIZE;
+  let prevEnd = 0;
+  for (;;) {
+    let n = 0;
+    while (n < block.length) {
+      const got = readSync(fd, block, n, block.length - n, pos + n);
+      if (got === 0) break;
+      n += got;
+    }
+    const p = decodePackAt(block, n, pos, size, source);
+    if (p === null) return;
+    prevEnd = yield* packRecordsFrom(p.pack, p.data, prevEnd, source);
+    pos = p.data + p.pack.totalSize;
+  }
+}
+
+/** The records of one pack whose data begin at `data`; returns the LB end of the last one. */
+function* packRecordsFrom(pack: DiffPackHeader, data: number, prevEnd: number, source: string): Generator<SortedRecordRef, number> {
+  // Data follow in record order (checked at decode): a record without data sits where the next
+  // data begin, as the streaming reader reports it.
+  let at = data;
+  for (const record of pack.records) {
+    const dataOffset = at;
+    at += record.dataSize;
+    prevEnd = endAfter(record, prevEnd, { offset: dataOffset, source });
+    yield { record, dataOffset };
+  }
+  return prevEnd;
+}
+
 async function* packRecords(source: string, size: number): AsyncGenerator<SortedRecordRef> {
   const fh = await openInput(source);
   try {
@@ -74,24 +134,10 @@ async function* packRecords(source: string, size: number): AsyncGenerator<Sorted
     let prevEnd = 0;
     for (;;) {
       const n = await preadFull(fh, block, 0, WALB_DIFF_PACK_SIZE, pos);
-      if (n === 0) throw new TruncatedError('input ended without the END pack', { offset: pos, source });
-      if (n < WALB_DIFF_PACK_SIZE) throw new TruncatedError(`wdiff pack header: needed ${WALB_DIFF_PACK_SIZE} bytes, input ended after ${n}`, { offset: pos, source });
-      const p = decodeDiffPackHeader(block, 0, { offset: pos, source });
-      if (isEndPack(p)) return;
-      const data = pos + WALB_DIFF_PACK_SIZE;
-      if (data + p.totalSize > size) {
-        throw new TruncatedError(`pack data: needed ${p.totalSize} bytes, input ended after ${size - data}`, { offset: data, source });
-      }
-      // Data follow in record order (checked at decode): a record without data sits where the next
-      // data begin, as the streaming reader reports it.
-      let at = data;
-      for (const record of p.records) {
-        const dataOffset = at;
-        at += record.dataSize;
-        prevEnd = endAfter(record, prevEnd, { offset: dataOffset, source });
-        yield { record, dataOffset };
-      }
-      pos = data + p.totalSize;
+      const p = decodePackAt(block, n, pos, size, source);
+      if (p === null) return;
+      prevEnd = yield* packRecordsFrom(p.pack, p.data, prevEnd, source);
+      pos = p.data + p.pack.totalSize;
     }
   } finally {
     await fh.close();

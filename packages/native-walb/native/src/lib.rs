@@ -5,6 +5,7 @@
 mod buf_pool;
 mod capture;
 mod checksum;
+mod copy_pieces;
 mod helper;
 mod holes;
 mod ioctl;
@@ -321,6 +322,55 @@ unsafe extern "C" fn js_sum_extents(env: napi_env, info: napi_callback_info) -> 
     })
 }
 
+/// `copyPieces(src, dst, pieces, state) → Promise<void>`: on the thread pool, check and write the
+/// pieces of a wdiff (`pieces`: Float64Array of (source offset or -1 for zeros, length, target
+/// offset or -1 to only check, salt-0 checksum or -1) quadruples) from the open file `src` to the
+/// open target `dst` (see copy_pieces.rs). `state` (Float64Array of 2) gets the pieces finished
+/// and, after an `ERR_WALB_SUM` rejection, the sum the failing piece (the next one) has.
+unsafe extern "C" fn js_copy_pieces(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [s, d, p, st] = args::<4>(env, info)?;
+        let src = get_u32(env, s, "src")?;
+        let dst = get_u32(env, d, "dst")?;
+        let (pp, pn) = typed_array_raw(env, p, NAPI_FLOAT64_ARRAY, "Float64Array", "pieces")?;
+        let (stp, stn) = typed_array_raw(env, st, NAPI_FLOAT64_ARRAY, "Float64Array", "state")?;
+        let bad = |m: String| Err(JsError::new("ERR_INVALID_ARG_VALUE", m));
+        if src > i32::MAX as u32 || dst > i32::MAX as u32 { return bad("src and dst must be descriptors".to_string()); }
+        if pn % 4 != 0 { return bad(format!("pieces: {pn} numbers, not a multiple of 4 (source, length, target, checksum)")); }
+        if stn != 2 { return bad(format!("state: {stn} numbers, not 2")); }
+        const MAX: f64 = 9_007_199_254_740_991.0;
+        let opt = |x: f64, max: f64, what: &str, i: usize| -> JsResult<Option<u64>> { if x == -1.0 { Ok(None) } else { whole(x, max, "pieces", what, i).map(Some) } };
+        let pv = if pn == 0 { &[][..] } else { std::slice::from_raw_parts(pp as *const f64, pn) };
+        let mut pieces = Vec::with_capacity(pn / 4);
+        for (i, q) in pv.chunks_exact(4).enumerate() {
+            let piece = copy_pieces::Piece { src: opt(q[0], MAX, "source", i)?, len: whole(q[1], MAX, "pieces", "length", i)?, dst: opt(q[2], MAX, "target", i)?, sum: opt(q[3], u32::MAX as f64, "checksum", i)?.map(|x| x as u32) };
+            if piece.src.is_none() && (piece.dst.is_none() || piece.sum.is_some()) { return bad(format!("pieces[{i}]: zeros need a target and no checksum")); }
+            pieces.push(piece);
+        }
+        let refs = vec![reference(env, st)?];
+        let stp = stp as usize;
+        spawn_job_holding(env, refs, Box::new(move || {
+            let state = std::slice::from_raw_parts_mut(stp as *mut f64, 2);
+            let mut done = 0;
+            let r = copy_pieces::copy_pieces(&log_scan::FileAt { fd: src as i32, pos: 0 }, &copy_pieces::FdTarget(dst as i32), &pieces, &mut done);
+            state[0] = done as f64;
+            match r {
+                Ok(()) => Ok(Value::Unit),
+                Err(copy_pieces::CopyError::Read(e)) => Err(read_error(e)),
+                Err(copy_pieces::CopyError::Write { pos, errno }) => {
+                    let mut j = JsError::new("ERR_WALB_WRITE", format!("write of descriptor {dst} at byte {pos} failed (errno {errno})"));
+                    j.errno = Some(errno);
+                    Err(j)
+                }
+                Err(copy_pieces::CopyError::Sum { index, got }) => {
+                    state[1] = got as f64;
+                    Err(JsError::new("ERR_WALB_SUM", format!("piece {index}: its bytes sum to {got:#010x}, not to its checksum")))
+                }
+            }
+        }))
+    })
+}
+
 /// `scanLogChunk(state, buf, hdr, salt, codec, dst, out) → Promise<void>`: on the thread pool,
 /// read `buf.length` bytes of a wlog at a position and walk its logpacks, summing, classifying and
 /// storing each IO (see log_scan.rs). `state` (Float64Array of 8) holds in: descriptor, position,
@@ -529,6 +579,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
         export(env, exports, "seekData", Some(js_seek_data))?;
         export(env, exports, "storeBatch", Some(js_store_batch))?;
         export(env, exports, "sumExtents", Some(js_sum_extents))?;
+        export(env, exports, "copyPieces", Some(js_copy_pieces))?;
         export(env, exports, "scanLogChunk", Some(js_scan_log_chunk))?;
         export(env, exports, "ioctl", Some(js_ioctl))?;
         export(env, exports, "version", Some(js_version))?;

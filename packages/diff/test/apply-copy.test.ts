@@ -1,0 +1,92 @@
+// Apply of a single wdiff by pieces (the native addon's copyPieces moves and checks the raw
+// records' bytes, compressed ones are written from JavaScript): every vector applies to its
+// recorded image in every discard mode, random diffs of both formats give the bytes the
+// JavaScript path gives, and a record changed after the check stops the copy with the reader's
+// typed error at its place.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeGeneratedWlog } from '@walbjs/log-format';
+import { loadNative } from '@walbjs/native-walb';
+import { ChecksumError, applyWdiffs, convertWlogs, parseCompressOpt, useCopyPieces, type CopyPiecesFn } from '../src/index.ts';
+import { casesOf, makeImage, sha256File, tempDir, vec } from './helpers.ts';
+
+const native = loadNative();
+const t = tempDir();
+process.on('exit', () => t.cleanup());
+let calls = 0;
+/** The native copy, counted: a test must show it ran. */
+const counted: CopyPiecesFn = (...a) => { calls++; return native.copyPieces(...a); };
+
+const C = suite('apply by pieces');
+C.before(() => useCopyPieces(counted));
+C.after(() => useCopyPieces(undefined));
+
+for (const c of casesOf('wlog')) {
+  C(`${c.name}: the original's sorted and indexed files apply to the recorded images, discards ignored and as zeros`, async () => {
+    for (const f of [c.sortedWdiff, c.indexedWdiff]) {
+      calls = 0;
+      const img = makeImage(t.dir, 'w.img', c.deviceBytes);
+      await applyWdiffs(img, [vec(f)]);
+      assert.is(sha256File(img), f === c.sortedWdiff ? c.imageSha256AfterSortedRedo : c.imageSha256AfterIndexedRedo, f);
+      const img55 = makeImage(t.dir, 'w55.img', c.deviceBytes, 0x55);
+      await applyWdiffs(img55, [vec(f)], { discard: 'zero' });
+      assert.is(sha256File(img55), c.imageSha256AfterSortedRedoDiscardAsZeroOn0x55, `${f} discard as zero`);
+      assert.ok(calls > 0, 'copied by pieces');
+    }
+  });
+}
+
+C('every codec file applies to its recorded image (compressed records written from here)', async () => {
+  for (const c of casesOf('codec')) {
+    const img = makeImage(t.dir, 'c.img', c.deviceBytes);
+    await applyWdiffs(img, [vec(c.wdiff)]);
+    assert.is(sha256File(img), c.imageSha256AfterRedo, c.codec);
+  }
+});
+
+C('the chain applied one diff at a time gives the recorded sequential images; punched discards read as zeros', async () => {
+  const chain = casesOf('chain')[0];
+  for (const [discard, sum] of [['ignore', chain.imageSha256AfterSequentialRedo], ['zero', chain.imageSha256AfterSequentialRedoDiscardAsZero], ['punch', chain.imageSha256AfterSequentialRedoDiscardAsZero]] as const) {
+    const img = makeImage(t.dir, 'chain.img', chain.deviceBytes);
+    for (const f of chain.wdiffs) await applyWdiffs(img, [vec(f)], { discard });
+    assert.is(sha256File(img), sum, discard);
+  }
+});
+
+C('random logs, sorted and indexed, raw and snappy: the same image as the path without pieces', async () => {
+  await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 1e9 }), fc.boolean(), fc.constantFrom('none', 'snappy', 'zstd'), fc.constantFrom(0, 8, 64), async (seed, indexed, cmpr, maxIo) => {
+    const wlog = join(t.dir, 'r.wlog'), diff = join(t.dir, 'r.wdiff');
+    await writeGeneratedWlog(wlog, { seed, totalBytes: 3 << 20, deviceBytes: 8 << 20, discard: true, allZero: true });
+    await convertWlogs([wlog], diff, { indexed, cmpr: parseCompressOpt(cmpr), maxIoBlocks: maxIo || undefined });
+    const a = makeImage(t.dir, 'a.img', 8 << 20, 0x55), b = makeImage(t.dir, 'b.img', 8 << 20, 0x55);
+    calls = 0;
+    const sa = await applyWdiffs(a, [diff], { discard: 'zero' });
+    assert.ok(calls > 0);
+    useCopyPieces(undefined);
+    const sb = await applyWdiffs(b, [diff], { discard: 'zero' });
+    useCopyPieces(counted);
+    assert.ok(readFileSync(a).equals(readFileSync(b)));
+    assert.equal({ ...sa, syncs: 0 }, { ...sb, syncs: 0 });
+  }), { numRuns: 12, seed: 7 });
+});
+
+C('a record changed after the check stops the copy with a located ChecksumError', async () => {
+  const c = casesOf('wlog')[0];
+  const src = readFileSync(vec(c.sortedWdiff));
+  const path = join(t.dir, 'changed.wdiff');
+  // The first record's data lie right after the file header (32 bytes) and its pack header.
+  const b = Buffer.from(src);
+  const at = 32 + 4096 + 100;
+  b[at] ^= 0xff;
+  writeFileSync(path, b);
+  const img = makeImage(t.dir, 'x.img', c.deviceBytes);
+  try { await applyWdiffs(img, [path], { skipVerify: true }); assert.unreachable(); } catch (e) {
+    assert.instance(e, ChecksumError);
+    assert.is((e as ChecksumError).source, path);
+    assert.ok((e as ChecksumError).offset! <= at, `offset ${(e as ChecksumError).offset}`);
+  }
+});
+C.run();
