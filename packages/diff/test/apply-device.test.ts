@@ -1,13 +1,15 @@
 // Apply onto a real block device (a loop device): it is opened exclusively, so a device that is
 // mounted or claimed by another program is refused with nothing written; discards punched with
-// blkdiscard work while apply holds the device; the result equals the same apply on a file.
+// blkdiscard work while apply holds the device; the result equals the same apply on a file, also
+// with the records copied by pieces.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeGeneratedWlog } from '@walbjs/log-format';
-import { applyWdiffs, convertWlogs } from '../src/index.ts';
+import { loadNative } from '@walbjs/native-walb';
+import { applyWdiffs, convertWlogs, useCopyPieces } from '../src/index.ts';
 import { tempDir } from './helpers.ts';
 
 const A = suite('apply onto a block device');
@@ -40,6 +42,12 @@ function canUseLoop(): boolean {
     writeFileSync(file, Buffer.alloc(8 << 20, 0xa5));
     await applyWdiffs(file, [wdiff], { discard: 'zero' });
     assert.ok(readFileSync(dev).equals(readFileSync(file)), 'the device differs from the same apply on a file');
+    // Again with the records copied by pieces (the native copyPieces writes to the device).
+    writeFileSync(dev, Buffer.alloc(8 << 20, 0xa5));
+    useCopyPieces(loadNative().copyPieces);
+    try { await applyWdiffs(dev, [wdiff], { discard: 'punch' }); } finally { useCopyPieces(undefined); }
+    execFileSync('sync');
+    assert.ok(readFileSync(dev).equals(readFileSync(file)), 'copied by pieces, the device differs from the same apply on a file');
   } finally {
     execFileSync('losetup', ['-d', dev]);
     t.cleanup();
