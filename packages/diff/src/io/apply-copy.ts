@@ -9,20 +9,20 @@
  *
  * @module
  */
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, readSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { LOGICAL_BLOCK_SIZE, checksum, locateIoError } from '@walbjs/log-format';
-import { WALB_DIFF_FILE_HEADER_SIZE, WALB_DIFF_TYPE_INDEXED, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
+import { WALB_DIFF_TYPE_INDEXED, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
 import { decompressStored, decompressStoredSync } from '../codec/index.ts';
 import { ChecksumError, TruncatedError } from '../errors.ts';
-import { decodeDiffFileHeader } from '../layout/file-header.ts';
 import { recordKind } from '../layout/diff-record.ts';
 import type { IndexedDiffRecord } from '../layout/indexed-record.ts';
 import type { DiscardMode } from './apply.ts';
 import { IndexedDiffReader } from './indexed-reader.ts';
 import { sortedRecordsOf } from './sorted-records.ts';
 import type { SyncPolicy } from './sync-policy.ts';
+import { openWdiffFile } from './wdiff-input.ts';
 
 /**
  * Check and write `pieces` ((source offset or -1 for zeros, length, target offset or -1 to only
@@ -187,20 +187,12 @@ export interface CopyApplyOptions {
  */
 export async function applyByPieces(input: string, fh: FileHandle, target: string, opts: CopyApplyOptions): Promise<boolean> {
   const fn = impl;
-  if (fn === undefined || input === '-') return false;
-  let fd: number;
-  try {
-    fd = openSync(input, 'r');
-  } catch {
-    return false;
-  }
+  if (fn === undefined) return false;
+  const f = openWdiffFile(input);
+  if (f === undefined) return false;
+  const { fd, size, header: h } = f;
   let c: Copier | undefined;
   try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) return false;
-    const head = Buffer.alloc(WALB_DIFF_FILE_HEADER_SIZE);
-    if (readSync(fd, head, 0, head.length, 0) < head.length) return false;
-    const h = decodeDiffFileHeader(head, 0, { source: input });
     if (h.type !== WALB_DIFF_TYPE_SORTED && h.type !== WALB_DIFF_TYPE_INDEXED) return false;
     c = new Copier(fn, fd, fh.fd, input, target, opts.sp, opts.onProgress);
     const s = opts.sp.summary;
@@ -218,7 +210,7 @@ export async function applyByPieces(input: string, fh: FileHandle, target: strin
       await c!.add(-1, len, pos, -1, addr + blocks);
     };
     if (h.type === WALB_DIFF_TYPE_SORTED) {
-      for (const { record: r, dataOffset } of sortedRecordsOf(fd, st.size, input)) {
+      for (const { record: r, dataOffset } of sortedRecordsOf(fd, size, input)) {
         s.ios++;
         const kind = recordKind(r.flags);
         if (kind !== 'normal') { await noData(kind, r.ioAddress, r.ioBlocks); continue; }

@@ -11,14 +11,14 @@
  *
  * @module
  */
-import { openSync, closeSync, fstatSync, readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { LOGICAL_BLOCK_SIZE } from '@walbjs/log-format';
-import { WALB_DIFF_FILE_HEADER_SIZE, WALB_DIFF_TYPE_INDEXED, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
+import { WALB_DIFF_TYPE_INDEXED, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
 import { decompressStored, decompressStoredSync } from '../codec/index.ts';
-import { decodeDiffFileHeader } from '../layout/file-header.ts';
 import { recordKind } from '../layout/diff-record.ts';
 import type { IndexedDiffRecord } from '../layout/indexed-record.ts';
 import { sortedRecordsOf } from './sorted-records.ts';
+import { openWdiffFile, type WdiffFile } from './wdiff-input.ts';
 import { IndexedDiffReader } from './indexed-reader.ts';
 
 /**
@@ -155,21 +155,18 @@ class Checker {
  */
 export async function checkWdiffQuickly(path: string, sizeLb: number | undefined, onProgress?: (addr: number) => void): Promise<boolean> {
   const sum = impl;
-  if (sum === undefined || path === '-') return false;
-  let fd: number;
+  if (sum === undefined) return false;
+  let f: WdiffFile | undefined;
   try {
-    fd = openSync(path, 'r');
+    f = openWdiffFile(path);
   } catch {
     return false;
   }
+  if (f === undefined) return false;
+  const { fd, size, header: h } = f;
   const c = new Checker(fd, sum);
   try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) return false;
-    const head = Buffer.alloc(WALB_DIFF_FILE_HEADER_SIZE);
-    if (readSync(fd, head, 0, head.length, 0) < head.length) return false;
-    const h = decodeDiffFileHeader(head, 0, { source: path });
-    const ok = h.type === WALB_DIFF_TYPE_SORTED ? await gatherSorted(fd, st.size, path, c, sizeLb, onProgress)
+    const ok = h.type === WALB_DIFF_TYPE_SORTED ? await gatherSorted(fd, size, path, c, sizeLb, onProgress)
       : h.type === WALB_DIFF_TYPE_INDEXED ? await gatherIndexed(path, c, sizeLb, onProgress)
       : false;
     return ok && await c.finish();
