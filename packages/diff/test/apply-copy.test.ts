@@ -1,8 +1,8 @@
-// Apply of a single wdiff by pieces (the native addon's copyPieces moves and checks the raw
-// records' bytes, compressed ones are written from JavaScript): every vector applies to its
-// recorded image in every discard mode, random diffs of both formats give the bytes the
-// JavaScript path gives, and a record changed after the check stops the copy with the reader's
-// typed error at its place.
+// Apply by pieces (the native addon's copyPieces moves and checks the raw records' bytes,
+// compressed ones are written from JavaScript, several diffs are merged from their headers):
+// every vector applies to its recorded image in every discard mode, alone and as the merged
+// chain, random diffs of both formats (one or several) give the bytes the JavaScript path gives,
+// and a record changed after the check stops the copy with the reader's typed error at its place.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
@@ -56,6 +56,38 @@ C('the chain applied one diff at a time gives the recorded sequential images; pu
   }
 });
 
+C('the chain applied together (merged from its headers) gives the recorded merged images', async () => {
+  const chain = casesOf('chain')[0];
+  for (const [discard, sum] of [['ignore', chain.imageSha256AfterMergedRedo], ['zero', chain.imageSha256AfterMergedRedoDiscardAsZero]] as const) {
+    calls = 0;
+    const img = makeImage(t.dir, 'chain-m.img', chain.deviceBytes);
+    await applyWdiffs(img, chain.wdiffs.map(vec), { discard });
+    assert.is(sha256File(img), sum, discard);
+    assert.ok(calls > 0, 'copied by pieces');
+  }
+});
+
+C('several random diffs, sorted and indexed mixed, raw and compressed: the same image as the path without pieces', async () => {
+  await fc.assert(fc.asyncProperty(fc.array(fc.tuple(fc.integer({ min: 1, max: 1e9 }), fc.boolean(), fc.constantFrom('none', 'snappy', 'lz4'), fc.constantFrom(0, 8)), { minLength: 2, maxLength: 4 }), fc.constantFrom('ignore', 'zero', 'punch'), async (specs, discard) => {
+    const diffs: string[] = [];
+    for (const [i, [seed, indexed, cmpr, maxIo]] of specs.entries()) {
+      const wlog = join(t.dir, `m${i}.wlog`), diff = join(t.dir, `m${i}.wdiff`);
+      await writeGeneratedWlog(wlog, { seed, totalBytes: 1 << 20, deviceBytes: 4 << 20, discard: true, allZero: true });
+      await convertWlogs([wlog], diff, { indexed, cmpr: parseCompressOpt(cmpr), maxIoBlocks: maxIo || undefined });
+      diffs.push(diff);
+    }
+    const a = makeImage(t.dir, 'ma.img', 4 << 20, 0x55), b = makeImage(t.dir, 'mb.img', 4 << 20, 0x55);
+    calls = 0;
+    const sa = await applyWdiffs(a, diffs, { discard });
+    assert.ok(calls > 0);
+    useCopyPieces(undefined);
+    const sb = await applyWdiffs(b, diffs, { discard });
+    useCopyPieces(counted);
+    assert.ok(readFileSync(a).equals(readFileSync(b)));
+    assert.equal({ ...sa, syncs: 0 }, { ...sb, syncs: 0 });
+  }), { numRuns: 10, seed: 8 });
+});
+
 C('random logs, sorted and indexed, raw and snappy: the same image as the path without pieces', async () => {
   await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 1e9 }), fc.boolean(), fc.constantFrom('none', 'snappy', 'zstd'), fc.constantFrom(0, 8, 64), async (seed, indexed, cmpr, maxIo) => {
     const wlog = join(t.dir, 'r.wlog'), diff = join(t.dir, 'r.wdiff');
@@ -87,6 +119,20 @@ C('a record changed after the check stops the copy with a located ChecksumError'
     assert.instance(e, ChecksumError);
     assert.is((e as ChecksumError).source, path);
     assert.ok((e as ChecksumError).offset! <= at, `offset ${(e as ChecksumError).offset}`);
+  }
+});
+C('an indexed image whose slices are written is checked whole: a byte changed inside one stops the copy', async () => {
+  // In this vector, the image at 1619488 (15872 bytes, raw) is shared by sliced records.
+  const c = casesOf('wlog').find((x) => x.name === 'w-pbs4096-rand')!;
+  const b = Buffer.from(readFileSync(vec(c.indexedWdiff)));
+  const at = 1619488 + 4 * 512 + 10;
+  b[at] ^= 0x40;
+  const path = join(t.dir, 'sliced.wdiff');
+  writeFileSync(path, b);
+  const img = makeImage(t.dir, 's.img', c.deviceBytes);
+  try { await applyWdiffs(img, [path], { skipVerify: true }); assert.unreachable(); } catch (e) {
+    assert.instance(e, ChecksumError);
+    assert.is((e as ChecksumError).offset, 1619488);
   }
 });
 C.run();

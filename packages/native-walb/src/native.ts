@@ -77,18 +77,18 @@ export interface NativeAddon {
    */
   sumExtents(fd: number, ext: Float64Array, sums: Uint32Array): Promise<void>;
   /**
-   * On the thread pool: check and write `pieces` of a wdiff ((source offset or -1 for zeros,
-   * length, target offset or -1 to only check, salt-0 checksum or -1) quadruples) from the open
-   * file `src` to the open target `dst`. Pieces are read a 2 MiB slice at a time; each one with a
-   * checksum is checked before anything of its slice is written (a piece larger than a slice is
-   * read through twice), and pieces that follow on in both files go out in one write. `state`
-   * (2 numbers) gets the pieces finished and, after a rejection with `ERR_WALB_SUM`, the sum the
-   * failing piece has. Failed reads reject with `ERR_WALB_READ`, a source that ends inside a piece
-   * with `ERR_WALB_SHORT_READ`, failed writes with `ERR_WALB_WRITE` (each with `errno`); bad
-   * arguments throw `ERR_INVALID_ARG_VALUE` before anything starts (see @walbjs/diff's
-   * `useCopyPieces`).
+   * On the thread pool: check and write `pieces` of wdiffs ((file, source offset or -1 for zeros,
+   * length, target offset or -1 to only check, salt-0 checksum or -1) quintuples, `file` an index
+   * into `srcs`, their open descriptors) to the open target `dst`. Pieces are read a 2 MiB slice
+   * at a time; each one with a checksum is checked before anything of its slice is written (a
+   * piece larger than a slice is read through twice), and pieces that follow on in both files go
+   * out in one write. `state` (2 numbers) gets the pieces finished and, after a rejection with
+   * `ERR_WALB_SUM`, the sum the failing piece has. Failed reads reject with `ERR_WALB_READ`, a
+   * source that ends inside a piece with `ERR_WALB_SHORT_READ`, failed writes with
+   * `ERR_WALB_WRITE` (each with `errno`); bad arguments throw `ERR_INVALID_ARG_VALUE` before
+   * anything starts (see @walbjs/diff's `useCopyPieces`).
    */
-  copyPieces(src: number, dst: number, pieces: Float64Array, state: Float64Array): Promise<void>;
+  copyPieces(srcs: Uint32Array, dst: number, pieces: Float64Array, state: Float64Array): Promise<void>;
   /** The addon's version. */
   version(): string;
   /** Panics inside the addon on purpose: shows that a panic reaches JS as an Error. */

@@ -166,58 +166,65 @@ N('sumExtents sums stretches of a file on the thread pool, as the TypeScript che
     rmSync(dir, { recursive: true, force: true });
   }
 });
-N('copyPieces checks and writes pieces of one file into another on the thread pool; a bad sum stops it with its place', async () => {
+N('copyPieces checks and writes pieces of files into another on the thread pool; a bad sum stops it with its place', async () => {
   const n = loadNative();
   const dir = mkdtempSync(join(tmpdir(), 'walbjs-native-'));
   try {
-    const srcPath = join(dir, 'diff'), dstPath = join(dir, 'img');
-    const body = randomBytes(3 << 20);
+    const srcPath = join(dir, 'diff'), otherPath = join(dir, 'other'), dstPath = join(dir, 'img');
+    const body = randomBytes(3 << 20), other = randomBytes(64 << 10);
     writeFileSync(srcPath, body);
+    writeFileSync(otherPath, other);
     writeFileSync(dstPath, Buffer.alloc(4 << 20, 0x55));
-    const src = openSync(srcPath, 'r'), dst = openSync(dstPath, 'r+');
+    const src = openSync(srcPath, 'r'), oth = openSync(otherPath, 'r'), dst = openSync(dstPath, 'r+');
+    const srcs = Uint32Array.of(src, oth);
     try {
       const sum = (o: number, l: number) => tsChecksum(body.subarray(o, o + l), 0);
-      // Raw pieces (two that follow on in both files), zeros, a check only, one larger than a slice.
-      const pieces: number[][] = [[512, 4096, 0, sum(512, 4096)], [4608, 512, 4096, -1], [-1, 8192, 65536, -1], [100_000, 7000, -1, sum(100_000, 7000)], [8192, (2 << 20) + 512, 1 << 20, sum(8192, (2 << 20) + 512)]];
+      // Raw pieces (two that follow on in both files), one of the other file at the same offsets,
+      // zeros, a check only, one larger than a slice.
+      const pieces: number[][] = [[0, 512, 4096, 0, sum(512, 4096)], [0, 4608, 512, 4096, -1], [1, 512, 4096, 8192, tsChecksum(other.subarray(512, 4608), 0)],
+        [0, -1, 8192, 65536, -1], [0, 100_000, 7000, -1, sum(100_000, 7000)], [0, 8192, (2 << 20) + 512, 1 << 20, sum(8192, (2 << 20) + 512)]];
       const state = new Float64Array(2);
-      await n.copyPieces(src, dst, Float64Array.from(pieces.flat()), state);
+      await n.copyPieces(srcs, dst, Float64Array.from(pieces.flat()), state);
       assert.is(state[0], pieces.length);
       const want = Buffer.alloc(4 << 20, 0x55);
       body.copy(want, 0, 512, 512 + 4608);
+      other.copy(want, 8192, 512, 4608);
       want.fill(0, 65536, 65536 + 8192);
       body.copy(want, 1 << 20, 8192, 8192 + (2 << 20) + 512);
       assert.ok(readFileSync(dstPath).equals(want));
       // A wrong checksum on the third piece: the first is written; the second shares its slice, so
       // it is not written either.
       writeFileSync(dstPath, Buffer.alloc(4 << 20, 0x55));
-      const bad = [[0, 4096, 0, sum(0, 4096)], [(2 << 20), 4096, 8192, sum(2 << 20, 4096)], [(2 << 20) + 4096, 4096, 16384, (sum((2 << 20) + 4096, 4096) ^ 1) >>> 0]];
-      try { await n.copyPieces(src, dst, Float64Array.from(bad.flat()), state); assert.unreachable(); } catch (e) {
+      const bad = [[0, 0, 4096, 0, sum(0, 4096)], [0, 2 << 20, 4096, 8192, sum(2 << 20, 4096)], [0, (2 << 20) + 4096, 4096, 16384, (sum((2 << 20) + 4096, 4096) ^ 1) >>> 0]];
+      try { await n.copyPieces(srcs, dst, Float64Array.from(bad.flat()), state); assert.unreachable(); } catch (e) {
         assert.is((e as { code?: string }).code, 'ERR_WALB_SUM');
         assert.equal([...state], [1, sum((2 << 20) + 4096, 4096)]);
       }
       const img = readFileSync(dstPath);
       assert.ok(img.subarray(0, 4096).equals(body.subarray(0, 4096)) && img.subarray(8192, 20480).every((b) => b === 0x55));
-      try { await n.copyPieces(src, dst, Float64Array.of(body.length - 10, 4096, 0, -1), state); assert.unreachable(); } catch (e) {
+      try { await n.copyPieces(srcs, dst, Float64Array.of(0, body.length - 10, 4096, 0, -1), state); assert.unreachable(); } catch (e) {
         assert.is((e as { code?: string }).code, 'ERR_WALB_SHORT_READ');
       }
       const badArgs: Array<[unknown[], RegExp]> = [
-        [[src, dst, Float64Array.of(0, 10, 0), state], /multiple of 4/],
-        [[src, dst, Float64Array.of(0, 10, 0, -1), new Float64Array(3)], /state: 3 numbers/],
-        [[src, dst, Float64Array.of(-1, 10, -1, -1), state], /zeros need a target/],
-        [[src, dst, Float64Array.of(-1, 10, 0, 5), state], /zeros need a target and no checksum/],
-        [[src, dst, Float64Array.of(-2, 10, 0, -1), state], /pieces\[0\]: source -2/],
-        [[src, dst, Float64Array.of(0, 10, 0, 2 ** 32), state], /checksum 4294967296/],
-        [[src, dst, new Uint32Array(4), state], /Float64Array/],
+        [[srcs, dst, Float64Array.of(0, 0, 10, 0), state], /multiple of 5/],
+        [[srcs, dst, Float64Array.of(0, 0, 10, 0, -1), new Float64Array(3)], /state: 3 numbers/],
+        [[srcs, dst, Float64Array.of(0, -1, 10, -1, -1), state], /zeros need a target/],
+        [[srcs, dst, Float64Array.of(0, -1, 10, 0, 5), state], /zeros need a target and no checksum/],
+        [[srcs, dst, Float64Array.of(0, -2, 10, 0, -1), state], /pieces\[0\]: source -2/],
+        [[srcs, dst, Float64Array.of(0, 0, 10, 0, 2 ** 32), state], /checksum 4294967296/],
+        [[srcs, dst, Float64Array.of(2, 0, 10, 0, -1), state], /file 2/],
+        [[new Uint32Array(0), dst, Float64Array.of(0, 0, 10, 0, -1), state], /srcs has 0/],
+        [[srcs, dst, new Uint32Array(5), state], /Float64Array/],
+        [[src, dst, new Float64Array(5), state], /Uint32Array/],
       ];
       for (const [args, re] of badArgs) assert.throws(() => (n.copyPieces as (...a: unknown[]) => unknown)(...args), re);
     } finally {
-      closeSync(src);
-      closeSync(dst);
+      for (const fd of [src, oth, dst]) closeSync(fd);
     }
     // A target opened read-only: the write fails with its errno (EBADF).
     const src2 = openSync(srcPath, 'r'), ro = openSync(dstPath, 'r');
     try {
-      await n.copyPieces(src2, ro, Float64Array.of(0, 4096, 0, -1), new Float64Array(2));
+      await n.copyPieces(Uint32Array.of(src2), ro, Float64Array.of(0, 0, 4096, 0, -1), new Float64Array(2));
       assert.unreachable();
     } catch (e) {
       assert.is((e as { code?: string }).code, 'ERR_WALB_WRITE');

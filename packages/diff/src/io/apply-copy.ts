@@ -1,11 +1,12 @@
 /**
- * Apply of one wdiff by pieces: the headers (or the index) are decoded here with the readers'
- * decoders and checks, and the records stored raw, and the zeros, go to an external
- * implementation (the native addon's `copyPieces`) as (source, length, target, checksum) pieces;
- * it reads them a slice at a time, checks each against its checksum before writing any of its
- * slice, and writes adjacent ones in one write. Records stored compressed are read, checked,
- * decompressed and written here. No byte of the diff passes through JavaScript memory unless it
- * was compressed.
+ * Apply by pieces: the headers (or indexes) of the wdiffs are decoded here with the readers'
+ * decoders and checks, several of them merged as IOs that only point into their files (the
+ * engine's merge never touches bytes), and the records stored raw, and the zeros, go to an
+ * external implementation (the native addon's `copyPieces`) as (file, source, length, target,
+ * checksum) pieces; it reads them a slice at a time, checks each against its checksum before
+ * writing any of its slice, and writes adjacent ones in one write. Records stored compressed are
+ * read, checked, decompressed and written here. No byte of the diffs passes through JavaScript
+ * memory unless it was compressed.
  *
  * @module
  */
@@ -18,29 +19,31 @@ import { decompressStored, decompressStoredSync } from '../codec/index.ts';
 import { ChecksumError, TruncatedError } from '../errors.ts';
 import { recordKind } from '../layout/diff-record.ts';
 import type { IndexedDiffRecord } from '../layout/indexed-record.ts';
+import type { DiffImage, DiffIo } from '../algo/diff-io.ts';
+import { mergeIos } from '../algo/merge.ts';
 import type { DiscardMode } from './apply.ts';
 import { IndexedDiffReader } from './indexed-reader.ts';
 import { sortedRecordsOf } from './sorted-records.ts';
 import type { SyncPolicy } from './sync-policy.ts';
-import { openWdiffFile } from './wdiff-input.ts';
+import { openWdiffFile, type WdiffFile } from './wdiff-input.ts';
 
 /**
- * Check and write `pieces` ((source offset or -1 for zeros, length, target offset or -1 to only
- * check, salt-0 checksum or -1) quadruples) from the open wdiff `src` to the open target `dst`, on
- * another thread; `state[0]` gets the pieces finished, and after a rejection with code
+ * Check and write `pieces` ((file, source offset or -1 for zeros, length, target offset or -1 to
+ * only check, salt-0 checksum or -1) quintuples, `file` an index into `srcs`, the open wdiffs) to
+ * the open target `dst`, on another thread; `state[0]` gets the pieces finished, and after a rejection with code
  * `ERR_WALB_SUM`, `state[1]` the sum the failing piece (the next one) has. A failed read rejects
  * with `ERR_WALB_READ` (`errno`), a source that ends inside a piece with `ERR_WALB_SHORT_READ`, a
  * failed write with `ERR_WALB_WRITE` (`errno`).
  */
-export type CopyPiecesFn = (src: number, dst: number, pieces: Float64Array, state: Float64Array) => Promise<void>;
+export type CopyPiecesFn = (srcs: Uint32Array, dst: number, pieces: Float64Array, state: Float64Array) => Promise<void>;
 
 let impl: CopyPiecesFn | undefined;
 
 /**
- * Apply single wdiffs with `fn` (for example the native addon's `copyPieces`): their raw records
- * are read, checked and written by it, a slice at a time, instead of passing through this thread.
- * Applies of several diffs at once (a merge) are not affected. `undefined` goes back to writing
- * everything from here.
+ * Apply wdiffs with `fn` (for example the native addon's `copyPieces`): their raw records are
+ * read, checked and written by it, a slice at a time, instead of passing through this thread; a
+ * merge of several diffs is worked out from their headers alone. `undefined` goes back to reading
+ * and writing everything from here.
  *
  * @example
  * import { loadNative } from '@walbjs/native-walb';
@@ -50,24 +53,27 @@ export function useCopyPieces(fn: CopyPiecesFn | undefined): void {
   impl = fn;
 }
 
+/** Numbers per piece. */
+const W = 5;
 /** Pieces per call, or this many bytes of them, whichever comes first. */
 const BATCH_PIECES = 8192;
 const BATCH_BYTES = 16 << 20;
 
 /** Pieces gathered for one call, with what tells a failure's place and kind. */
 class Plan {
-  readonly q = new Float64Array(4 * BATCH_PIECES);
+  readonly q = new Float64Array(W * BATCH_PIECES);
   n = 0;
   bytes = 0;
   /** LB address the last piece written reaches. */
   addr = 0;
 
-  add(src: number, len: number, dst: number, sum: number): void {
-    const k = 4 * this.n++;
-    this.q[k] = src;
-    this.q[k + 1] = len;
-    this.q[k + 2] = dst;
-    this.q[k + 3] = sum;
+  add(file: number, src: number, len: number, dst: number, sum: number): void {
+    const k = W * this.n++;
+    this.q[k] = file;
+    this.q[k + 1] = src;
+    this.q[k + 2] = len;
+    this.q[k + 3] = dst;
+    this.q[k + 4] = sum;
     if (dst >= 0) this.bytes += len;
   }
 
@@ -83,13 +89,13 @@ class Copier {
   private inflight: Promise<void> | undefined;
   private readonly state = new Float64Array(2);
 
-  constructor(private readonly fn: CopyPiecesFn, private readonly src: number, private readonly dst: number,
-    private readonly input: string, private readonly target: string, private readonly sp: SyncPolicy,
+  constructor(private readonly fn: CopyPiecesFn, private readonly srcs: Uint32Array, private readonly dst: number,
+    private readonly inputs: string[], private readonly target: string, private readonly sp: SyncPolicy,
     private readonly onProgress?: (addr: number, phase: 'verify' | 'apply') => void) {}
 
   /** Add a piece; hands the plan over when it is full. */
-  async add(src: number, len: number, dst: number, sum: number, addr: number): Promise<void> {
-    this.cur.add(src, len, dst, sum);
+  async add(file: number, src: number, len: number, dst: number, sum: number, addr: number): Promise<void> {
+    this.cur.add(file, src, len, dst, sum);
     this.cur.addr = addr;
     if (this.cur.full) await this.flush();
   }
@@ -114,7 +120,7 @@ class Copier {
 
   private async run(p: Plan): Promise<void> {
     try {
-      await this.fn(this.src, this.dst, p.q.subarray(0, 4 * p.n), this.state);
+      await this.fn(this.srcs, this.dst, p.q.subarray(0, W * p.n), this.state);
     } catch (e) {
       throw this.locate(e, p);
     }
@@ -125,16 +131,17 @@ class Copier {
   /** The typed error of a failed call, placed where the piece that failed lies. */
   private locate(e: unknown, p: Plan): unknown {
     const code = (e as { code?: string }).code;
-    const k = 4 * Math.min(this.state[0], p.n - 1);
-    const at = p.q[k] >= 0 ? p.q[k] : undefined;
-    if (code === 'ERR_WALB_SUM') return new ChecksumError('wdiff data checksum', p.q[k + 3], this.state[1], { offset: at, source: this.input });
-    if (code === 'ERR_WALB_SHORT_READ') return new TruncatedError('the input ended inside a record\'s data', { offset: at, source: this.input });
+    const k = W * Math.min(this.state[0], p.n - 1);
+    const at = p.q[k + 1] >= 0 ? p.q[k + 1] : undefined;
+    const input = this.inputs[p.q[k]];
+    if (code === 'ERR_WALB_SUM') return new ChecksumError('wdiff data checksum', p.q[k + 4], this.state[1], { offset: at, source: input });
+    if (code === 'ERR_WALB_SHORT_READ') return new TruncatedError('the input ended inside a record\'s data', { offset: at, source: input });
     const errno = (e as { errno?: number }).errno;
     if ((code === 'ERR_WALB_READ' || code === 'ERR_WALB_WRITE') && errno !== undefined) {
       const name = Object.entries(osConstants.errno).find(([, v]) => v === errno)?.[0] ?? 'EIO';
       const write = code === 'ERR_WALB_WRITE';
       const sys = Object.assign(new Error(`${name}: ${(e as Error).message}`), { code: name, errno: -errno, syscall: write ? 'write' : 'read' });
-      return write ? locateIoError(sys, this.target, 'write', p.q[k + 2]) : locateIoError(sys, this.input, 'read', at);
+      return write ? locateIoError(sys, this.target, 'write', p.q[k + 3]) : locateIoError(sys, input, 'read', at);
     }
     return e;
   }
@@ -177,93 +184,134 @@ export interface CopyApplyOptions {
   onProgress?: (addr: number, phase: 'verify' | 'apply') => void;
 }
 
+/** An image of a wdiff file: where it lies, for the pieces. */
+interface FileImage extends DiffImage {
+  /** Index of the file among the inputs. */
+  readonly file: number;
+  /** Byte offset of the stored image in it. */
+  readonly offset: number;
+  /** Stored bytes. */
+  readonly size: number;
+}
+
+const NOTHING = Buffer.alloc(0);
+
+/** The IOs of a sorted wdiff from its pack headers, their images pointing into the file. */
+async function* sortedIos(f: WdiffFile, file: number, source: string): AsyncGenerator<DiffIo> {
+  for (const { record: r, dataOffset } of sortedRecordsOf(f.fd, f.size, source)) {
+    const kind = recordKind(r.flags);
+    if (kind !== 'normal') { yield { addr: r.ioAddress, blocks: r.ioBlocks, kind }; continue; }
+    const image: FileImage = { stored: NOTHING, cmpr: r.compressionType, blocks: r.ioBlocks, checksum: r.checksum, source, offset: dataOffset, file, size: r.dataSize };
+    yield { addr: r.ioAddress, blocks: r.ioBlocks, kind, data: { image, offsetLb: 0 } };
+  }
+}
+
+/** The IOs of an indexed wdiff from its index (checked whole at open), one image object per image. */
+async function* indexedIos(r: IndexedDiffReader, file: number, source: string): AsyncGenerator<DiffIo> {
+  let last: IndexedDiffRecord | undefined;
+  let image: FileImage | undefined;
+  for (let i = 0; i < r.size; i++) {
+    const rec = r.record(i);
+    const kind = recordKind(rec.flags);
+    if (kind !== 'normal') { yield { addr: rec.ioAddress, blocks: rec.ioBlocks, kind }; continue; }
+    // The records that share an image are consecutive (as the reader reads them).
+    if (!image || !last || last.dataOffset !== rec.dataOffset || last.dataSize !== rec.dataSize || last.compressionType !== rec.compressionType
+      || last.origBlocks !== rec.origBlocks || last.ioChecksum !== rec.ioChecksum) {
+      image = { stored: NOTHING, cmpr: rec.compressionType, blocks: rec.origBlocks, checksum: rec.ioChecksum, source, offset: rec.dataOffset, file, size: rec.dataSize };
+    }
+    last = rec;
+    yield { addr: rec.ioAddress, blocks: rec.ioBlocks, kind, data: { image, offsetLb: rec.ioOffset } };
+  }
+}
+
+/** Images checked lately (by a check-only piece or here), so a slice does not check it again. */
+class Recent<T> {
+  private readonly items: T[] = [];
+  constructor(private readonly max: number) {}
+  has(x: T): boolean { return this.items.includes(x); }
+  add(x: T): void {
+    this.items.push(x);
+    if (this.items.length > this.max) this.items.shift();
+  }
+}
+
 /**
- * Write the single wdiff `input` to the target open as `fh` by pieces (see the module); false,
- * with nothing written, when that cannot be done (no implementation in use, an input that is
- * not a regular file). The target is left to the caller to sync.
+ * Write the wdiffs `inputs` (oldest first; several are merged, newest wins) to the target open
+ * as `fh` by pieces (see the module); false, with nothing written, when that cannot be done (no
+ * implementation in use, an input that is not a regular file). The target is left to the caller
+ * to sync.
  *
  * @throws the readers' typed errors; the target's located write errors.
  * @internal
  */
-export async function applyByPieces(input: string, fh: FileHandle, target: string, opts: CopyApplyOptions): Promise<boolean> {
+export async function applyByPieces(inputs: string[], fh: FileHandle, target: string, opts: CopyApplyOptions): Promise<boolean> {
   const fn = impl;
-  if (fn === undefined) return false;
-  const f = openWdiffFile(input);
-  if (f === undefined) return false;
-  const { fd, size, header: h } = f;
+  if (fn === undefined || inputs.length === 0) return false;
+  const files: WdiffFile[] = [];
+  const readers: IndexedDiffReader[] = [];
   let c: Copier | undefined;
   try {
-    if (h.type !== WALB_DIFF_TYPE_SORTED && h.type !== WALB_DIFF_TYPE_INDEXED) return false;
-    c = new Copier(fn, fd, fh.fd, input, target, opts.sp, opts.onProgress);
+    for (const p of inputs) {
+      const f = openWdiffFile(p);
+      if (f === undefined || (f.header.type !== WALB_DIFF_TYPE_SORTED && f.header.type !== WALB_DIFF_TYPE_INDEXED)) {
+        if (f) closeSync(f.fd);
+        return false;
+      }
+      files.push(f);
+    }
+    const streams: AsyncIterable<DiffIo>[] = [];
+    for (const [k, f] of files.entries()) {
+      if (f.header.type === WALB_DIFF_TYPE_SORTED) { streams.push(sortedIos(f, k, inputs[k])); continue; }
+      const r = await IndexedDiffReader.open(inputs[k]);
+      readers.push(r);
+      streams.push(indexedIos(r, k, inputs[k]));
+    }
+    c = new Copier(fn, Uint32Array.from(files, (f) => f.fd), fh.fd, inputs, target, opts.sp, opts.onProgress);
     const s = opts.sp.summary;
-    /** A record without data: zeros, a hole, or nothing, as the discard mode says. */
-    const noData = async (kind: 'allzero' | 'discard', addr: number, blocks: number): Promise<void> => {
-      const pos = addr * LOGICAL_BLOCK_SIZE, len = blocks * LOGICAL_BLOCK_SIZE;
-      if (kind === 'discard') {
-        s.discardLb += blocks;
-        if (opts.discard === 'punch') {
-          const last = opts.holes[opts.holes.length - 1];
-          if (last && last[0] + last[1] === pos) last[1] += len; else opts.holes.push([pos, len]);
+    const checked = new Recent<FileImage>(16);
+    let raw: { image: FileImage; bytes: Buffer } | undefined;
+    for await (const io of streams.length === 1 ? streams[0] : mergeIos(streams)) {
+      s.ios++;
+      const pos = io.addr * LOGICAL_BLOCK_SIZE, len = io.blocks * LOGICAL_BLOCK_SIZE;
+      if (io.kind !== 'normal') {
+        if (io.kind === 'discard') {
+          s.discardLb += io.blocks;
+          if (opts.discard === 'punch') {
+            const last = opts.holes[opts.holes.length - 1];
+            if (last && last[0] + last[1] === pos) last[1] += len; else opts.holes.push([pos, len]);
+          }
+          if (opts.discard !== 'zero') continue;
         }
-        if (opts.discard !== 'zero') return;
+        await c.add(0, -1, len, pos, -1, io.addr + io.blocks);
+        continue;
       }
-      await c!.add(-1, len, pos, -1, addr + blocks);
-    };
-    if (h.type === WALB_DIFF_TYPE_SORTED) {
-      for (const { record: r, dataOffset } of sortedRecordsOf(fd, size, input)) {
-        s.ios++;
-        const kind = recordKind(r.flags);
-        if (kind !== 'normal') { await noData(kind, r.ioAddress, r.ioBlocks); continue; }
-        const pos = r.ioAddress * LOGICAL_BLOCK_SIZE;
-        if (r.compressionType === 0) { await c.add(dataOffset, r.dataSize, pos, r.checksum, r.ioAddress + r.ioBlocks); continue; }
-        const stored = readStored(fd, dataOffset, r.dataSize, input);
+      const img = io.data!.image as FileImage;
+      const from = io.data!.offsetLb * LOGICAL_BLOCK_SIZE;
+      if (img.cmpr === 0) {
+        const whole = from === 0 && io.blocks === img.blocks;
+        // A slice of an image is checked through its whole image, once.
+        if (!whole && !checked.has(img)) {
+          await c.add(img.file, img.offset, img.size, -1, img.checksum!, io.addr);
+          checked.add(img);
+        }
+        await c.add(img.file, img.offset + from, len, pos, whole ? img.checksum! : -1, io.addr + io.blocks);
+        continue;
+      }
+      if (raw?.image !== img) {
+        const stored = readStored(files[img.file].fd, img.offset, img.size, img.source!);
         const got = checksum(stored, 0);
-        if (got !== r.checksum) throw new ChecksumError('wdiff record data checksum', r.checksum, got, { offset: dataOffset, source: input });
-        const raw = await decompress(r.compressionType, stored, r.ioBlocks * LOGICAL_BLOCK_SIZE);
-        writeHere(fh, target, raw, pos);
-        await opts.sp.written(raw.byteLength);
+        if (got !== img.checksum) throw new ChecksumError('wdiff data checksum', img.checksum!, got, { offset: img.offset, source: img.source });
+        raw = { image: img, bytes: await decompress(img.cmpr, stored, img.blocks * LOGICAL_BLOCK_SIZE) };
       }
-    } else {
-      const r = await IndexedDiffReader.open(input);
-      try {
-        let last: IndexedDiffRecord | undefined;
-        let lastRaw: Buffer | undefined;
-        for (let i = 0; i < r.size; i++) {
-          const rec = r.record(i);
-          s.ios++;
-          const kind = recordKind(rec.flags);
-          if (kind !== 'normal') { await noData(kind, rec.ioAddress, rec.ioBlocks); continue; }
-          const pos = rec.ioAddress * LOGICAL_BLOCK_SIZE, len = rec.ioBlocks * LOGICAL_BLOCK_SIZE;
-          // The records that share an image are consecutive (as the reader reads them).
-          const same = last !== undefined && last.dataOffset === rec.dataOffset && last.dataSize === rec.dataSize
-            && last.compressionType === rec.compressionType && last.origBlocks === rec.origBlocks;
-          if (rec.compressionType === 0) {
-            const whole = rec.ioOffset === 0 && rec.ioBlocks === rec.origBlocks;
-            // A slice of an image is checked through its image, once.
-            if (!whole && !same) await c.add(rec.dataOffset, rec.dataSize, -1, rec.ioChecksum, rec.ioAddress);
-            await c.add(rec.dataOffset + rec.ioOffset * LOGICAL_BLOCK_SIZE, len, pos, whole ? rec.ioChecksum : -1, rec.ioAddress + rec.ioBlocks);
-            last = rec;
-            continue;
-          }
-          if (!same || lastRaw === undefined) {
-            const stored = readStored(fd, rec.dataOffset, rec.dataSize, input);
-            const got = checksum(stored, 0);
-            if (got !== rec.ioChecksum) throw new ChecksumError('image checksum', rec.ioChecksum, got, { offset: rec.dataOffset, source: input });
-            lastRaw = await decompress(rec.compressionType, stored, rec.origBlocks * LOGICAL_BLOCK_SIZE);
-          }
-          last = rec;
-          writeHere(fh, target, lastRaw.subarray(rec.ioOffset * LOGICAL_BLOCK_SIZE, rec.ioOffset * LOGICAL_BLOCK_SIZE + len), pos);
-          await opts.sp.written(len);
-        }
-      } finally {
-        await r.close();
-      }
+      writeHere(fh, target, raw.bytes.subarray(from, from + len), pos);
+      await opts.sp.written(len);
     }
     await c.flush();
     await c.settle();
     return true;
   } finally {
     await c?.settle().catch(() => {});
-    closeSync(fd);
+    await Promise.all(readers.map((r) => r.close()));
+    for (const f of files) closeSync(f.fd);
   }
 }

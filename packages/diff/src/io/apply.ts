@@ -258,11 +258,11 @@ export async function applyWdiffs(target: string, wdiffs: string[], opts: ApplyO
   const inputs: WdiffInput[] = [];
   try {
     if (!opts.skipVerify) await verifyWdiffs(wdiffs, sizeLb, (a) => opts.onProgress?.(a, 'verify'));
-    if (wdiffs.length === 1) {
-      // Its raw records copied by pieces off this thread, where an implementation is in use.
+    {
+      // The raw records copied by pieces off this thread, where an implementation is in use.
       const sp = new SyncPolicy(fh, target, opts.fsyncIntervalBytes ?? 1 << 30);
       const holes: Array<[number, number]> = [];
-      if (await applyByPieces(wdiffs[0], fh, target, { discard: opts.discard ?? 'ignore', sp, holes, onProgress: opts.onProgress })) {
+      if (await applyByPieces(wdiffs, fh, target, { discard: opts.discard ?? 'ignore', sp, holes, onProgress: opts.onProgress })) {
         return await finishApply(fh, target, info.isBlockDevice, sp, holes);
       }
     }

@@ -1,4 +1,4 @@
-//! Apply's writes in one trip to the thread pool: stretches of a wdiff file (its records' stored
+//! Apply's writes in one trip to the thread pool: stretches of wdiff files (their records' stored
 //! bytes, kept raw) read a slice at a time into a buffer that stays in the caches, each checked
 //! against its checksum before any of its slice is written, and written to the target where
 //! their IOs go, adjacent ones in one write; stretches of zeros written from a zero buffer.
@@ -11,10 +11,11 @@ use crate::log_scan::Source;
 use crate::scratch::with_scratch;
 use crate::store_batch::StoreError;
 
-/// One piece: `len` bytes at `src` of the wdiff (None: zeros) written at `dst` of the target
+/// One piece: `len` bytes at `src` of wdiff `file` (None: zeros) written at `dst` of the target
 /// (None: only checked), the bytes' salt-0 checksum first checked against `sum` when given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Piece {
+    pub file: usize,
     pub src: Option<u64>,
     pub len: u64,
     pub dst: Option<u64>,
@@ -69,13 +70,13 @@ fn write<T: Target>(dst: &T, pos: u64, b: &[u8]) -> Result<(), CopyError> {
     dst.write_at(pos, b).map_err(|errno| CopyError::Write { pos, errno })
 }
 
-/// Check and write `pieces` in order; `done` counts the pieces finished (all of them, or those
-/// before the one that failed).
-pub fn copy_pieces<S: Source, T: Target>(src: &S, dst: &T, pieces: &[Piece], done: &mut usize) -> Result<(), CopyError> {
-    with_scratch(|scratch| copy_with(src, dst, pieces, done, scratch))
+/// Check and write `pieces` (each from `srcs[piece.file]`, which the caller checked exists) in
+/// order; `done` counts the pieces finished (all of them, or those before the one that failed).
+pub fn copy_pieces<S: Source, T: Target>(srcs: &[S], dst: &T, pieces: &[Piece], done: &mut usize) -> Result<(), CopyError> {
+    with_scratch(|scratch| copy_with(srcs, dst, pieces, done, scratch))
 }
 
-fn copy_with<S: Source, T: Target>(src: &S, dst: &T, pieces: &[Piece], done: &mut usize, scratch: &mut [u8]) -> Result<(), CopyError> {
+fn copy_with<S: Source, T: Target>(srcs: &[S], dst: &T, pieces: &[Piece], done: &mut usize, scratch: &mut [u8]) -> Result<(), CopyError> {
     let step = scratch.len() as u64;
     let mut i = 0;
     while i < pieces.len() {
@@ -93,16 +94,17 @@ fn copy_with<S: Source, T: Target>(src: &S, dst: &T, pieces: &[Piece], done: &mu
             *done = i;
             continue;
         };
+        let src = &srcs[p.file];
         if p.len > step {
             big_piece(src, dst, p, i, scratch)?;
             i += 1;
             *done = i;
             continue;
         }
-        // The pieces whose bytes lie within one slice from here, read at once.
+        // The pieces of the same file whose bytes lie within one slice from here, read at once.
         let mut to = from + p.len;
         let mut j = i + 1;
-        while j < pieces.len() {
+        while j < pieces.len() && pieces[j].file == p.file {
             let Some(s) = pieces[j].src else { break };
             if s < from || s + pieces[j].len - from > step { break; }
             to = to.max(s + pieces[j].len);
@@ -192,7 +194,7 @@ mod tests {
     }
 
     fn piece(src: Option<u64>, len: u64, dst: Option<u64>, with_sum: Option<&[u8]>) -> Piece {
-        Piece { src, len, dst, sum: with_sum.map(|b| checksum(&b[src.unwrap() as usize..(src.unwrap() + len) as usize], 0)) }
+        Piece { file: 0, src, len, dst, sum: with_sum.map(|b| checksum(&b[src.unwrap() as usize..(src.unwrap() + len) as usize], 0)) }
     }
 
     #[test]
@@ -216,7 +218,7 @@ mod tests {
         ];
         let t = Mem(Mutex::new(vec![0xee; 12 << 20]), None);
         let mut done = 0;
-        copy_pieces(&s, &t, &ps, &mut done).unwrap();
+        copy_pieces(&[s], &t, &ps, &mut done).unwrap();
         assert_eq!(done, ps.len());
         let mut want = vec![0xeeu8; 12 << 20];
         for p in &ps {
@@ -228,6 +230,23 @@ mod tests {
             }
         }
         assert!(*t.0.lock().unwrap() == want);
+    }
+
+    #[test]
+    fn pieces_of_several_files_are_read_from_their_own() {
+        let (a, b) = (data(1 << 20), data(3 << 20));
+        let (sa, sb): (&[u8], &[u8]) = (&a, &b[1 << 20..]);
+        // Same offsets in both files, interleaved: a piece is never read from the other one.
+        let ps = [(0usize, 0u64, 0u64), (1, 0, 4096), (0, 4096, 8192), (1, 4096, 12288), (1, 8192, 16384), (0, 8192, 20480)]
+            .map(|(file, src, dst)| Piece { file, src: Some(src), len: 4096, dst: Some(dst), sum: Some(checksum(&[sa, sb][file][src as usize..src as usize + 4096], 0)) });
+        let t = Mem(Mutex::new(Vec::new()), None);
+        let mut done = 0;
+        copy_pieces(&[sa, sb], &t, &ps, &mut done).unwrap();
+        let v = t.0.lock().unwrap();
+        for p in &ps {
+            let (s, d) = (p.src.unwrap() as usize, p.dst.unwrap() as usize);
+            assert!(v[d..d + 4096] == [sa, sb][p.file][s..s + 4096], "{p:?}");
+        }
     }
 
     #[test]
@@ -244,7 +263,7 @@ mod tests {
             ps[bad].sum = Some(ps[bad].sum.unwrap() ^ 1);
             let t = Mem(Mutex::new(Vec::new()), None);
             let mut done = 0;
-            let e = copy_pieces(&s, &t, &ps, &mut done).unwrap_err();
+            let e = copy_pieces(&[s], &t, &ps, &mut done).unwrap_err();
             assert!(matches!(e, CopyError::Sum { index, got } if index == bad && got == checksum(&src[ps[bad].src.unwrap() as usize..(ps[bad].src.unwrap() + ps[bad].len) as usize], 0)), "{e:?}");
             let v = t.0.lock().unwrap();
             if bad == 1 {
@@ -264,9 +283,9 @@ mod tests {
         let s: &[u8] = &src;
         let mut done = 0;
         let t = Mem(Mutex::new(Vec::new()), None);
-        assert!(matches!(copy_pieces(&s, &t, &[piece(Some((1 << 20) - 100), 4096, Some(0), None)], &mut done), Err(CopyError::Read(StoreError::Short { .. }))));
+        assert!(matches!(copy_pieces(&[s], &t, &[piece(Some((1 << 20) - 100), 4096, Some(0), None)], &mut done), Err(CopyError::Read(StoreError::Short { .. }))));
         let t = Mem(Mutex::new(Vec::new()), Some(10_000));
-        let e = copy_pieces(&s, &t, &[piece(Some(0), 4096, Some(0), None), piece(None, 8192, Some(8192), None)], &mut done).unwrap_err();
+        let e = copy_pieces(&[s], &t, &[piece(Some(0), 4096, Some(0), None), piece(None, 8192, Some(8192), None)], &mut done).unwrap_err();
         assert_eq!(e, CopyError::Write { pos: 8192, errno: 28 });
         assert_eq!(done, 1);
     }

@@ -322,37 +322,42 @@ unsafe extern "C" fn js_sum_extents(env: napi_env, info: napi_callback_info) -> 
     })
 }
 
-/// `copyPieces(src, dst, pieces, state) → Promise<void>`: on the thread pool, check and write the
-/// pieces of a wdiff (`pieces`: Float64Array of (source offset or -1 for zeros, length, target
-/// offset or -1 to only check, salt-0 checksum or -1) quadruples) from the open file `src` to the
-/// open target `dst` (see copy_pieces.rs). `state` (Float64Array of 2) gets the pieces finished
-/// and, after an `ERR_WALB_SUM` rejection, the sum the failing piece (the next one) has.
+/// `copyPieces(srcs, dst, pieces, state) → Promise<void>`: on the thread pool, check and write
+/// the pieces of wdiffs (`pieces`: Float64Array of (file, source offset or -1 for zeros, length,
+/// target offset or -1 to only check, salt-0 checksum or -1) quintuples, `file` an index into
+/// `srcs`, a Uint32Array of open descriptors) to the open target `dst` (see copy_pieces.rs).
+/// `state` (Float64Array of 2) gets the pieces finished and, after an `ERR_WALB_SUM` rejection,
+/// the sum the failing piece (the next one) has.
 unsafe extern "C" fn js_copy_pieces(env: napi_env, info: napi_callback_info) -> napi_value {
     guard(env, || {
         let [s, d, p, st] = args::<4>(env, info)?;
-        let src = get_u32(env, s, "src")?;
+        let (sp, sn) = typed_array_raw(env, s, NAPI_UINT32_ARRAY, "Uint32Array", "srcs")?;
         let dst = get_u32(env, d, "dst")?;
         let (pp, pn) = typed_array_raw(env, p, NAPI_FLOAT64_ARRAY, "Float64Array", "pieces")?;
         let (stp, stn) = typed_array_raw(env, st, NAPI_FLOAT64_ARRAY, "Float64Array", "state")?;
         let bad = |m: String| Err(JsError::new("ERR_INVALID_ARG_VALUE", m));
-        if src > i32::MAX as u32 || dst > i32::MAX as u32 { return bad("src and dst must be descriptors".to_string()); }
-        if pn % 4 != 0 { return bad(format!("pieces: {pn} numbers, not a multiple of 4 (source, length, target, checksum)")); }
+        let srcs: Vec<u32> = if sn == 0 { Vec::new() } else { std::slice::from_raw_parts(sp as *const u32, sn).to_vec() };
+        if dst > i32::MAX as u32 || srcs.iter().any(|&f| f > i32::MAX as u32) { return bad("srcs and dst must be descriptors".to_string()); }
+        if pn % 5 != 0 { return bad(format!("pieces: {pn} numbers, not a multiple of 5 (file, source, length, target, checksum)")); }
         if stn != 2 { return bad(format!("state: {stn} numbers, not 2")); }
         const MAX: f64 = 9_007_199_254_740_991.0;
         let opt = |x: f64, max: f64, what: &str, i: usize| -> JsResult<Option<u64>> { if x == -1.0 { Ok(None) } else { whole(x, max, "pieces", what, i).map(Some) } };
         let pv = if pn == 0 { &[][..] } else { std::slice::from_raw_parts(pp as *const f64, pn) };
-        let mut pieces = Vec::with_capacity(pn / 4);
-        for (i, q) in pv.chunks_exact(4).enumerate() {
-            let piece = copy_pieces::Piece { src: opt(q[0], MAX, "source", i)?, len: whole(q[1], MAX, "pieces", "length", i)?, dst: opt(q[2], MAX, "target", i)?, sum: opt(q[3], u32::MAX as f64, "checksum", i)?.map(|x| x as u32) };
+        let mut pieces = Vec::with_capacity(pn / 5);
+        for (i, q) in pv.chunks_exact(5).enumerate() {
+            let file = whole(q[0], (srcs.len().max(1) - 1) as f64, "pieces", "file", i)? as usize;
+            let piece = copy_pieces::Piece { file, src: opt(q[1], MAX, "source", i)?, len: whole(q[2], MAX, "pieces", "length", i)?, dst: opt(q[3], MAX, "target", i)?, sum: opt(q[4], u32::MAX as f64, "checksum", i)?.map(|x| x as u32) };
             if piece.src.is_none() && (piece.dst.is_none() || piece.sum.is_some()) { return bad(format!("pieces[{i}]: zeros need a target and no checksum")); }
+            if piece.src.is_some() && file >= srcs.len() { return bad(format!("pieces[{i}]: file {file}, but srcs has {}", srcs.len())); }
             pieces.push(piece);
         }
         let refs = vec![reference(env, st)?];
         let stp = stp as usize;
         spawn_job_holding(env, refs, Box::new(move || {
             let state = std::slice::from_raw_parts_mut(stp as *mut f64, 2);
+            let files: Vec<log_scan::FileAt> = srcs.iter().map(|&fd| log_scan::FileAt { fd: fd as i32, pos: 0 }).collect();
             let mut done = 0;
-            let r = copy_pieces::copy_pieces(&log_scan::FileAt { fd: src as i32, pos: 0 }, &copy_pieces::FdTarget(dst as i32), &pieces, &mut done);
+            let r = copy_pieces::copy_pieces(&files, &copy_pieces::FdTarget(dst as i32), &pieces, &mut done);
             state[0] = done as f64;
             match r {
                 Ok(()) => Ok(Value::Unit),
