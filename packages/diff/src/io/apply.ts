@@ -1,10 +1,11 @@
 /**
  * Applying wdiffs to an image file or block device.
  *
- * Apply checks before it writes: every input is read through once first (structure, every
- * checksum, every image decompressed to its size, every IO inside the target), so a corrupt or
- * mismatched input changes nothing. Then the inputs are merged (newest wins) and written in large
- * sequential writes, with an fsync every `fsyncIntervalBytes` and at the end.
+ * Apply checks before it writes: every input is checked whole first (structure, every checksum,
+ * every image decompressed to its size, every IO inside the target), so a corrupt or mismatched
+ * input changes nothing. Then the inputs are merged (newest wins) and written, with an fsync every
+ * `fsyncIntervalBytes` and at the end: by pieces off this thread where `useCopyPieces` put an
+ * implementation in place (see apply-copy.ts), else from here in runs of up to `writeBytes`.
  *
  * @module
  */
@@ -39,7 +40,10 @@ export interface ApplyOptions {
   fsyncIntervalBytes?: number;
   /** Skip the verification pass (the inputs were just verified elsewhere). Default false. */
   skipVerify?: boolean;
-  /** Largest single write in bytes (default 256 KiB, see `DEFAULT_WRITE_BYTES`). */
+  /**
+   * Largest single write in bytes when writing from this thread (default 256 KiB, see
+   * `DEFAULT_WRITE_BYTES`); writes by pieces join adjacent records up to 2 MiB.
+   */
   writeBytes?: number;
   /** Called with the LB address reached, now and then. */
   onProgress?: (addr: number, phase: 'verify' | 'apply') => void;
@@ -258,13 +262,11 @@ export async function applyWdiffs(target: string, wdiffs: string[], opts: ApplyO
   const inputs: WdiffInput[] = [];
   try {
     if (!opts.skipVerify) await verifyWdiffs(wdiffs, sizeLb, (a) => opts.onProgress?.(a, 'verify'));
-    {
-      // The raw records copied by pieces off this thread, where an implementation is in use.
-      const sp = new SyncPolicy(fh, target, opts.fsyncIntervalBytes ?? 1 << 30);
-      const holes: Array<[number, number]> = [];
-      if (await applyByPieces(wdiffs, fh, target, { discard: opts.discard ?? 'ignore', sp, holes, onProgress: opts.onProgress })) {
-        return await finishApply(fh, target, info.isBlockDevice, sp, holes);
-      }
+    // The raw records copied by pieces off this thread, where an implementation is in use.
+    const sp = new SyncPolicy(fh, target, opts.fsyncIntervalBytes ?? 1 << 30);
+    const holes: Array<[number, number]> = [];
+    if (await applyByPieces(wdiffs, fh, target, { discard: opts.discard ?? 'ignore', sp, holes, onProgress: opts.onProgress })) {
+      return await finishApply(fh, target, info.isBlockDevice, sp, holes);
     }
     // One input: the writer copies each IO before the next is read, so its data may live in
     // reused buffers. Several: the merge holds an older IO while a newer input reads on, as far
