@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeGeneratedWlog } from '@walbjs/log-format';
 import { loadNative } from '@walbjs/native-walb';
-import { ChecksumError, applyWdiffs, convertWlogs, parseCompressOpt, useCopyPieces, type CopyPiecesFn } from '../src/index.ts';
+import { ChecksumError, SortedDiffWriter, applyWdiffs, convertWlogs, normalIo, parseCompressOpt, useCopyPieces, type CopyPiecesFn } from '../src/index.ts';
 import { casesOf, makeImage, sha256File, tempDir, vec } from './helpers.ts';
 
 /** Added to every property's seed: CI runs the fixed cases; `WALB_FUZZ_SEED=n` explores others. */
@@ -135,6 +135,39 @@ C('an indexed image whose slices are written is checked whole: a byte changed in
   try { await applyWdiffs(img, [path], { skipVerify: true }); assert.unreachable(); } catch (e) {
     assert.instance(e, ChecksumError);
     assert.is((e as ChecksumError).offset, 1619488);
+  }
+});
+C('large records without data (a discard written as zeros, ALLZERO) are written a buffer at a time, by pieces and from here alike', async () => {
+  const path = join(t.dir, 'big-zeros.wdiff');
+  const w = await SortedDiffWriter.create(path);
+  // 40 MiB of discard and 9 MiB + 512 B of ALLZERO, with normal data around them.
+  await w.write(normalIo(0, Buffer.alloc(4096, 0x11)));
+  await w.write({ addr: 8, blocks: (40 << 20) / 512, kind: 'discard' });
+  await w.write({ addr: 8 + (40 << 20) / 512, blocks: (9 << 20) / 512 + 1, kind: 'allzero' });
+  await w.write(normalIo(8 + (49 << 20) / 512 + 1, Buffer.alloc(512, 0x22)));
+  await w.close();
+  const want = Buffer.alloc(56 << 20, 0x55);
+  want.fill(0x11, 0, 4096);
+  want.fill(0, 4096, 4096 + (49 << 20) + 512);
+  want.fill(0x22, 4096 + (49 << 20) + 512, 4096 + (49 << 20) + 1024);
+  // The largest buffer asked for while applying: never one the size of such a record.
+  let largest = 0;
+  const B = Buffer as unknown as Record<'alloc' | 'allocUnsafe' | 'allocUnsafeSlow', (n: number, ...a: unknown[]) => Buffer>;
+  const saved = { alloc: B.alloc, allocUnsafe: B.allocUnsafe, allocUnsafeSlow: B.allocUnsafeSlow };
+  for (const name of ['alloc', 'allocUnsafe', 'allocUnsafeSlow'] as const) B[name] = (n, ...a) => { largest = Math.max(largest, n); return saved[name].call(Buffer, n, ...a); };
+  try {
+    for (const fn of [counted, undefined]) {
+      useCopyPieces(fn);
+      const img = makeImage(t.dir, 'z.img', 56 << 20, 0x55);
+      largest = 0;
+      const s = await applyWdiffs(img, [path], { discard: 'zero' });
+      assert.ok(largest <= 8 << 20, `a buffer of ${largest} bytes`);
+      assert.ok(readFileSync(img).equals(want), fn ? 'by pieces' : 'from here');
+      assert.is(s.bytesWritten, 4096 + (49 << 20) + 1024);
+    }
+  } finally {
+    Object.assign(B, saved);
+    useCopyPieces(counted);
   }
 });
 C.run();

@@ -109,6 +109,7 @@ class GatherWriter {
   private start = -1;
   private len = 0;
   private inflight: Promise<void> | undefined;
+  private zeros: Buffer | undefined;
 
   constructor(private readonly fh: FileHandle, private readonly path: string, private readonly max: number, readonly sp: SyncPolicy) {
     this.bufs = [Buffer.allocUnsafe(max), Buffer.allocUnsafe(max)];
@@ -125,7 +126,18 @@ class GatherWriter {
     if (n > this.max) {
       await this.flush();
       await this.settle();
-      await this.writeAt(typeof bytes === 'number' ? Buffer.alloc(n) : bytes, pos);
+      if (typeof bytes !== 'number') {
+        await this.writeAt(bytes, pos);
+        return;
+      }
+      // Zeros (ALLZERO, or a discard written as zeros) a buffer at a time: a record may span
+      // terabytes of a large volume, which no single buffer should hold.
+      const zeros = (this.zeros ??= Buffer.alloc(1 << 20));
+      for (let done = 0; done < n;) {
+        const k = Math.min(zeros.byteLength, n - done);
+        await this.writeAt(zeros.subarray(0, k), pos + done);
+        done += k;
+      }
       return;
     }
     if (this.len === 0) this.start = pos;
