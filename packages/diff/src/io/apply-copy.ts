@@ -25,7 +25,7 @@ import type { DiscardMode } from './apply.ts';
 import { IndexedDiffReader } from './indexed-reader.ts';
 import { sortedRecordsOf } from './sorted-records.ts';
 import type { SyncPolicy } from './sync-policy.ts';
-import { openWdiffFile, type WdiffFile } from './wdiff-input.ts';
+import { openWdiffFile, type WdiffFile } from './wdiff-file.ts';
 
 /**
  * Check and write `pieces` ((file, source offset or -1 for zeros, length, target offset or -1 to

@@ -18,7 +18,7 @@ import { decompressStored, decompressStoredSync } from '../codec/index.ts';
 import { recordKind } from '../layout/diff-record.ts';
 import type { IndexedDiffRecord } from '../layout/indexed-record.ts';
 import { sortedRecordsOf } from './sorted-records.ts';
-import { openWdiffFile, type WdiffFile } from './wdiff-input.ts';
+import { openWdiffFile, type WdiffFile } from './wdiff-file.ts';
 import { IndexedDiffReader } from './indexed-reader.ts';
 
 /**
