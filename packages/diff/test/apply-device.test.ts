@@ -9,7 +9,7 @@ import { closeSync, constants, openSync, readFileSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { writeGeneratedWlog } from '@walbjs/log-format';
 import { loadNative } from '@walbjs/native-walb';
-import { applyWdiffs, convertWlogs, useCopyPieces } from '../src/index.ts';
+import { SortedDiffWriter, applyWdiffs, convertWlogs, useCopyPieces } from '../src/index.ts';
 import { tempDir } from './helpers.ts';
 
 const A = suite('apply onto a block device');
@@ -48,6 +48,18 @@ function canUseLoop(): boolean {
     try { await applyWdiffs(dev, [wdiff], { discard: 'punch' }); } finally { useCopyPieces(undefined); }
     execFileSync('sync');
     assert.ok(readFileSync(dev).equals(readFileSync(file)), 'copied by pieces, the device differs from the same apply on a file');
+    // A discard of 3 MiB written as zeros by pieces: the device zeroes the range itself.
+    const big = join(t.dir, 'big-discard.wdiff');
+    const w = await SortedDiffWriter.create(big);
+    await w.write({ addr: 1, blocks: (3 << 20) / 512, kind: 'discard' });
+    await w.close();
+    writeFileSync(dev, Buffer.alloc(8 << 20, 0xa5));
+    useCopyPieces(loadNative().copyPieces);
+    try { await applyWdiffs(dev, [big], { discard: 'zero' }); } finally { useCopyPieces(undefined); }
+    execFileSync('sync');
+    const want = Buffer.alloc(8 << 20, 0xa5);
+    want.fill(0, 512, 512 + (3 << 20));
+    assert.ok(readFileSync(dev).equals(want), 'a large discard written as zeros on the device');
   } finally {
     execFileSync('losetup', ['-d', dev]);
     t.cleanup();

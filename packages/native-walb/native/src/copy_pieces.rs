@@ -26,21 +26,52 @@ pub struct Piece {
 pub trait Target: Sync {
     /// Write all of `b` at `pos`; the errno of a failure.
     fn write_at(&self, pos: u64, b: &[u8]) -> Result<(), i32>;
+    /// Make `len` bytes at `pos` read as zeros without writing them, where the target can; false
+    /// when it cannot (they are then written).
+    fn zero_range(&self, _pos: u64, _len: u64) -> bool {
+        false
+    }
 }
 
 /// An open file or block device.
 pub struct FdTarget(pub i32);
 
-impl Target for FdTarget {
-    fn write_at(&self, pos: u64, b: &[u8]) -> Result<(), i32> {
-        use std::mem::ManuallyDrop;
-        use std::os::unix::fs::FileExt;
+impl FdTarget {
+    fn file(&self) -> std::mem::ManuallyDrop<std::fs::File> {
         use std::os::unix::io::FromRawFd;
         // Borrow the descriptor: dropping a File would close it.
-        let f = ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(self.0) });
-        f.write_all_at(b, pos).map_err(|e| e.raw_os_error().unwrap_or(0))
+        std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(self.0) })
     }
 }
+
+extern "C" {
+    fn fallocate(fd: i32, mode: i32, offset: i64, len: i64) -> i32;
+}
+const FALLOC_FL_KEEP_SIZE: i32 = 0x01;
+const FALLOC_FL_ZERO_RANGE: i32 = 0x10;
+
+impl Target for FdTarget {
+    fn write_at(&self, pos: u64, b: &[u8]) -> Result<(), i32> {
+        use std::os::unix::fs::FileExt;
+        self.file().write_all_at(b, pos).map_err(|e| e.raw_os_error().unwrap_or(0))
+    }
+
+    /// `fallocate` with `FALLOC_FL_ZERO_RANGE`: a file system marks the blocks unwritten (ext4,
+    /// xfs), a block device zeroes them its own way (`WRITE_ZEROES` where it has it). A file
+    /// grows as a write would make it; a block device takes the range only with `KEEP_SIZE`.
+    /// Any failure (a file system without it, tmpfs) leaves the zeros to be written.
+    fn zero_range(&self, pos: u64, len: u64) -> bool {
+        use std::os::unix::fs::FileTypeExt;
+        let Ok(meta) = self.file().metadata() else { return false };
+        let mode = if meta.file_type().is_block_device() { FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE } else { FALLOC_FL_ZERO_RANGE };
+        // SAFETY: fallocate only reads its integer arguments; a bad descriptor is an error return.
+        unsafe { fallocate(self.0, mode, pos as i64, len as i64) == 0 }
+    }
+}
+
+/// Zeros from this many bytes on are asked of the target first ([`Target::zero_range`]): a
+/// discard of a whole volume, written as zeros, would otherwise write all of it.
+pub const ZERO_RANGE_MIN: u64 = 1 << 20;
 
 /// Why the pieces stopped.
 #[derive(Debug, PartialEq)]
@@ -82,7 +113,7 @@ fn copy_with<S: Source, T: Target>(srcs: &[S], dst: &T, pieces: &[Piece], done: 
     while i < pieces.len() {
         let p = pieces[i];
         let Some(from) = p.src else {
-            if let Some(at) = p.dst {
+            if let Some(at) = p.dst.filter(|&at| p.len < ZERO_RANGE_MIN || !dst.zero_range(at, p.len)) {
                 let mut w = 0;
                 while w < p.len {
                     let n = (p.len - w).min(ZEROS.len() as u64);
@@ -175,6 +206,59 @@ mod tests {
     use std::sync::Mutex;
 
     struct Mem(Mutex<Vec<u8>>, Option<u64>);
+
+    /// A target that zeroes ranges itself, and counts the bytes it was asked to.
+    struct Zeroing(Mem, Mutex<u64>);
+
+    impl Target for Zeroing {
+        fn write_at(&self, pos: u64, b: &[u8]) -> Result<(), i32> { self.0.write_at(pos, b) }
+        fn zero_range(&self, pos: u64, len: u64) -> bool {
+            *self.1.lock().unwrap() += len;
+            let mut v = self.0 .0.lock().unwrap();
+            let end = (pos + len) as usize;
+            if v.len() < end { v.resize(end, 0xee); }
+            v[pos as usize..end].fill(0);
+            true
+        }
+    }
+
+    #[test]
+    fn large_zeros_are_asked_of_the_target_small_ones_written() {
+        let src: &[u8] = &[];
+        let ps = [Piece { file: 0, src: None, len: ZERO_RANGE_MIN, dst: Some(4096), sum: None }, Piece { file: 0, src: None, len: 8192, dst: Some(ZERO_RANGE_MIN + 4096), sum: None }];
+        let t = Zeroing(Mem(Mutex::new(vec![0x55; 2 << 20]), None), Mutex::new(0));
+        let mut done = 0;
+        copy_pieces(&[src], &t, &ps, &mut done).unwrap();
+        assert_eq!(*t.1.lock().unwrap(), ZERO_RANGE_MIN);
+        let v = t.0 .0.lock().unwrap();
+        assert!(v[..4096].iter().all(|&b| b == 0x55) && v[4096..(ZERO_RANGE_MIN + 4096 + 8192) as usize].iter().all(|&b| b == 0) && v[(ZERO_RANGE_MIN + 4096 + 8192) as usize..].iter().all(|&b| b == 0x55));
+        // A target that cannot (the default) gets them written.
+        let m = Mem(Mutex::new(vec![0x55; 2 << 20]), None);
+        copy_pieces(&[src], &m, &ps, &mut done).unwrap();
+        assert!(m.0.lock().unwrap()[4096..(ZERO_RANGE_MIN + 4096) as usize].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn a_file_zeroes_a_range_in_place_and_grows_as_a_write_would() {
+        use std::os::unix::io::AsRawFd;
+        let path = std::env::temp_dir().join(format!("walb-zero-range-{}", std::process::id()));
+        std::fs::write(&path, vec![0x55u8; 3 << 20]).unwrap();
+        let f = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let t = FdTarget(f.as_raw_fd());
+        let src: &[u8] = &[];
+        let mut done = 0;
+        // Inside, then past the end (the file grows to the range's end, as with written zeros).
+        let ps = [Piece { file: 0, src: None, len: 1 << 20, dst: Some(512), sum: None }, Piece { file: 0, src: None, len: 2 << 20, dst: Some(2 << 20), sum: None }];
+        copy_pieces(&[src], &t, &ps, &mut done).unwrap();
+        drop(f);
+        let v = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(v.len(), 4 << 20);
+        assert!(v[..512].iter().all(|&b| b == 0x55));
+        assert!(v[512..512 + (1 << 20)].iter().all(|&b| b == 0));
+        assert!(v[512 + (1 << 20)..2 << 20].iter().all(|&b| b == 0x55));
+        assert!(v[2 << 20..].iter().all(|&b| b == 0));
+    }
 
     impl Target for Mem {
         fn write_at(&self, pos: u64, b: &[u8]) -> Result<(), i32> {
