@@ -18,7 +18,7 @@ import { WALB_DIFF_TYPE_INDEXED, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
 import { decompressStored, decompressStoredSync } from '../codec/index.ts';
 import { ChecksumError, TruncatedError } from '../errors.ts';
 import { recordKind } from '../layout/diff-record.ts';
-import type { IndexedDiffRecord } from '../layout/indexed-record.ts';
+import { sameStoredImage, type IndexedDiffRecord } from '../layout/indexed-record.ts';
 import type { DiffImage, DiffIo } from '../algo/diff-io.ts';
 import { mergeIos } from '../algo/merge.ts';
 import type { DiscardMode } from './apply.ts';
@@ -215,8 +215,7 @@ async function* indexedIos(r: IndexedDiffReader, file: number, source: string): 
     const kind = recordKind(rec.flags);
     if (kind !== 'normal') { yield { addr: rec.ioAddress, blocks: rec.ioBlocks, kind }; continue; }
     // The records that share an image are consecutive (as the reader reads them).
-    if (!image || !last || last.dataOffset !== rec.dataOffset || last.dataSize !== rec.dataSize || last.compressionType !== rec.compressionType
-      || last.origBlocks !== rec.origBlocks || last.ioChecksum !== rec.ioChecksum) {
+    if (!image || !last || !sameStoredImage(last, rec)) {
       image = { stored: NOTHING, cmpr: rec.compressionType, blocks: rec.origBlocks, checksum: rec.ioChecksum, source, offset: rec.dataOffset, file, size: rec.dataSize };
     }
     last = rec;

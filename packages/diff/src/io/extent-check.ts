@@ -16,7 +16,7 @@ import { LOGICAL_BLOCK_SIZE } from '@walbjs/log-format';
 import { WALB_DIFF_TYPE_INDEXED, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
 import { decompressStored, decompressStoredSync } from '../codec/index.ts';
 import { recordKind } from '../layout/diff-record.ts';
-import type { IndexedDiffRecord } from '../layout/indexed-record.ts';
+import { sameStoredImage, type IndexedDiffRecord } from '../layout/indexed-record.ts';
 import { sortedRecordsOf } from './sorted-records.ts';
 import { openWdiffFile, type WdiffFile } from './wdiff-file.ts';
 import { IndexedDiffReader } from './indexed-reader.ts';
@@ -201,8 +201,7 @@ async function gatherIndexed(path: string, c: Checker, sizeLb: number | undefine
       if (sizeLb !== undefined && rec.ioAddress + rec.ioBlocks > sizeLb) return false;
       if (recordKind(rec.flags) !== 'normal') continue;
       // The records that share an image are consecutive (the reader reads it once for them).
-      if (last && last.dataOffset === rec.dataOffset && last.dataSize === rec.dataSize && last.compressionType === rec.compressionType
-        && last.origBlocks === rec.origBlocks && last.ioChecksum === rec.ioChecksum) continue;
+      if (last && sameStoredImage(last, rec)) continue;
       last = rec;
       const f = c.add(rec.dataOffset, rec.dataSize, rec.ioChecksum, rec.compressionType, rec.origBlocks * LOGICAL_BLOCK_SIZE);
       if (f && !(await f)) return false;

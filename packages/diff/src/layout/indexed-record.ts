@@ -110,6 +110,15 @@ export function decodeIndexedDiffRecord(buf: Uint8Array, off: number, loc: Error
   return r;
 }
 
+/**
+ * Whether two normal index records point at the same stored image (offset, size, codec, size
+ * decompressed and checksum all equal): the records one image was split into.
+ */
+export function sameStoredImage(a: IndexedDiffRecord, b: IndexedDiffRecord): boolean {
+  return a.dataOffset === b.dataOffset && a.dataSize === b.dataSize && a.compressionType === b.compressionType
+    && a.origBlocks === b.origBlocks && a.ioChecksum === b.ioChecksum;
+}
+
 /** Encode `r` into a fresh 48-byte buffer, computing `rec_checksum` (the field is updated). */
 export function encodeIndexedDiffRecord(r: IndexedDiffRecord, out?: Uint8Array, off = 0): Uint8Array {
   const b = out ?? Buffer.alloc(WALB_INDEXED_DIFF_RECORD_SIZE);
