@@ -68,6 +68,26 @@ export interface NativeAddon {
    */
   scanLogChunk(state: Float64Array, buf: Uint8Array, hdr: Uint8Array, salt: number, codec: number, dst: Uint8Array, out: Uint32Array): Promise<void>;
   /**
+   * A new, empty index of an indexed wdiff, held by the addon: give it the diff's IOs in write
+   * order with {@link NativeAddon.indexAdd}, take its records with {@link NativeAddon.indexEncode}.
+   * Freed when collected. See @walbjs/diff's `useNativeIndex`.
+   */
+  indexNew(): object;
+  /**
+   * Add the first `count` IOs of `ios` (8 numbers an IO: address and length in LB, kind 0 normal /
+   * 1 all zeros / 2 discard, codec, image offset in the file, stored size, image length in LB,
+   * stored checksum; the image numbers 0 for an IO without one), each newer than those before: a
+   * later IO hides what it overlaps. Returns the visible pieces now. Every IO is checked first;
+   * a bad number throws `ERR_INVALID_ARG_VALUE` naming the IO, and nothing is added.
+   */
+  indexAdd(index: object, ios: Float64Array, count: number): number;
+  /**
+   * The index records (48 bytes each, checksummed, in address order): each visible piece split
+   * into power-of-two aligned extents of at most `cap` LB (0 for no cap, else a power of two up
+   * to 2^31).
+   */
+  indexEncode(index: object, cap: number): Buffer;
+  /**
    * On the thread pool: put the salt-0 WalB checksum of each extent of the open file `fd` (`ext`:
    * (offset, length) pairs, whole numbers under 2^53) in `sums` (one word an extent), reading
    * them a 2 MiB slice at a time on two threads. A failed read rejects with `ERR_WALB_READ` (and

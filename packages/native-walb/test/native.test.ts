@@ -30,6 +30,9 @@ N('bad arguments are JS errors, not crashes', () => {
   const n = loadNative() as unknown as Record<string, (...a: unknown[]) => unknown>;
   assert.throws(() => n.checksum('not bytes', 0), /Uint8Array/);
   assert.throws(() => n.checksum(new Uint8Array(4), 'x'), /salt/);
+  // Numbers outside an unsigned 32-bit field are refused, not wrapped round.
+  for (const x of [-1, 1.5, 2 ** 32, NaN]) assert.throws(() => n.checksum(new Uint8Array(4), x), /salt: .* is not a whole number in \[0, 2\^32\)/);
+  assert.is(n.checksum(new Uint8Array(4), 2 ** 32 - 1), 1);
   assert.throws(() => n.ioctl(42, 0, new Uint8Array(4)), /path/);
 });
 N('alignOffset finds the aligned address inside a buffer, consistently across views', () => {
@@ -298,6 +301,50 @@ N('scanLogChunk walks a wlog on the thread pool; bad arguments throw before anyt
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+N('the wdiff index keeps what later IOs leave visible and encodes it as checksummed aligned records; bad arguments change nothing', () => {
+  const n = loadNative();
+  const ix = n.indexNew();
+  // [addr, blocks, kind, codec, image offset, stored size, image LB, checksum]
+  const ios = Float64Array.of(
+    0, 12, 0, 2, 8192, 100, 12, 0xabc,
+    4, 2, 2, 0, 0, 0, 0, 0,
+    2 ** 40, 8, 1, 0, 0, 0, 0, 0,
+  );
+  assert.is(n.indexAdd(ix, ios, 2), 3);
+  assert.is(n.indexAdd(ix, ios.subarray(16), 1), 4);
+  const recs = n.indexEncode(ix, 2);
+  const words = (i: number) => [...new Uint32Array(recs.buffer, recs.byteOffset + 48 * i, 12)];
+  // [0, 4) in two records of the cap, the discard, [6, 12) as 2 + 4 (6 is aligned to 2 only:
+  // capped to 2 each), then the all-zero IO above 2^32 LB: 7 + 4 records.
+  assert.is(recs.length % 48, 0);
+  const all = [...Array(recs.length / 48).keys()].map(words);
+  assert.equal(all.map((w) => [w[0], w[1], w[2], w[3] & 0xff, w[7]]), [
+    [0, 0, 2, 0, 0], [2, 0, 2, 0, 2], [4, 0, 2, 4, 0], [6, 0, 2, 0, 6], [8, 0, 2, 0, 8], [10, 0, 2, 0, 10],
+    [0, 256, 2, 2, 0], [2, 256, 2, 2, 0], [4, 256, 2, 2, 0], [6, 256, 2, 2, 0],
+  ]);
+  for (const w of all) assert.is(w.reduce((a, b) => (a + b) >>> 0, 0), 0, 'record checksum');
+  assert.equal(words(0).slice(3, 11), [2 << 8, 8192, 0, 100, 0, 12, 0, 0xabc]);
+  const bad: Array<[unknown[], RegExp]> = [
+    [[{}, ios, 1], /index must be a handle made by this addon/],
+    [[ix, new Float32Array(8), 1], /Float64Array/],
+    [[ix, ios, 4], /count: 4 IOs, ios holds 3/],
+    [[ix, Float64Array.of(...ios.subarray(0, 8), -1, 1, 0, 0, 0, 0, 0, 0), 2], /IO 1: address -1/],
+    [[ix, Float64Array.of(0, 1.5, 1, 0, 0, 0, 0, 0), 1], /IO 0: length 1.5/],
+    [[ix, Float64Array.of(0, 16, 0, 2, 0, 9, 8, 0), 1], /larger than its image/],
+    [[ix, Float64Array.of(2 ** 53 - 2, 4, 1, 0, 0, 0, 0, 0), 1], /beyond 2\^53/],
+    [[ix, Float64Array.of(0, 4, 2, 0, 0, 9, 0, 0), 1], /without data/],
+  ];
+  for (const [args, re] of bad) assert.throws(() => (n.indexAdd as (...a: unknown[]) => unknown)(...args), re);
+  // Nothing was added by the calls that threw, not even the good IO before a bad one.
+  assert.is(n.indexAdd(ix, ios, 0), 4);
+  assert.ok(Buffer.from(n.indexEncode(ix, 2)).equals(Buffer.from(recs)));
+  assert.throws(() => n.indexEncode(ix, 3), /cap: 3/);
+  assert.throws(() => n.indexEncode(ix, 2 ** 32), /cap/);
+  // A handle of another kind is refused, not read as an index (nor the index as a device).
+  assert.throws(() => n.captureLsids(ix), /handle made by this addon/);
+  assert.is(n.indexEncode(n.indexNew(), 0).length, 0);
 });
 
 N('storeBatch on random arguments: a typed error before anything starts, or a consistent result (property)', async () => {

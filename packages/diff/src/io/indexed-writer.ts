@@ -20,6 +20,8 @@ import { kindFlags } from '../layout/diff-record.ts';
 import { alignedSize, encodeDiffIndexSuper, maxAlignedSize, writeIndexedDiffRecord, type DiffIndexSuper, type IndexedDiffRecord } from '../layout/indexed-record.ts';
 import { view } from '../layout/view.ts';
 import { OrderedCompressor, type StoredData } from './stored-data.ts';
+import { IO_NUMBERS, KIND_NUMBER, nativeIndexFns, type NativeIndexFns } from './native-index.ts';
+import { checkIo } from '../algo/diff-memory.ts';
 import type { WdiffWriteOptions, WriteSummary } from './sorted-writer.ts';
 
 /** Options of {@link IndexedDiffWriter.create} (`cmpr` applies to each image). */
@@ -45,6 +47,17 @@ interface FileImage extends DiffImage {
 }
 
 const NO_BYTES = Buffer.alloc(0);
+/** IOs handed to an external index at a time. */
+const NATIVE_BATCH = 4096;
+
+/** The index kept by an external implementation (see `useNativeIndex`), and the IOs not yet handed to it. */
+interface ExternalIndex {
+  fns: NativeIndexFns;
+  handle: object;
+  batch: Float64Array;
+  n: number;
+  size: number;
+}
 
 /**
  * Writes an indexed wdiff. IOs may come in any order and overlap: the later one wins.
@@ -56,6 +69,8 @@ const NO_BYTES = Buffer.alloc(0);
  */
 export class IndexedDiffWriter {
   private readonly index: DiffMemory;
+  /** Set when an external implementation keeps the index (then {@link index} stays empty). */
+  private readonly ext: ExternalIndex | undefined;
   private readonly align: boolean;
   private offset: number;
   private nData = 0;
@@ -76,6 +91,9 @@ export class IndexedDiffWriter {
     this.sync = opts.sync ?? false;
     this.index = new DiffMemory({ maxIoBlocks: opts.splitOnAdd ?? 0 });
     this.align = opts.align ?? true;
+    const fns = nativeIndexFns();
+    // The external index splits and aligns as the format does; the writer's own handles the rest.
+    this.ext = fns && this.align && !opts.splitOnAdd ? { fns, handle: fns.indexNew(), batch: new Float64Array(NATIVE_BATCH * IO_NUMBERS), n: 0, size: 0 } : undefined;
   }
 
   /** Create the file (or stream) and write the header. */
@@ -88,7 +106,16 @@ export class IndexedDiffWriter {
 
   /** Number of IOs in the index now. */
   get indexSize(): number {
-    return this.index.size;
+    if (!this.ext) return this.index.size;
+    this.handOver(this.ext);
+    return this.ext.size;
+  }
+
+  /** Give the external index the IOs batched for it. */
+  private handOver(x: ExternalIndex): void {
+    if (x.n === 0) return;
+    x.size = x.fns.indexAdd(x.handle, x.batch, x.n);
+    x.n = 0;
   }
 
   /** Add an IO (any order; a later IO overrides what it overlaps). */
@@ -121,6 +148,27 @@ export class IndexedDiffWriter {
    * await {@link OutWriter.ready} now and then).
    */
   appendStored(addr: number, blocks: number, kind: DiffIo['kind'], d: { cmpr: number; stored: Uint8Array; checksum: number; blocks: number } | undefined): void {
+    const x = this.ext;
+    if (x) {
+      // The checks DiffMemory.add makes, so that a bad IO is refused here, as without it.
+      if (!(addr >= 0 && blocks > 0 && Number.isSafeInteger(addr + blocks) && Number.isInteger(addr) && Number.isInteger(blocks) && (d ? blocks <= d.blocks : kind === 'allzero' || kind === 'discard'))) {
+        checkIo(d ? { addr, blocks, kind: 'normal', data: { image: { stored: NO_BYTES, cmpr: d.cmpr, blocks: d.blocks }, offsetLb: 0 } } : { addr, blocks, kind });
+      }
+      this.nData++;
+      if (x.n === NATIVE_BATCH) this.handOver(x);
+      const b = x.batch;
+      const i = x.n++ * IO_NUMBERS;
+      b[i] = addr;
+      b[i + 1] = blocks;
+      if (d) {
+        b[i + 2] = 0; b[i + 3] = d.cmpr; b[i + 4] = this.offset; b[i + 5] = d.stored.byteLength; b[i + 6] = d.blocks; b[i + 7] = d.checksum >>> 0;
+        this.out.push(d.stored);
+        this.offset += d.stored.byteLength;
+      } else {
+        b[i + 2] = KIND_NUMBER[kind]; b[i + 3] = 0; b[i + 4] = 0; b[i + 5] = 0; b[i + 6] = 0; b[i + 7] = 0;
+      }
+      return;
+    }
     this.nData++;
     if (!d) {
       this.index.add({ addr, blocks, kind });
@@ -141,6 +189,13 @@ export class IndexedDiffWriter {
     if (pad) this.out.push(Buffer.alloc(pad));
     const indexOffset = this.offset + pad;
     let n = 0;
+    if (this.ext) {
+      this.handOver(this.ext);
+      const recs = this.ext.fns.indexEncode(this.ext.handle, Math.min(maxAlignedSize(this.maxIoBlocks), 0x8000_0000));
+      n = recs.byteLength / WALB_INDEXED_DIFF_RECORD_SIZE;
+      if (n) await this.out.write(recs);
+      return this.finish(indexOffset, n);
+    }
     // Records are encoded in place, a run of them per buffer, through one view and one record
     // object: an index has tens of thousands of records (28,000 for a 525 MiB random log), and
     // allocating per record cost more than the encoding (about 1.5 µs a record).
@@ -191,6 +246,11 @@ export class IndexedDiffWriter {
       }
     }
     if (k) await this.out.write(buf.subarray(0, k * WALB_INDEXED_DIFF_RECORD_SIZE));
+    return this.finish(indexOffset, n);
+  }
+
+  /** Write the index super of `n` records at `indexOffset`, and close the output. */
+  private async finish(indexOffset: number, n: number): Promise<WriteSummary> {
     const sup: DiffIndexSuper = { indexOffset, nRecords: n, nData: this.nData, reserved1: 0, checksum: 0 };
     await this.out.write(encodeDiffIndexSuper(sup));
     await this.out.close(this.sync);

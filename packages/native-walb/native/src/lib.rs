@@ -16,6 +16,7 @@ mod log_scan;
 mod scratch;
 mod store_batch;
 mod sum_extents;
+mod wdiff_index;
 mod sysfs;
 
 use napi::*;
@@ -418,6 +419,49 @@ unsafe extern "C" fn js_scan_log_chunk(env: napi_env, info: napi_callback_info) 
     })
 }
 
+type IndexHandle = std::sync::Mutex<wdiff_index::IndexBuilder>;
+
+/// `indexNew()`: an empty index of an indexed wdiff (see wdiff_index.rs), to give IOs in write order.
+unsafe extern "C" fn js_index_new(env: napi_env, _info: napi_callback_info) -> napi_value {
+    guard(env, || external(env, IndexHandle::default()))
+}
+
+/// `indexAdd(index, ios, count): number` — add the first `count` IOs of `ios` (a Float64Array of 8
+/// numbers an IO: address, LB, kind 0/1/2 for normal/all zeros/discard, codec, image offset,
+/// stored size, image LB, checksum), each newer than the ones before; returns the visible pieces
+/// now. Every IO is checked before any is added: on an error nothing changes.
+unsafe extern "C" fn js_index_add(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [h, a, c] = args::<3>(env, info)?;
+        let ix: &IndexHandle = get_external(env, h, "index")?;
+        let (p, n) = typed_array_raw(env, a, NAPI_FLOAT64_ARRAY, "Float64Array", "ios")?;
+        let count = get_u32(env, c, "count")? as usize;
+        let k = wdiff_index::IO_NUMBERS;
+        if count > n / k { return Err(JsError::new("ERR_INVALID_ARG_VALUE", format!("count: {count} IOs, ios holds {}", n / k))); }
+        let nums = if count == 0 { &[][..] } else { std::slice::from_raw_parts(p as *const f64, count * k) };
+        let ios = nums.chunks_exact(k).enumerate()
+            .map(|(i, x)| wdiff_index::IndexIo::parse(x).map_err(|m| JsError::new("ERR_INVALID_ARG_VALUE", format!("ios: IO {i}: {m}"))))
+            .collect::<JsResult<Vec<_>>>()?;
+        let mut b = ix.lock().unwrap_or_else(|e| e.into_inner());
+        for io in &ios { b.add(io); }
+        uint32(env, b.len().min(u32::MAX as usize) as u32)
+    })
+}
+
+/// `indexEncode(index, cap): Buffer` — the index records (48 bytes each, in address order), every
+/// visible piece split into power-of-two aligned extents of at most `cap` LB (0 or a power of two
+/// up to 2^31; 0: no cap).
+unsafe extern "C" fn js_index_encode(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [h, c] = args::<2>(env, info)?;
+        let ix: &IndexHandle = get_external(env, h, "index")?;
+        let cap = get_u32(env, c, "cap")?;
+        if cap != 0 && (!cap.is_power_of_two() || cap > 1 << 31) { return Err(JsError::new("ERR_INVALID_ARG_VALUE", format!("cap: {cap} is neither 0 nor a power of two up to 2^31"))); }
+        let recs = ix.lock().unwrap_or_else(|e| e.into_inner()).encode(cap as u64);
+        buffer_copy(env, &recs)
+    })
+}
+
 type DeviceHandle = Arc<capture::Device>;
 
 /// `captureOpen(ldev, ddev, errorBeforeOverflow, checkpointMs, maxPackKb) → Promise<handle>`: open
@@ -586,6 +630,9 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
         export(env, exports, "sumExtents", Some(js_sum_extents))?;
         export(env, exports, "copyPieces", Some(js_copy_pieces))?;
         export(env, exports, "scanLogChunk", Some(js_scan_log_chunk))?;
+        export(env, exports, "indexNew", Some(js_index_new))?;
+        export(env, exports, "indexAdd", Some(js_index_add))?;
+        export(env, exports, "indexEncode", Some(js_index_encode))?;
         export(env, exports, "ioctl", Some(js_ioctl))?;
         export(env, exports, "version", Some(js_version))?;
         export(env, exports, "panicForTest", Some(js_panic_for_test))?;

@@ -29,7 +29,7 @@ extern "C" {
     pub fn napi_create_function(env: napi_env, name: *const c_char, len: usize, cb: napi_callback, data: *mut c_void, result: *mut napi_value) -> napi_status;
     pub fn napi_set_named_property(env: napi_env, object: napi_value, name: *const c_char, value: napi_value) -> napi_status;
     pub fn napi_get_cb_info(env: napi_env, info: napi_callback_info, argc: *mut usize, argv: *mut napi_value, this_arg: *mut napi_value, data: *mut *mut c_void) -> napi_status;
-    pub fn napi_get_value_uint32(env: napi_env, value: napi_value, result: *mut u32) -> napi_status;
+    pub fn napi_get_value_double(env: napi_env, value: napi_value, result: *mut f64) -> napi_status;
     pub fn napi_get_value_string_utf8(env: napi_env, value: napi_value, buf: *mut c_char, bufsize: usize, result: *mut usize) -> napi_status;
     pub fn napi_get_typedarray_info(env: napi_env, value: napi_value, kind: *mut i32, length: *mut usize, data: *mut *mut c_void, arraybuffer: *mut napi_value, byte_offset: *mut usize) -> napi_status;
     pub fn napi_is_typedarray(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
@@ -57,6 +57,8 @@ extern "C" {
     pub fn napi_create_reference(env: napi_env, value: napi_value, initial_refcount: u32, result: *mut napi_ref) -> napi_status;
     pub fn napi_delete_reference(env: napi_env, r: napi_ref) -> napi_status;
     pub fn napi_get_value_bool(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
+    pub fn napi_type_tag_object(env: napi_env, value: napi_value, tag: *const napi_type_tag) -> napi_status;
+    pub fn napi_check_object_type_tag(env: napi_env, value: napi_value, tag: *const napi_type_tag, result: *mut bool) -> napi_status;
 }
 
 pub unsafe fn bigint(env: napi_env, n: u64) -> JsResult<napi_value> {
@@ -85,7 +87,25 @@ pub unsafe fn get_bool(env: napi_env, v: napi_value, what: &str) -> JsResult<boo
     Ok(b)
 }
 
-/// Hand `value` to JS as an external; it is dropped when JS collects it.
+/// Node-API's type tag: 128 bits that mark which Rust type an external holds.
+#[repr(C)]
+pub struct napi_type_tag {
+    lower: u64,
+    upper: u64,
+}
+
+/// The tag of externals holding a `T`: distinct per type within the process, so that a handle of
+/// one kind passed where another is expected is refused rather than read as the wrong type.
+fn tag_of<T: 'static>() -> napi_type_tag {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::any::TypeId::of::<T>().hash(&mut h);
+    let lower = h.finish();
+    std::any::type_name::<T>().hash(&mut h);
+    napi_type_tag { lower, upper: h.finish() }
+}
+
+/// Hand `value` to JS as an external, tagged with its type; it is dropped when JS collects it.
 pub unsafe fn external<T: Send + 'static>(env: napi_env, value: T) -> JsResult<napi_value> {
     unsafe extern "C" fn fin<T>(_env: napi_env, data: *mut c_void, _hint: *mut c_void) {
         drop(Box::from_raw(data as *mut T));
@@ -96,13 +116,16 @@ pub unsafe fn external<T: Send + 'static>(env: napi_env, value: T) -> JsResult<n
         drop(Box::from_raw(raw as *mut T));
         return Err(JsError::new("ERR_NAPI", "napi_create_external failed"));
     }
+    check(napi_type_tag_object(env, v, &tag_of::<T>()), "napi_type_tag_object")?;
     Ok(v)
 }
 
 /// The value behind an external made by [`external`] with the same `T`.
-pub unsafe fn get_external<'a, T>(env: napi_env, v: napi_value, what: &str) -> JsResult<&'a T> {
+pub unsafe fn get_external<'a, T: 'static>(env: napi_env, v: napi_value, what: &str) -> JsResult<&'a T> {
     let mut p = ptr::null_mut();
-    if napi_get_value_external(env, v, &mut p) != NAPI_OK || p.is_null() {
+    let mut ours = false;
+    if napi_check_object_type_tag(env, v, &tag_of::<T>(), &mut ours) != NAPI_OK || !ours
+        || napi_get_value_external(env, v, &mut p) != NAPI_OK || p.is_null() {
         return Err(JsError::arg(format!("{what} must be a handle made by this addon")));
     }
     Ok(&*(p as *const T))
@@ -188,12 +211,17 @@ pub unsafe fn args<const N: usize>(env: napi_env, info: napi_callback_info) -> J
     Ok(argv)
 }
 
+/// A whole number in [0, 2^32): anything else (a fraction, a negative number, 2^32 or more, which
+/// Node-API's own conversion would wrap round) is an error naming `what`.
 pub unsafe fn get_u32(env: napi_env, v: napi_value, what: &str) -> JsResult<u32> {
-    let mut n = 0u32;
-    if napi_get_value_uint32(env, v, &mut n) != NAPI_OK {
+    let mut x = 0f64;
+    if napi_get_value_double(env, v, &mut x) != NAPI_OK {
         return Err(JsError::arg(format!("{what} must be a number")));
     }
-    Ok(n)
+    if !(x >= 0.0 && x <= u32::MAX as f64 && x.fract() == 0.0) {
+        return Err(JsError::new("ERR_INVALID_ARG_VALUE", format!("{what}: {x} is not a whole number in [0, 2^32)")));
+    }
+    Ok(x as u32)
 }
 
 pub unsafe fn get_string(env: napi_env, v: napi_value, what: &str) -> JsResult<String> {
