@@ -82,11 +82,12 @@ export interface NativeAddon {
    */
   indexAdd(index: object, ios: Float64Array, count: number): number;
   /**
-   * The index records (48 bytes each, checksummed, in address order): each visible piece split
-   * into power-of-two aligned extents of at most `cap` LB (0 for no cap, else a power of two up
-   * to 2^31).
+   * The next index records, at most `max` (1 to 2^20) of them: 48 bytes each, checksummed, in
+   * address order, an empty Buffer once all were taken; each visible piece split into
+   * power-of-two aligned extents of at most `cap` LB (0 for no cap, else a power of two up to
+   * 2^31). Once records were taken no IO can be added (`ERR_INVALID_STATE`).
    */
-  indexEncode(index: object, cap: number): Buffer;
+  indexEncode(index: object, cap: number, max: number): Buffer;
   /**
    * On the thread pool: put the salt-0 WalB checksum of each extent of the open file `fd` (`ext`:
    * (offset, length) pairs, whole numbers under 2^53) in `sums` (one word an extent), reading

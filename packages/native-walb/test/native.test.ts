@@ -305,19 +305,25 @@ N('scanLogChunk walks a wlog on the thread pool; bad arguments throw before anyt
 
 N('the wdiff index keeps what later IOs leave visible and encodes it as checksummed aligned records; bad arguments change nothing', () => {
   const n = loadNative();
-  const ix = n.indexNew();
   // [addr, blocks, kind, codec, image offset, stored size, image LB, checksum]
   const ios = Float64Array.of(
     0, 12, 0, 2, 8192, 100, 12, 0xabc,
     4, 2, 2, 0, 0, 0, 0, 0,
     2 ** 40, 8, 1, 0, 0, 0, 0, 0,
   );
-  assert.is(n.indexAdd(ix, ios, 2), 3);
-  assert.is(n.indexAdd(ix, ios.subarray(16), 1), 4);
-  const recs = n.indexEncode(ix, 2);
+  const filled = () => {
+    const x = n.indexNew();
+    assert.is(n.indexAdd(x, ios, 2), 3);
+    assert.is(n.indexAdd(x, ios.subarray(16), 1), 4);
+    return x;
+  };
+  const ix = filled();
+  const recs = n.indexEncode(ix, 2, 1000);
+  assert.is(n.indexEncode(ix, 2, 1000).length, 0, 'all taken');
+  assert.throws(() => n.indexAdd(ix, ios, 1), /records are being taken/);
   const words = (i: number) => [...new Uint32Array(recs.buffer, recs.byteOffset + 48 * i, 12)];
-  // [0, 4) in two records of the cap, the discard, [6, 12) as 2 + 4 (6 is aligned to 2 only:
-  // capped to 2 each), then the all-zero IO above 2^32 LB: 7 + 4 records.
+  // [0, 4) in two records of the cap, the discard, [6, 12) in records of 2, then the all-zero IO
+  // above 2^32 LB in four.
   assert.is(recs.length % 48, 0);
   const all = [...Array(recs.length / 48).keys()].map(words);
   assert.equal(all.map((w) => [w[0], w[1], w[2], w[3] & 0xff, w[7]]), [
@@ -326,25 +332,30 @@ N('the wdiff index keeps what later IOs leave visible and encodes it as checksum
   ]);
   for (const w of all) assert.is(w.reduce((a, b) => (a + b) >>> 0, 0), 0, 'record checksum');
   assert.equal(words(0).slice(3, 11), [2 << 8, 8192, 0, 100, 0, 12, 0, 0xabc]);
+  // Taken three at a time: the same records.
+  const ix2 = filled();
+  const runs: Buffer[] = [];
+  for (let r = n.indexEncode(ix2, 2, 3); r.length > 0; r = n.indexEncode(ix2, 2, 3)) { assert.ok(r.length <= 3 * 48); runs.push(r); }
+  assert.ok(Buffer.concat(runs).equals(recs));
+  const ix3 = filled();
   const bad: Array<[unknown[], RegExp]> = [
     [[{}, ios, 1], /index must be a handle made by this addon/],
-    [[ix, new Float32Array(8), 1], /Float64Array/],
-    [[ix, ios, 4], /count: 4 IOs, ios holds 3/],
-    [[ix, Float64Array.of(...ios.subarray(0, 8), -1, 1, 0, 0, 0, 0, 0, 0), 2], /IO 1: address -1/],
-    [[ix, Float64Array.of(0, 1.5, 1, 0, 0, 0, 0, 0), 1], /IO 0: length 1.5/],
-    [[ix, Float64Array.of(0, 16, 0, 2, 0, 9, 8, 0), 1], /larger than its image/],
-    [[ix, Float64Array.of(2 ** 53 - 2, 4, 1, 0, 0, 0, 0, 0), 1], /beyond 2\^53/],
-    [[ix, Float64Array.of(0, 4, 2, 0, 0, 9, 0, 0), 1], /without data/],
+    [[ix3, new Float32Array(8), 1], /Float64Array/],
+    [[ix3, ios, 4], /count: 4 IOs, ios holds 3/],
+    [[ix3, Float64Array.of(...ios.subarray(0, 8), -1, 1, 0, 0, 0, 0, 0, 0), 2], /IO 1: address -1/],
+    [[ix3, Float64Array.of(0, 1.5, 1, 0, 0, 0, 0, 0), 1], /IO 0: length 1.5/],
+    [[ix3, Float64Array.of(0, 16, 0, 2, 0, 9, 8, 0), 1], /larger than its image/],
+    [[ix3, Float64Array.of(2 ** 53 - 2, 4, 1, 0, 0, 0, 0, 0), 1], /beyond 2\^53/],
+    [[ix3, Float64Array.of(0, 4, 2, 0, 0, 9, 0, 0), 1], /without data/],
   ];
   for (const [args, re] of bad) assert.throws(() => (n.indexAdd as (...a: unknown[]) => unknown)(...args), re);
-  // Nothing was added by the calls that threw, not even the good IO before a bad one.
-  assert.is(n.indexAdd(ix, ios, 0), 4);
-  assert.ok(Buffer.from(n.indexEncode(ix, 2)).equals(Buffer.from(recs)));
-  assert.throws(() => n.indexEncode(ix, 3), /cap: 3/);
-  assert.throws(() => n.indexEncode(ix, 2 ** 32), /cap/);
+  for (const [cap, max, re] of [[3, 10, /cap: 3/], [2 ** 32, 10, /cap/], [2, 0, /max: 0/], [2, 2 ** 21, /max/]] as const) assert.throws(() => n.indexEncode(ix3, cap, max), re);
+  // Nothing was added by the calls that threw, not even the good IO before a bad one, and no record taken.
+  assert.is(n.indexAdd(ix3, ios, 0), 4);
+  assert.ok(n.indexEncode(ix3, 2, 1000).equals(recs));
   // A handle of another kind is refused, not read as an index (nor the index as a device).
   assert.throws(() => n.captureLsids(ix), /handle made by this addon/);
-  assert.is(n.indexEncode(n.indexNew(), 0).length, 0);
+  assert.is(n.indexEncode(n.indexNew(), 0, 1).length, 0);
 });
 
 N('storeBatch on random arguments: a typed error before anything starts, or a consistent result (property)', async () => {

@@ -49,6 +49,8 @@ interface FileImage extends DiffImage {
 const NO_BYTES = Buffer.alloc(0);
 /** IOs handed to an external index at a time. */
 const NATIVE_BATCH = 4096;
+/** Index records taken from an external index at a time. */
+const RECORD_RUN = 16384;
 
 /** The index kept by an external implementation (see `useNativeIndex`), and the IOs not yet handed to it. */
 interface ExternalIndex {
@@ -190,10 +192,14 @@ export class IndexedDiffWriter {
     const indexOffset = this.offset + pad;
     let n = 0;
     if (this.ext) {
-      this.handOver(this.ext);
-      const recs = this.ext.fns.indexEncode(this.ext.handle, Math.min(maxAlignedSize(this.maxIoBlocks), 0x8000_0000));
-      n = recs.byteLength / WALB_INDEXED_DIFF_RECORD_SIZE;
-      if (n) await this.out.write(recs);
+      const x = this.ext;
+      this.handOver(x);
+      const cap = Math.min(maxAlignedSize(this.maxIoBlocks), 0x8000_0000);
+      // A run of records at a time: the memory of a run, whatever the size of the index.
+      for (let recs = x.fns.indexEncode(x.handle, cap, RECORD_RUN); recs.byteLength > 0; recs = x.fns.indexEncode(x.handle, cap, RECORD_RUN)) {
+        n += recs.byteLength / WALB_INDEXED_DIFF_RECORD_SIZE;
+        await this.out.write(recs);
+      }
       return this.finish(indexOffset, n);
     }
     // Records are encoded in place, a run of them per buffer, through one view and one record

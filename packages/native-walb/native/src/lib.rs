@@ -443,21 +443,25 @@ unsafe extern "C" fn js_index_add(env: napi_env, info: napi_callback_info) -> na
             .map(|(i, x)| wdiff_index::IndexIo::parse(x).map_err(|m| JsError::new("ERR_INVALID_ARG_VALUE", format!("ios: IO {i}: {m}"))))
             .collect::<JsResult<Vec<_>>>()?;
         let mut b = ix.lock().unwrap_or_else(|e| e.into_inner());
+        if b.encoding() { return Err(JsError::new("ERR_INVALID_STATE", "index: its records are being taken; no IO can be added")); }
         for io in &ios { b.add(io); }
         uint32(env, b.len().min(u32::MAX as usize) as u32)
     })
 }
 
-/// `indexEncode(index, cap): Buffer` — the index records (48 bytes each, in address order), every
-/// visible piece split into power-of-two aligned extents of at most `cap` LB (0 or a power of two
-/// up to 2^31; 0: no cap).
+/// `indexEncode(index, cap, max): Buffer` — the next index records, at most `max` (1 to 2^20) of
+/// them (48 bytes each, in address order; empty once all were taken), every visible piece split
+/// into power-of-two aligned extents of at most `cap` LB (0 or a power of two up to 2^31; 0: no
+/// cap). No IO can be added once records were taken.
 unsafe extern "C" fn js_index_encode(env: napi_env, info: napi_callback_info) -> napi_value {
     guard(env, || {
-        let [h, c] = args::<2>(env, info)?;
+        let [h, c, m] = args::<3>(env, info)?;
         let ix: &IndexHandle = get_external(env, h, "index")?;
         let cap = get_u32(env, c, "cap")?;
+        let max = get_u32(env, m, "max")?;
         if cap != 0 && (!cap.is_power_of_two() || cap > 1 << 31) { return Err(JsError::new("ERR_INVALID_ARG_VALUE", format!("cap: {cap} is neither 0 nor a power of two up to 2^31"))); }
-        let recs = ix.lock().unwrap_or_else(|e| e.into_inner()).encode(cap as u64);
+        if !(1..=1 << 20).contains(&max) { return Err(JsError::new("ERR_INVALID_ARG_VALUE", format!("max: {max} records is not in [1, 2^20]"))); }
+        let recs = ix.lock().unwrap_or_else(|e| e.into_inner()).encode_next(cap as u64, max as usize);
         buffer_copy(env, &recs)
     })
 }

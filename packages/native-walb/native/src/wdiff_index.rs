@@ -83,10 +83,12 @@ impl IndexIo {
     }
 }
 
-/// The visible pieces of the IOs added so far, by start address.
+/// The visible pieces of the IOs added so far, by start address; once its records are being
+/// taken ([`IndexBuilder::encode_next`]), where the next one starts.
 #[derive(Default, Debug)]
 pub struct IndexBuilder {
     map: BTreeMap<u64, Piece>,
+    next: Option<u64>,
 }
 
 impl IndexBuilder {
@@ -95,8 +97,14 @@ impl IndexBuilder {
         self.map.len()
     }
 
-    /// Add `io`, newer than everything added before.
+    /// Whether its records have started to be taken (no IO may be added then).
+    pub fn encoding(&self) -> bool {
+        self.next.is_some()
+    }
+
+    /// Add `io`, newer than everything added before (and before any record is taken).
     pub fn add(&mut self, io: &IndexIo) {
+        debug_assert!(self.next.is_none(), "an IO added to an index being encoded");
         let (a, e) = (io.addr, io.addr + io.blocks);
         // A piece that starts before `a` and reaches into the IO: its head stays, and its tail
         // when it reaches past the IO.
@@ -116,14 +124,24 @@ impl IndexBuilder {
         self.map.insert(a, Piece { end: e, off: 0, flags, normal, data_offset: io.data_offset, data_size: io.data_size, orig_blocks: io.orig_blocks, io_checksum: io.io_checksum });
     }
 
-    /// The index records, in address order: each piece split into the largest power-of-two
-    /// aligned extents (at most 2^31 LB, and at most `cap` LB when `cap` is not 0: a power of two).
-    pub fn encode(&self, cap: u64) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.map.len() * RECORD_SIZE);
-        for (&start, p) in &self.map {
-            let (mut addr, mut off) = (start, p.off);
-            let mut left = p.end - start;
+    /// The next index records, at most `max` (> 0) of them, in address order; none once all were
+    /// taken. Each piece is split into the largest power-of-two aligned extents (at most 2^31 LB,
+    /// and at most `cap` LB when `cap` is not 0: a power of two). The split of a piece depends only
+    /// on where it starts and how long it is, so taking the records in runs gives the same ones.
+    pub fn encode_next(&mut self, cap: u64, max: usize) -> Vec<u8> {
+        let at = self.next.unwrap_or(0);
+        let mut out = Vec::with_capacity(max.min(self.map.len() + 64) * RECORD_SIZE);
+        // The piece the previous run stopped inside, else the first one from there.
+        let first = self.map.range(..=at).next_back().filter(|(_, p)| p.end > at).map_or(at, |(&s, _)| s);
+        for (&start, p) in self.map.range(first..) {
+            let mut addr = start.max(at);
+            let mut off = p.off + (addr - start);
+            let mut left = p.end - addr;
             while left > 0 {
+                if out.len() == max * RECORD_SIZE {
+                    self.next = Some(addr);
+                    return out;
+                }
                 let mut s = aligned_size(addr);
                 if s > left { s = max_aligned_size(left); }
                 if cap > 0 && s > cap { s = cap; }
@@ -133,7 +151,19 @@ impl IndexBuilder {
                 left -= s;
             }
         }
+        self.next = Some(u64::MAX);
         out
+    }
+
+    /// All the records (see [`IndexBuilder::encode_next`]).
+    #[cfg(test)]
+    pub fn encode(&mut self, cap: u64) -> Vec<u8> {
+        let mut all = Vec::new();
+        loop {
+            let run = self.encode_next(cap, 3);
+            if run.is_empty() { return all; }
+            all.extend_from_slice(&run);
+        }
     }
 }
 
@@ -208,6 +238,16 @@ mod tests {
             for x in &ios { ix.add(x); }
             let cap = [0u64, 8, 16, 2048][round % 4];
             let recs = ix.encode(cap);
+            // Taken in runs of any length, the same records.
+            let mut again = IndexBuilder::default();
+            for x in &ios { again.add(x); }
+            let mut runs = Vec::new();
+            loop {
+                let r = again.encode_next(cap, 1 + round % 7);
+                if r.is_empty() { break; }
+                runs.extend_from_slice(&r);
+            }
+            assert_eq!(runs, recs);
             let want = model(&ios, size);
             let mut seen = vec![None; size];
             let mut last_end = 0;
