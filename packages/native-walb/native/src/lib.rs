@@ -16,8 +16,8 @@ mod log_scan;
 mod scratch;
 mod store_batch;
 mod sum_extents;
-mod wdiff_index;
 mod sysfs;
+mod wdiff_index;
 
 use napi::*;
 use std::ffi::c_void;
