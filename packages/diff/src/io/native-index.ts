@@ -19,7 +19,11 @@ import { encodeIndexedDiffRecord, splitToAligned } from '../layout/indexed-recor
 export interface NativeIndexFns {
   /** A new, empty index. */
   indexNew(): object;
-  /** Add the first `count` IOs of `ios` (8 numbers each, see {@link IO_NUMBERS}); the visible pieces now. */
+  /**
+   * Add the first `count` IOs of `ios`, 8 numbers each: address, LB, kind (0 normal, 1 all zeros,
+   * 2 discard), codec, image offset in the file, stored size, image LB, stored checksum (the image
+   * numbers 0 without an image). Returns the visible pieces now.
+   */
   indexAdd(index: object, ios: Float64Array, count: number): number;
   /**
    * The next records, at most `max` (none once all were taken), each visible piece split into
