@@ -147,7 +147,7 @@ export class IndexedDiffWriter {
 
   /**
    * Add an IO whose data is already in its stored form, `d.blocks` LB (internal: synchronous;
-   * await {@link OutWriter.ready} now and then).
+   * await `this.output.ready()` now and then).
    */
   appendStored(addr: number, blocks: number, kind: DiffIo['kind'], d: { cmpr: number; stored: Uint8Array; checksum: number; blocks: number } | undefined): void {
     const x = this.ext;

@@ -39,7 +39,7 @@ export interface SortedReadOptions {
    * entry is used up (copied, written, checked) before reading on. Default false.
    */
   reuseBuffers?: boolean;
-  /** Bytes per read of a file ({@link ChunkReaderOptions.chunkBytes}; default 2 MiB). */
+  /** Bytes per read of a file (as log-format's chunk reader takes them; default 2 MiB). */
   chunkBytes?: number;
   /**
    * The caller tells with {@link SortedDiffReader.releaseBelow} which IOs it is done with, and a

@@ -136,7 +136,7 @@ export class SortedDiffWriter {
 
   /**
    * Add a record whose data is already in its stored form (internal: the caller keeps the order,
-   * splits, and checks nothing overlaps). Synchronous; await {@link OutWriter.ready} now and then.
+   * splits, and checks nothing overlaps). Synchronous; await `this.output.ready()` now and then.
    */
   appendStored(addr: number, blocks: number, kind: DiffIo['kind'], d: { cmpr: number; stored: Uint8Array; checksum: number } | undefined): void {
     const size = d ? d.stored.byteLength : 0;
