@@ -163,17 +163,18 @@ function toolThenSync(bin: string, args: string[], out: string, bare: number[], 
 
 /**
  * The row of a merge or apply of `mibIn` MiB: against the reference run (synced as ours is, with
- * a note of the ratio without that sync) or, with none, against the issue's quoted figure. A
- * reference that syncs by itself passes `syncNote` (saying so) instead of `bare` times.
+ * a note of the ratio without that sync, and of the disk's ceiling for what `outputs` hold) or,
+ * with none, against the issue's quoted figure. A reference that syncs by itself passes `syncNote`
+ * (saying so) instead of `bare` times.
  */
-function emitSynced(name: string, mibIn: number, r: { secs: number; refSecs?: number }, bare: number[], quotedMBs: number, syncNote?: string): void {
+function emitSynced(name: string, mibIn: number, r: { secs: number; refSecs?: number }, bare: number[], quotedMBs: number, outputs: string[], syncNote?: string): void {
   const row: Record<string, unknown> = { name, value: mibIn / r.secs, unit: 'MiB/s' };
   const quoted = `against the issue's quoted ${quotedMBs} MB/s, ${((mibIn / r.secs) / (quotedMBs * MB / MiB)).toFixed(2)}×`;
   if (r.refSecs !== undefined) {
     const b = median(bare);
     Object.assign(row, {
       reference: syncNote ? 'walb-tools run' : 'walb-tools run (+ sync --data)', refValue: mibIn / r.refSecs, ratio: r.refSecs / r.secs, goal: '≥ 1.5×',
-      note: syncNote ? `${syncNote}; ${quoted}` : `walb-tools without the sync of its output: ${(mibIn / b).toFixed(0)} MiB/s, ours ${(b / r.secs).toFixed(2)}× that; ${quoted}`,
+      note: [syncNote ?? `walb-tools without the sync of its output: ${(mibIn / b).toFixed(0)} MiB/s, ours ${(b / r.secs).toFixed(2)}× that`, quoted, diskCeiling(r.refSecs, outputs)].filter(Boolean).join('; '),
     });
   } else {
     Object.assign(row, { reference: `walb-tools (quoted ${quotedMBs} MB/s)`, refValue: quotedMBs * MB / MiB, ratio: (mibIn / r.secs) / (quotedMBs * MB / MiB), goal: '≥ 1.5×' });
@@ -192,22 +193,46 @@ const dir = join(process.cwd(), '.bench-tmp', 'diff');
 mkdirSync(dir, { recursive: true });
 const mib = (p: string) => statSync(p).size / MiB;
 /**
- * The disk's rate for the outputs, as context for the rows bound by it: 512 MiB written with
- * direct IO in 4 MiB writes (coreutils' dd), the median of three. 0 when dd refuses (a file system
- * without direct IO).
+ * The disk's own time for `bytes` written with direct IO in 4 MiB writes and synced (coreutils'
+ * dd), the median of three; undefined when dd refuses (a file system without direct IO).
  */
-function diskWriteMiBs(): number {
+function diskSecsFor(bytes: number): number | undefined {
   const f = join(dir, 'disk-probe');
   const t: number[] = [];
   for (let i = 0; i < 3; i++) {
     settle([f], []);
     const t0 = process.hrtime.bigint();
-    const r = spawnSync('dd', ['if=/dev/zero', `of=${f}`, 'bs=4M', 'count=128', 'oflag=direct', 'conv=fdatasync'], { stdio: 'ignore' });
-    if (r.status !== 0) return 0;
+    const r = spawnSync('dd', ['if=/dev/zero', `of=${f}`, 'bs=4M', `count=${Math.max(1, Math.ceil(bytes / (4 * MiB)))}`, 'oflag=direct', 'conv=fdatasync'], { stdio: 'ignore' });
+    if (r.status !== 0) { rmSync(f, { force: true }); return undefined; }
     t.push(Number(process.hrtime.bigint() - t0) / 1e9);
   }
   rmSync(f, { force: true });
-  return 512 / median(t);
+  return median(t);
+}
+
+/** The disk's rate for the outputs, as context for the rows bound by it (0 without direct IO). */
+function diskWriteMiBs(): number {
+  const s = diskSecsFor(512 * MiB);
+  return s ? 512 / s : 0;
+}
+
+/** Bytes the disk holds for the first of `paths` that exists (its allocated blocks). */
+function bytesOnDisk(paths: string[]): number {
+  for (const p of paths) if (existsSync(p)) return statSync(p).blocks * 512;
+  return 0;
+}
+
+/**
+ * A row's ceiling, measured just after it: what the disk alone takes for the bytes the run leaves
+ * on it (the first of `outputs` still there), and the ratio against the reference's `refSecs` of
+ * a run that only wrote them at that rate. Empty without a reference or dd.
+ */
+function diskCeiling(refSecs: number | undefined, outputs: string[]): string {
+  const bytes = bytesOnDisk(outputs);
+  if (refSecs === undefined || bytes === 0) return '';
+  const d = diskSecsFor(bytes);
+  if (d === undefined) return '';
+  return `the disk alone takes ${d.toFixed(3)} s for the ${(bytes / MiB).toFixed(0)} MiB this run leaves on it (dd, direct IO, just after the row): a run writing them at that rate and doing nothing else would be ${(refSecs / d).toFixed(2)}× walb-tools`;
 }
 
 try {
@@ -228,7 +253,7 @@ try {
         const r = sideBySide(() => run('convert', wlog, out, fmt, cmpr), tool ? () => runTool(tool, ['-i', wlog, '-o', refOut, ...(fmt === 'indexed' ? ['-indexed'] : [])]) : undefined, [out, refOut], [wlog]);
         const row: Record<string, unknown> = { name: `diff: convert ${mib(wlog).toFixed(0)} MiB ${data} log → ${fmt} ${cmpr}`, value: mib(wlog) / r.secs, unit: 'MiB/s' };
         if (r.refSecs !== undefined) {
-          Object.assign(row, { reference: 'walb-tools run', refValue: mib(wlog) / r.refSecs, ratio: r.refSecs / r.secs, goal: '≥ 1.5×' });
+          Object.assign(row, { reference: 'walb-tools run', refValue: mib(wlog) / r.refSecs, ratio: r.refSecs / r.secs, goal: '≥ 1.5×', note: diskCeiling(r.refSecs, [out, refOut]) || undefined });
         } else if (data === 'rand' && cmpr === 'snappy') {
           Object.assign(row, { reference: 'walb-tools (quoted 480 MB/s)', refValue: 480 * MB / MiB, ratio: (mib(wlog) / r.secs) / (480 * MB / MiB), goal: '≥ 1.5×' });
         }
@@ -250,7 +275,7 @@ try {
       const tool = tools && existsSync(join(tools, 'wlog-to-wdiff')) ? join(tools, 'wlog-to-wdiff') : undefined;
       const r = sideBySide(() => run('convert', wlog, out, fmt, 'snappy'), tool ? () => runTool(tool, ['-i', wlog, '-o', refOut, ...(fmt === 'indexed' ? ['-indexed'] : [])]) : undefined, [out, refOut], [wlog]);
       const row: Record<string, unknown> = { name: `diff: convert ${mib(wlog).toFixed(0)} MiB log (proxy-sized) → ${fmt} snappy`, value: mib(wlog) / r.secs, unit: 'MiB/s' };
-      if (r.refSecs !== undefined) Object.assign(row, { reference: 'walb-tools run', refValue: mib(wlog) / r.refSecs, ratio: r.refSecs / r.secs, goal: '≥ 1.5×' });
+      if (r.refSecs !== undefined) Object.assign(row, { reference: 'walb-tools run', refValue: mib(wlog) / r.refSecs, ratio: r.refSecs / r.secs, goal: '≥ 1.5×', note: diskCeiling(r.refSecs, [out, refOut]) || undefined });
       emit(row);
     }
     rmSync(wlog);
@@ -274,7 +299,7 @@ try {
   let bare: number[] = [];
   const m = sideBySide(() => run('merge', merged, 'snappy', ...parts), mergeTool ? toolThenSync(mergeTool, ['-i', ...parts, '-o', refOut], refOut, bare) : undefined, [refOut], parts);
   // `merged` (truncated by each of our runs, never deleted) stays for the apply below.
-  emitSynced(`diff: merge 8 diffs (${inBytes.toFixed(0)} MiB in)`, inBytes, m, bare, 560);
+  emitSynced(`diff: merge 8 diffs (${inBytes.toFixed(0)} MiB in)`, inBytes, m, bare, 560, [merged, refOut]);
   emit({ name: 'diff: merge 8: peak RSS', value: m.rss / MiB, unit: 'MiB' });
 
   // Apply the merged diff to a file. wdiff-redo leaves its writes in the page cache; ours ends with
@@ -284,7 +309,7 @@ try {
   const a = sideBySide(() => run('apply', sparse(img, 2 ** 30), merged),
     redo ? toolThenSync(redo, ['-i', merged, refImg], refImg, bare, () => sparse(refImg, 2 ** 30)) : undefined,
     [img, refImg], [merged]);
-  emitSynced(`diff: apply ${mib(merged).toFixed(0)} MiB diff to a file`, mib(merged), a, bare, 245);
+  emitSynced(`diff: apply ${mib(merged).toFixed(0)} MiB diff to a file`, mib(merged), a, bare, 245, [img, refImg]);
   emit({ name: 'diff: apply: peak RSS', value: a.rss / MiB, unit: 'MiB' });
   rmSync(img, { force: true });
 
@@ -303,7 +328,7 @@ try {
     const c = sideBySide(() => run('convert', wlog, conv, 'sorted', 'snappy'),
       tools && existsSync(join(tools, 'wlog-to-wdiff')) ? () => runTool(join(tools, 'wlog-to-wdiff'), ['-i', wlog, '-o', refOut]) : undefined,
       [conv, refOut], [wlog]);
-    emitSynced(`diff: convert ${mib(wlog).toFixed(0)} MiB log of IOs ≤ 32 KiB → sorted snappy`, mib(wlog), c, [], 480, 'wlog-to-wdiff syncs its output itself');
+    emitSynced(`diff: convert ${mib(wlog).toFixed(0)} MiB log of IOs ≤ 32 KiB → sorted snappy`, mib(wlog), c, [], 480, [conv, refOut], 'wlog-to-wdiff syncs its output itself');
     for (const p of [wlog, conv]) rmSync(p, { force: true });
 
     const two: string[] = [];
@@ -318,7 +343,7 @@ try {
     const out = join(dir, 'q-merged.wdiff');
     bare = [];
     const m2 = sideBySide(() => run('merge', out, 'snappy', ...two), mergeTool ? toolThenSync(mergeTool, ['-i', ...two, '-o', refOut], refOut, bare) : undefined, [out, refOut], two);
-    emitSynced(`diff: merge 2 sorted diffs of ${(twoIn / 2 * MiB / MB).toFixed(0)} MB, IOs ≤ 32 KiB`, twoIn, m2, bare, 560);
+    emitSynced(`diff: merge 2 sorted diffs of ${(twoIn / 2 * MiB / MB).toFixed(0)} MB, IOs ≤ 32 KiB`, twoIn, m2, bare, 560, [out, refOut]);
     emit({ name: 'diff: merge 2 sorted diffs: peak RSS', value: m2.rss / MiB, unit: 'MiB' });
     for (const p of [...two, out]) rmSync(p, { force: true });
 
@@ -330,7 +355,7 @@ try {
     const a2 = sideBySide(() => run('apply', sparse(img, 16 * 2 ** 30), big),
       redo ? toolThenSync(redo, ['-i', big, refImg], refImg, bare, () => sparse(refImg, 16 * 2 ** 30)) : undefined,
       [img, refImg], [big]);
-    emitSynced(`diff: apply a ${(statSync(big).size / MB).toFixed(0)} MB diff of IOs ≤ 32 KiB to a sparse 16 GiB file`, mib(big), a2, bare, 245);
+    emitSynced(`diff: apply a ${(statSync(big).size / MB).toFixed(0)} MB diff of IOs ≤ 32 KiB to a sparse 16 GiB file`, mib(big), a2, bare, 245, [img, refImg]);
     emit({ name: 'diff: apply, IOs ≤ 32 KiB: peak RSS', value: a2.rss / MiB, unit: 'MiB' });
     for (const p of [big, img, refImg]) rmSync(p, { force: true });
   }
