@@ -158,7 +158,9 @@ await convertWlogs([process.argv[2]], process.argv[3], { indexed: process.argv[4
     const trace = join(t.dir, `sync-${fmt}-${sync}.strace`);
     execFileSync('strace', ['-f', '-qq', '-e', 'trace=openat,fdatasync', '-o', trace, process.execPath, '--conditions=walb-source', '--import', 'tsx', script, w, out, fmt, sync], { stdio: ['ignore', 'ignore', 'pipe'] });
     const lines = readFileSync(trace, 'utf8').split('\n');
-    const fd = /= (\d+)$/.exec(lines.find((l) => l.includes(`"${out}"`) && /= \d+$/.test(l))!)![1];
+    // The output is written under a temporary name beside it (renamed at the end).
+    const temp = `"${join(t.dir, `.sync-${fmt}-${sync}.wdiff.`)}`;
+    const fd = /= (\d+)$/.exec(lines.find((l) => l.includes('openat') && l.includes(temp) && /= \d+$/.test(l))!)![1];
     const syncs = lines.filter((l) => new RegExp(`fdatasync\\(${fd}\\) += 0`).test(l)).length;
     if (sync === 'sync') assert.ok(syncs >= 3, `${fmt}: ${syncs} data syncs of the output (expected some along the way and one at the end)`);
     else assert.is(syncs, 0, `${fmt} without sync: ${syncs} data syncs`);

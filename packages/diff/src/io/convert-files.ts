@@ -124,7 +124,8 @@ export async function convertFilesIndexed(paths: string[], out: ByteSink, opts: 
     return { ...s, uuid: info.uuid, beginLsid: info.beginLsid, endLsid: info.endLsid };
   } catch (e) {
     for (const x of pending) x.p?.catch(() => {});
-    if (w) await w.close().catch(() => {});
+    // Abandoned, not closed: a closed writer would leave a complete-looking diff of part of the logs.
+    if (w) await w.abort();
     throw e;
   }
 }
@@ -294,7 +295,7 @@ export async function convertFilesSorted(paths: string[], out: ByteSink, opts: F
   } catch (e) {
     // Jobs still running write into their buffers: let them end before anything goes.
     await Promise.all(ahead.map((b) => b.read.catch(() => {})));
-    if (w) await w.close().catch(() => {});
+    if (w) await w.abort();
     throw e;
   } finally {
     await closeScanFiles(info);

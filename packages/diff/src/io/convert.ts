@@ -136,6 +136,20 @@ export interface ConvertOptions {
 export interface ConvertResult extends WriteSummary, WlogStreamInfo {}
 
 /**
+ * Run `fill` on the writer, then close it; on a failure abandon it (a file output keeps what it
+ * had: a closed writer would leave a complete-looking diff of part of the logs) and rethrow.
+ */
+async function fillThenClose(w: SortedDiffWriter | IndexedDiffWriter, fill: () => Promise<void>): Promise<WriteSummary> {
+  try {
+    await fill();
+    return await w.close();
+  } catch (e) {
+    await w.abort();
+    throw e;
+  }
+}
+
+/**
  * Convert consecutive wlogs into one wdiff.
  *
  * Wlog files (paths) are read in place with large reads into reused buffers (see
@@ -177,9 +191,10 @@ export async function convertWlogs(wlogs: ByteSource[], out: ByteSink, opts: Con
     const it = wlogIos(wlogs, info)[Symbol.asyncIterator]();
     const first = await it.next();
     const w = await IndexedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, maxIoBlocks: maxIo, sync: opts.sync, direct: opts.direct });
-    if (!first.done) { await w.write(first.value); tick(); }
-    for (let r = await it.next(); !r.done; r = await it.next()) { if (!w.writeNow(r.value)) await w.write(r.value); tick(); }
-    const s = await w.close();
+    const s = await fillThenClose(w, async () => {
+      if (!first.done) { await w.write(first.value); tick(); }
+      for (let r = await it.next(); !r.done; r = await it.next()) { if (!w.writeNow(r.value)) await w.write(r.value); tick(); }
+    });
     opts.onProgress?.(n);
     return { ...s, ...(info as WlogStreamInfo) };
   }
@@ -197,8 +212,8 @@ export async function convertWlogs(wlogs: ByteSource[], out: ByteSink, opts: Con
     await comp.flush();
     opts.onProgress?.(n);
     const w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, passRaw: true, sync: opts.sync, direct: opts.direct });
-    for (const x of mem.takeAll()) if (!w.writeNow(x)) await w.write(x);
-    return { ...(await w.close()), ...(info as WlogStreamInfo) };
+    const s = await fillThenClose(w, async () => { for (const x of mem.takeAll()) if (!w.writeNow(x)) await w.write(x); });
+    return { ...s, ...(info as WlogStreamInfo) };
   }
   // Larger sorted output: the IOs go through the same in-memory diff as the original's (newer wins, new
   // IOs split into maxIoBlocks pieces), but their data are compressed and written at once to a
@@ -210,15 +225,15 @@ export async function convertWlogs(wlogs: ByteSource[], out: ByteSink, opts: Con
     const it = wlogIos(wlogs, info)[Symbol.asyncIterator]();
     const first = await it.next();
     const iw = await IndexedDiffWriter.create(tmp, { uuid: info.uuid, cmpr: opts.cmpr, splitOnAdd: maxIo, align: false });
-    if (!first.done) { await iw.write(first.value); tick(); }
-    for (let r = await it.next(); !r.done; r = await it.next()) { if (!iw.writeNow(r.value)) await iw.write(r.value); tick(); }
-    await iw.close();
+    await fillThenClose(iw, async () => {
+      if (!first.done) { await iw.write(first.value); tick(); }
+      for (let r = await it.next(); !r.done; r = await it.next()) { if (!iw.writeNow(r.value)) await iw.write(r.value); tick(); }
+    });
     opts.onProgress?.(n);
     const r = await IndexedDiffReader.open(tmp);
     try {
       const w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, passRaw: true, sync: opts.sync, direct: opts.direct });
-      for await (const x of r.ios()) if (!w.writeNow(x)) await w.write(x);
-      const s = await w.close();
+      const s = await fillThenClose(w, async () => { for await (const x of r.ios()) if (!w.writeNow(x)) await w.write(x); });
       return { ...s, ...(info as WlogStreamInfo) };
     } finally {
       await r.close();

@@ -117,15 +117,15 @@ function imageIo(pos: number, bytes: Buffer): DiffIo {
 }
 
 /**
- * Write what `fill` gives to a new wdiff writer and close it; on a failure the writer is closed
- * too (its file is not left open) and the error rethrown.
+ * Write what `fill` gives to a new wdiff writer and close it; on a failure the writer is
+ * abandoned (its file closed, and a file output left as it was before) and the error rethrown.
  */
 async function writeWith(out: ByteSink, opts: ImageDiffOptions, fill: (w: SortedDiffWriter | IndexedDiffWriter) => Promise<void>): Promise<WriteSummary> {
   const w = await writer(out, opts);
   try {
     await fill(w);
   } catch (e) {
-    await w.close().catch(() => {});
+    await w.abort();
     throw e;
   }
   return w.close();

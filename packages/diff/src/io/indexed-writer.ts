@@ -182,9 +182,36 @@ export class IndexedDiffWriter {
     this.index.add({ addr, blocks, kind: 'normal', data: { image, offsetLb: 0 } });
   }
 
-  /** Write pending images, the index and the index super, then close the output. */
+  /**
+   * Write pending images, the index and the index super, then close the output (a file is put at
+   * its path only now). On a failure the output is abandoned as by {@link abort}.
+   */
   async close(): Promise<WriteSummary> {
     if (this.closed) return this.summary;
+    try {
+      return await this.closeNow();
+    } catch (e) {
+      await this.abort();
+      throw e;
+    }
+  }
+
+  /**
+   * Abandon the file (after a failure, instead of {@link close}): nothing more is written, and a
+   * file output, written under a temporary name until its close, is removed, so its path keeps
+   * what it had before. Safe after a failed close, and more than once.
+   *
+   * @example
+   * try { for (const io of ios) await w.write(io); await w.close(); } catch (e) { await w.abort(); throw e; }
+   */
+  async abort(): Promise<void> {
+    this.closed = true;
+    await this.out.abort();
+    // Compressions still running end into the abandoned output (their errors are this failure's).
+    await this.comp.flush().catch(() => {});
+  }
+
+  private async closeNow(): Promise<WriteSummary> {
     this.closed = true;
     await this.comp.flush();
     const pad = (8 - (this.offset % 8)) % 8;

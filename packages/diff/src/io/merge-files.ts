@@ -32,7 +32,8 @@ export interface MergeFilesOptions {
  * without recompression.
  *
  * @throws RangeError when `inputs` is empty (before anything is written); the readers' typed
- *   errors on corrupt inputs.
+ *   errors on corrupt inputs, a file output then keeping what it had (written under a temporary
+ *   name, renamed over it at the end).
  * @example
  * await mergeWdiffs(['d0.wdiff', 'd1.wdiff', 'd2.wdiff'], 'merged.wdiff', { cmpr: parseCompressOpt('zstd') });
  */
@@ -52,11 +53,17 @@ export async function mergeWdiffs(inputs: string[], out: ByteSink, opts: MergeFi
       : await SortedDiffWriter.create(out, { uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks, sync: opts.sync, direct: opts.direct });
     if (w instanceof SortedDiffWriter) w.onReleased = (addr) => { for (const d of opened) d.releaseBelow(addr); };
     let n = 0;
-    for await (const io of mergeIos(opened.map((d) => d.ios()), { maxIoBlocks: opts.indexed ? 0 : opts.maxIoBlocks })) {
-      if (!w.writeNow(io)) await w.write(io);
-      if (++n % 4096 === 0) opts.onProgress?.(n);
+    try {
+      for await (const io of mergeIos(opened.map((d) => d.ios()), { maxIoBlocks: opts.indexed ? 0 : opts.maxIoBlocks })) {
+        if (!w.writeNow(io)) await w.write(io);
+        if (++n % 4096 === 0) opts.onProgress?.(n);
+      }
+      return await w.close();
+    } catch (e) {
+      // A corrupt input found halfway: the output path keeps what it had.
+      await w.abort();
+      throw e;
     }
-    return await w.close();
   } finally {
     await Promise.all(opened.map((d) => d.close()));
   }

@@ -22,6 +22,7 @@ import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { SinkWriter, alignedBuffer as alignedAlloc, locateIoError, type ByteSink } from '@walbjs/log-format';
 import { pwritev } from './pread.ts';
+import { commitOutput, discardOutput, openPlace, placeOutput, type OutputPlace } from './out-place.ts';
 
 /**
  * Bytes gathered before a write starts. 1 MiB converted a 525 MiB log to an indexed diff in
@@ -111,25 +112,38 @@ export class OutWriter {
   private syncing: Promise<void> | undefined;
   private readonly gather: number;
 
-  private constructor(private readonly fh: FileHandle | undefined, private readonly sink: SinkWriter | undefined, private readonly path = '', private readonly syncAlong = false, private readonly direct?: Direct) {
+  /** Abandoned by {@link abort}: nothing more is written. */
+  private aborted = false;
+  private handlesClosed = false;
+
+  private constructor(private readonly fh: FileHandle | undefined, private readonly sink: SinkWriter | undefined, private readonly path = '', private readonly syncAlong = false, private readonly direct?: Direct, private readonly place?: OutputPlace) {
     this.gather = direct ? STAGE : GATHER;
   }
 
   /**
-   * Open a sink: a path is created or truncated (mode 0644). With `syncAlong` (for an output that
-   * is synced at its close), a file is also synced now and then while it is written, one sync at a
-   * time, without waiting for them.
+   * Open a sink. A path to a regular file, or to nothing, is written under a temporary name beside
+   * it (mode 0644, or the existing file's) and renamed over it by {@link close}; {@link abort}
+   * removes it, leaving the path as it was. Anything else at the path (a device) is written in
+   * place. With `syncAlong` (for an output that is synced at its close), a file is also synced now
+   * and then while it is written, one sync at a time, without waiting for them.
    */
   static async open(sink: ByteSink, opts: { syncAlong?: boolean; direct?: boolean } = {}): Promise<OutWriter> {
     if (typeof sink !== 'string' || sink === '-') return new OutWriter(undefined, await SinkWriter.open(sink));
-    const fh = await open(sink, 'w', 0o644);
+    const place = await placeOutput(sink);
+    const fh = await openPlace(place);
     let direct: Direct | undefined;
-    if (opts.direct && alignOffsetOf && (await fh.stat()).isFile()) {
-      // A file system without direct IO (tmpfs) refuses the flag: the output is then buffered.
-      const dfh = await open(sink, constants.O_WRONLY | constants.O_DIRECT).catch(() => undefined);
-      if (dfh) direct = { fh: dfh, stage: undefined, used: 0, spare: [], refused: false, stageAt: 0, held: new Map() };
+    try {
+      if (opts.direct && alignOffsetOf && (await fh.stat()).isFile()) {
+        // A file system without direct IO (tmpfs) refuses the flag: the output is then buffered.
+        const dfh = await open(place.writePath, constants.O_WRONLY | constants.O_DIRECT).catch(() => undefined);
+        if (dfh) direct = { fh: dfh, stage: undefined, used: 0, spare: [], refused: false, stageAt: 0, held: new Map() };
+      }
+    } catch (e) {
+      await fh.close().catch(() => {});
+      await discardOutput(place);
+      throw e;
     }
-    return new OutWriter(fh, undefined, sink, opts.syncAlong ?? false, direct);
+    return new OutWriter(fh, undefined, sink, opts.syncAlong ?? false, direct, place);
   }
 
   /** Whether the file is written with direct IO. */
@@ -148,7 +162,7 @@ export class OutWriter {
    */
   push(b: Uint8Array): void {
     const n = b.byteLength;
-    if (n === 0) return;
+    if (n === 0 || this.aborted) return;
     this.written += n;
     if (this.direct) {
       this.copyIn(this.direct, b);
@@ -249,6 +263,7 @@ export class OutWriter {
 
   /** Write a held stage, filled at last, at its position. */
   private writeHeld(buf: Buffer, pos: number): void {
+    if (this.aborted) return;
     const w = this.put([buf], STAGE, pos);
     const p: Promise<void> = w.then(
       () => { this.direct!.spare.push(buf); },
@@ -299,7 +314,7 @@ export class OutWriter {
 
   /** Start writing everything queued. */
   private start(): void {
-    if (this.size === 0) return;
+    if (this.size === 0 || this.aborted) return;
     const parts = this.parts;
     const size = this.size;
     const pos = this.pos;
@@ -399,17 +414,46 @@ export class OutWriter {
     this.check();
   }
 
-  /** Write everything, then close (a file after `fdatasync` when `sync`). */
+  /**
+   * Write everything, then close (a file after `fdatasync` when `sync`) and put it at its path.
+   * On a failure the output is abandoned as by {@link abort}.
+   */
   async close(sync = false): Promise<void> {
+    if (this.aborted) throw new Error('OutWriter: the output was abandoned');
     try {
       await this.drain();
       await this.syncing;
       this.check();
       if (this.sink) await this.sink.close(sync);
       else if (sync) await this.fh!.datasync().catch((e: unknown) => { throw locateIoError(e, this.path, 'sync'); });
-    } finally {
-      if (this.fh) await this.fh.close();
-      if (this.direct) await this.direct.fh.close();
+      await this.closeHandles();
+      if (this.place) await commitOutput(this.place, sync);
+    } catch (e) {
+      await this.abort();
+      throw e;
     }
+  }
+
+  private async closeHandles(): Promise<void> {
+    if (this.handlesClosed) return;
+    this.handlesClosed = true;
+    if (this.fh) await this.fh.close().catch((e: unknown) => { throw locateIoError(e, this.path, 'close'); });
+    if (this.direct) await this.direct.fh.close();
+  }
+
+  /**
+   * Abandon the output: wait for the writes in flight (their errors ignored), close the file and
+   * remove it when it was written under a temporary name, so the path keeps what it had before.
+   * An output written in place (a device) keeps what was written. Safe to call more than once and
+   * after a failed {@link close}.
+   */
+  async abort(): Promise<void> {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.parts = [];
+    this.size = 0;
+    await Promise.allSettled([...this.inflight, this.syncing]);
+    await this.closeHandles().catch(() => {});
+    if (this.place) await discardOutput(this.place);
   }
 }

@@ -175,15 +175,38 @@ export class SortedDiffWriter {
     this.onPackQueued?.();
   }
 
-  /** Write what is pending and the END pack, then close the output. */
+  /**
+   * Write what is pending and the END pack, then close the output (a file is put at its path only
+   * now). On a failure the output is abandoned as by {@link abort}.
+   */
   async close(): Promise<WriteSummary> {
     if (this.closed) return this.summary;
     this.closed = true;
-    await this.comp.flush();
-    this.flushPack();
-    this.out.push(encodeDiffPackHeader(endPack()));
-    await this.out.close(this.sync);
+    try {
+      await this.comp.flush();
+      this.flushPack();
+      this.out.push(encodeDiffPackHeader(endPack()));
+      await this.out.close(this.sync);
+    } catch (e) {
+      await this.abort();
+      throw e;
+    }
     this.summary.bytes = this.out.written;
     return this.summary;
+  }
+
+  /**
+   * Abandon the file (after a failure, instead of {@link close}): nothing more is written, and a
+   * file output, written under a temporary name until its close, is removed, so its path keeps
+   * what it had before. Safe after a failed close, and more than once.
+   *
+   * @example
+   * try { for (const io of ios) await w.write(io); await w.close(); } catch (e) { await w.abort(); throw e; }
+   */
+  async abort(): Promise<void> {
+    this.closed = true;
+    await this.out.abort();
+    // Compressions still running end into the abandoned output (their errors are this failure's).
+    await this.comp.flush().catch(() => {});
   }
 }
