@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   IndexedDiffReader, SortedDiffReader, VirtualFullImage, applyWdiffs, convertWlogs, formatDiffFileHeader,
-  formatIndexedRecord, formatSortedRecord, mergeWdiffs, openWdiff, WdiffFormatError,
+  formatIndexedRecord, formatSortedRecord, mergeWdiffs, openWdiff, ValueOutOfRangeError, verifyWdiffs, WdiffFormatError,
 } from '../src/index.ts';
 import { casesOf, gunzipVec, makeImage, sha256File, tempDir, vec } from './helpers.ts';
 
@@ -136,5 +136,28 @@ Chain('virt-cat over the base and the chain gives virtFullSha256, streamed and b
   // A consumer that stops early leaves nothing running.
   for await (const _b of v.stream(1 << 20, { reuseBuffers: true })) break;
   await v.close();
+});
+Chain('a base smaller than the device the diffs describe is an error, not an image with their writes dropped', async () => {
+  const full = gunzipVec(vf.baseGz);
+  const base = join(t.dir, 'small-base.img');
+  writeFileSync(base, full.subarray(0, 1 << 20));
+  const v = await VirtualFullImage.open(base, vf.wdiffs.map(vec));
+  let bytes = 0;
+  try {
+    for await (const b of v.stream(1 << 20)) bytes += b.length;
+    assert.unreachable('streamed without an error');
+  } catch (e) {
+    assert.instance(e, ValueOutOfRangeError);
+    assert.match((e as Error).message, /beyond the image's 2048 LB/);
+  } finally {
+    await v.close();
+  }
+  assert.is(bytes, 1 << 20);
+  // The check before the stream finds it too.
+  try { await verifyWdiffs(vf.wdiffs.map(vec), (1 << 20) / 512); assert.unreachable('verified'); } catch (e) { assert.instance(e, ValueOutOfRangeError); }
+  // As large a virtual image as the device: no error.
+  const big = await VirtualFullImage.open(base, vf.wdiffs.map(vec), { sizeBytes: BigInt(full.length) });
+  for await (const _b of big.stream(1 << 20)) { /* drained */ }
+  await big.close();
 });
 Chain.run();

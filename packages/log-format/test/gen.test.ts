@@ -66,6 +66,18 @@ test('invalid knobs are typed errors', () => {
   assert.throws(() => generateWlog({ pbs: 1000 }), (e: unknown) => e instanceof ValueOutOfRangeError);
   assert.throws(() => generateWlog({ minIoBytes: 8192, maxIoBytes: 4096 }), (e: unknown) => e instanceof ValueOutOfRangeError);
   assert.throws(() => generateWlog({ maxIoBytes: 64 << 20 }), (e: unknown) => e instanceof ValueOutOfRangeError);
+  assert.throws(() => generateWlog({ beginLsid: -1n }), (e: unknown) => e instanceof ValueOutOfRangeError && /beginLsid/.test(e.message));
+});
+
+test('a log that could pass the largest lsid is refused before any of it is made; one that fits near it verifies', async () => {
+  const top = 0xffff_ffff_ffff_ffffn;
+  assert.throws(() => generateWlog({ beginLsid: top - 1000n, totalBytes: 1 << 20 }), (e: unknown) => e instanceof ValueOutOfRangeError && /beginLsid/.test(e.message));
+  // The bound counts a whole pack more than totalBytes (the last pack may pass it).
+  const begin = top - 2n - BigInt(2048 + 32768);
+  const g = generateWlog({ beginLsid: begin, totalBytes: 1 << 20, maxPackBytes: 16 << 20 });
+  let end = begin;
+  for (const p of g.packs) end = p.header.logpackLsid + 1n + BigInt(p.header.totalIoSize);
+  assert.ok(end < top, `${end}`);
 });
 
 test.run();

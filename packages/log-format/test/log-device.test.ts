@@ -191,6 +191,38 @@ Ring('a corrupt wlog restores nothing: the log device is unchanged', async () =>
     assert.ok(readFileSync(l).equals(before));
   } finally { t.cleanup(); }
 });
+Ring('restore from -b: the log on the device begins at the first pack restored; nothing in range changes nothing', async () => {
+  const t = tempDir();
+  try {
+    const l = join(t.dir, 'ldev'); const w = join(t.dir, 'src.wlog'); const out = join(t.dir, 'out.wlog');
+    makeFile(l, 8 << 20);
+    await formatLdev(l, 1n << 20n, { pbs: 512 });
+    await writeGeneratedWlog(w, { seed: 11, totalBytes: 1 << 20, beginLsid: 14000n });
+    const src = await packsOf(w);
+    const fourth = src.packs[4].header.logpackLsid;
+    // A -b inside pack 3 restores from pack 4, the first that starts at or above it.
+    for (const [diff, stream] of [[0n, false], [1000n, true]] as const) {
+      const res = await restoreWlog(l, stream ? readFileSync(w).subarray(0) : w, { beginLsid: fourth - 1n, lsidDiff: diff });
+      assert.is(res.beginLsid, fourth + diff);
+      const cat = await catLdev(l, out);
+      assert.is(cat.beginLsid, fourth + diff);
+      assert.is(cat.endLsid, res.endLsid);
+      const got = await packsOf(out);
+      assert.is(got.packs.length, src.packs.length - 4 + res.paddingPacks);
+      assert.equal(normalIos(got.packs), normalIos(src.packs.slice(4)));
+    }
+    const before = readFileSync(l);
+    for (const opts of [{ beginLsid: src.r.header.endLsid }, { beginLsid: fourth, endLsid: fourth }, { beginLsid: fourth + 1n, endLsid: fourth }]) {
+      for (const source of [w, readFileSync(w)]) {
+        try { await restoreWlog(l, source, opts); assert.unreachable('restored'); } catch (e) {
+          assert.instance(e, ValueOutOfRangeError);
+          assert.match((e as Error).message, /beginLsid/);
+        }
+        assert.ok(readFileSync(l).equals(before), `${JSON.stringify(opts, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}: the log device changed`);
+      }
+    }
+  } finally { t.cleanup(); }
+});
 Ring.run();
 
 function haveLoop(): boolean {

@@ -8,7 +8,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { LOGICAL_BLOCK_SIZE, allocReadBuffer, checksum, openInput, probeDevice } from '@walbjs/log-format';
 import { WALB_DIFF_TYPE_INDEXED } from '../constants.ts';
-import { ChecksumError } from '../errors.ts';
+import { ChecksumError, ValueOutOfRangeError } from '../errors.ts';
 import { DiffMemory } from '../algo/diff-memory.ts';
 import { mergeIos } from '../algo/merge.ts';
 import { sliceIo, type DiffIo } from '../algo/diff-io.ts';
@@ -188,6 +188,9 @@ export class VirtualFullImage {
    * The whole image in order, in chunks of about `chunkBytes` (default 4 MiB). The base under the
    * next chunk is read while the diffs are laid over the current one.
    *
+   * A diff IO that ends beyond the image (`sizeBytes`) is a {@link ValueOutOfRangeError}, thrown
+   * after the last chunk (`verifyWdiffs(paths, sizeLb)` finds it before anything is read).
+   *
    * With `reuseBuffers`, chunks are laid out in two buffers taken in turn, so a chunk stays valid
    * only until the next one is asked for: for a consumer that is done with each chunk by then (a
    * write it awaits, a hash update). A 1 GiB image otherwise allocates 1 GiB of chunks, and the
@@ -243,6 +246,12 @@ export class VirtualFullImage {
         // Everything below the chunk's end is copied (an IO reaching beyond it is held on).
         for (const i of inputs) i.releaseBelow(b);
         yield cur.buf;
+      }
+      // An IO left over lies (at least partly) past the image: its data has no place in it, and
+      // dropping it quietly would give an image that is not the one the diffs describe.
+      if (!next.done) {
+        const io = next.value;
+        throw new ValueOutOfRangeError('io_address', io.addr, `+ ${io.blocks} LB ends beyond the image's ${totalLb} LB (${this.sizeBytes} bytes): a wdiff of a larger device than the base`);
       }
       await ios.return?.(undefined);
     } finally {

@@ -7,7 +7,7 @@
 import {
   LOGICAL_BLOCK_SIZE, LOG_RECORD_DISCARD, LOG_RECORD_EXIST, LOG_RECORD_PADDING,
   MAX_TOTAL_IO_SIZE_IN_LOGPACK_HEADER, WALB_MAX_DISCARD_IO_SECTORS, WALB_MAX_NORMAL_IO_SECTORS,
-  capacityPb, isValidPbs, lbPerPb, maxRecordsInPack,
+  INVALID_LSID, capacityPb, isValidPbs, lbPerPb, maxRecordsInPack,
 } from '../constants.ts';
 import { checksum } from '../checksum.ts';
 import { ValueOutOfRangeError } from '../errors.ts';
@@ -98,6 +98,12 @@ function resolve(o: WlogGenOptions): Resolved {
   if (r.maxDiscardLb < r.minDiscardLb) throw new ValueOutOfRangeError('minDiscardBytes', 'must be ≤ maxDiscardBytes');
   if (r.devLb < r.minIoLb) throw new ValueOutOfRangeError('deviceBytes', 'smaller than the smallest IO');
   if (r.maxPackPb < 1) throw new ValueOutOfRangeError('maxPackBytes', 'must hold at least one block');
+  // The last pack may pass totalBytes by a whole pack: a log that could reach the invalid lsid
+  // (2^64 - 1) is refused before any of it is made, not found unreadable afterwards.
+  if (r.beginLsid < 0n) throw new ValueOutOfRangeError('beginLsid', `${r.beginLsid} is below 0`);
+  if (r.beginLsid + BigInt(r.totalPb) + BigInt(r.maxPackPb) + 1n > INVALID_LSID) {
+    throw new ValueOutOfRangeError('beginLsid', `${r.beginLsid}: a log of ${r.totalPb} PB from there may pass the largest lsid (${INVALID_LSID - 1n})`);
+  }
   return r;
 }
 

@@ -393,31 +393,56 @@ export interface RestoreResult {
 /**
  * Write a wlog into a log device's ring buffer, as `wlog-restore`: packs are shifted by `lsidDiff`;
  * a pack that would cross the ring end is preceded by a padding pack that fills the ring up to its
- * end (shifting the rest); then the super sector gets `oldest = written =` the first lsid and the
- * wlog's uuid and salt, and the block after the last pack is invalidated.
+ * end (shifting the rest); then the super sector gets `oldest = written =` the first lsid written
+ * and the wlog's uuid and salt, and the block after the last pack is invalidated.
+ *
+ * With `beginLsid`, the log on the device begins at the first pack restored (the original's
+ * `wlog-restore -b` keeps the wlog's own begin in the super sector, where nothing was written, so
+ * the restored packs could not be read back); without it, as the original.
  *
  * When the wlog is a file path or bytes, it is verified completely before anything is written, so
  * a corrupt wlog leaves the log device unchanged.
  *
  * @throws {@link WalbFormatError} on a corrupt wlog, a block size mismatch, or a log larger than
- *   the ring.
+ *   the ring; {@link ValueOutOfRangeError} when `beginLsid` is not below `endLsid`, or no pack of
+ *   the wlog starts in [`beginLsid`, `endLsid`) (the log device then unchanged).
  */
 export async function restoreWlog(ldevPath: string, src: ByteSource, opts: RestoreOptions = {}): Promise<RestoreResult> {
   const rereadable = (typeof src === 'string' && src !== '-') || src instanceof Uint8Array;
+  if (opts.beginLsid !== undefined && opts.endLsid !== undefined && opts.beginLsid >= opts.endLsid) {
+    throw new ValueOutOfRangeError('beginLsid', `${opts.beginLsid} is not below endLsid ${opts.endLsid}`, { source: ldevPath });
+  }
+  const noPackIn = (r: WlogReader) => new ValueOutOfRangeError('beginLsid', `no logpack of the wlog (lsids ${r.header.beginLsid} to ${r.header.endLsid}) starts at or above ${opts.beginLsid} and below ${opts.endLsid ?? r.header.endLsid}: nothing to restore`, { source: ldevPath });
   const ldev = await LogDevice.open(ldevPath, { writable: true });
   try {
     if (rereadable) {
       const check = await WlogReader.open(src);
-      if (check.pbs !== ldev.pbs) throw pbsMismatch(ldev.pbs, check.pbs, ldevPath);
-      let packs = 0n;
-      for await (const p of check) packs += BigInt(p.header.totalIoSize + 1);
-      if (packs > ldev.superSector.ringBufferSize) {
-        throw new ValueOutOfRangeError('wlog', `${packs} PB of logs do not fit a ring of ${ldev.superSector.ringBufferSize} PB`, { source: ldevPath });
+      try {
+        if (check.pbs !== ldev.pbs) throw pbsMismatch(ldev.pbs, check.pbs, ldevPath);
+        // The blocks of the packs restored (every pack is read, and so verified, all the same).
+        let packs = 0n;
+        let seen = 0;
+        let lsid = check.header.beginLsid;
+        const end = opts.endLsid ?? check.header.endLsid;
+        for await (const p of check) {
+          seen++;
+          if (lsid < end && (opts.beginLsid === undefined || lsid >= opts.beginLsid)) packs += BigInt(p.header.totalIoSize + 1);
+          lsid = nextLogpackLsid(p.header);
+        }
+        if (seen > 0 && packs === 0n) throw noPackIn(check);
+        if (packs > ldev.superSector.ringBufferSize) {
+          throw new ValueOutOfRangeError('wlog', `${packs} PB of logs do not fit a ring of ${ldev.superSector.ringBufferSize} PB`, { source: ldevPath });
+        }
+      } finally {
+        await check.close();
       }
     }
     const r = await WlogReader.open(src);
     const pbs = r.pbs;
-    if (pbs !== ldev.pbs) throw pbsMismatch(ldev.pbs, pbs, ldevPath);
+    if (pbs !== ldev.pbs) {
+      await r.close();
+      throw pbsMismatch(ldev.pbs, pbs, ldevPath);
+    }
     const salt = r.header.logChecksumSalt;
     let lsidDiff = opts.lsidDiff ?? 0n;
     const bgnShifted = r.header.beginLsid + lsidDiff;
@@ -429,7 +454,11 @@ export async function restoreWlog(ldevPath: string, src: ByteSource, opts: Resto
     const ringEnd = ldev.superSector.ringBufferSize;
     let lsid = r.header.beginLsid;
     let paddingPacks = 0;
+    /** The shifted lsid of the first block written (a pack, or the padding before it). */
+    let first: bigint | undefined;
+    let seen = 0;
     for await (const pack of r) {
+      seen++;
       if (lsid >= endLimit) break;
       const h = opts.ddevLb !== undefined ? clipLogpack(pack.header, opts.ddevLb) : pack.header;
       const next = nextLogpackLsid(h);
@@ -443,6 +472,7 @@ export async function restoreWlog(ldevPath: string, src: ByteSource, opts: Resto
         pad.totalIoSize = padPb - 1;
         pad.nPadding = 1;
         pad.nRecords = 1;
+        first ??= target;
         await ldev.writeLsids(target, encodeLogpackHeader(pad, pbs, salt));
         if (opts.verify) await verifyHeader(ldev, pad, pbs, salt);
         lsidDiff += BigInt(padPb);
@@ -451,23 +481,30 @@ export async function restoreWlog(ldevPath: string, src: ByteSource, opts: Resto
       }
       const moved = relocateLogpack(h, target);
       const block = encodeLogpackHeader(moved, pbs, salt);
+      first ??= target;
       await ldev.writeLsids(target, pack.ios.length ? Buffer.concat([block, ...pack.ios]) : block);
       if (opts.verify) await verifyHeader(ldev, moved, pbs, salt);
       lsid = next;
       opts.onProgress?.(lsid);
     }
-    const endShifted = lsid + lsidDiff;
-    const s: SuperSector = { ...ldev.superSector, oldestLsid: bgnShifted, writtenLsid: bgnShifted, uuid: r.header.uuid, logChecksumSalt: salt };
+    // A stream is checked only as it is read: with no pack in range nothing is written yet.
+    if (seen > 0 && first === undefined && opts.beginLsid !== undefined) {
+      await r.close();
+      throw noPackIn(r);
+    }
+    const oldest = first ?? bgnShifted;
+    const endShifted = first === undefined ? bgnShifted : lsid + lsidDiff;
+    const s: SuperSector = { ...ldev.superSector, oldestLsid: oldest, writtenLsid: oldest, uuid: r.header.uuid, logChecksumSalt: salt };
     await ldev.writeSuper(s);
-    if (bgnShifted < endShifted) {
+    if (oldest < endShifted) {
       await ldev.writeLsids(endShifted, Buffer.alloc(pbs));
-      if (endShifted - bgnShifted > ringEnd + 1n) {
-        throw new ValueOutOfRangeError('wlog', `restored ${endShifted - bgnShifted} PB into a ring of ${ringEnd} PB: the ring overflowed`, { source: ldevPath });
+      if (endShifted - oldest > ringEnd + 1n) {
+        throw new ValueOutOfRangeError('wlog', `restored ${endShifted - oldest} PB into a ring of ${ringEnd} PB: the ring overflowed`, { source: ldevPath });
       }
     }
     if (opts.invalidLsid !== undefined) await ldev.writeLsids(opts.invalidLsid, Buffer.alloc(pbs));
     await ldev.sync();
-    return { beginLsid: bgnShifted, endLsid: endShifted, lsidDiff, paddingPacks };
+    return { beginLsid: oldest, endLsid: endShifted, lsidDiff, paddingPacks };
   } finally {
     await ldev.close();
   }

@@ -39,7 +39,7 @@ export const wdiffVirtCatCommand: CommandModule<GlobalArgs, WdiffVirtCatArgs> = 
       .example('$0 wdiff virt-cat base.img d0.wdiff d1.wdiff -o full.img', 'the image as of d1')
       .example('$0 wdiff virt-cat base.img d0.wdiff -o - | sha256sum', 'to stdout')
       .epilogue('ALLZERO and DISCARD records read as zeros; blocks no wdiff covers come from the base. The '
-        + 'output has the size of the base. With --json: {type:"wdiff-virt-cat", base, wdiffs, output, bytes} '
+        + 'output has the size of the base; a wdiff that writes beyond it is an error (ERR_WDIFF_RANGE). With --json: {type:"wdiff-virt-cat", base, wdiffs, output, bytes} '
         + '(on stderr when -o -).'),
   handler: async (args) => {
     const io = ioOf(args);
@@ -53,7 +53,9 @@ export const wdiffVirtCatCommand: CommandModule<GlobalArgs, WdiffVirtCatArgs> = 
       await writeThrough(out, progress, async () => {
         if (args.verify) {
           // No size limit: what lies beyond the base's end is left out of the image, not an error.
-          await d.verifyWdiffs(args.wdiffs, undefined, (addr) => progress.update(addr * LB));
+          // With the image's size: a wdiff of a larger device than the base stops here, before a
+          // byte is written, as apply does.
+          await d.verifyWdiffs(args.wdiffs, Math.ceil(v.sizeBytes / LB), (addr) => progress.update(addr * LB));
           progress.phase('writing');
         }
         // A file write is done with its chunk before the next is asked for; stdout may still hold it.
