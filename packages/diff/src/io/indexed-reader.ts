@@ -17,7 +17,7 @@ import type { DiffImage, DiffIo } from '../algo/diff-io.ts';
 import { decodeDiffFileHeader, type DiffFileHeader } from '../layout/file-header.ts';
 import { recordKind } from '../layout/diff-record.ts';
 import {
-  decodeDiffIndexSuper, decodeIndexedDiffRecord, readIndexedDiffRecord, type DiffIndexSuper, type IndexedDiffRecord,
+  decodeDiffIndexSuper, decodeIndexedDiffRecord, readIndexedDiffRecord, sameStoredImage, type DiffIndexSuper, type IndexedDiffRecord,
 } from '../layout/indexed-record.ts';
 
 /**
@@ -29,9 +29,13 @@ import {
  */
 const SLAB_BYTES = 1 << 20;
 
-/** Whether two normal records point at the same image. */
-function sameImage(a: IndexedDiffRecord, b: IndexedDiffRecord): boolean {
-  return a.dataOffset === b.dataOffset && a.dataSize === b.dataSize && a.compressionType === b.compressionType && a.origBlocks === b.origBlocks;
+/**
+ * Whether the image cached for `r.dataOffset` is the one `r` describes: all of the stored image's
+ * fields, its checksum included. A record that shares an offset with another but claims another
+ * checksum gets its own read and check (and fails it), not the other's verified bytes.
+ */
+function cachedIs(img: DiffImage, r: IndexedDiffRecord): boolean {
+  return img.stored.byteLength === r.dataSize && img.cmpr === r.compressionType && img.blocks === r.origBlocks && img.checksum === r.ioChecksum;
 }
 
 /** A slab images are cut from, and the highest LB end of the IOs handed out with them. */
@@ -185,7 +189,7 @@ export class IndexedDiffReader {
 
   private async loadImage(r: IndexedDiffRecord): Promise<DiffImage> {
     const hit = this.cache.get(r.dataOffset);
-    if (hit && hit.stored.byteLength === r.dataSize && hit.cmpr === r.compressionType && hit.blocks === r.origBlocks) {
+    if (hit && cachedIs(hit, r)) {
       this.cache.delete(r.dataOffset);
       this.cache.set(r.dataOffset, hit);
       return hit;
@@ -229,10 +233,10 @@ export class IndexedDiffReader {
         const r = this.record(i);
         const kind = recordKind(r.flags);
         if (kind !== 'normal') { yield { addr: r.ioAddress, blocks: r.ioBlocks, kind }; continue; }
-        if (!last || !lastRec || !sameImage(lastRec, r)) {
+        if (!last || !lastRec || !sameStoredImage(lastRec, r)) {
           const hit = this.cache.get(r.dataOffset);
           this.lastSlab = undefined;
-          last = hit && hit.stored.byteLength === r.dataSize && hit.cmpr === r.compressionType && hit.blocks === r.origBlocks ? hit : this.readImage(r);
+          last = hit && cachedIs(hit, r) ? hit : this.readImage(r);
         }
         lastRec = r;
         // The slab holds this IO's data until the caller releases past its end.
