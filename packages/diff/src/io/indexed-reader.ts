@@ -177,7 +177,11 @@ export class IndexedDiffReader {
    */
   async image(r: IndexedDiffRecord): Promise<DiffImage> {
     const pending = this.loading.get(r.dataOffset);
-    if (pending) return pending;
+    // Another record's load of the same offset serves this one only if it is the same image.
+    if (pending) {
+      const img = await pending;
+      if (cachedIs(img, r)) return img;
+    }
     const p = this.loadImage(r);
     this.loading.set(r.dataOffset, p);
     try {

@@ -156,10 +156,14 @@ async function showFile(ctx: ShowContext, path: string): Promise<unknown> {
     try {
       indexSuper = r.indexSuper;
       const fileSize = indexSuper.indexOffset;
-      const checked = new Set<number>();
+      // By every field of the stored image: a record may share another's offset with another
+      // size or checksum, and then has its own image to check.
+      const checked = new Set<string>();
+      const imageKey = (rec: { dataOffset: number; dataSize: number; compressionType: number; origBlocks: number; ioChecksum: number }) =>
+        `${rec.dataOffset}:${rec.dataSize}:${rec.compressionType}:${rec.origBlocks}:${rec.ioChecksum}`;
       let i = 0;
       for (const rec of r.records()) {
-        if (args.csum && d.recordKind(rec.flags) === 'normal' && !checked.has(rec.dataOffset)) {
+        if (args.csum && d.recordKind(rec.flags) === 'normal' && !checked.has(imageKey(rec))) {
           // The reader checks io_checksum (a typed error naming the offset); then decompress.
           const img = await r.image(rec);
           try {
@@ -167,7 +171,7 @@ async function showFile(ctx: ShowContext, path: string): Promise<unknown> {
           } catch (e) {
             throw located(d, e, path, rec.dataOffset);
           }
-          checked.add(rec.dataOffset);
+          checked.add(imageKey(rec));
         }
         // The original counts no data size for indexed records.
         d.addToDiffStat(own, rec, 0);
