@@ -167,4 +167,27 @@ await convertWlogs([process.argv[2]], process.argv[3], { indexed: process.argv[4
   }
 });
 
+C('large discards and all-zero IOs, cut by later writes: the same split pieces by every path, one entry each in memory', async () => {
+  // Discards of up to 4 MiB and IOs up to 300 KiB over 8 MiB, split at 16 LB: a discard is
+  // hundreds of pieces, and later writes cut it on both sides.
+  for (const seed of [21, 22, 23]) {
+    const w = join(t.dir, `bigdiscard${seed}.wlog`);
+    await writeGeneratedWlog(w, { seed, totalBytes: 2 << 20, deviceBytes: 8 << 20, maxDiscardBytes: 4 << 20, minDiscardBytes: 256 << 10, maxIoBytes: 300 << 10 });
+    const outs: Buffer[] = [];
+    for (const [name, src, memoryBytes] of [['file', w, undefined], ['memory', readFileSync(w), undefined], ['intermediate', readFileSync(w), 0]] as const) {
+      const out = join(t.dir, `bigdiscard${seed}-${name}.wdiff`);
+      await convertWlogs([src], out, { maxIoBlocks: 16, memoryBytes });
+      outs.push(readFileSync(out));
+    }
+    assert.ok(outs[0].equals(outs[1]), `seed ${seed}: file and in-memory conversions differ`);
+    assert.ok(outs[0].equals(outs[2]), `seed ${seed}: file conversion and the one through an intermediate file differ`);
+    // Every record at most 16 LB, and more of them than discards: the discards were split.
+    const d = await openWdiff(join(t.dir, `bigdiscard${seed}-file.wdiff`));
+    let n = 0, discards = 0;
+    for await (const io of d.ios()) { assert.ok(io.blocks <= 16); n++; if (io.kind === 'discard') discards++; }
+    await d.close();
+    assert.ok(discards > 100, `seed ${seed}: ${discards} discard pieces of ${n}`);
+  }
+});
+
 C.run();

@@ -578,4 +578,30 @@ test('scale: 1,000,000 random 8-LB adds over 2^24 LB', () => {
   assert.ok(n > 0);
 });
 
+
+test('a huge ALLZERO or DISCARD IO is one entry in memory, read back in its maxIoBlocks pieces', () => {
+  // 40 discards of 2^32 - 1 LB (a whole 2 TiB device each): 2,097,152 pieces apiece.
+  const mem = new DiffMemory({ maxIoBlocks: 2048 });
+  const big = 2 ** 32 - 1;
+  global.gc?.();
+  const heap0 = process.memoryUsage().heapUsed;
+  for (let i = 0; i < 40; i++) mem.add({ addr: i * 2 ** 33, blocks: big, kind: i % 2 ? 'allzero' : 'discard' });
+  // A newer IO in the middle of the first: the cut pieces keep the first's grid.
+  mem.add(mk(1, 5000, 3));
+  const grown = process.memoryUsage().heapUsed - heap0;
+  assert.ok(grown < 8 << 20, `${grown} bytes of heap for 40 huge discards`);
+  const first = mem.overlapping(0, 8192).map(view);
+  assert.equal(first, [[0, 2048, 'discard', -1, -1], [2048, 2048, 'discard', -1, -1], [4096, 904, 'discard', -1, -1], [5000, 3, 'normal', 1, 0], [5003, 1141, 'discard', -1, -1], [6144, 2048, 'discard', -1, -1]]);
+  assert.equal(view(mem.lookup(2 ** 33 + 4097)!), [2 ** 33 + 4096, 2048, 'allzero', -1, -1]);
+  assert.equal(view(mem.last()!), [39 * 2 ** 33 + big - (big % 2048), big % 2048, 'allzero', -1, -1]);
+  assert.is(mem.size, 40 * Math.ceil(big / 2048) + 2);
+  // Iterated lazily: the first pieces come without making the rest.
+  let n = 0;
+  for (const io of mem) { assert.ok(io.blocks <= 2048); if (++n === 5000) break; }
+  const c = mem.cursor();
+  let blocks = 0;
+  for (let k = 0; k < 3 && c.next(); k++) blocks += c.blocks;
+  assert.is(blocks, 2048 + 2048 + 904);
+});
+
 test.run();

@@ -8,6 +8,10 @@
  * its start; the cut-down old pieces are not split again. Normal data is never copied: a piece is a
  * window into the stored image of its IO (as {@link sliceIo} makes).
  *
+ * An ALLZERO or DISCARD IO is stored whole, with its place in its own grid of `maxIoBlocks` pieces,
+ * and read back split on that grid: the same pieces as if it had been split when added, but one
+ * entry in memory. A discard of a whole 2 TiB device is one entry, not two million.
+ *
  * For a k-way merge, which reads records in address order rather than in age order,
  * {@link DiffMemory.addAged} lets the IO of the higher age win whatever order they come in.
  *
@@ -45,6 +49,17 @@ function makeIo(addr: number, end: number, ref: number, off: number, image: Diff
   return { addr, blocks: end - addr, kind: ref === REF_ALLZERO ? 'allzero' : 'discard' };
 }
 
+/**
+ * The end of the piece that starts at `addr` of a stored entry `[addr, end)`: a normal entry, or
+ * any with no limit, is one piece; an ALLZERO or DISCARD one is cut on the grid of `max` LB that
+ * starts where its IO started (`off` LB before `addr`).
+ */
+function pieceEnd(addr: number, end: number, ref: number, off: number, max: number): number {
+  if (ref >= 0 || max === 0) return end;
+  const next = addr + (max - (off % max));
+  return next < end ? next : end;
+}
+
 /** A forward cursor over a {@link DiffMemory}'s IOs: read the fields after each `next()` that returns true. */
 export class DiffCursor {
   /** First LB. */
@@ -56,16 +71,35 @@ export class DiffCursor {
   image: DiffImage | undefined = undefined;
   offsetLb = 0;
 
+  /** The rest of the stored entry being split (an ALLZERO or DISCARD one), and its grid offset. */
+  private restAt = 0;
+  private restEnd = 0;
+  private restOff = 0;
+
   /** @internal */
-  constructor(private readonly cur: IndexCursor<DiffImage>) {}
+  constructor(private readonly cur: IndexCursor<DiffImage>, private readonly max: number, private readonly gridRuns = false) {}
 
   /** Move to the next IO; false at the end. */
   next(): boolean {
+    if (this.restAt < this.restEnd) {
+      const e = this.gridRuns ? this.restEnd : pieceEnd(this.restAt, this.restEnd, -1, this.restOff, this.max);
+      this.addr = this.restAt;
+      this.blocks = e - this.restAt;
+      this.restOff += e - this.restAt;
+      this.restAt = e;
+      return true;
+    }
     const c = this.cur;
     if (!c.next()) return false;
     this.addr = c.addr;
-    this.blocks = c.end - c.addr;
     const ref = c.ref;
+    const e = pieceEnd(c.addr, c.end, ref, c.off, this.max);
+    this.blocks = e - c.addr;
+    if (e < c.end) {
+      this.restAt = e;
+      this.restEnd = c.end;
+      this.restOff = c.off + (e - c.addr);
+    }
     this.kind = ref >= 0 ? 'normal' : ref === REF_ALLZERO ? 'allzero' : 'discard';
     this.image = ref >= 0 ? c.payload : undefined;
     this.offsetLb = ref >= 0 ? c.off : 0;
@@ -112,9 +146,15 @@ export class DiffMemory implements Iterable<DiffIo> {
     this.index = new IntervalIndex<DiffImage>(chunk);
   }
 
-  /** Number of IOs. */
+  /** Number of IOs (an ALLZERO or DISCARD IO counted in its pieces: O(n) with a `maxIoBlocks`). */
   get size(): number {
-    return this.index.size;
+    const max = this.maxIoBlocks;
+    if (max === 0) return this.index.size;
+    let n = 0;
+    this.index.forEach((addr, end, _tag, ref, off) => {
+      n += ref >= 0 ? 1 : Math.ceil((end - addr + (off % max)) / max);
+    });
+    return n;
   }
 
   /** Whether there is no IO. */
@@ -171,7 +211,7 @@ export class DiffMemory implements Iterable<DiffIo> {
   /** The IO that covers LB `addr`, or `undefined`. */
   lookup(addr: number): DiffIo | undefined {
     checkAddr('addr', addr);
-    return this.one((r) => this.index.find(addr, r));
+    return this.one((r) => this.index.find(addr, r), addr);
   }
 
   /** The age of the IO that covers LB `addr`, or `undefined`. */
@@ -191,7 +231,7 @@ export class DiffMemory implements Iterable<DiffIo> {
     const r = this.outRun;
     r.release();
     this.index.collect(from, to, r);
-    return this.drain(r);
+    return this.drain(r, from, to);
   }
 
   /** The first IO, or `undefined`. */
@@ -201,19 +241,24 @@ export class DiffMemory implements Iterable<DiffIo> {
 
   /** The last IO, or `undefined`. */
   last(): DiffIo | undefined {
-    return this.one((r) => this.index.last(r));
+    return this.one((r) => this.index.last(r), undefined, true);
   }
 
   /**
    * A cursor over the IOs in address order that allocates nothing per IO, for walks over every
    * IO of a large diff (an indexed file's index). Do not modify the diff while it is used.
    *
+   * With `gridRuns`, an ALLZERO or DISCARD IO larger than `maxIoBlocks` comes as at most two: the
+   * piece up to its first grid line, then the rest whole, which a reader that splits IOs into
+   * `maxIoBlocks` pieces from their start (a sorted writer) cuts into the same pieces. For a
+   * private intermediate file: a discard of a whole device stays one record there.
+   *
    * @example
    * const c = mem.cursor();
    * while (c.next()) if (c.kind === 'normal') use(c.addr, c.blocks, c.image!, c.offsetLb);
    */
-  cursor(): DiffCursor {
-    return new DiffCursor(this.index.cursor());
+  cursor(opts: { gridRuns?: boolean } = {}): DiffCursor {
+    return new DiffCursor(this.index.cursor(), this.maxIoBlocks, opts.gridRuns ?? false);
   }
 
   /** The IOs in address order. Do not modify the diff while iterating. */
@@ -224,18 +269,39 @@ export class DiffMemory implements Iterable<DiffIo> {
   /** The IOs in address order. Do not modify the diff while iterating. */
   *values(): IterableIterator<DiffIo> {
     const cur: IndexCursor<DiffImage> = this.index.cursor();
-    while (cur.next()) yield makeIo(cur.addr, cur.end, cur.ref, cur.off, cur.payload);
+    const max = this.maxIoBlocks;
+    while (cur.next()) {
+      if (cur.ref >= 0 || max === 0) { yield makeIo(cur.addr, cur.end, cur.ref, cur.off, cur.payload); continue; }
+      // Piece by piece: the pieces of a large discard are made as they are asked for.
+      const ref = cur.ref, end = cur.end;
+      for (let a = cur.addr, off = cur.off; a < end;) {
+        const e = pieceEnd(a, end, ref, off, max);
+        yield makeIo(a, e, ref, 0, undefined);
+        off += e - a;
+        a = e;
+      }
+    }
   }
 
   /** `[addr, io]` pairs in address order, as a `Map` would give. */
   *entries(): IterableIterator<[number, DiffIo]> {
-    const cur = this.index.cursor();
-    while (cur.next()) yield [cur.addr, makeIo(cur.addr, cur.end, cur.ref, cur.off, cur.payload)];
+    for (const io of this.values()) yield [io.addr, io];
   }
 
   /** Call `fn` on each IO and its age, in address order. */
   forEach(fn: (io: DiffIo, age: number) => void): void {
-    this.index.forEach((addr, end, tag, ref, off, image) => fn(makeIo(addr, end, ref, off, image), tag));
+    this.index.forEach((addr, end, tag, ref, off, image) => this.split(addr, end, ref, off, image, (io) => fn(io, tag)));
+  }
+
+  /** Call `fn` on each piece of the stored entry `[addr, end)` (see {@link pieceEnd}). */
+  private split(addr: number, end: number, ref: number, off: number, image: DiffImage | undefined, fn: (io: DiffIo) => void): void {
+    for (let a = addr, o = off; a < end;) {
+      const e = pieceEnd(a, end, ref, o, this.maxIoBlocks);
+      fn(makeIo(a, e, ref, ref >= 0 ? o : 0, image));
+      if (ref >= 0) return;
+      o += e - a;
+      a = e;
+    }
   }
 
   /**
@@ -253,11 +319,8 @@ export class DiffMemory implements Iterable<DiffIo> {
 
   /** Remove and return every IO, in order. */
   takeAll(): DiffIo[] {
-    const out: DiffIo[] = new Array(this.index.size);
-    let i = 0;
-    this.index.forEach((addr, end, _tag, ref, off, image) => {
-      out[i++] = makeIo(addr, end, ref, off, image);
-    });
+    const out: DiffIo[] = [];
+    this.index.forEach((addr, end, _tag, ref, off, image) => this.split(addr, end, ref, off, image, (io) => { out.push(io); }));
     this.clear();
     return out;
   }
@@ -287,20 +350,31 @@ export class DiffMemory implements Iterable<DiffIo> {
     if (normal !== this.nNormalBlocks) throw new Error(`normal blocks ${this.nNormalBlocks}, counted ${normal}`);
   }
 
-  private one(get: (r: Run<DiffImage>) => void): DiffIo | undefined {
+  /** The piece of the one entry `get` puts in a run: the one holding `at`, else the first (or the last, with `last`). */
+  private one(get: (r: Run<DiffImage>) => void, at?: number, last = false): DiffIo | undefined {
     const r = this.outRun;
     get(r);
     const f = r.f;
-    const io = r.n ? makeIo(f[0], f[1], f[3], f[4], r.p[0]) : undefined;
+    let io: DiffIo | undefined;
+    if (r.n) {
+      this.split(f[0], f[1], f[3], f[4], r.p[0], (x) => {
+        if (io && !last && at === undefined) return;
+        if (at === undefined || (x.addr <= at && at < x.addr + x.blocks)) io = x;
+      });
+    }
     r.release();
     return io;
   }
 
-  /** The IOs of `r`, which is then emptied. */
-  private drain(r: Run<DiffImage>): DiffIo[] {
-    const out: DiffIo[] = new Array(r.n);
+  /** The IOs of `r` (the pieces that meet `[from, to)` when given), which is then emptied. */
+  private drain(r: Run<DiffImage>, from = 0, to = Infinity): DiffIo[] {
+    const out: DiffIo[] = [];
     const f = r.f;
-    for (let i = 0; i < r.n; i++) out[i] = makeIo(f[5 * i], f[5 * i + 1], f[5 * i + 3], f[5 * i + 4], r.p[i]);
+    for (let i = 0; i < r.n; i++) {
+      this.split(f[5 * i], f[5 * i + 1], f[5 * i + 3], f[5 * i + 4], r.p[i], (io) => {
+        if (io.addr < to && io.addr + io.blocks > from) out.push(io);
+      });
+    }
     r.release();
     return out;
   }
@@ -325,7 +399,8 @@ export class DiffMemory implements Iterable<DiffIo> {
     const cut = this.cutRun;
     const removed = this.index.cut(a, e, cut);
     const max = this.maxIoBlocks;
-    if (removed === 0 && (max === 0 || e - a <= max)) {
+    // An ALLZERO or DISCARD IO is stored whole (its grid starts at `a`: offset 0).
+    if (removed === 0 && (max === 0 || e - a <= max || ref < 0)) {
       this.nBlocks += e - a;
       if (ref >= 0) this.nNormalBlocks += e - a;
       this.index.fillOne(a, e, age, ref, off, image);
@@ -374,11 +449,15 @@ export class DiffMemory implements Iterable<DiffIo> {
     out.release();
   }
 
-  /** Queue `[from, to)` of the new IO (which starts at `a`), split into `maxIoBlocks` pieces from `from`. */
+  /**
+   * Queue `[from, to)` of the new IO (which starts at `a`): normal data split into `maxIoBlocks`
+   * pieces from `from`; an ALLZERO or DISCARD part whole, its grid starting at `from` (offset 0),
+   * where its pieces would have started.
+   */
   private pushNew(from: number, to: number, age: number, a: number, ref: number, off: number, image: DiffImage | undefined): void {
     const max = this.maxIoBlocks;
     const out = this.outRun;
-    const step = max === 0 ? to - from : max;
+    const step = max === 0 || ref < 0 ? to - from : max;
     for (let x = from; x < to; x += step) {
       const y = Math.min(x + step, to);
       out.push(x, y, age, ref, ref >= 0 ? off + (x - a) : 0, image);

@@ -212,7 +212,9 @@ export async function convertWlogs(wlogs: ByteSource[], out: ByteSink, opts: Con
     await comp.flush();
     opts.onProgress?.(n);
     const w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, passRaw: true, sync: opts.sync, direct: opts.direct });
-    const s = await fillThenClose(w, async () => { for (const x of mem.takeAll()) if (!w.writeNow(x)) await w.write(x); });
+    // Piece by piece (a huge discard is one entry in memory, millions of pieces out).
+    const s = await fillThenClose(w, async () => { for (const x of mem.values()) if (!w.writeNow(x)) await w.write(x); });
+    mem.clear();
     return { ...s, ...(info as WlogStreamInfo) };
   }
   // Larger sorted output: the IOs go through the same in-memory diff as the original's (newer wins, new
@@ -232,7 +234,9 @@ export async function convertWlogs(wlogs: ByteSource[], out: ByteSink, opts: Con
     opts.onProgress?.(n);
     const r = await IndexedDiffReader.open(tmp);
     try {
-      const w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, passRaw: true, sync: opts.sync, direct: opts.direct });
+      // maxIoBlocks: the intermediate file keeps the ALLZERO and DISCARD IOs on their split grid
+      // but whole; the writer cuts them (normal ones are split already).
+      const w = await SortedDiffWriter.create(out, { uuid: info.uuid, cmpr: opts.cmpr, passRaw: true, sync: opts.sync, direct: opts.direct, maxIoBlocks: maxIo });
       const s = await fillThenClose(w, async () => { for await (const x of r.ios()) if (!w.writeNow(x)) await w.write(x); });
       return { ...s, ...(info as WlogStreamInfo) };
     } finally {

@@ -35,7 +35,9 @@ export interface IndexedWriteOptions extends WdiffWriteOptions {
   splitOnAdd?: number;
   /**
    * Write the index as power-of-two aligned extents (default true, the format's rule). False keeps
-   * the in-memory pieces as they are: for a private intermediate file only.
+   * the in-memory pieces as they are, except that an ALLZERO or DISCARD IO split by `splitOnAdd`
+   * is written as the piece up to its first grid line and the rest whole (a sorted writer with
+   * the same `maxIoBlocks` cuts them into the same pieces): for a private intermediate file only.
    */
   align?: boolean;
 }
@@ -241,7 +243,7 @@ export class IndexedDiffWriter {
       ioOffset: 0, origBlocks: 0, reserved2: 0, ioChecksum: 0, recChecksum: 0,
     };
     const cap = this.align ? maxAlignedSize(this.maxIoBlocks) : 0;
-    const io = this.index.cursor();
+    const io = this.index.cursor({ gridRuns: !this.align });
     while (io.next()) {
       const img = io.image as FileImage | undefined;
       rec.flags = kindFlags(io.kind);

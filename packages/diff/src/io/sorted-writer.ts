@@ -9,7 +9,7 @@ import { OutWriter } from './out-writer.ts';
 import { WALB_DIFF_PACK_SIZE, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
 import { DEFAULT_COMPRESS_OPT, codecLevel, type CompressOpt } from '../compression.ts';
 import { LayoutError } from '../errors.ts';
-import { splitIo, type DiffIo } from '../algo/diff-io.ts';
+import { sliceIo, type DiffIo } from '../algo/diff-io.ts';
 import { encodeDiffFileHeader, makeDiffFileHeader, type DiffFileHeader } from '../layout/file-header.ts';
 import { encodeDiffPackHeader, endPack, packCanAdd, type DiffPackHeader } from '../layout/pack-header.ts';
 import { kindFlags, type DiffRecord } from '../layout/diff-record.ts';
@@ -114,7 +114,10 @@ export class SortedDiffWriter {
     if (this.closed) throw new Error('SortedDiffWriter is closed');
     if (io.addr < this.prevEnd) throw new LayoutError(`IO at LB ${io.addr} overlaps or precedes the previous one ending at ${this.prevEnd}`);
     this.prevEnd = io.addr + io.blocks;
-    for (const piece of splitIo(io, this.maxIoBlocks)) await this.comp.push(undefined, piece);
+    const max = this.maxIoBlocks;
+    if (max <= 0 || io.blocks <= max) await this.comp.push(undefined, io);
+    // Piece by piece: a discard of a whole device is millions of them.
+    else for (let a = io.addr, end = io.addr + io.blocks; a < end; a += max) await this.comp.push(undefined, sliceIo(io, a, Math.min(a + max, end))!);
     await this.out.ready();
   }
 
