@@ -53,10 +53,90 @@ function restoreDashes(args: Record<string, unknown>): void {
   }
 }
 
+/** The options of the command being run, recorded by its builder. */
+interface CommandOptions {
+  /** Every name and alias, in the forms given and camel-cased. */
+  known: Set<string>;
+  /** The boolean options, with their aliases. */
+  booleans: Set<string>;
+}
+
+const camel = (k: string) => k.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+
+/** The {@link CommandOptions} of a built command. */
+function optionsOf(y: Argv<unknown>): CommandOptions {
+  // getOptions is yargs's, left out of its type declarations.
+  const o = (y as unknown as { getOptions(): { key: Record<string, unknown>; alias: Record<string, string[]>; boolean: string[] } }).getOptions();
+  const withAliases = (names: Iterable<string>) => {
+    const out = new Set<string>();
+    for (const n of names) for (const a of [n, ...(o.alias[n] ?? [])]) out.add(a).add(camel(a));
+    return out;
+  };
+  const known = withAliases(Object.keys(o.key));
+  for (const k of ['help', 'h', 'version']) known.add(k);
+  return { known, booleans: withAliases(o.boolean) };
+}
+
+/**
+ * `c` with a builder that records in `seen` the options of the command that runs: the innermost
+ * one, whose builder adds no subcommands. A group's subcommands are wrapped as it adds them.
+ */
+function watched(c: CommandModule<any, any>, seen: { options?: CommandOptions }): CommandModule<any, any> {
+  const build = c.builder;
+  return {
+    ...c,
+    builder: (y: Argv<any>) => {
+      let nested = false;
+      const add = y.command.bind(y) as (...a: unknown[]) => Argv<any>;
+      const shadow = y as unknown as { command?: unknown };
+      shadow.command = (m: unknown, ...rest: unknown[]) => {
+        nested = true;
+        return add(m !== null && typeof m === 'object' && 'command' in m ? watched(m as CommandModule<any, any>, seen) : m, ...rest);
+      };
+      let r: Argv<any>;
+      try {
+        r = typeof build === 'function' ? ((build(y) as Argv<any> | undefined) ?? y) : y.options(build ?? {});
+      } finally {
+        delete shadow.command;
+      }
+      if (!nested) seen.options = optionsOf(r);
+      return r;
+    },
+  };
+}
+
+/** The `--name` and `-x` options in `argv` (before `--`), with the value given after `=` if any. */
+function optionWords(argv: readonly string[]): Array<{ name: string; value?: string }> {
+  const out: Array<{ name: string; value?: string }> = [];
+  for (const a of argv) {
+    if (a === '--') break;
+    const m = /^--?([A-Za-z][^=]*)(?:=(.*))?$/s.exec(a);
+    if (m) out.push(m[2] === undefined ? { name: m[1] } : { name: m[1], value: m[2] });
+  }
+  return out;
+}
+
+/** The options of `argv` that `opts` does not know (a `no-` prefix negates a boolean). */
+function unknownOptions(argv: readonly string[], opts: CommandOptions): string[] {
+  return optionWords(argv)
+    .map((w) => w.name)
+    .filter((n) => !opts.known.has(n) && !(n.startsWith('no-') && opts.booleans.has(n.slice(3))));
+}
+
 /** Build the yargs instance for `spec` (not yet parsed). */
 export function buildApp(spec: AppSpec, argv: readonly string[]): Argv<GlobalArgs> {
+  const seen: { options?: CommandOptions } = {};
   let y = yargs(protectDashes(argv))
     .middleware((args) => restoreDashes(args as Record<string, unknown>), true)
+    .middleware(() => {
+      // yargs reads `--stat=maybe` as false: a value for a boolean must be true or false.
+      if (!seen.options) return;
+      for (const w of optionWords(argv)) {
+        if (w.value !== undefined && seen.options.booleans.has(w.name) && w.value !== 'true' && w.value !== 'false') {
+          throw new UsageError(`invalid --${w.name}=${w.value}: --${w.name} is a flag (give it alone, or =true / =false)`);
+        }
+      }
+    })
     .scriptName(spec.name)
     .usage(`${spec.name} <command> [options]\n\n${spec.describe}`)
     .option('json', {
@@ -65,7 +145,7 @@ export function buildApp(spec: AppSpec, argv: readonly string[]): Argv<GlobalArg
       global: true,
       describe: 'Machine-readable output: one JSON document on stdout, errors as JSON on stderr',
     });
-  for (const c of spec.commands) y = y.command(c);
+  for (const c of spec.commands) y = y.command(watched(c, seen));
   y = y
     .demandCommand(1, 'Missing command.')
     .recommendCommands()
@@ -79,7 +159,14 @@ export function buildApp(spec: AppSpec, argv: readonly string[]): Argv<GlobalArg
       // Called for command-line problems only (unknown command or option, missing or bad value);
       // errors of a running command reach `runApp` directly.
       if (err && !(err instanceof UsageError) && err.name !== 'YError') throw err;
-      throw new UsageError((msg ?? err?.message ?? 'usage error').replaceAll(DASH, '-'));
+      let text = msg ?? err?.message ?? 'usage error';
+      // An unknown option takes the next word as its value (`show --bogus x.wlog`), so yargs finds a
+      // positional missing before it gets to the unknown option: report the option, the cause.
+      if (seen.options && /^(Not enough non-option arguments|Missing required argument)/.test(text)) {
+        const unknown = unknownOptions(argv, seen.options);
+        if (unknown.length > 0) text = `Unknown argument${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`;
+      }
+      throw new UsageError(text.replaceAll(DASH, '-'));
     });
   if (spec.epilogue) y = y.epilogue(spec.epilogue);
   return y as Argv<GlobalArgs>;

@@ -6,7 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { test } from 'uvu';
@@ -214,7 +214,8 @@ async function straced(name: string, args: readonly string[]): Promise<string[]>
     ['merge', ['wdiff', 'merge', vec(c.sortedWdiff), vec(c.sortedWdiff)]],
   ] as const) {
     const direct = tmp(`${name}-direct.wdiff`), buffered = tmp(`${name}-buffered.wdiff`);
-    const opensDirect = (lines: string[], out: string) => lines.some((l) => l.includes(`"${out}"`) && l.includes('O_DIRECT'));
+    // The output is written under a temporary name beside it (.NAME.PID-N.part), renamed at the end.
+    const opensDirect = (lines: string[], out: string) => lines.some((l) => l.includes(`"${join(dirname(out), `.${basename(out)}.`)}`) && l.includes('O_DIRECT'));
     assert.ok(opensDirect(await straced(`${name}-direct`, [...args, '-o', direct]), direct), `${name}: no O_DIRECT open of the output`);
     assert.not.ok(opensDirect(await straced(`${name}-buffered`, [...args, '--no-direct', '-o', buffered]), buffered), `${name} --no-direct: an O_DIRECT open`);
     assert.ok(readFileSync(direct).equals(readFileSync(buffered)), `${name}: direct and buffered outputs differ`);

@@ -9,9 +9,12 @@ import type { GlobalArgs } from '../app.ts';
 /** The yargs command of group `name` over `commands`; running it without a subcommand is a usage error. */
 export function commandGroup(name: string, describe: string, commands: readonly CommandModule<GlobalArgs, any>[]): CommandModule<GlobalArgs, GlobalArgs> {
   return {
-    command: `${name} <command>`,
+    // No `<command>` positional: it would take an unknown subcommand as its value, and the error
+    // would then be a missing command instead of an unknown one.
+    command: name,
     describe,
     builder: (y: Argv<GlobalArgs>) => {
+      y = y.usage(`$0 ${name} <command>\n\n${describe}`);
       for (const c of commands) y = y.command(c);
       return y.demandCommand(1, `Missing ${name} command.`);
     },

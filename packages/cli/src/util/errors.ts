@@ -47,7 +47,8 @@ export interface JsonError {
   type: 'error';
   /**
    * `ERR_USAGE`, a `WalbFormatError` code such as `ERR_WALB_CHECKSUM`, a `WdiffFormatError` code such
-   * as `ERR_WDIFF_CHECKSUM`, a Node code such as `ENOENT`, or `ERR_FAILED`.
+   * as `ERR_WDIFF_CHECKSUM`, the code a daemon refused a request with (`ERR_WALB_STATE`), a Node code
+   * such as `ENOENT`, or `ERR_FAILED`.
    */
   code: string;
   /** Human-readable message (the same text as without `--json`). */
@@ -69,6 +70,17 @@ function isWdiffFormatError(e: unknown): e is Error & { code: string; offset?: n
   return e instanceof Error && typeof code === 'string' && code.startsWith('ERR_WDIFF_');
 }
 
+/**
+ * The code a daemon answered with, when `e` is a `RemoteError` of `@walbjs/core` (told by shape,
+ * as above): its own code is only `ERR_WALB_REMOTE`, which says where the error came from, not
+ * what it is. Undefined when the daemon sent no code (core then records `ERR_UNKNOWN`).
+ */
+function remoteCodeOf(e: unknown): string | undefined {
+  const x = e as { code?: unknown; remoteCode?: unknown } | null;
+  if (!(e instanceof Error) || x?.code !== 'ERR_WALB_REMOTE' || typeof x.remoteCode !== 'string') return undefined;
+  return x.remoteCode === '' || x.remoteCode === 'ERR_UNKNOWN' ? undefined : x.remoteCode;
+}
+
 /** The {@link JsonError} describing `e`. */
 export function errorToJson(e: unknown): JsonError {
   if (e instanceof UsageError) return { type: 'error', code: 'ERR_USAGE', message: e.message };
@@ -85,6 +97,8 @@ export function errorToJson(e: unknown): JsonError {
     if (e.source !== undefined) out.source = e.source;
     return out;
   }
+  const remote = remoteCodeOf(e);
+  if (remote !== undefined) return { type: 'error', code: remote, message: (e as Error).message };
   if (e instanceof Error) {
     const { code, path } = e as NodeJS.ErrnoException;
     const out: JsonError = { type: 'error', code: typeof code === 'string' ? code : 'ERR_FAILED', message: e.message };

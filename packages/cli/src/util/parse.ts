@@ -81,6 +81,61 @@ export function parseUint(text: string | number, what: string, max = Number.MAX_
 }
 
 /**
+ * Parse an integer from `min` to `max` (a count, a size in MiB): {@link parseUint} with a lower bound.
+ *
+ * @throws {@link UsageError}
+ */
+export function parseIntRange(text: string | number, what: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const s = String(text).trim();
+  if (!/^[0-9]+$/.test(s) || Number(s) < min || Number(s) > max) {
+    throw new UsageError(`invalid ${what} ${JSON.stringify(String(text))}: expected a decimal integer from ${min} to ${max}`);
+  }
+  return Number(s);
+}
+
+/**
+ * Parse a non-negative decimal number such as a duration in seconds (`0.2`, `30`); `positive`
+ * refuses 0 too.
+ *
+ * @throws {@link UsageError}
+ */
+export function parseDecimal(text: string | number, what: string, positive = false): number {
+  const s = String(text).trim();
+  const v = Number(s);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(s) || !Number.isFinite(v) || (positive && v === 0)) {
+    throw new UsageError(`invalid ${what} ${JSON.stringify(String(text))}: expected a ${positive ? 'positive' : 'non-negative'} decimal number`);
+  }
+  return v;
+}
+
+/**
+ * Parse a TCP port: 1 to 65535, or also 0 (the system picks one) when `anyPort` is set.
+ *
+ * @throws {@link UsageError}
+ */
+export function parsePort(text: string | number, what: string, anyPort = false): number {
+  const s = String(text).trim();
+  const min = anyPort ? 0 : 1;
+  if (!/^[0-9]{1,5}$/.test(s) || Number(s) < min || Number(s) > 65535) {
+    throw new UsageError(`invalid ${what} ${JSON.stringify(String(text))}: a port is an integer from ${min} to 65535${anyPort ? ' (0: any free port)' : ''}`);
+  }
+  return Number(s);
+}
+
+/**
+ * Check a TCP address `HOST:PORT` (`[V6]:PORT` for an IPv6 address) and return it unchanged; the
+ * port may be 0 (the system picks one).
+ *
+ * @throws {@link UsageError}
+ */
+export function parseHostPort(text: string, what: string): string {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):([^:]*)$/.exec(String(text).trim());
+  if (!m) throw new UsageError(`invalid ${what} ${JSON.stringify(text)}: expected HOST:PORT (or [IPV6]:PORT)`);
+  parsePort(m[3], `${what} port`, true);
+  return String(text).trim();
+}
+
+/**
  * A byte count for people, 1024-based: `512 B`, `4.0 KiB`, `64.0 MiB`.
  *
  * @example

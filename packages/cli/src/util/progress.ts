@@ -18,6 +18,11 @@ export interface Progress {
   phase(label: string, total?: number): void;
   /** Remove the bar. */
   stop(): void;
+  /**
+   * Remove the bar and leave `text` in its place: the final amount, for a bar that is updated
+   * only now and then (every 4096 IOs) and would otherwise never show it.
+   */
+  finish(text: string): void;
 }
 
 /** Options of {@link startProgress}. */
@@ -32,7 +37,7 @@ export interface ProgressOptions {
   unit?: (n: number) => string;
 }
 
-const NONE: Progress = { update() {}, phase() {}, stop() {} };
+const NONE: Progress = { update() {}, phase() {}, stop() {}, finish() {} };
 
 /** Whether a bar would be drawn for this run. */
 export function progressEnabled(io: CliIo, json: boolean): boolean {
@@ -62,6 +67,11 @@ export async function startProgress(io: CliIo, opts: ProgressOptions): Promise<P
   let all = fmt(total);
   bar.start(total, 0, { label, done: fmt(0), all });
   let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    bar.stop();
+  };
   return {
     update(value: number) {
       if (stopped) return;
@@ -77,10 +87,11 @@ export async function startProgress(io: CliIo, opts: ProgressOptions): Promise<P
       }
       bar.update(0, { label, done: fmt(0), all });
     },
-    stop() {
+    stop,
+    finish(text: string) {
       if (stopped) return;
-      stopped = true;
-      bar.stop();
+      stop();
+      io.stderr.write(text + '\n');
     },
   };
 }

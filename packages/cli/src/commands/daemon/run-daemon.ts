@@ -6,12 +6,13 @@
  *
  * @module
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, openSync, type WriteStream } from 'node:fs';
 import type { Argv } from 'yargs';
 import yargs from 'yargs';
 import { ArchiveDaemon, Daemon, ProxyDaemon, StorageDaemon, jsonLogger, parseServerAddress, type DaemonOptions } from '@walbjs/core';
 import { reportError, ExitCode, UsageError } from '../../util/errors.ts';
 import { resolveIo, writeTo } from '../../util/io.ts';
+import { parseDecimal, parseIntRange, parsePort, parseSize } from '../../util/parse.ts';
 import { toJson } from '../../util/json.ts';
 import { VERSION } from '../../version.ts';
 
@@ -28,10 +29,29 @@ function parseServerAddressSafe(text: string, what: string) {
   try { return parseServerAddress(text); } catch (e) { throw new UsageError(`${what}: ${(e as Error).message}`); }
 }
 
+/** A parser of a duration option in seconds (fractions allowed: `--delay 0.2`). */
+const seconds = (what: string) => (v: string) => parseDecimal(v, what);
+
+/**
+ * Open the `--log` file for appending now, so that a path that cannot be written is reported as a
+ * typed error naming the option and the path (a stream opened lazily dies later with an
+ * unhandled error event).
+ */
+function openLog(path: string): WriteStream {
+  let fd: number;
+  try {
+    fd = openSync(path, 'a');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw Object.assign(new Error(`cannot open the --log file ${path}: ${err.message}`), { code: err.code ?? 'ERR_FAILED', path });
+  }
+  return createWriteStream(path, { fd });
+}
+
 function common(y: Argv): Argv {
   return y
     .option('base-dir', { alias: 'b', type: 'string', demandOption: true, describe: 'Folder of the daemon\'s state' })
-    .option('port', { alias: 'p', type: 'number', default: 0, describe: 'TCP port (0: any free port, printed at start)' })
+    .option('port', { alias: 'p', type: 'string', default: '0', describe: 'TCP port (0: any free port, printed at start)', coerce: (v: string) => parsePort(v, '--port (-p)', true) })
     .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on (loopback by default)' })
     .option('unix', { type: 'string', describe: 'Listen on a unix socket instead of TCP' })
     .option('id', { type: 'string', describe: 'Node id shown in status and logs' })
@@ -48,22 +68,26 @@ export async function runDaemon(kind: DaemonKind, argv: readonly string[]): Prom
   if (kind === 'storage') {
     y = y.option('archive', { type: 'string', describe: 'host:port of the archive that receives full backups' })
       .option('proxy', { type: 'string', describe: 'host:port[,host:port...] of the proxies, tried in order' })
-      .option('max-wlog-send-mb', { alias: 'wl', type: 'number', default: 128, describe: 'Largest log transfer [MiB]' })
-      .option('snapintvl', { type: 'number', default: 10, describe: 'Implicit snapshot interval [s]' })
-      .option('delay', { type: 'number', default: 1, describe: 'First retry delay [s]' })
-      .option('maxdelay', { type: 'number', default: 300, describe: 'Longest retry delay [s]' });
+      .option('max-wlog-send-mb', { alias: 'wl', type: 'string', default: '128', describe: 'Largest log transfer [MiB]', coerce: (v: string) => parseIntRange(v, '--max-wlog-send-mb (--wl)', 1) })
+      .option('snapintvl', { type: 'string', default: '10', describe: 'Implicit snapshot interval [s]', coerce: seconds('--snapintvl') })
+      .option('delay', { type: 'string', default: '1', describe: 'First retry delay [s]', coerce: seconds('--delay') })
+      .option('maxdelay', { type: 'string', default: '300', describe: 'Longest retry delay [s]', coerce: seconds('--maxdelay') });
   } else if (kind === 'proxy') {
-    y = y.option('max-wdiff-send-mb', { alias: 'wd', type: 'number', default: 128, describe: 'Largest merged diff sent at once [MiB]' })
-      .option('max-wdiff-send-nr', { alias: 'wn', type: 'number', default: 1000, describe: 'Most diffs merged into one send' })
-      .option('retry-timeout', { alias: 'rto', type: 'number', default: 1800, describe: 'Give up on a failing archive after [s]' })
-      .option('delay', { type: 'number', default: 1, describe: 'First retry delay [s]' })
-      .option('maxdelay', { type: 'number', default: 300, describe: 'Longest retry delay [s]' });
+    y = y.option('max-wdiff-send-mb', { alias: 'wd', type: 'string', default: '128', describe: 'Largest merged diff sent at once [MiB]', coerce: (v: string) => parseIntRange(v, '--max-wdiff-send-mb (--wd)', 1) })
+      .option('max-wdiff-send-nr', { alias: 'wn', type: 'string', default: '1000', describe: 'Most diffs merged into one send', coerce: (v: string) => parseIntRange(v, '--max-wdiff-send-nr (--wn)', 1) })
+      .option('retry-timeout', { alias: 'rto', type: 'string', default: '1800', describe: 'Give up on a failing archive after [s]', coerce: seconds('--retry-timeout (--rto)') })
+      .option('delay', { type: 'string', default: '1', describe: 'First retry delay [s]', coerce: seconds('--delay') })
+      .option('maxdelay', { type: 'string', default: '300', describe: 'Longest retry delay [s]', coerce: seconds('--maxdelay') });
   } else {
     y = y.option('discard', { choices: ['ignore', 'zero', 'punch'] as const, default: 'zero' as const, describe: 'What apply does with DISCARD records' })
-      .option('fsync-interval', { alias: 'fi', type: 'number', default: 1 << 30, describe: 'fsync the base every this many bytes while applying' })
+      .option('fsync-interval', { alias: 'fi', type: 'string', default: '1G', describe: 'fsync the base every this many bytes while applying (suffixes k, m, g)', coerce: (v: string) => parseSize(v, '--fsync-interval (--fi)') })
       .option('autoresize', { type: 'boolean', default: false, describe: 'Grow the base when a larger volume arrives' });
   }
-  y = y.strict().help().alias('h', 'help').version(VERSION).exitProcess(false).fail((msg, err) => { throw err ?? new UsageError(msg); });
+  y = y.strict().help().alias('h', 'help').version(VERSION).exitProcess(false).fail((msg, err) => {
+    // A value parser's UsageError reaches here wrapped in a YError: either way it is a usage error.
+    if (err && !(err instanceof UsageError) && err.name !== 'YError') throw err;
+    throw new UsageError(msg ?? err?.message ?? 'usage error');
+  });
   let a: Record<string, unknown>;
   let helpText = '';
   try {
@@ -74,7 +98,7 @@ export async function runDaemon(kind: DaemonKind, argv: readonly string[]): Prom
   if (helpText) { await writeTo(io.stdout, helpText + '\n'); return ExitCode.OK; }
   let d: Daemon;
   try {
-    const out = a.log ? createWriteStream(String(a.log), { flags: 'a' }) : process.stderr;
+    const out = a.log !== undefined ? openLog(String(a.log)) : process.stderr;
     const base: DaemonOptions = {
       baseDir: String(a['base-dir']), host: String(a.host), port: Number(a.port), unix: a.unix as string | undefined,
       nodeId: a.id as string | undefined, logger: jsonLogger(name, out, a['log-level'] as 'info'),

@@ -7,7 +7,7 @@ import type { Argv, CommandModule } from 'yargs';
 import type { GlobalArgs } from '../../app.ts';
 import { ioOf, writeTo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
-import { parseSize } from '../../util/parse.ts';
+import { parseSize, parseUint } from '../../util/parse.ts';
 import { runDemo } from '../../demo/run-demo.ts';
 
 /** Arguments of `walb demo`. */
@@ -31,7 +31,7 @@ export const demoCommand: CommandModule<GlobalArgs, DemoArgs> = {
     .option('size', { type: 'string', default: '256M', describe: 'Data device size' })
     .option('log-size', { type: 'string', default: '128M', describe: 'Log device size' })
     .option('keep', { type: 'boolean', default: false, describe: 'Keep the work folder (device, daemons\' state and logs)' })
-    .option('seed', { type: 'number', default: 1, describe: 'Seed of the data written' }) as Argv<DemoArgs>,
+    .option('seed', { type: 'string', default: '1', describe: 'Seed of the data written (0 to 4294967295)', coerce: (v: string) => parseUint(v, '--seed', 0xffff_ffff) }) as Argv<DemoArgs>,
   handler: async (a) => {
     const io = ioOf(a);
     const r = await runDemo(io, { mode: a.mode, sizeBytes: parseSize(a.size, '--size'), logBytes: parseSize(a['log-size'], '--log-size'), keep: a.keep, seed: a.seed }, a.json);

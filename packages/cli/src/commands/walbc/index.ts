@@ -13,13 +13,16 @@ import { armInterrupt } from '../../util/interrupt.ts';
 import { writtenSince } from '../../util/output.ts';
 import { resolveIo, writeTo, type CliIo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
+import { parseDecimal, parsePort } from '../../util/parse.ts';
 import { startProgress } from '../../util/progress.ts';
 import { VERSION } from '../../version.ts';
-import { GET_TARGETS, WALBC_COMMANDS, bindArgs } from './table.ts';
+import { GET_TARGETS, WALBC_COMMANDS, argsUsage, bindArgs } from './table.ts';
 
 const EPILOGUE = `Commands:\n${Object.entries(WALBC_COMMANDS).map(([k, c]) => `  ${(k + ' ' + c.usage).padEnd(58)} ${c.describe}`).join('\n')}
   ${'get TARGET [volId] [args...]'.padEnd(58)} Query one value; targets: ${Object.keys(GET_TARGETS).join(', ')}
   ${'virt-full-scan PATH volId gid'.padEnd(58)} Archive: copy the image at gid into PATH (a file or block device) here
+
+Each command prints its arguments with --help (walbc status --help, walbc get --help, walbc get state --help).
 
 Exit codes: 0 ok, 1 the daemon refused or failed (its error code is printed), 2 usage error.`;
 
@@ -32,6 +35,32 @@ function toText(v: unknown): string {
   return Object.entries(v as Record<string, unknown>).map(([k, x]) => `${k}: ${x !== null && typeof x === 'object' ? toJson(x) : String(x)}`).join('\n');
 }
 
+const HELP_HEAD = 'walbc [-a HOST] -p PORT [--json] [--timeout SEC]';
+
+/**
+ * The help of one command (`walbc status --help`): its arguments and what it does. `get` lists its
+ * targets, or, given one (`get state --help`), that target's arguments.
+ *
+ * @throws {@link UsageError} for a command or target walbc does not know.
+ */
+function commandHelp(cmd: string, first: string | undefined): string {
+  if (cmd === 'get') {
+    const spec = first === undefined || first.startsWith('-') ? undefined : GET_TARGETS[first];
+    if (spec) return `${HELP_HEAD} get ${first} ${argsUsage(spec)}`.trimEnd() + '\n\nQuery one value of the daemon.';
+    if (first !== undefined && !first.startsWith('-')) throw new UsageError(`get: unknown target ${JSON.stringify(first)}; known: ${Object.keys(GET_TARGETS).join(', ')}`);
+    return `${HELP_HEAD} get TARGET [volId] [args...]\n\nQuery one value of the daemon. Targets:\n`
+      + Object.entries(GET_TARGETS).map(([t, spec]) => `  ${t} ${argsUsage(spec)}`.trimEnd()).join('\n');
+  }
+  if (cmd === 'virt-full-scan') {
+    return `${HELP_HEAD} virt-full-scan PATH volId gid\n\nArchive: copy the image at gid into PATH (a file or block device) here.`;
+  }
+  const c = WALBC_COMMANDS[cmd];
+  if (!c) throw new UsageError(`unknown command ${JSON.stringify(cmd)} (see walbc --help)`);
+  const wait = c.async ? ' [--wait]' : '';
+  return `${HELP_HEAD}${wait} ${cmd} ${c.usage}`.trimEnd() + `\n\n${c.describe}.`
+    + (c.async ? '\n\n--wait: answer when the action is done (otherwise when it has started).' : '');
+}
+
 /** Run `walbc` with these arguments; returns the exit code. */
 export async function runWalbc(argv: readonly string[], ioIn?: Partial<CliIo>): Promise<number> {
   const io = resolveIo(ioIn);
@@ -42,25 +71,35 @@ export async function runWalbc(argv: readonly string[], ioIn?: Partial<CliIo>): 
       .usage('walbc -a HOST -p PORT [--json] [--wait] <cmd> [args...]\n\nDrive walbjs storage, proxy and archive daemons.')
       .parserConfiguration({ 'halt-at-non-option': true })
       .option('addr', { alias: 'a', type: 'string', default: '127.0.0.1', describe: 'Daemon host (or a unix socket path)' })
-      .option('port', { alias: 'p', type: 'number', describe: 'Daemon port' })
+      .option('port', { alias: 'p', type: 'string', describe: 'Daemon port (1-65535)', coerce: (v: string) => parsePort(v, '--port (-p)') })
       .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output' })
       .option('wait', { type: 'boolean', default: false, describe: 'For restore, apply, merge, full-bkp: answer when the action is done' })
-      .option('timeout', { alias: 'to', type: 'number', default: 60, describe: 'Seconds to wait for an answer' })
+      .option('timeout', { alias: 'to', type: 'string', default: '60', describe: 'Seconds to wait for an answer', coerce: (v: string) => parseDecimal(v, '--timeout', true) })
       .epilogue(EPILOGUE).wrap(null).help().alias('h', 'help').version(VERSION).strict(false).exitProcess(false)
-      .fail((msg, err) => { throw err ?? new UsageError(msg); })
+      .fail((msg, err) => {
+        // A value parser's UsageError reaches here wrapped in a YError: either way it is a usage error.
+        if (err && !(err instanceof UsageError) && err.name !== 'YError') throw err;
+        throw new UsageError(msg ?? err?.message ?? 'usage error');
+      })
       .parseAsync([...argv], {}, (_e, _a, out) => { help = out; });
     if (help) { await writeTo(io.stdout, help + '\n'); return ExitCode.OK; }
     const words = (a._ as Array<string | number>).map(String);
     const [cmd, ...rest] = words;
     if (!cmd) throw new UsageError('missing command (see walbc --help)');
+    // Options after the command word are its arguments (halt-at-non-option), so its --help is found here.
+    const helpAt = rest.indexOf('--') < 0 ? rest.length : rest.indexOf('--');
+    if (rest.slice(0, helpAt).some((w) => w === '--help' || w === '-h')) {
+      await writeTo(io.stdout, commandHelp(cmd, rest[0]) + '\n');
+      return ExitCode.OK;
+    }
     const addr = String(a.addr);
     let server: ServerAddress;
     if (addr.includes('/')) server = { path: addr };
     else {
-      if (a.port === undefined || !Number.isInteger(a.port) || a.port <= 0 || a.port > 65535) throw new UsageError('give the daemon port with -p PORT');
-      server = { host: addr, port: a.port };
+      if (a.port === undefined) throw new UsageError('give the daemon port with -p PORT');
+      server = { host: addr, port: a.port as number };
     }
-    const timeoutMs = Number(a.timeout) * 1000;
+    const timeoutMs = (a.timeout as number) * 1000;
     const c = new Controller({ timeoutMs });
     let result: unknown;
     let text: ((r: unknown) => string) | undefined;

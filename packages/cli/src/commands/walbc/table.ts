@@ -9,7 +9,7 @@ import { UsageError } from '../../util/errors.ts';
 import { parseSize } from '../../util/parse.ts';
 
 /** How a positional argument becomes a parameter. */
-type Arg = [name: string, kind: 'str' | 'u64' | 'size-lb' | 'flag-all' | 'int', optional?: boolean];
+type Arg = [name: string, kind: 'str' | 'u64' | 'size-lb' | 'flag-all' | 'int', optional?: boolean, choices?: readonly string[]];
 
 /** A walbc command. */
 export interface WalbcCommand {
@@ -33,7 +33,7 @@ const VOL: Arg = ['volId', 'str'];
 export const WALBC_COMMANDS: Record<string, WalbcCommand> = {
   status: { args: [['volId', 'str', true]], usage: '[volId]', describe: 'Status of a volume, or of the daemon' },
   version: { args: [], usage: '', describe: 'Version of the daemon' },
-  shutdown: { args: [['mode', 'str', true]], usage: '[graceful|force]', describe: 'Stop the daemon' },
+  shutdown: { args: [['mode', 'str', true, ['graceful', 'force']]], usage: '[graceful|force]', describe: 'Stop the daemon' },
   'init-vol': {
     args: [VOL, ['wdevPath', 'str', true]], usage: 'volId [path]', describe: 'Create a volume (storage: the walb device, a userspace device folder or /dev/walb/NAME; archive: an optional block device for the base image)',
     // walbc does not know which daemon it talks to: the path goes under both names, each daemon reads its own.
@@ -41,8 +41,8 @@ export const WALBC_COMMANDS: Record<string, WalbcCommand> = {
   },
   'clear-vol': { args: [VOL], usage: 'volId', describe: 'Remove a volume' },
   'reset-vol': { args: [VOL, ['gid', 'u64', true]], usage: 'volId [gid]', describe: 'Back to SyncReady (storage: clears the log)' },
-  start: { args: [VOL, ['mode', 'str', true]], usage: 'volId [target|standby]', describe: 'Start a volume' },
-  stop: { args: [VOL, ['mode', 'str', true]], usage: 'volId [graceful|force|empty]', describe: 'Stop a volume' },
+  start: { args: [VOL, ['mode', 'str', true, ['target', 'standby']]], usage: 'volId [target|standby]', describe: 'Start a volume' },
+  stop: { args: [VOL, ['mode', 'str', true, ['graceful', 'force', 'empty']]], usage: 'volId [graceful|force|empty]', describe: 'Stop a volume' },
   snapshot: { args: [VOL], usage: 'volId', describe: 'Storage: take an explicit snapshot; prints its gid', text: (r) => String((r as { gid: bigint }).gid) },
   'full-bkp': { args: [VOL, ['bulkSize', 'size-lb', true]], usage: 'volId [bulkSize]', describe: 'Storage: dirty full backup to the archive', async: true },
   kick: { args: [['volId', 'str', true], ['archId', 'str', true]], usage: '[volId [archId]]', describe: 'Run pending transfers now' },
@@ -50,7 +50,7 @@ export const WALBC_COMMANDS: Record<string, WalbcCommand> = {
   'del-restored': { args: [VOL, ['gid', 'u64']], usage: 'volId gid', describe: 'Archive: remove a restored image' },
   apply: { args: [VOL, ['gid', 'u64']], usage: 'volId gid', describe: 'Archive: apply the diffs up to gid to the base', async: true },
   merge: {
-    args: [VOL, ['gidB', 'u64'], ['mode', 'str'], ['bound', 'str']], usage: 'volId gidB (size MiB | gid gidE)', describe: 'Archive: merge mergeable diffs', async: true,
+    args: [VOL, ['gidB', 'u64'], ['mode', 'str', false, ['size', 'gid']], ['bound', 'str']], usage: 'volId gidB (size MiB | gid gidE)', describe: 'Archive: merge mergeable diffs', async: true,
     shape: (p) => {
       const { mode, bound, ...rest } = p as { mode: string; bound: string };
       if (mode === 'size') return { ...rest, maxSizeMb: num(bound, 'size') };
@@ -62,7 +62,7 @@ export const WALBC_COMMANDS: Record<string, WalbcCommand> = {
   resize: { args: [VOL, ['sizeLb', 'size-lb']], usage: 'volId size', describe: 'Grow a volume (size in bytes, K/M/G/T suffixes)' },
   bhash: { args: [VOL, ['gid', 'u64']], usage: 'volId gid', describe: 'Archive: sha256 of the image at gid' },
   'archive-info': {
-    args: [['op', 'str'], VOL, ['archId', 'str', true], ['addr', 'str', true], ['cmpr', 'str', true], ['delaySec', 'int', true]],
+    args: [['op', 'str', false, ['add', 'update', 'delete', 'get', 'list']], VOL, ['archId', 'str', true], ['addr', 'str', true], ['cmpr', 'str', true], ['delaySec', 'int', true]],
     usage: '(add|update volId archId addr:port [type:level] [delaySec] | delete|get volId archId | list volId)', describe: 'Proxy: the archives of a volume',
   },
 };
@@ -92,12 +92,14 @@ function num(s: string, what: string): number {
 export function bindArgs(cmd: string, spec: Arg[], words: string[]): Record<string, unknown> {
   const p: Record<string, unknown> = {};
   if (words.length > spec.length) throw new UsageError(`${cmd}: too many arguments (${words.slice(spec.length).join(' ')})`);
-  spec.forEach(([name, kind, optional], i) => {
+  spec.forEach(([name, kind, optional, choices], i) => {
     const w = words[i];
     if (w === undefined) {
       if (!optional) throw new UsageError(`${cmd}: missing argument ${name}`);
       return;
     }
+    // Checked here so that a typo is a usage error before anything is sent to the daemon.
+    if (choices && !choices.includes(w)) throw new UsageError(`${cmd}: ${name} must be ${choices.join(', ')}; got ${JSON.stringify(w)}`);
     if (kind === 'u64') p[name] = u64(w, name);
     else if (kind === 'int') p[name] = num(w, name);
     else if (kind === 'size-lb') p[name] = BigInt(parseSize(w, name)) / 512n;
@@ -105,4 +107,12 @@ export function bindArgs(cmd: string, spec: Arg[], words: string[]): Record<stri
     else p[name] = w;
   });
   return p;
+}
+
+/** The usage text of positional arguments: `volId [gid]`. */
+export function argsUsage(spec: Arg[]): string {
+  return spec.map(([name, , optional, choices]) => {
+    const word = choices ? choices.join('|') : name;
+    return optional ? `[${word}]` : word;
+  }).join(' ');
 }

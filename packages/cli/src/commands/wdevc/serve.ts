@@ -9,6 +9,7 @@ import type { GlobalArgs } from '../../app.ts';
 import { UsageError } from '../../util/errors.ts';
 import { ioOf, writeTo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
+import { parseHostPort, parseUint } from '../../util/parse.ts';
 
 /** Arguments of `wdevc serve`. */
 export interface ServeArgs extends GlobalArgs {
@@ -28,9 +29,9 @@ export const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
     .positional('ldev', { type: 'string', demandOption: true, describe: 'Log device, formatted with format-ldev' })
     .positional('ddev', { type: 'string', demandOption: true, describe: 'Data device' })
     .option('unix', { type: 'string', describe: 'Listen on this unix socket' })
-    .option('tcp', { type: 'string', describe: 'Listen on HOST:PORT (use 127.0.0.1 for loopback only)' })
+    .option('tcp', { type: 'string', describe: 'Listen on HOST:PORT (use 127.0.0.1 for loopback only; port 0: any free port)', coerce: (v: string) => parseHostPort(v, '--tcp') })
     .option('error-before-overflow', { type: 'boolean', default: false, describe: 'Fail writes that would overflow the log instead of overwriting the oldest logs' })
-    .option('checkpoint-interval', { type: 'number', default: 10000, describe: 'Checkpoint interval [ms]' })
+    .option('checkpoint-interval', { type: 'string', default: '10000', describe: 'Checkpoint interval [ms]', coerce: (v: string) => parseUint(v, '--checkpoint-interval', 0xffff_ffff) })
     .example('$0 serve l.img d.img --unix /tmp/walb.sock', 'then: nbdinfo nbd+unix:///?socket=/tmp/walb.sock')
     .epilogue('Runs until SIGINT or SIGTERM, then finishes queued writes and checkpoints. With --json a line '
       + '{type:"serving", address} is printed once listening.') as Argv<ServeArgs>,

@@ -39,13 +39,16 @@ export interface WdiffApplyArgs extends GlobalArgs {
   'tmp-dir'?: string;
 }
 
+const APPLY_DESCRIBE = 'Apply wdiffs (oldest first) to the image given last (as wdiff-redo)';
+
 /** `walb wdiff apply`. */
 export const wdiffApplyCommand: CommandModule<GlobalArgs, WdiffApplyArgs> = {
   command: 'apply <files..>',
-  describe: 'Apply wdiffs (oldest first) to the image given last (as wdiff-redo)',
+  describe: APPLY_DESCRIBE,
   builder: (y: Argv<GlobalArgs>) =>
     y
-      .usage('$0 wdiff apply [options] WDIFF... IMAGE')
+      // A usage of its own replaces the one yargs makes, description included: it is repeated here.
+      .usage(`$0 wdiff apply [options] WDIFF... IMAGE\n\n${APPLY_DESCRIBE}`)
       .positional('files', { type: 'string', array: true, demandOption: true, describe: 'WDIFF... IMAGE: the wdiffs, oldest first, then the image file or block device' })
       .option('discard', { type: 'string', default: 'ignore', choices: [...DISCARD_MODES], describe: 'DISCARD records: leave the old data, write zeros, or punch holes (blkdiscard on a block device)' })
       .option('fsync-interval', { type: 'string', describe: 'fsync after every this many bytes written (suffixes k, m, g; default 1G; 0: only at the end)', coerce: (v: string) => parseSize(v, 'fsync interval') })

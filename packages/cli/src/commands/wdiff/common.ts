@@ -64,14 +64,19 @@ export { checkOutputNotInput } from '../../util/output.ts';
 /**
  * Refuse `-` (stdin) and pipes given by their path (`<(…)`) among `paths`, which this command reads
  * as files: `why` says why it needs them (random access, or a second pass). A path that does not
- * exist passes, for the reader to report.
+ * exist passes, for the reader to report; a directory is refused with `EISDIR`.
  *
- * @throws {@link UsageError}
+ * @throws {@link UsageError}, or an `EISDIR` system error
  */
 export async function requireFiles(paths: readonly string[], what: string, why: string, hint = 'save it to a file first'): Promise<void> {
   if (paths.includes('-')) throw new UsageError(`${what} cannot be - (stdin): ${why}; ${hint}`);
   for (const p of paths) {
-    if (!(await isFileOrDevice(p))) throw new UsageError(`${what} cannot be a pipe or other stream (${p}): ${why}; ${hint}`);
+    const st = await stat(p).catch(() => undefined);
+    // The error a reader gives for a directory (as `wlog show DIR` reports it), not "a stream".
+    if (st?.isDirectory()) {
+      throw Object.assign(new Error(`EISDIR: illegal operation on a directory, open '${p}'`), { code: 'EISDIR', errno: -21, syscall: 'open', path: p });
+    }
+    if (st && !st.isFile() && !st.isBlockDevice()) throw new UsageError(`${what} cannot be a pipe or other stream (${p}): ${why}; ${hint}`);
   }
 }
 
@@ -162,12 +167,13 @@ export const ioCount = (n: number): string => `${n} IOs`;
 
 /**
  * Write one output (a file, or stdout for `-`) with a progress bar: `run` gets the sink and a
- * progress callback; on failure the partial output file is removed. Returns what `run` returned
- * and the bytes written.
+ * progress callback; on failure the partial output file is removed. `final` gives the text left
+ * in place of the bar when `run` succeeds. Returns what `run` returned and the bytes written.
  */
 export async function writeOutput<T>(
   io: CliIo, out: string, progressOpts: ProgressOptions,
   run: (sink: ByteSink, onProgress: (n: number) => void) => Promise<T>,
+  final?: (result: T) => string,
 ): Promise<{ result: T; bytes: number; isStdout: boolean }> {
   const progress = await startProgress(io, progressOpts);
   if (out !== '-') {
@@ -179,6 +185,7 @@ export async function writeOutput<T>(
     const disarm = armInterrupt(() => { if (writtenSince(before, statSync(out, { throwIfNoEntry: false }))) rmSync(out, { force: true }); });
     try {
       const result = await run(out, (n) => progress.update(n));
+      if (final) progress.finish(final(result));
       // Success means the file is on disk, as the original's tools (fdatasync) promise: a user may
       // delete the logs it came from next.
       const st = await stat(out);
@@ -196,6 +203,10 @@ export async function writeOutput<T>(
     }
   }
   const o = openOutput(out, io);
-  const result = await writeThrough(o, progress, () => run(o.sink, (n) => progress.update(n)));
+  const result = await writeThrough(o, progress, async () => {
+    const r = await run(o.sink, (n) => progress.update(n));
+    if (final) progress.finish(final(r));
+    return r;
+  });
   return { result, bytes: o.bytes, isStdout: o.isStdout };
 }

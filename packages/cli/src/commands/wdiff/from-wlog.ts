@@ -38,7 +38,7 @@ export const wdiffFromWlogCommand: CommandModule<GlobalArgs, WdiffFromWlogArgs> 
     const d = await loadSdk();
     const opts: ConvertOptions = wdiffWriteOptions(d, args);
     await checkOutputNotInput(args.out, args.wlogs);
-    const { result: r, bytes, isStdout } = await writeOutput(io, args.out, { label: 'converting', json: args.json, unit: ioCount }, (sink, onProgress) => d.convertWlogs(args.wlogs, sink, { ...opts, onProgress }));
+    const { result: r, bytes, isStdout } = await writeOutput(io, args.out, { label: 'converting', json: args.json, unit: ioCount }, (sink, onProgress) => d.convertWlogs(args.wlogs, sink, { ...opts, onProgress }), (c) => `converted: ${ioCount(c.records)}`);
     const format = formatName(args.indexed);
     await report(io, { json: args.json, verbose: args.verbose, toStdout: isStdout }, {
       type: 'wdiff-from-wlog', output: args.out, format, bytes, records: r.records, packs: r.packs,

@@ -39,7 +39,7 @@ export const wdiffMergeCommand: CommandModule<GlobalArgs, WdiffMergeArgs> = {
     const d = await loadSdk();
     const opts: MergeFilesOptions = wdiffWriteOptions(d, args);
     await checkOutputNotInput(args.out, args.inputs);
-    const { result: r, bytes, isStdout } = await writeOutput(io, args.out, { label: 'merging', json: args.json, unit: ioCount }, (sink, onProgress) => d.mergeWdiffs(args.inputs, sink, { ...opts, onProgress }));
+    const { result: r, bytes, isStdout } = await writeOutput(io, args.out, { label: 'merging', json: args.json, unit: ioCount }, (sink, onProgress) => d.mergeWdiffs(args.inputs, sink, { ...opts, onProgress }), (m) => `merged: ${ioCount(m.records)}`);
     const format = formatName(args.indexed);
     await report(io, { json: args.json, verbose: args.verbose, toStdout: isStdout }, {
       type: 'wdiff-merge', output: args.out, format, inputs: args.inputs.length, bytes, records: r.records, packs: r.packs,

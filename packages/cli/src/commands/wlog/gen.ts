@@ -5,8 +5,9 @@
  */
 import { randomInt } from 'node:crypto';
 import type { Argv, CommandModule } from 'yargs';
-import { SUPPORTED_PBS, formatWlogHeader, writeGeneratedWlog, type WlogGenOptions } from '@walbjs/log-format';
+import { SUPPORTED_PBS, WALB_MAX_DISCARD_IO_SECTORS, WALB_MAX_NORMAL_IO_SECTORS, formatWlogHeader, writeGeneratedWlog, type WlogGenOptions } from '@walbjs/log-format';
 import type { GlobalArgs } from '../../app.ts';
+import { UsageError } from '../../util/errors.ts';
 import { ioOf, writeTo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
 import { openOutput, writeThrough } from '../../util/output.ts';
@@ -80,6 +81,7 @@ export const wlogGenCommand: CommandModule<GlobalArgs, WlogGenArgs> = {
         + 'with --json: {type:"wlog-gen", seed, output, bytes, header, endLsid} (on stderr when -o -).'),
   handler: async (args) => {
     const io = ioOf(args);
+    checkGenSizes(args);
     const seed = args.seed ?? randomInt(0, 0xffff_ffff);
     const opts: WlogGenOptions = {
       seed,
@@ -113,3 +115,29 @@ export const wlogGenCommand: CommandModule<GlobalArgs, WlogGenArgs> = {
     }
   },
 };
+
+/**
+ * The generator's rules on sizes that relate two options, checked here so that a bad pair is a
+ * usage error naming the options (the SDK names its own fields, `minIoBytes`).
+ */
+function checkGenSizes(args: WlogGenArgs): void {
+  const lb = (n: number) => Math.ceil(n / 512);
+  // The SDK takes a smallest size of 0 as one block.
+  const least = (n: number) => Math.max(1, lb(n));
+  if (lb(args['max-io-size']) > WALB_MAX_NORMAL_IO_SECTORS) {
+    throw new UsageError(`invalid --max-io-size ${args['max-io-size']}: at most ${WALB_MAX_NORMAL_IO_SECTORS * 512} bytes`);
+  }
+  if (least(args['min-io-size']) > lb(args['max-io-size'])) {
+    throw new UsageError(`--min-io-size ${args['min-io-size']} is larger than --max-io-size ${args['max-io-size']}`);
+  }
+  if (lb(args['max-discard-size']) > WALB_MAX_DISCARD_IO_SECTORS) {
+    throw new UsageError(`invalid --max-discard-size ${args['max-discard-size']}: at most ${WALB_MAX_DISCARD_IO_SECTORS * 512} bytes`);
+  }
+  if (least(args['min-discard-size']) > lb(args['max-discard-size'])) {
+    throw new UsageError(`--min-discard-size ${args['min-discard-size']} is larger than --max-discard-size ${args['max-discard-size']}`);
+  }
+  if (lb(args.size) < least(args['min-io-size'])) {
+    throw new UsageError(`--size (-s) ${args.size} is smaller than the smallest IO (--min-io-size ${args['min-io-size']})`);
+  }
+  if (args['max-pack-size'] === 0) throw new UsageError('invalid --max-pack-size 0: a logpack holds at least one block');
+}

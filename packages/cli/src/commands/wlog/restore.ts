@@ -49,7 +49,7 @@ export const wlogRestoreCommand: CommandModule<GlobalArgs, WlogRestoreArgs> = {
       .option('lsid-diff', { alias: 'd', type: 'string', describe: 'Add this (signed) amount to every lsid', coerce: (v: string) => parseSigned64(v, 'lsid diff') })
       .option('begin', { alias: 'b', type: 'string', describe: 'Skip logpacks of the wlog below this lsid', coerce: lsid('begin lsid') })
       .option('end', { alias: 'e', type: 'string', describe: 'Stop at this lsid of the wlog (default: its end)', coerce: lsid('end lsid') })
-      .option('invalid-lsid', { alias: 'i', type: 'string', describe: 'Also invalidate the block at this (shifted) lsid', coerce: lsid('invalid lsid') })
+      .option('invalid-lsid', { alias: 'i', type: 'string', describe: 'Also invalidate the block at this (shifted) lsid', coerce: lsid('--invalid-lsid (-i)') })
       .option('ddev-lb', { alias: 's', type: 'string', describe: 'Data device size in LB: IOs beyond it become padding or are dropped', coerce: lsid('data device size') })
       .option('verify', { type: 'boolean', default: false, describe: 'Read every written logpack header back and compare' })
       .example('$0 wlog restore ldev.img a.wlog -d 14000 --verify', 'restore, shifted to lsid 14000')
@@ -63,6 +63,9 @@ export const wlogRestoreCommand: CommandModule<GlobalArgs, WlogRestoreArgs> = {
     if (args.lsidDiff !== undefined) opts.lsidDiff = args.lsidDiff;
     if (args.begin !== undefined) opts.beginLsid = args.begin;
     if (args.end !== undefined) opts.endLsid = args.end;
+    if (args.begin !== undefined && args.end !== undefined && args.begin > args.end) {
+      throw new UsageError(`--begin (-b) ${args.begin} is above --end (-e) ${args.end}`);
+    }
     if (args.invalidLsid !== undefined) opts.invalidLsid = args.invalidLsid;
     if (args.ddevLb !== undefined) opts.ddevLb = args.ddevLb;
     const input = await openInput(args.wlog, io);

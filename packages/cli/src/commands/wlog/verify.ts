@@ -50,7 +50,9 @@ export const wlogVerifyCommand: CommandModule<GlobalArgs, WlogVerifyArgs> = {
     const s = st.value;
     if (args.json) {
       await writeTo(io.stdout, toJson({
-        type: 'verify', ok: true, source: input.source, pbs: r.pbs, packs: s.nrPacks, records,
+        // A count of packs, each at least one block of the lsid range, stays far below 2^53: a number,
+        // as records is; the stat object keeps the SDK's bigint counters.
+        type: 'verify', ok: true, source: input.source, pbs: r.pbs, packs: Number(s.nrPacks), records,
         beginLsid: s.bgnLsid, endLsid: s.reallyEndLsid, stat: logStatView(s),
       }) + '\n');
       return;

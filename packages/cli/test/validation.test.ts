@@ -1,0 +1,296 @@
+// Bad command lines and bad inputs across the bins, each run as a real process (from source,
+// through tsx): a value out of range is a usage error (exit 2) naming its option, a path that
+// cannot be used is a typed error naming it, nothing is changed, and no stack trace is printed.
+// Also walbc's own help, and the code of a daemon's refusal under --json.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { runWalb } from '../src/index.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const PKG = resolve(here, '..');
+const ROOT = resolve(here, '../../..');
+const VEC = resolve(ROOT, '../shared/vectors/walb-tools-1.0.19');
+const BINS = ['walb', 'wdevc', 'walbc', 'walb-storage', 'walb-proxy', 'walb-archive'] as const;
+type Bin = typeof BINS[number];
+
+const TMP = mkdtempSync(join(tmpdir(), 'walbjs-cli-validation-'));
+const tmp = (name: string) => join(TMP, name);
+const vec = (name: string) => join(VEC, name);
+
+interface Run {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+function start(bin: Bin, args: string[]): ChildProcess {
+  return spawn(process.execPath, ['--conditions=walb-source', '--import', 'tsx', join(PKG, 'src/bin', `${bin}.ts`), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** Run a bin to its end; a daemon that starts after all is stopped, and `started` says so. */
+function run(bin: Bin, ...args: string[]): Promise<Run & { started: boolean }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = start(bin, args);
+    let out = '';
+    let err = '';
+    let started = false;
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      // A daemon that was expected to refuse its options: stop it rather than wait forever.
+      if (/listening/.test(out) && !started) { started = true; child.kill('SIGTERM'); }
+    });
+    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, out, err, started }));
+  });
+}
+
+/** A usage error: exit 2, nothing on stdout, the message matching `re`, no stack trace. */
+function usage(r: Run, re: RegExp, what: string): void {
+  assert.is(r.code, 2, `${what}: exit ${r.code}, stderr ${r.err}`);
+  assert.is(r.out, '', what);
+  assert.match(r.err, re, what);
+  assert.not.match(r.err, /\n\s+at /, `${what}: a stack trace`);
+}
+
+/** The JSON error on stderr of a `--json` run. */
+function jsonError(r: Run): { type: string; code: string; message: string; source?: string } {
+  return JSON.parse(r.err.trim());
+}
+
+function sparse(name: string, bytes: number): string {
+  const p = tmp(name);
+  writeFileSync(p, '');
+  truncateSync(p, bytes);
+  return p;
+}
+
+test.after(() => {
+  rmSync(TMP, { recursive: true, force: true });
+});
+
+test('daemons: an unwritable --log is a typed error naming the option and the path, no stack', async () => {
+  const [text, json] = await Promise.all([
+    run('walb-archive', '-b', tmp('a0'), '--log', '/nonexistent/x.log'),
+    run('walb-storage', '-b', tmp('s0'), '--log', '/nonexistent/x.log', '--json'),
+  ]);
+  for (const r of [text, json]) {
+    assert.is(r.code, 1, r.err);
+    assert.not.ok(r.started);
+    assert.not.match(r.err, /\n\s+at /);
+  }
+  assert.match(text.err, /^walb-archive: cannot open the --log file \/nonexistent\/x\.log: ENOENT/);
+  const e = jsonError(json);
+  assert.equal([e.type, e.code, e.source], ['error', 'ENOENT', '/nonexistent/x.log']);
+  assert.match(e.message, /--log/);
+});
+
+test('daemons: bad numbers are usage errors naming the option', async () => {
+  const cases: Array<[Bin, string[], RegExp]> = [
+    ['walb-storage', ['--snapintvl', '-1'], /invalid --snapintvl "-1"/],
+    ['walb-storage', ['--wl', 'abc'], /invalid --max-wlog-send-mb \(--wl\) "abc"/],
+    ['walb-storage', ['--delay', '-5'], /invalid --delay "-5"/],
+    ['walb-storage', ['-p', '99999'], /invalid --port \(-p\) "99999": a port is an integer from 0 to 65535/],
+    ['walb-storage', ['-p', 'abc'], /invalid --port \(-p\) "abc"/],
+    ['walb-proxy', ['--wn', '-3'], /invalid --max-wdiff-send-nr \(--wn\) "-3"/],
+    ['walb-proxy', ['--rto', 'abc'], /invalid --retry-timeout \(--rto\) "abc"/],
+    ['walb-archive', ['--fi', '-1'], /invalid --fsync-interval \(--fi\) "-1"/],
+  ];
+  const runs = await Promise.all(cases.map(([bin, args], i) => run(bin, '-b', tmp(`d${i}`), ...args)));
+  runs.forEach((r, i) => {
+    const [bin, args, re] = cases[i];
+    usage(r, new RegExp(`^${bin}: ${re.source}`), `${bin} ${args.join(' ')}`);
+    assert.not.ok(r.started);
+  });
+  const j = await run('walb-proxy', '-b', tmp('dj'), '--json', '--wd', '0');
+  assert.is(j.code, 2);
+  assert.equal([jsonError(j).code, /--max-wdiff-send-mb/.test(jsonError(j).message)], ['ERR_USAGE', true]);
+});
+
+test('walb: bad values are usage errors naming the option; nothing is written', async () => {
+  const ldev = sparse('l.img', 8 << 20);
+  const never = tmp('never.wlog');
+  const [seed, size0, minMax, catRange, badI, statMaybe, bogusOpt, bogusCmd] = await Promise.all([
+    run('walb', 'demo', '--seed', 'abc'),
+    run('walb', 'wlog', 'gen', '-s', '0', '-o', never),
+    run('walb', 'wlog', 'gen', '--min-io-size', '64k', '--max-io-size', '4k', '-o', never),
+    run('walb', 'wlog', 'cat', ldev, '-b', '15000', '-e', '14000', '-o', never),
+    run('walb', 'wlog', 'restore', ldev, vec('w-pbs512-mixed.wlog'), '-i', 'abc'),
+    run('walb', 'wlog', 'show', '--stat=maybe', vec('w-pbs512-mixed.wlog')),
+    run('walb', 'wlog', 'show', '--bogus', vec('w-pbs512-mixed.wlog')),
+    run('walb', 'wlog', 'bogus'),
+  ]);
+  usage(seed, /^walb: invalid --seed "abc"/, 'demo --seed abc');
+  usage(size0, /^walb: --size \(-s\) 0 is smaller than the smallest IO \(--min-io-size 512\)/, 'gen -s 0');
+  usage(minMax, /^walb: --min-io-size 65536 is larger than --max-io-size 4096/, 'gen min > max');
+  usage(catRange, /^walb: --begin \(-b\) 15000 is above --end \(-e\) 14000/, 'cat -b > -e');
+  usage(badI, /^walb: invalid --invalid-lsid \(-i\) "abc"/, 'restore -i abc');
+  assert.not.match(badI.err, /invalid invalid/);
+  usage(statMaybe, /^walb: invalid --stat=maybe: --stat is a flag/, 'show --stat=maybe');
+  usage(bogusOpt, /^walb: Unknown argument: bogus/, 'show --bogus FILE');
+  usage(bogusCmd, /^walb: Unknown argument: bogus/, 'wlog bogus');
+  assert.not.ok(existsSync(never));
+  const stat = await run('walb', 'wlog', 'show', '--stat=true', vec('w-pbs512-mixed.wlog'));
+  assert.is(stat.code, 0, stat.err);
+  assert.is(stat.out, readFileSync(vec('w-pbs512-mixed.wlog.stat.txt'), 'utf8'));
+});
+
+test('wdiff: a directory where a file is expected is EISDIR naming it (exit 1), not "a stream"', async () => {
+  const dir = tmp('a-dir');
+  mkdirSync(dir);
+  const w = vec('w-chain-0.wdiff');
+  const img = sparse('eisdir.img', 1 << 20);
+  const runs = await Promise.all([
+    run('walb', 'wdiff', 'merge', dir, '-o', tmp('m.wdiff')),
+    run('walb', 'wdiff', 'apply', dir, img),
+    run('walb', 'wdiff', 'apply', w, dir),
+    run('walb', 'wdiff', 'virt-cat', dir, w, '-o', tmp('v.img')),
+    run('walb', 'wdiff', 'from-image', dir, '-o', tmp('f.wdiff')),
+    run('walb', '--json', 'wdiff', 'apply', w, dir),
+  ]);
+  for (const r of runs.slice(0, 5)) {
+    assert.is(r.code, 1, r.err);
+    assert.is(r.err, `walb: EISDIR: illegal operation on a directory, open '${dir}'\n`);
+  }
+  const e = jsonError(runs[5]);
+  assert.equal([e.code, e.source], ['EISDIR', dir]);
+  for (const f of ['m.wdiff', 'v.img', 'f.wdiff']) assert.not.ok(existsSync(tmp(f)));
+});
+
+test('wdevc: bad sizes, names and addresses are usage errors; an empty data device is refused', async () => {
+  const ldev = sparse('fl.img', 8 << 20);
+  const ddev = sparse('fd.img', 32 << 20);
+  const empty = sparse('empty.img', 0);
+  const before = readFileSync(ldev);
+  const [tcpBad, tcpPort, size0, longName, emptyDdev, ckpt, serveTcp] = await Promise.all([
+    run('wdevc', 'create-udev', tmp('u1'), '--size', '16M', '--log-size', '8M', '--tcp', 'bogus'),
+    run('wdevc', 'create-udev', tmp('u2'), '--size', '16M', '--log-size', '8M', '--tcp', '127.0.0.1:99999'),
+    run('wdevc', 'create-udev', tmp('u3'), '--size', '0', '--log-size', '8M'),
+    run('wdevc', 'format-ldev', ldev, ddev, '-n', 'x'.repeat(34)),
+    run('wdevc', 'format-ldev', '--json', ldev, empty),
+    run('wdevc', 'serve', ldev, ddev, '--tcp', '127.0.0.1:0', '--checkpoint-interval', 'abc'),
+    run('wdevc', 'serve', ldev, ddev, '--tcp', '127.0.0.1:99999'),
+  ]);
+  usage(tcpBad, /^wdevc: invalid --tcp "bogus": expected HOST:PORT/, 'create-udev --tcp bogus');
+  usage(tcpPort, /^wdevc: invalid --tcp port "99999"/, 'create-udev --tcp :99999');
+  usage(size0, /^wdevc: invalid --size "0"/, 'create-udev --size 0');
+  usage(longName, /^wdevc: invalid --name \(-n\) "x{34}": 34 bytes/, 'format-ldev -n 34 bytes');
+  usage(ckpt, /^wdevc: invalid --checkpoint-interval "abc"/, 'serve --checkpoint-interval abc');
+  usage(serveTcp, /^wdevc: invalid --tcp port "99999"/, 'serve --tcp :99999');
+  for (const u of ['u1', 'u2', 'u3']) assert.not.ok(existsSync(tmp(u)), u);
+  assert.is(emptyDdev.code, 1, emptyDdev.err);
+  const e = jsonError(emptyDdev);
+  assert.equal([e.code, e.source], ['ERR_WALB_RANGE', empty]);
+  assert.match(e.message, /0 bytes/);
+  assert.ok(readFileSync(ldev).equals(before), 'the log device is left as it was');
+});
+
+test('walbc: bad --port and --timeout values, subcommand help, modes checked before connecting', async () => {
+  const runs = await Promise.all([
+    run('walbc', '-p', '99999', 'status'),
+    run('walbc', '-p', '-1', 'status'),
+    run('walbc', '-p', 'abc', 'status'),
+    run('walbc', '--timeout', '-5', '-p', '1', 'status'),
+    run('walbc', '--timeout', 'abc', '-p', '1', 'status'),
+    // Port 1 on loopback has no daemon: reaching it would be ECONNREFUSED, exit 1.
+    run('walbc', '-p', '1', 'shutdown', 'bogus'),
+    run('walbc', '-p', '1', 'stop', 'vol0', 'bogus'),
+    run('walbc', '-p', '1', 'start', 'vol0', 'bogus'),
+  ]);
+  for (const r of runs.slice(0, 3)) usage(r, /^walbc: invalid --port \(-p\) "[^"]+": a port is an integer from 1 to 65535/, 'walbc -p');
+  for (const r of runs.slice(3, 5)) usage(r, /^walbc: invalid --timeout "[^"]+"/, 'walbc --timeout');
+  usage(runs[5], /^walbc: shutdown: mode must be graceful, force; got "bogus"/, 'shutdown bogus');
+  usage(runs[6], /^walbc: stop: mode must be graceful, force, empty; got "bogus"/, 'stop vol0 bogus');
+  usage(runs[7], /^walbc: start: mode must be target, standby; got "bogus"/, 'start vol0 bogus');
+
+  const helps = await Promise.all([
+    run('walbc', 'status', '--help'),
+    run('walbc', '-p', '1', 'status', '--help'),
+    run('walbc', '-p', '1', 'get', '--help'),
+    run('walbc', '-p', '1', 'get', 'restored-path', '-h'),
+    run('walbc', 'restore', '--help'),
+  ]);
+  for (const r of helps) {
+    assert.is(r.code, 0, r.err);
+    assert.is(r.err, '');
+  }
+  assert.match(helps[0].out, /^walbc .* status \[volId\]\n\nStatus of a volume, or of the daemon\.\n$/);
+  assert.is(helps[1].out, helps[0].out);
+  assert.match(helps[2].out, /get TARGET/);
+  assert.match(helps[2].out, /\n {2}restored-path volId gid\n/);
+  assert.match(helps[3].out, /get restored-path volId gid\n/);
+  assert.match(helps[4].out, /\[--wait\] restore volId gid\n/);
+});
+
+test('walbc --json: a daemon\'s refusal carries the daemon\'s own code', async () => {
+  const d = start('walb-archive', ['-b', tmp('arch'), '-p', '0', '--json', '--log', tmp('arch.log')]);
+  try {
+    const line = await new Promise<string>((resolvePromise, reject) => {
+      let out = '';
+      d.stdout!.on('data', (b: Buffer) => { out += b.toString(); if (out.includes('\n')) resolvePromise(out.split('\n')[0]); });
+      d.on('close', (code) => reject(new Error(`walb-archive exited ${code}`)));
+    });
+    const port = (JSON.parse(line) as { address: string }).address.split(':').pop()!;
+    const [json, text] = await Promise.all([
+      run('walbc', '-p', port, '--json', 'init-vol', 'bad/name'),
+      run('walbc', '-p', port, 'init-vol', 'bad/name'),
+    ]);
+    assert.is(json.code, 1, json.err);
+    const e = jsonError(json);
+    assert.is(e.code, 'ERR_WALB_INVALID_NAME', json.err);
+    assert.match(e.message, /bad\/name/);
+    assert.is(text.code, 1);
+    assert.match(text.err, /^walbc: ERR_WALB_INVALID_NAME: /);
+  } finally {
+    d.kill('SIGTERM');
+  }
+});
+
+test('wdiff merge on a terminal leaves the final count of IOs in place of the bar', async () => {
+  const wlog = vec('w-chain-0.wlog');
+  const wdiff = tmp('chain0.wdiff');
+  const quiet = { stdout: new PassThrough(), stderr: new PassThrough() };
+  assert.is(await runWalb(['wdiff', 'from-wlog', wlog, '-o', wdiff], quiet), 0);
+  const json = new PassThrough();
+  const docs: Buffer[] = [];
+  json.on('data', (b: Buffer) => docs.push(b));
+  assert.is(await runWalb(['wdiff', 'merge', '--json', wdiff, '-o', tmp('merged-json.wdiff')], { stdout: json, stderr: new PassThrough() }), 0);
+  const records = (JSON.parse(Buffer.concat(docs).toString()) as { records: number }).records;
+  assert.ok(records > 0 && records < 4096, `a merge smaller than one progress step (${records} IOs)`);
+  // A terminal as far as the progress bar can tell.
+  const tty = Object.assign(new PassThrough(), { isTTY: true, columns: 100 });
+  const err: Buffer[] = [];
+  tty.on('data', (b: Buffer) => err.push(b));
+  assert.is(await runWalb(['wdiff', 'merge', wdiff, '-o', tmp('merged.wdiff')], { stdout: new PassThrough(), stderr: tty }), 0);
+  assert.ok(Buffer.concat(err).toString().endsWith(`merged: ${records} IOs\n`), JSON.stringify(Buffer.concat(err).toString()));
+  assert.ok(statSync(tmp('merged.wdiff')).size > 0);
+});
+
+test('wlog verify --json: packs and records are numbers, lsids and stat counters strings', async () => {
+  const r = await run('walb', 'wlog', 'verify', '--json', vec('w-pbs512-mixed.wlog'));
+  assert.is(r.code, 0, r.err);
+  const doc = JSON.parse(r.out) as Record<string, unknown> & { stat: Record<string, unknown> };
+  assert.is(doc.packs, 38);
+  assert.is(doc.records, 240);
+  assert.is(doc.beginLsid, '0');
+  assert.is(doc.endLsid, '6152');
+  assert.is(doc.stat.nrPacks, '38');
+});
+
+test('wdiff apply --help has a description line', async () => {
+  const r = await run('walb', 'wdiff', 'apply', '--help');
+  assert.is(r.code, 0, r.err);
+  assert.match(r.out, /^walb wdiff apply \[options\] WDIFF\.\.\. IMAGE\n\nApply wdiffs \(oldest first\) to the image given last/);
+});
+
+test.run();
