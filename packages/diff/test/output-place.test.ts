@@ -5,7 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, lstatSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { ChecksumError, convertWlogs, imageToWdiff, mergeWdiffs, openWdiff } from '../src/index.ts';
@@ -95,6 +95,30 @@ await imageToWdiff(process.argv[2], process.argv[3], { ioBytes: 4096, onProgress
   const r = spawnSync(process.execPath, ['--conditions=walb-source', '--import', 'tsx', script, img, out], { encoding: 'utf8' });
   assert.is(r.status, 3, r.stderr);
   assert.equal(readdirSync(t.dir).filter((f) => f.includes('exited')), []);
+});
+
+(process.getuid?.() === 0 ? P : P.skip)('a writable file in a folder this process may not write in is written in place', async () => {
+  // As another user (root may write anywhere): the folder is read-only, the file is not.
+  const dir = join(t.dir, 'ro');
+  mkdirSync(dir, { mode: 0o777 });
+  const out = join(dir, 'x.wdiff');
+  writeFileSync(out, EARLIER);
+  chmodSync(out, 0o666);
+  chmodSync(dir, 0o555);
+  chmodSync(t.dir, 0o755);
+  const script = join(t.dir, 'ro-run.mts');
+  writeFileSync(script, `import { mergeWdiffs } from ${JSON.stringify(fileURLToPath(new URL('../src/index.ts', import.meta.url)))};
+await mergeWdiffs([process.argv[2]], process.argv[3]);
+`);
+  chmodSync(script, 0o644);
+  try {
+    const r = spawnSync(process.execPath, ['--conditions=walb-source', '--import', 'tsx', script, vec('w-chain-0.wdiff'), out], { uid: 65534, gid: 65534, encoding: 'utf8', env: { ...process.env, HOME: t.dir } });
+    assert.is(r.status, 0, r.stderr);
+    await (await openWdiff(out)).close();
+    assert.equal(readdirSync(dir), ['x.wdiff']);
+  } finally {
+    chmodSync(dir, 0o755);
+  }
 });
 
 P('an output in a folder that does not exist names the path given', async () => {

@@ -8,7 +8,7 @@
  * @module
  */
 import { constants, unlinkSync } from 'node:fs';
-import { access, lstat, open, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { access, lstat, open, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { locateIoError } from '@walbjs/log-format';
 
@@ -66,10 +66,12 @@ export async function placeOutput(path: string): Promise<OutputPlace> {
 
 /**
  * Open the file of `place` for writing (a temporary file is created new, never reused), and keep
- * it on the list of files removed if the process exits before {@link commitOutput}.
+ * it on the list of files removed if the process exits before {@link commitOutput}. Where no file
+ * can be created beside the path (a folder this process may not write in, a read-only mount) but
+ * the file itself is writable, the file is written in place, as before: the place returned says so.
  */
-export async function openPlace(place: OutputPlace) {
-  if (place.finalPath === undefined) return open(place.writePath, 'w', place.mode);
+export async function openPlace(place: OutputPlace): Promise<{ fh: FileHandle; place: OutputPlace }> {
+  if (place.finalPath === undefined) return { fh: await open(place.writePath, 'w', place.mode), place };
   if (!exitHook) {
     exitHook = true;
     process.on('exit', removeLive);
@@ -77,8 +79,14 @@ export async function openPlace(place: OutputPlace) {
   try {
     const fh = await open(place.writePath, 'wx', place.mode);
     live.add(place.writePath);
-    return fh;
+    return { fh, place };
   } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      const inPlace = { path: place.path, writePath: place.path, finalPath: undefined, mode: place.mode };
+      const fh = await open(place.path, 'w', place.mode).catch(() => undefined);
+      if (fh) return { fh, place: inPlace };
+    }
     // The user named the output, not the temporary file beside it.
     throw locateIoError(Object.assign(e as Error, { path: undefined }), place.path, 'create a file beside');
   }

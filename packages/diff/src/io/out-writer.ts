@@ -129,8 +129,7 @@ export class OutWriter {
    */
   static async open(sink: ByteSink, opts: { syncAlong?: boolean; direct?: boolean } = {}): Promise<OutWriter> {
     if (typeof sink !== 'string' || sink === '-') return new OutWriter(undefined, await SinkWriter.open(sink));
-    const place = await placeOutput(sink);
-    const fh = await openPlace(place);
+    const { fh, place } = await openPlace(await placeOutput(sink));
     let direct: Direct | undefined;
     try {
       if (opts.direct && alignOffsetOf && (await fh.stat()).isFile()) {
