@@ -1,7 +1,7 @@
 // End-to-end tests of `walb` and `wdevc`: every case runs the CLI as a real process (from source,
 // through tsx) and compares its output with what walb-tools 1.0.19 printed for the same input.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -10,6 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runWalb } from '../src/index.ts';
+import { sparseFile } from './helpers.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PKG = resolve(here, '..');
@@ -69,13 +70,7 @@ function ldevCopy(name: string): string {
   return p;
 }
 
-/** An all-zero sparse file of `bytes`. */
-function sparse(name: string, bytes: number): string {
-  const p = tmp(name);
-  writeFileSync(p, '');
-  truncateSync(p, bytes);
-  return p;
-}
+const sparse = (name: string, bytes: number): string => sparseFile(tmp(name), bytes);
 
 test.after(() => {
   rmSync(TMP, { recursive: true, force: true });

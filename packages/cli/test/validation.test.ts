@@ -3,7 +3,7 @@
 // cannot be used is a typed error naming it, nothing is changed, and no stack trace is printed.
 // Also walbc's own help, and the code of a daemon's refusal under --json.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runWalb } from '../src/index.ts';
+import { sparseFile } from './helpers.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PKG = resolve(here, '..');
@@ -68,12 +69,7 @@ function jsonError(r: Run): { type: string; code: string; message: string; sourc
   return JSON.parse(r.err.trim());
 }
 
-function sparse(name: string, bytes: number): string {
-  const p = tmp(name);
-  writeFileSync(p, '');
-  truncateSync(p, bytes);
-  return p;
-}
+const sparse = (name: string, bytes: number): string => sparseFile(tmp(name), bytes);
 
 test.after(() => {
   rmSync(TMP, { recursive: true, force: true });
