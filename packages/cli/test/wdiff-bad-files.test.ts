@@ -61,6 +61,13 @@ test('show --csum checks an image that shares its offset with an earlier, shorte
   assert.match(s.stderr, /ERR_WDIFF_CODEC|decompress/);
 });
 
+test('show of a stream of zeros reports its bad header, not an indexed wdiff', () => {
+  const s = walb('wdiff', 'show', '/dev/zero');
+  assert.is(s.status, 1, s.stderr);
+  assert.match(s.stderr, /wdiff version 0/);
+  assert.not.match(s.stderr, /indexed/);
+});
+
 test('virt-cat refuses a wdiff of a larger device than the base, before writing', () => {
   const virt = (JSON.parse(readFileSync(vec('manifest.json'), 'utf8')) as { cases: Array<Record<string, any>> }).cases.find((c) => c.kind === 'virt-full')!;
   const base = join(TMP, 'small-base.img');

@@ -136,7 +136,8 @@ async function showFile(ctx: ShowContext, path: string): Promise<unknown> {
     sorted = (await d.openSortedRecords(path)).records;
   } else if (!indexed) {
     const r = await d.SortedDiffReader.open(stdin ? ctx.io.stdin : path, { verifyData: args.csum, source: stdin ? '<stdin>' : path }).catch((e: unknown) => {
-      if (stream && e instanceof d.UnsupportedVersionError) throw new UsageError(`an indexed wdiff cannot be read from ${stdin ? 'stdin' : 'a pipe'} (its index lies at its end): give the file's path`);
+      // Only an indexed header: another bad version (a stream of zeros, say) keeps its own error.
+      if (stream && e instanceof d.UnsupportedVersionError && /an indexed wdiff where/.test(e.message)) throw new UsageError(`an indexed wdiff cannot be read from ${stdin ? 'stdin' : 'a pipe'} (its index lies at its end): give the file's path`);
       throw e;
     });
     header ??= r.header;
