@@ -212,7 +212,7 @@ Ring('restore from -b: the log on the device begins at the first pack restored; 
       assert.equal(normalIos(got.packs), normalIos(src.packs.slice(4)));
     }
     const before = readFileSync(l);
-    for (const opts of [{ beginLsid: src.r.header.endLsid }, { beginLsid: fourth, endLsid: fourth }, { beginLsid: fourth + 1n, endLsid: fourth }]) {
+    for (const opts of [{ beginLsid: src.r.header.endLsid }, { beginLsid: fourth, endLsid: fourth }, { beginLsid: fourth + 1n, endLsid: fourth }, { endLsid: src.r.header.beginLsid }]) {
       for (const source of [w, readFileSync(w)]) {
         try { await restoreWlog(l, source, opts); assert.unreachable('restored'); } catch (e) {
           assert.instance(e, ValueOutOfRangeError);

@@ -405,14 +405,15 @@ export interface RestoreResult {
  *
  * @throws {@link WalbFormatError} on a corrupt wlog, a block size mismatch, or a log larger than
  *   the ring; {@link ValueOutOfRangeError} when `beginLsid` is not below `endLsid`, or no pack of
- *   the wlog starts in [`beginLsid`, `endLsid`) (the log device then unchanged).
+ *   the wlog starts in [`beginLsid`, `endLsid`) (the log device then unchanged; a wlog with no
+ *   pack at all is restored as an empty log).
  */
 export async function restoreWlog(ldevPath: string, src: ByteSource, opts: RestoreOptions = {}): Promise<RestoreResult> {
   const rereadable = (typeof src === 'string' && src !== '-') || src instanceof Uint8Array;
   if (opts.beginLsid !== undefined && opts.endLsid !== undefined && opts.beginLsid >= opts.endLsid) {
     throw new ValueOutOfRangeError('beginLsid', `${opts.beginLsid} is not below endLsid ${opts.endLsid}`, { source: ldevPath });
   }
-  const noPackIn = (r: WlogReader) => new ValueOutOfRangeError('beginLsid', `no logpack of the wlog (lsids ${r.header.beginLsid} to ${r.header.endLsid}) starts at or above ${opts.beginLsid} and below ${opts.endLsid ?? r.header.endLsid}: nothing to restore`, { source: ldevPath });
+  const noPackIn = (r: WlogReader) => new ValueOutOfRangeError('beginLsid', `no logpack of the wlog (lsids ${r.header.beginLsid} to ${r.header.endLsid}) starts at or above ${opts.beginLsid ?? r.header.beginLsid} and below ${opts.endLsid ?? r.header.endLsid}: nothing to restore`, { source: ldevPath });
   const ldev = await LogDevice.open(ldevPath, { writable: true });
   try {
     if (rereadable) {
@@ -488,7 +489,7 @@ export async function restoreWlog(ldevPath: string, src: ByteSource, opts: Resto
       opts.onProgress?.(lsid);
     }
     // A stream is checked only as it is read: with no pack in range nothing is written yet.
-    if (seen > 0 && first === undefined && opts.beginLsid !== undefined) {
+    if (seen > 0 && first === undefined) {
       await r.close();
       throw noPackIn(r);
     }
