@@ -350,17 +350,28 @@ export class DiffMemory implements Iterable<DiffIo> {
     if (normal !== this.nNormalBlocks) throw new Error(`normal blocks ${this.nNormalBlocks}, counted ${normal}`);
   }
 
-  /** The piece of the one entry `get` puts in a run: the one holding `at`, else the first (or the last, with `last`). */
+  /**
+   * The piece of the one entry `get` puts in a run: the one holding `at`, else the first (or the
+   * last, with `last`). Found on the grid, without walking the pieces before it.
+   */
   private one(get: (r: Run<DiffImage>) => void, at?: number, last = false): DiffIo | undefined {
     const r = this.outRun;
     get(r);
     const f = r.f;
     let io: DiffIo | undefined;
     if (r.n) {
-      this.split(f[0], f[1], f[3], f[4], r.p[0], (x) => {
-        if (io && !last && at === undefined) return;
-        if (at === undefined || (x.addr <= at && at < x.addr + x.blocks)) io = x;
-      });
+      const [addr, end, ref, off] = [f[0], f[1], f[3], f[4]];
+      const max = this.maxIoBlocks;
+      if (ref >= 0 || max === 0) {
+        io = makeIo(addr, end, ref, off, r.p[0]);
+      } else {
+        // Grid lines at `addr + first + k * max`; the piece holding `x` starts at the last line at
+        // or below it (or at `addr`).
+        const first = max - (off % max);
+        const x = at ?? (last ? end - 1 : addr);
+        const a = x < addr + first ? addr : addr + first + Math.floor((x - addr - first) / max) * max;
+        io = makeIo(a, pieceEnd(a, end, ref, off + (a - addr), max), ref, 0, undefined);
+      }
     }
     r.release();
     return io;
