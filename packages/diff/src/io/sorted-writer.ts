@@ -117,7 +117,12 @@ export class SortedDiffWriter {
     const max = this.maxIoBlocks;
     if (max <= 0 || io.blocks <= max) await this.comp.push(undefined, io);
     // Piece by piece: a discard of a whole device is millions of them.
-    else for (let a = io.addr, end = io.addr + io.blocks; a < end; a += max) await this.comp.push(undefined, sliceIo(io, a, Math.min(a + max, end))!);
+    else {
+      for (let a = io.addr, end = io.addr + io.blocks; a < end; a += max) {
+        await this.comp.push(undefined, sliceIo(io, a, Math.min(a + max, end))!);
+        if (this.out.wouldWait) await this.out.ready();
+      }
+    }
     await this.out.ready();
   }
 
