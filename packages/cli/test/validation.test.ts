@@ -191,6 +191,21 @@ test('wdevc: bad sizes, names and addresses are usage errors; an empty data devi
   assert.ok(readFileSync(ldev).equals(before), 'the log device is left as it was');
 });
 
+test('wdevc create-wdev: numbers and the driver\'s rules between them are usage errors, before the control device', async () => {
+  const [word, big, maxp, minp, fs] = await Promise.all([
+    run('wdevc', 'create-wdev', tmp('no-ldev'), tmp('no-ddev'), '--maxl', 'abc'),
+    run('wdevc', 'create-wdev', tmp('no-ldev'), tmp('no-ddev'), '--bi', '5000000000'),
+    run('wdevc', 'create-wdev', tmp('no-ldev'), tmp('no-ddev'), '--maxp', '1'),
+    run('wdevc', 'create-wdev', tmp('no-ldev'), tmp('no-ddev'), '--minp', '40'),
+    run('wdevc', 'create-wdev', tmp('no-ldev'), tmp('no-ddev'), '--fs', '20'),
+  ]);
+  usage(word, /^wdevc: invalid --maxl "abc"/, 'create-wdev --maxl abc');
+  usage(big, /^wdevc: invalid --bi "5000000000"/, 'create-wdev --bi 5e9');
+  usage(maxp, /^wdevc: invalid --maxp: max_pending_mb: 1 is not in 2\.\.16384/, 'create-wdev --maxp 1');
+  usage(minp, /^wdevc: invalid --minp: min_pending_mb: 40/, 'create-wdev --minp 40');
+  usage(fs, /^wdevc: invalid --fs: log_flush_interval_mb: 20/, 'create-wdev --fs 20');
+});
+
 test('walbc: bad --port and --timeout values, subcommand help, modes checked before connecting', async () => {
   const runs = await Promise.all([
     run('walbc', '-p', '99999', 'status'),

@@ -11,7 +11,8 @@ import type { Argv, CommandModule } from 'yargs';
 import type { GlobalArgs } from '../../app.ts';
 import { ioOf, writeTo, type CliIo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
-import { parseLsid, parseUint } from '../../util/parse.ts';
+import { parseIntRange, parseLsid, parseUint } from '../../util/parse.ts';
+import { UsageError } from '../../util/errors.ts';
 
 type Native = typeof import('@walbjs/native-walb');
 const sdk = (): Promise<Native> => import('@walbjs/native-walb');
@@ -54,6 +55,15 @@ function wdevCommand(
 
 const lsidArg = (v: string | undefined) => parseLsid(v ?? '', 'lsid');
 
+/** A `create-wdev` number: a 32-bit unsigned integer, as the driver's struct holds it. */
+const u32Option = (name: string) => (v: string) => parseIntRange(v, name, 0, 0xffff_ffff);
+
+/** The `create-wdev` option of each field of `struct walb_start_param`. */
+const START_OPTION: Record<string, string> = {
+  max_pending_mb: '--maxp', min_pending_mb: '--minp', queue_stop_timeout_ms: '--qp', max_logpack_kb: '--maxl',
+  log_flush_interval_ms: '--fp', log_flush_interval_mb: '--fs', n_pack_bulk: '--bp', n_io_bulk: '--bi',
+};
+
 /** The kernel-device commands of `wdevc`. */
 export const kernelCommands: CommandModule<GlobalArgs, any>[] = [
   {
@@ -63,20 +73,29 @@ export const kernelCommands: CommandModule<GlobalArgs, any>[] = [
       .positional('ldev', { type: 'string', demandOption: true, describe: 'Log device (formatted with format-ldev)' })
       .positional('ddev', { type: 'string', demandOption: true, describe: 'Data device' })
       .option('name', { alias: 'n', type: 'string', describe: 'walb device name (default: from the super sector)' })
-      .option('maxl', { type: 'number', default: 32, describe: 'Max logpack size [KiB] (0: unlimited)' })
-      .option('maxp', { type: 'number', default: 32, describe: 'Max pending size [MiB]' })
-      .option('minp', { type: 'number', default: 16, describe: 'Min pending size [MiB]' })
-      .option('qp', { type: 'number', default: 100, describe: 'Queue stopping period [ms]' })
-      .option('fs', { type: 'number', default: 16, describe: 'Log flush interval size [MiB]' })
-      .option('fp', { type: 'number', default: 100, describe: 'Log flush interval period [ms]' })
-      .option('bp', { type: 'number', default: 128, describe: 'Packs in a bulk' })
-      .option('bi', { type: 'number', default: 1024, describe: 'IOs in a bulk' }),
+      .option('maxl', { type: 'string', default: '32', describe: 'Max logpack size [KiB] (0: unlimited)', coerce: u32Option('--maxl') })
+      .option('maxp', { type: 'string', default: '32', describe: 'Max pending size [MiB] (2-16384)', coerce: u32Option('--maxp') })
+      .option('minp', { type: 'string', default: '16', describe: 'Min pending size [MiB] (below --maxp)', coerce: u32Option('--minp') })
+      .option('qp', { type: 'string', default: '100', describe: 'Queue stopping period [ms]', coerce: u32Option('--qp') })
+      .option('fs', { type: 'string', default: '16', describe: 'Log flush interval size [MiB] (at most --maxp / 2)', coerce: u32Option('--fs') })
+      .option('fp', { type: 'string', default: '100', describe: 'Log flush interval period [ms]', coerce: u32Option('--fp') })
+      .option('bp', { type: 'string', default: '128', describe: 'Packs in a bulk', coerce: u32Option('--bp') })
+      .option('bi', { type: 'string', default: '1024', describe: 'IOs in a bulk', coerce: u32Option('--bi') }),
     handler: async (a: any) => {
       const n = await sdk();
-      const r = await n.createWdev(a.ldev, a.ddev, {
+      const params = {
         name: a.name ?? '', maxLogpackKb: a.maxl, maxPendingMb: a.maxp, minPendingMb: a.minp, queueStopTimeoutMs: a.qp,
         logFlushIntervalMb: a.fs, logFlushIntervalMs: a.fp, nPackBulk: a.bp, nIoBulk: a.bi,
-      });
+      };
+      // The driver's rules between the options, checked before the control device is opened.
+      try {
+        n.validateStartParam({ ...n.DEFAULT_START_PARAM, ...params });
+      } catch (e) {
+        const opt = e instanceof n.ValueOutOfRangeError ? START_OPTION[e.field] : undefined;
+        if (opt) throw new UsageError(`invalid ${opt}: ${e instanceof Error ? e.message : String(e)}`);
+        throw e;
+      }
+      const r = await n.createWdev(a.ldev, a.ddev, params);
       await out(ioOf(a), a.json, 'create-wdev', r, `name ${r.name}\nmajor ${r.major}\nminor ${r.minor}`);
     },
   },
