@@ -21,6 +21,7 @@ import { IndexedDiffWriter } from './indexed-writer.ts';
 import { SortedDiffWriter, type WriteSummary } from './sorted-writer.ts';
 import { IndexedDiffReader } from './indexed-reader.ts';
 import { convertFilesIndexed, convertFilesSorted } from './convert-files.ts';
+import { fillThenClose } from './fill-then-close.ts';
 
 import { isAllZero } from './zero.ts';
 
@@ -134,20 +135,6 @@ export interface ConvertOptions {
 
 /** Result of {@link convertWlogs}. */
 export interface ConvertResult extends WriteSummary, WlogStreamInfo {}
-
-/**
- * Run `fill` on the writer, then close it; on a failure abandon it (a file output keeps what it
- * had: a closed writer would leave a complete-looking diff of part of the logs) and rethrow.
- */
-async function fillThenClose(w: SortedDiffWriter | IndexedDiffWriter, fill: () => Promise<void>): Promise<WriteSummary> {
-  try {
-    await fill();
-    return await w.close();
-  } catch (e) {
-    await w.abort();
-    throw e;
-  }
-}
 
 /**
  * Convert consecutive wlogs into one wdiff.

@@ -14,6 +14,7 @@ import { IndexedDiffWriter } from './indexed-writer.ts';
 import { SortedDiffWriter, type WriteSummary } from './sorted-writer.ts';
 import { preadFull } from './pread.ts';
 import { HoleFinder } from './holes.ts';
+import { fillThenClose } from './fill-then-close.ts';
 
 /** Options of {@link imageToWdiff} and {@link compareImagesToWdiff}. */
 export interface ImageDiffOptions {
@@ -122,13 +123,7 @@ function imageIo(pos: number, bytes: Buffer): DiffIo {
  */
 async function writeWith(out: ByteSink, opts: ImageDiffOptions, fill: (w: SortedDiffWriter | IndexedDiffWriter) => Promise<void>): Promise<WriteSummary> {
   const w = await writer(out, opts);
-  try {
-    await fill(w);
-  } catch (e) {
-    await w.abort();
-    throw e;
-  }
-  return w.close();
+  return fillThenClose(w, () => fill(w));
 }
 
 /**

@@ -9,6 +9,7 @@ import { mergeIos } from '../algo/merge.ts';
 import { IndexedDiffWriter } from './indexed-writer.ts';
 import { SortedDiffWriter, type WriteSummary } from './sorted-writer.ts';
 import { openWdiff, readChunkFor, type WdiffInput } from './wdiff-input.ts';
+import { fillThenClose } from './fill-then-close.ts';
 
 /** Options of {@link mergeWdiffs}. */
 export interface MergeFilesOptions {
@@ -53,17 +54,13 @@ export async function mergeWdiffs(inputs: string[], out: ByteSink, opts: MergeFi
       : await SortedDiffWriter.create(out, { uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks, sync: opts.sync, direct: opts.direct });
     if (w instanceof SortedDiffWriter) w.onReleased = (addr) => { for (const d of opened) d.releaseBelow(addr); };
     let n = 0;
-    try {
+    // A corrupt input found halfway: the output path keeps what it had.
+    return await fillThenClose(w, async () => {
       for await (const io of mergeIos(opened.map((d) => d.ios()), { maxIoBlocks: opts.indexed ? 0 : opts.maxIoBlocks })) {
         if (!w.writeNow(io)) await w.write(io);
         if (++n % 4096 === 0) opts.onProgress?.(n);
       }
-      return await w.close();
-    } catch (e) {
-      // A corrupt input found halfway: the output path keeps what it had.
-      await w.abort();
-      throw e;
-    }
+    });
   } finally {
     await Promise.all(opened.map((d) => d.close()));
   }
