@@ -41,15 +41,11 @@ export interface NativeAddon {
   seekData(fd: number, offset: bigint): bigint | null;
   /**
    * On the thread pool: read `reads` ((fd, pos, len, at) quadruples) into `src`, then store each
-   * record `pieces` ((at, len, flags, sum) in `src`) with `codec` (0 none, 2 snappy; raw when
-   * snappy does not shrink it), packing compressed records from `dst[0]`; `out` gets 4 words a
-   * record (compression type, offset in `dst` or 0xFFFFFFFF for raw in `src`, stored size, salt-0
-   * checksum). Flags: 1 `sum` is the bytes' sum, 2 the bytes must sum to `sum`, 4 only check them
-   * (nothing stored), 8 they are stored already, with the compression type in bits 8–15, and pass
-   * as they are. Ranges and flags are checked before anything starts (`ERR_INVALID_ARG_VALUE`); a
-   * failed read rejects with `ERR_WALB_READ` (and `errno`), a file too short with
-   * `ERR_WALB_SHORT_READ`, bytes that do not have the sum they must with `ERR_WALB_SUM`, the
-   * failing piece's `out` words then 0xFFFFFFFF, 0xFFFFFFFF, its length, the sum it has.
+   * record `pieces` ((at, len) pairs in `src`) with `codec` (0 none, 2 snappy; raw when snappy does
+   * not shrink it), packing compressed records from `dst[0]`; `out` gets 4 words a record
+   * (compression type, offset in `dst` or 0xFFFFFFFF for raw in `src`, stored size, salt-0
+   * checksum). Ranges are checked before anything starts (`ERR_INVALID_ARG_VALUE`); a failed read
+   * rejects with `ERR_WALB_READ` (and `errno`), a file too short with `ERR_WALB_SHORT_READ`.
    * `src`, `dst` and `out` must be distinct and untouched until the promise settles (see
    * @walbjs/diff's `useBatchStore`).
    */

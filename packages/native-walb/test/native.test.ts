@@ -126,33 +126,6 @@ N('storeBatch reads, stores and sums records on the thread pool; bad arguments t
     rmSync(dir, { recursive: true, force: true });
   }
 });
-N('storeBatch checks the sums pieces must have, passes stored bytes as they are, and stops at a wrong sum', async () => {
-  const n = loadNative();
-  const src = Buffer.concat([randomBytes(8192), Buffer.alloc(4096, 0x42)]), dst = Buffer.alloc(src.length);
-  const sum = (a: number, b: number) => tsChecksum(src.subarray(a, b), 0);
-  const none = new Float64Array(0);
-  // Check the whole first 8 KiB only; a raw piece of it keeps its checked sum; stored as zstd (5).
-  const pieces = Uint32Array.of(0, 8192, 2 | 4, sum(0, 8192), 0, 4096, 2, sum(0, 4096), 4096, 4096, 2 | 8 | (5 << 8), sum(4096, 8192), 8192, 4096, 2, sum(8192, 12288));
-  const out = new Uint32Array(16);
-  await n.storeBatch(none, src, pieces, 2, dst, out);
-  assert.equal([...out.subarray(0, 12)], [0, 0xffffffff, 8192, sum(0, 8192), 0, 0xffffffff, 4096, sum(0, 4096), 5, 0xffffffff, 4096, sum(4096, 8192)]);
-  assert.is(out[12], 2);
-  assert.is(out[15], tsChecksum(dst.subarray(out[13], out[13] + out[14]), 0));
-  // A wrong sum: ERR_WALB_SUM, the failing piece's words tell the sum it has, later ones untouched.
-  const bad = Uint32Array.of(0, 4096, 2, sum(0, 4096), 4096, 4096, 2, sum(4096, 8192) ^ 1, 8192, 4096, 0, 0);
-  const out2 = new Uint32Array(12);
-  try { await n.storeBatch(none, src, bad, 2, dst, out2); assert.unreachable(); } catch (e) {
-    assert.is((e as { code?: string }).code, 'ERR_WALB_SUM');
-    assert.match((e as Error).message, /piece 1/);
-  }
-  assert.equal([...out2.subarray(4)], [0xffffffff, 0xffffffff, 4096, sum(4096, 8192), 0, 0, 0, 0]);
-  // Flags that mean nothing together are refused before anything starts.
-  for (const flags of [3, 4, 16, 5 << 8, 0x10000]) {
-    assert.throws(() => n.storeBatch(none, src, Uint32Array.of(0, 10, flags, 0), 2, dst, new Uint32Array(4)), /flags/);
-  }
-  // Pieces only checked or passed as stored need no room in dst.
-  await n.storeBatch(none, src, Uint32Array.of(0, 12288, 2 | 4, sum(0, 12288)), 2, dst.subarray(0, 0), new Uint32Array(4));
-});
 N('sumExtents sums stretches of a file on the thread pool, as the TypeScript checksum does; bad arguments throw before anything starts', async () => {
   const n = loadNative();
   const dir = mkdtempSync(join(tmpdir(), 'walbjs-native-'));

@@ -238,16 +238,13 @@ fn read_error(e: store_batch::StoreError) -> JsError {
             j
         }
         store_batch::StoreError::Short { fd, pos, got, len } => JsError::new("ERR_WALB_SHORT_READ", format!("descriptor {fd}: the file ended {got} bytes into a read of {len} at byte {pos}")),
-        store_batch::StoreError::Sum { piece, got } => JsError::new("ERR_WALB_SUM", format!("piece {piece}: its bytes sum to {got:#010x}, not to the sum it expected")),
     }
 }
 
 /// `storeBatch(reads, src, pieces, codec, dst, out) → Promise<void>`: on the thread pool, read
 /// `reads` (Float64Array of (fd, pos, len, at)) into `src`, then store each record of `pieces`
-/// (Uint32Array of (at, len, flags, sum) in `src`) with `codec` (0 none, 2 snappy) into `dst`,
-/// describing each in `out` (Uint32Array, 4 words a record; see store_batch.rs). Flags: 1 the sum
-/// is known, 2 the bytes must have it (else `ERR_WALB_SUM`), 4 only check them, 8 they are stored
-/// already with the compression type in bits 8–15.
+/// (Uint32Array of (at, len, raw sum known, raw sum) in `src`) with `codec` (0 none, 2 snappy)
+/// into `dst`, describing each in `out` (Uint32Array, 4 words a record; see store_batch.rs).
 /// Every range is checked here, on the JS thread; `src`, `dst` and `out` must not overlap and
 /// must not be touched until the promise settles.
 unsafe extern "C" fn js_store_batch(env: napi_env, info: napi_callback_info) -> napi_value {
@@ -278,16 +275,10 @@ unsafe extern "C" fn js_store_batch(env: napi_env, info: napi_callback_info) -> 
         let mut pieces = Vec::with_capacity(pn / 4);
         let mut total = 0usize;
         for (i, q) in pv.chunks_exact(4).enumerate() {
-            let (at, len, flags) = (q[0] as usize, q[1] as usize, q[2]);
+            let (at, len) = (q[0] as usize, q[1] as usize);
             if at + len > sn { return bad(format!("pieces[{i}]: {len} bytes at {at} pass the end of src ({sn} bytes)")); }
-            if flags & !0xff0f != 0 || flags & 3 == 3 || (flags & 4 != 0 && flags & 2 == 0) || (flags & 8 == 0 && flags >> 8 != 0) {
-                return bad(format!("pieces[{i}]: flags {flags:#x} are not a valid combination"));
-            }
-            let sum = match flags & 3 { 1 => store_batch::Sum::Known(q[3]), 2 => store_batch::Sum::Expect(q[3]), _ => store_batch::Sum::Unknown };
-            let stored_as = if flags & 8 != 0 { Some(flags >> 8) } else { None };
-            let check_only = flags & 4 != 0;
-            if !check_only && stored_as.is_none() { total += len; }
-            pieces.push(store_batch::Piece { at, len, sum, check_only, stored_as });
+            total += len;
+            pieces.push(store_batch::Piece { at, len, raw_sum: if q[2] != 0 { Some(q[3]) } else { None } });
         }
         if codec == store_batch::CODEC_SNAPPY && total > dn { return bad(format!("dst: {dn} bytes, the records may need {total}")); }
         // The job writes src, dst and out: they must be distinct memory.

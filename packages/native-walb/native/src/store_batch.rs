@@ -4,11 +4,6 @@
 //! core while the JS thread builds the packs of the previous batch; one request per record cost
 //! more in queueing than in work.
 //!
-//! A merge of wdiffs uses it too: its records come from other wdiffs, whose stored sums are
-//! checked here (`Sum::Expect`) before anything of them is stored, a record kept in the codec it
-//! was stored with passes as it is (`stored_as`), and the whole image a slice of it comes from is
-//! checked without being stored (`check_only`).
-//!
 //! Everything here works on slices the caller checked; the binding in lib.rs checks the JS
 //! arguments and keeps their memory alive until the job ends.
 
@@ -29,33 +24,14 @@ pub const IN_SRC: u32 = u32::MAX;
 /// u32 words per record in `out`: compression type, offset in `dst`, stored size, checksum.
 pub const OUT_WORDS: usize = 4;
 
-/// `out` compression type of the piece whose bytes did not sum to what it expected (the sum
-/// they have is in its fourth word).
-pub const SUM_FAILED: u32 = u32::MAX;
-
-/// What the caller says about the salt-0 checksum of a piece's bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sum {
-    /// Nothing: it is computed when the record is stored raw.
-    Unknown,
-    /// Known already (a whole log IO's, derived from the log): a record stored raw then costs no
-    /// pass over its bytes.
-    Known(u32),
-    /// What the bytes must sum to (a stored image of another wdiff): checked before the piece is
-    /// stored, a mismatch failing the batch with [`StoreError::Sum`].
-    Expect(u32),
-}
-
-/// One record: `len` bytes at `at` of `src`.
+/// One record: `len` bytes at `at` of `src`, and the salt-0 checksum of those bytes when the
+/// caller knows it already (a whole log IO's, derived from the log): a record stored raw then
+/// costs no pass over its bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Piece {
     pub at: usize,
     pub len: usize,
-    pub sum: Sum,
-    /// Only check the bytes against `Sum::Expect`; nothing is stored (`out` says raw, in place).
-    pub check_only: bool,
-    /// The bytes are stored already with this compression type: kept as they are.
-    pub stored_as: Option<u32>,
+    pub raw_sum: Option<u32>,
 }
 
 /// One read: `len` bytes at `pos` of the open file `fd`, into `src[at ..]`.
@@ -74,8 +50,6 @@ pub enum StoreError {
     Io { fd: i32, pos: u64, errno: i32 },
     /// The file ended `got` bytes into a read of `len` at `pos`.
     Short { fd: i32, pos: u64, got: usize, len: usize },
-    /// The bytes of piece `piece` sum to `got`, not to the sum it expected.
-    Sum { piece: usize, got: u32 },
 }
 
 /// Read into `dst` from `fd` at `pos` until `dst` is full or the file ends; the bytes read.
@@ -104,35 +78,16 @@ fn read_exact_at(r: &Read, dst: &mut [u8]) -> Result<(), StoreError> {
 /// `out[4i ..]` gets (compression type, offset in `dst` or [`IN_SRC`], stored size, checksum with
 /// salt 0 of the stored bytes). Compressed records are packed one after another from `dst[0]`; a
 /// record is kept compressed only when that is shorter, so `dst` needs no more room than the
-/// total size of the records that may be compressed. Pieces are taken in order: one whose
-/// expected sum is wrong stops the batch, its `out` words ([`SUM_FAILED`], [`IN_SRC`], length,
-/// the sum its bytes have) telling which. The caller guarantees every range lies inside its
-/// slice and `out` has `4·pieces.len()` words.
+/// records' total size. The caller guarantees every range lies inside its slice and `out` has
+/// `4·pieces.len()` words.
 pub fn store_batch(reads: &[Read], src: &mut [u8], pieces: &[Piece], codec: u32, dst: &mut [u8], out: &mut [u32]) -> Result<(), StoreError> {
     for r in reads {
         read_exact_at(r, &mut src[r.at..r.at + r.len])?;
     }
     let mut cursor = 0usize;
-    for (i, &Piece { at, len, sum, check_only, stored_as }) in pieces.iter().enumerate() {
+    for (i, &Piece { at, len, raw_sum }) in pieces.iter().enumerate() {
         let raw = &src[at..at + len];
         let o = &mut out[i * OUT_WORDS..(i + 1) * OUT_WORDS];
-        let raw_sum = match sum {
-            Sum::Unknown => None,
-            Sum::Known(s) => Some(s),
-            Sum::Expect(want) => {
-                let got = checksum(raw, 0);
-                if got != want {
-                    o.copy_from_slice(&[SUM_FAILED, IN_SRC, len as u32, got]);
-                    return Err(StoreError::Sum { piece: i, got });
-                }
-                Some(got)
-            }
-        };
-        if check_only || stored_as.is_some() {
-            let s = raw_sum.unwrap_or_else(|| checksum(raw, 0));
-            o.copy_from_slice(&[stored_as.unwrap_or(CODEC_NONE), IN_SRC, len as u32, s]);
-            continue;
-        }
         let kept = codec == CODEC_SNAPPY && snappy::compress_with_scratch(raw, true, |block| match block {
             Some(b) => {
                 let n = b.len();
@@ -168,7 +123,7 @@ mod tests {
         // Two reads: random bytes, then the run of nines, landing in the opposite order.
         let reads = [Read { fd, pos: 0, len: 40_000, at: 24_000 }, Read { fd, pos: 40_000, len: 24_000, at: 0 }];
         let mut src = vec![0u8; 64_000];
-        let piece = |at, len| Piece { at, len, sum: Sum::Unknown, check_only: false, stored_as: None };
+        let piece = |at, len| Piece { at, len, raw_sum: None };
         let pieces = [piece(24_000, 40_000), piece(0, 24_000), piece(100, 0)];
         let mut dst = vec![0u8; 64_000];
         let mut out = vec![0u32; 12];
@@ -190,7 +145,7 @@ mod tests {
         assert_eq!(&out[4..8], &[CODEC_NONE, IN_SRC, 24_000, checksum(&content[40_000..], 0)]);
 
         // A sum the caller knows is taken as given for a record stored raw, not for a compressed one.
-        let known = [Piece { sum: Sum::Known(77), ..pieces[0] }, Piece { sum: Sum::Known(78), ..pieces[1] }];
+        let known = [Piece { raw_sum: Some(77), ..pieces[0] }, Piece { raw_sum: Some(78), ..pieces[1] }];
         store_batch(&[], &mut src, &known, CODEC_SNAPPY, &mut dst, &mut out[..8]).unwrap();
         assert_eq!(&out[0..4], &[CODEC_NONE, IN_SRC, 40_000, 77]);
         assert_eq!(out[7], checksum(&dst[..out[6] as usize], 0));
@@ -200,39 +155,6 @@ mod tests {
         assert_eq!(r, Err(StoreError::Short { fd, pos: 60_000, got: 4_000, len: 8_000 }));
         drop(f);
         std::fs::remove_file(&path).unwrap();
-    }
-
-    #[test]
-    fn expected_sums_are_checked_before_anything_is_stored() {
-        let mut seed = 0x0fed_cba9_8765_4321u64;
-        let mut src: Vec<u8> = (0..12_288).map(|_| rng(&mut seed) as u8).collect();
-        src[8192..].fill(7);
-        let (a, b, c) = (checksum(&src[..4096], 0), checksum(&src[4096..8192], 0), checksum(&src[8192..], 0));
-        let p = |at, len, sum| Piece { at, len, sum, check_only: false, stored_as: None };
-        let mut dst = vec![0u8; 12_288];
-        let mut out = vec![0u32; 16];
-        // Right sums: a raw record keeps the sum it was checked with, a stored one passes as it
-        // is, a check-only piece stores nothing, a compressible one is compressed.
-        let pieces = [
-            Piece { check_only: true, ..p(0, 8192, Sum::Expect(checksum(&src[..8192], 0))) },
-            p(0, 4096, Sum::Expect(a)),
-            Piece { stored_as: Some(5), ..p(4096, 4096, Sum::Expect(b)) },
-            p(8192, 4096, Sum::Expect(c)),
-        ];
-        store_batch(&[], &mut src, &pieces, CODEC_SNAPPY, &mut dst, &mut out).unwrap();
-        assert_eq!(&out[0..4], &[CODEC_NONE, IN_SRC, 8192, checksum(&src[..8192], 0)]);
-        assert_eq!(&out[4..8], &[CODEC_NONE, IN_SRC, 4096, a]);
-        assert_eq!(&out[8..12], &[5, IN_SRC, 4096, b]);
-        assert_eq!((out[12], out[13]), (CODEC_SNAPPY, 0));
-        assert_eq!(out[15], checksum(&dst[..out[14] as usize], 0));
-
-        // A wrong sum stops the batch at that piece, telling the sum found.
-        let mut out = vec![0u32; 16];
-        let bad = [pieces[1], p(4096, 4096, Sum::Expect(b ^ 1)), pieces[3]];
-        let r = store_batch(&[], &mut src, &bad, CODEC_SNAPPY, &mut dst, &mut out[..12]);
-        assert_eq!(r, Err(StoreError::Sum { piece: 1, got: b }));
-        assert_eq!(&out[4..8], &[SUM_FAILED, IN_SRC, 4096, b]);
-        assert_eq!(&out[8..12], &[0, 0, 0, 0]);
     }
 
     #[test]
