@@ -48,6 +48,7 @@ export { useDirectWrites } from './io/out-writer.ts';
 export { useBatchStore, STORED_IN_SRC, type StoreBatchFn } from './io/batch-store.ts';
 export { useLogChunkScan, type LogChunkScanFn } from './io/wlog-walk.ts';
 export { useNativeIndex, type NativeIndexFns } from './io/native-index.ts';
+export { useNativeMerge, type NativeMergeFns } from './io/merge-native.ts';
 export * from './io/convert.ts';
 export * from './io/merge-files.ts';
 export { useExtentSums, type ExtentSumsFn } from './io/extent-check.ts';

@@ -8,7 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeGeneratedWlog } from '@walbjs/log-format';
-import { VirtualFullImage, applyWdiffs, convertWlogs, mergeWdiffs, parseCompressOpt } from '../src/index.ts';
+import { loadNative } from '@walbjs/native-walb';
+import { VirtualFullImage, applyWdiffs, convertWlogs, mergeWdiffs, parseCompressOpt, useNativeMerge } from '../src/index.ts';
 import { makeImage, sha256File, tempDir } from './helpers.ts';
 
 const BIN = process.env.WALB_TOOLS_BIN;
@@ -69,14 +70,20 @@ async function logs(n: number, seed: number): Promise<string[]> {
   const ws = await logs(4, 3);
   const ds: string[] = [];
   for (const [i, w] of ws.entries()) { const d = join(t.dir, `m${i}.wdiff`); await convertWlogs([w], d, { indexed: i % 2 === 0 }); ds.push(d); }
-  const ours = join(t.dir, 'ours-merged.wdiff'), theirs = join(t.dir, 'theirs-merged.wdiff');
+  const ours = join(t.dir, 'ours-merged.wdiff'), oursNative = join(t.dir, 'ours-native-merged.wdiff'), theirs = join(t.dir, 'theirs-merged.wdiff');
   await mergeWdiffs(ds, ours);
+  // The native addon's merge too (its record boundaries are its own).
+  useNativeMerge(loadNative());
+  try { await mergeWdiffs(ds, oursNative); } finally { useNativeMerge(undefined); }
   tool('wdiff-merge', ['-i', ...ds, '-o', theirs]);
-  const a = makeImage(t.dir, 'ma.img', DEV), b = makeImage(t.dir, 'mb.img', DEV), c = makeImage(t.dir, 'mc.img', DEV);
+  const a = makeImage(t.dir, 'ma.img', DEV), b = makeImage(t.dir, 'mb.img', DEV), c = makeImage(t.dir, 'mc.img', DEV), n = makeImage(t.dir, 'mn.img', DEV);
   tool('wdiff-redo', ['-z', '-i', ours, a]);
   tool('wdiff-redo', ['-z', '-i', theirs, b]);
+  tool('wdiff-show', ['-csum', oursNative]);
+  tool('wdiff-redo', ['-z', '-i', oursNative, n]);
   await applyWdiffs(c, [theirs], { discard: 'zero' });
   assert.is(sha256File(a), sha256File(b), 'wdiff-redo of our merge = of theirs');
+  assert.is(sha256File(n), sha256File(b), 'wdiff-redo of our native merge = of theirs');
   assert.is(sha256File(c), sha256File(b), 'our apply of their merge');
   const base = makeImage(t.dir, 'base.img', DEV, 0x21);
   const vout = join(t.dir, 'virt.img');

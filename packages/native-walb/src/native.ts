@@ -51,6 +51,34 @@ export interface NativeAddon {
    */
   storeBatch(reads: Float64Array, src: Uint8Array, pieces: Uint32Array, codec: number, dst: Uint8Array, out: Uint32Array): Promise<void>;
   /**
+   * A merge of the open wdiffs `fds` (oldest first) into a sorted wdiff written to `out` (its
+   * descriptor, and one opened with O_DIRECT or -1), records stored with `codec` (0 none, 2
+   * snappy; raw when snappy does not shrink them), output IOs split at `maxIoBlocks` LB (0: not
+   * split), the file starting with `prefix` (its header). Starts a writer thread. Bad arguments
+   * throw `ERR_INVALID_ARG_VALUE`. See @walbjs/diff's `useNativeMerge`.
+   */
+  mergeOpen(fds: Uint32Array, out: Float64Array, codec: number, maxIoBlocks: number, prefix: Uint8Array): object;
+  /**
+   * Queue records of input `input`, in address order after those before: 9 numbers each
+   * (address, LB, kind 0/1/2 for normal/all zeros/discard, compression type 0 or 2, image offset,
+   * stored size, stored checksum, LB offset in the image, image LB); `ended`: its last. All are
+   * checked before any is queued (`ERR_INVALID_ARG_VALUE`); `ERR_INVALID_STATE` while a job runs.
+   */
+  mergeFeed(merge: object, input: number, recs: Float64Array, ended: boolean): void;
+  /**
+   * On the thread pool: merge until an input that has not ended has no record queued (0), about
+   * `budget` more bytes were written (1), or every record is (2). Rejects with `ERR_WALB_SUM`
+   * (`input`, `offset`, `expected`, `actual`), `ERR_WALB_SNAPPY`, `ERR_WALB_SHORT_READ` or
+   * `ERR_WALB_READ` (`input`, `offset`, `errno`), `ERR_WALB_WRITE` (`offset`, `errno`).
+   */
+  mergeRun(merge: object, budget: number): Promise<number>;
+  /** `out` gets records, packs and bytes written, then per input the records queued and 1 once it ended. */
+  mergeState(merge: object, out: Float64Array): void;
+  /** On the thread pool: write the last pack, the END pack and what is pending (not synced). */
+  mergeFinish(merge: object): Promise<void>;
+  /** On the thread pool: end the merge and its writer thread; its descriptors may be closed once this settles. */
+  mergeStop(merge: object): Promise<void>;
+  /**
    * On the thread pool: walk up to `buf.length` bytes of a wlog (fewer at its end), its logpacks
    * and their IOs, summing each IO with `salt`, telling all-zero ones apart and storing the others
    * with `codec` (0 none, 2 snappy; raw when snappy does not shrink it) into `dst`. `buf` gets

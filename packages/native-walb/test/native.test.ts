@@ -126,6 +126,53 @@ N('storeBatch reads, stores and sums records on the thread pool; bad arguments t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+N('merge*: a merge of two inputs written whole; bad arguments and bad records throw before anything is queued', async () => {
+  const n = loadNative();
+  const dir = mkdtempSync(join(tmpdir(), 'walbjs-native-'));
+  try {
+    const a = Buffer.alloc(8 * 512, 0x61), b = Buffer.alloc(2 * 512, 0x62);
+    writeFileSync(join(dir, 'a'), a);
+    writeFileSync(join(dir, 'b'), b);
+    const fa = openSync(join(dir, 'a'), 'r'), fb = openSync(join(dir, 'b'), 'r'), fo = openSync(join(dir, 'out'), 'w');
+    try {
+      const rec = (addr: number, bytes: Buffer, kind = 0) => [addr, bytes.length / 512, kind, 0, 0, bytes.length, tsChecksum(bytes, 0), 0, bytes.length / 512];
+      const prefix = Buffer.alloc(32, 9);
+      const bad: Array<[() => unknown, RegExp]> = [
+        [() => n.mergeOpen(Uint32Array.of(fa), Float64Array.of(fo, -1), 1, 0, prefix), /codec/],
+        [() => n.mergeOpen(new Uint32Array(0), Float64Array.of(fo, -1), 0, 0, prefix), /no input/],
+        [() => n.mergeOpen(Uint32Array.of(fa), Float64Array.of(fo), 0, 0, prefix), /out: 1 numbers/],
+        [() => n.mergeOpen(Uint32Array.of(fa), Float64Array.of(-3, -1), 0, 0, prefix), /fd -3/],
+      ];
+      for (const [f, re] of bad) assert.throws(f, re);
+      const m = n.mergeOpen(Uint32Array.of(fa, fb), Float64Array.of(fo, -1), 0, 0, prefix);
+      for (const [recs, re] of [
+        [Float64Array.of(1, 2, 3), /multiple of 9/],
+        [Float64Array.from(rec(0, a).map((x, i) => (i === 3 ? 5 : x))), /compression type 5/],
+        [Float64Array.from(rec(0, a).map((x, i) => (i === 1 ? 0 : x))), /0 LB/],
+        [Float64Array.from(rec(0, a).map((x, i) => (i === 7 ? 1 : x))), /passes the end of its image/],
+        [Float64Array.from([...rec(8, a), ...rec(0, a)]), /overlaps or precedes/],
+      ] as const) assert.throws(() => n.mergeFeed(m, 0, recs, true), re);
+      assert.throws(() => n.mergeFeed({}, 0, new Float64Array(0), true), /handle made by this addon/);
+      n.mergeFeed(m, 0, Float64Array.from(rec(0, a)), true);
+      n.mergeFeed(m, 1, new Float64Array(0), false);
+      assert.is(await n.mergeRun(m, 1 << 20), 0, 'input 1 needs records');
+      n.mergeFeed(m, 1, Float64Array.from(rec(3, b)), true);
+      assert.is(await n.mergeRun(m, 1 << 20), 2);
+      await n.mergeFinish(m);
+      const st = new Float64Array(7);
+      n.mergeState(m, st);
+      // [0, 3) of a, [3, 5) of b, [5, 8) of a; one pack, the END pack.
+      assert.equal([...st.subarray(0, 3)], [3, 1, 32 + 4096 + 4096 + 4096]);
+      await n.mergeStop(m);
+      const out = readFileSync(join(dir, 'out'));
+      assert.ok(out.subarray(32 + 4096, 32 + 4096 + 4096).equals(Buffer.concat([a.subarray(0, 1536), b, a.subarray(2560)])));
+    } finally {
+      for (const fd of [fa, fb, fo]) closeSync(fd);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 N('sumExtents sums stretches of a file on the thread pool, as the TypeScript checksum does; bad arguments throw before anything starts', async () => {
   const n = loadNative();
   const dir = mkdtempSync(join(tmpdir(), 'walbjs-native-'));

@@ -6,7 +6,7 @@
  */
 import type { CliIo } from '../util/io.ts';
 import { useBufferAlignment, useChecksumImplementation } from '@walbjs/log-format';
-import { useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSeek, useLogChunkScan, useNativeIndex, useSnappyEncoder } from '@walbjs/diff';
+import { useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSeek, useLogChunkScan, useNativeIndex, useNativeMerge, useSnappyEncoder } from '@walbjs/diff';
 
 /**
  * Use the native addon's checksum (about twice the TypeScript one) and snappy encoder (about
@@ -34,6 +34,7 @@ async function accelerate(): Promise<void> {
     useExtentSums(native.sumExtents);
     useCopyPieces(native.copyPieces);
     useNativeIndex(native);
+    useNativeMerge(native);
   } catch {
     // No addon for this platform or not built: the TypeScript checksum serves.
   }

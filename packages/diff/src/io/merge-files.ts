@@ -10,6 +10,7 @@ import { IndexedDiffWriter } from './indexed-writer.ts';
 import { SortedDiffWriter, type WriteSummary } from './sorted-writer.ts';
 import { openWdiff, readChunkFor, type WdiffInput } from './wdiff-input.ts';
 import { fillThenClose } from './fill-then-close.ts';
+import { mergeNatively } from './merge-native.ts';
 
 /** Options of {@link mergeWdiffs}. */
 export interface MergeFilesOptions {
@@ -41,6 +42,9 @@ export interface MergeFilesOptions {
 export async function mergeWdiffs(inputs: string[], out: ByteSink, opts: MergeFilesOptions = {}): Promise<WriteSummary> {
   // The output's uuid is the last input's: with none there is nothing to write.
   if (inputs.length === 0) throw new RangeError('mergeWdiffs: no wdiff given');
+  // Off this thread where an external merge is in use and applies (see merge-native.ts).
+  const native = await mergeNatively(inputs, out, opts);
+  if (native) return native;
   const opened: WdiffInput[] = [];
   try {
     const chunkBytes = readChunkFor(inputs.length);

@@ -13,6 +13,7 @@ mod napi;
 mod nbd;
 mod snappy;
 mod log_scan;
+mod merge_sorted;
 mod scratch;
 mod store_batch;
 mod sum_extents;
@@ -121,6 +122,7 @@ enum Value {
     Device(Arc<capture::Device>),
     Text(Option<String>),
     Bool(bool),
+    U32(u32),
     Unit,
 }
 
@@ -158,6 +160,7 @@ unsafe extern "C" fn job_complete(env: napi_env, _status: napi_status, data: *mu
             Some(Ok(Value::Device(d))) => external(env, d),
             Some(Ok(Value::Unit)) => Ok(undefined(env)),
             Some(Ok(Value::Bool(b))) => boolean(env, b),
+            Some(Ok(Value::U32(n))) => uint32(env, n),
             Some(Ok(Value::Text(Some(t)))) => string_value(env, &t),
             Some(Ok(Value::Text(None))) => { let mut v = ptr::null_mut(); napi::napi_get_null(env, &mut v); Ok(v) }
             Some(Err(e)) => Err(e),
@@ -466,6 +469,153 @@ unsafe extern "C" fn js_index_encode(env: napi_env, info: napi_callback_info) ->
     })
 }
 
+type MergeHandle = Arc<std::sync::Mutex<merge_sorted::Merge>>;
+
+/// The JS error of a failed merge, with `input` (its index) and `offset` (a byte of it) where
+/// they apply.
+fn merge_error(e: merge_sorted::MergeError) -> JsError {
+    use merge_sorted::MergeError as M;
+    let with = |mut j: JsError, input: usize, off: u64| { j.info = vec![("input", input as f64), ("offset", off as f64)]; j };
+    match e {
+        M::Read { input, e: store_batch::StoreError::Io { pos, errno, .. } } => {
+            let mut j = JsError::new("ERR_WALB_READ", format!("input {input}: read at byte {pos} failed (errno {errno})"));
+            j.errno = Some(errno);
+            with(j, input, pos)
+        }
+        M::Read { input, e: store_batch::StoreError::Short { pos, got, len, .. } } => with(JsError::new("ERR_WALB_SHORT_READ", format!("input {input}: the file ended {got} bytes into a read of {len} at byte {pos}")), input, pos),
+        M::Sum { input, off, want, got } => {
+            let mut j = with(JsError::new("ERR_WALB_SUM", format!("input {input}: the image at byte {off} sums to {got:#010x}, not {want:#010x}")), input, off);
+            j.info.push(("expected", want as f64));
+            j.info.push(("actual", got as f64));
+            j
+        }
+        M::Snappy { input, off, why } => with(JsError::new("ERR_WALB_SNAPPY", format!("input {input}: the snappy image at byte {off} does not decompress to its size: {why}")), input, off),
+        M::Order { input, addr } => with(JsError::new("ERR_INVALID_ARG_VALUE", format!("input {input}: a record at LB {addr} overlaps or precedes the one before")), input, 0),
+        M::Write { errno, pos } => {
+            let mut j = JsError::new("ERR_WALB_WRITE", format!("write at byte {pos} of the output failed (errno {errno})"));
+            j.errno = Some(errno);
+            j.info = vec![("offset", pos as f64)];
+            j
+        }
+        M::State(m) => JsError::new("ERR_INVALID_STATE", format!("merge: {m}")),
+    }
+}
+
+/// The merge behind `h`, when no job holds it.
+unsafe fn merge_now<'a>(env: napi_env, h: napi_value) -> JsResult<(MergeHandle, std::sync::MutexGuard<'a, merge_sorted::Merge>)> {
+    let m: &'a MergeHandle = get_external(env, h, "merge")?;
+    let g = m.try_lock().map_err(|_| JsError::new("ERR_INVALID_STATE", "merge: a job is running on it"))?;
+    Ok((m.clone(), g))
+}
+
+/// `mergeOpen(fds, out, codec, maxIoBlocks, prefix) → handle`: a merge of the open wdiffs `fds`
+/// (Uint32Array, oldest first) into the output (`out`: Float64Array of its descriptor and its
+/// O_DIRECT descriptor or -1) with `codec` (0 none, 2 snappy), output IOs split at `maxIoBlocks`
+/// (0: not split), the output starting with `prefix` (see merge_sorted.rs). Starts its writer
+/// thread.
+unsafe extern "C" fn js_merge_open(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [f, o, c, x, p] = args::<5>(env, info)?;
+        let (fp, fnum) = typed_array_raw(env, f, NAPI_UINT32_ARRAY, "Uint32Array", "fds")?;
+        let (op, on) = typed_array_raw(env, o, NAPI_FLOAT64_ARRAY, "Float64Array", "out")?;
+        let codec = get_u32(env, c, "codec")?;
+        let max_io = get_u32(env, x, "maxIoBlocks")?;
+        let prefix = get_bytes(env, p, "prefix")?;
+        let bad = |m: String| Err(JsError::new("ERR_INVALID_ARG_VALUE", m));
+        if codec != 0 && codec != 2 { return bad(format!("codec: {codec} is neither 0 (none) nor 2 (snappy)")); }
+        if fnum == 0 { return bad("fds: no input".into()); }
+        if on != 2 { return bad(format!("out: {on} numbers, not 2 (fd, direct fd or -1)")); }
+        let fds: Vec<i32> = std::slice::from_raw_parts(fp as *const u32, fnum).iter().map(|&x| x as i32).collect();
+        let ov = std::slice::from_raw_parts(op as *const f64, 2);
+        let fd = whole(ov[0], i32::MAX as f64, "out", "fd", 0)? as i32;
+        let direct = if ov[1] == -1.0 { -1 } else { whole(ov[1], i32::MAX as f64, "out", "direct fd", 1)? as i32 };
+        let m = merge_sorted::Merge::new(&fds, fd, direct, codec as u8, max_io, prefix);
+        external(env, MergeHandle::new(std::sync::Mutex::new(m)))
+    })
+}
+
+/// `mergeFeed(handle, input, recs, ended)`: queue records of input `input` (`recs`: Float64Array
+/// of 9 numbers a record, see `merge_sorted::InRec`), in address order; `ended`: its last ones.
+/// Every record is checked before any is queued.
+unsafe extern "C" fn js_merge_feed(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [h, i, r, e] = args::<4>(env, info)?;
+        let input = get_u32(env, i, "input")? as usize;
+        let (rp, rn) = typed_array_raw(env, r, NAPI_FLOAT64_ARRAY, "Float64Array", "recs")?;
+        let ended = get_bool(env, e, "ended")?;
+        let k = merge_sorted::REC_NUMBERS;
+        if rn % k != 0 { return Err(JsError::new("ERR_INVALID_ARG_VALUE", format!("recs: {rn} numbers, not a multiple of {k}"))); }
+        let nums = if rn == 0 { &[][..] } else { std::slice::from_raw_parts(rp as *const f64, rn) };
+        let recs = nums.chunks_exact(k).enumerate()
+            .map(|(j, x)| merge_sorted::InRec::parse(x).map_err(|m| JsError::new("ERR_INVALID_ARG_VALUE", format!("recs: record {j}: {m}"))))
+            .collect::<JsResult<Vec<_>>>()?;
+        let (_m, mut g) = merge_now(env, h)?;
+        g.feed(input, &recs, ended).map_err(merge_error)?;
+        Ok(undefined(env))
+    })
+}
+
+/// `mergeRun(handle, budget) → Promise<number>`: on the thread pool, merge until an input needs
+/// records (0), about `budget` bytes more were written (1), or every record is written (2).
+unsafe extern "C" fn js_merge_run(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [h, b] = args::<2>(env, info)?;
+        let budget = get_u32(env, b, "budget")? as u64;
+        let m: &MergeHandle = get_external(env, h, "merge")?;
+        let m = m.clone();
+        spawn_job(env, Box::new(move || {
+            let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+            let s = g.run(budget.max(1)).map_err(merge_error)?;
+            Ok(Value::U32(match s { merge_sorted::Step::NeedInput => 0, merge_sorted::Step::Progress => 1, merge_sorted::Step::Done => 2 }))
+        }))
+    })
+}
+
+/// `mergeState(handle, out)`: `out` (Float64Array of 3 + 2 per input) gets records, packs and
+/// bytes written so far, then for each input the records queued and 1 when it ended.
+unsafe extern "C" fn js_merge_state(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [h, o] = args::<2>(env, info)?;
+        let (op, on) = typed_array_raw(env, o, NAPI_FLOAT64_ARRAY, "Float64Array", "out")?;
+        let (_m, g) = merge_now(env, h)?;
+        let out = std::slice::from_raw_parts_mut(op as *mut f64, on);
+        let (records, packs, bytes) = g.summary();
+        let mut vals = vec![records as f64, packs as f64, bytes as f64];
+        for i in 0..g.inputs() { let (q, e) = g.queued(i); vals.push(q as f64); vals.push(if e { 1.0 } else { 0.0 }); }
+        if on < vals.len() { return Err(JsError::new("ERR_INVALID_ARG_VALUE", format!("out: {on} numbers, the state has {}", vals.len()))); }
+        out[..vals.len()].copy_from_slice(&vals);
+        Ok(undefined(env))
+    })
+}
+
+/// `mergeFinish(handle) → Promise<void>`: on the thread pool, write the last pack, the END pack
+/// and everything pending, and end the writer thread: the output is complete (not synced).
+unsafe extern "C" fn js_merge_finish(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [h] = args::<1>(env, info)?;
+        let m: &MergeHandle = get_external(env, h, "merge")?;
+        let m = m.clone();
+        spawn_job(env, Box::new(move || {
+            m.lock().unwrap_or_else(|e| e.into_inner()).finish().map_err(merge_error)?;
+            Ok(Value::Unit)
+        }))
+    })
+}
+
+/// `mergeStop(handle) → Promise<void>`: on the thread pool, end the writer thread (after what it
+/// was given) and the merge: its descriptors may be closed once this settles.
+unsafe extern "C" fn js_merge_stop(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [h] = args::<1>(env, info)?;
+        let m: &MergeHandle = get_external(env, h, "merge")?;
+        let m = m.clone();
+        spawn_job(env, Box::new(move || {
+            m.lock().unwrap_or_else(|e| e.into_inner()).stop();
+            Ok(Value::Unit)
+        }))
+    })
+}
+
 type DeviceHandle = Arc<capture::Device>;
 
 /// `captureOpen(ldev, ddev, errorBeforeOverflow, checkpointMs, maxPackKb) → Promise<handle>`: open
@@ -637,6 +787,12 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
         export(env, exports, "indexNew", Some(js_index_new))?;
         export(env, exports, "indexAdd", Some(js_index_add))?;
         export(env, exports, "indexEncode", Some(js_index_encode))?;
+        export(env, exports, "mergeOpen", Some(js_merge_open))?;
+        export(env, exports, "mergeFeed", Some(js_merge_feed))?;
+        export(env, exports, "mergeRun", Some(js_merge_run))?;
+        export(env, exports, "mergeState", Some(js_merge_state))?;
+        export(env, exports, "mergeFinish", Some(js_merge_finish))?;
+        export(env, exports, "mergeStop", Some(js_merge_stop))?;
         export(env, exports, "ioctl", Some(js_ioctl))?;
         export(env, exports, "version", Some(js_version))?;
         export(env, exports, "panicForTest", Some(js_panic_for_test))?;

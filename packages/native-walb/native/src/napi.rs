@@ -35,6 +35,7 @@ extern "C" {
     pub fn napi_is_typedarray(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
     pub fn napi_create_uint32(env: napi_env, value: u32, result: *mut napi_value) -> napi_status;
     pub fn napi_create_int32(env: napi_env, value: i32, result: *mut napi_value) -> napi_status;
+    pub fn napi_create_double(env: napi_env, value: f64, result: *mut napi_value) -> napi_status;
     pub fn napi_create_string_utf8(env: napi_env, s: *const c_char, len: usize, result: *mut napi_value) -> napi_status;
     pub fn napi_create_buffer_copy(env: napi_env, len: usize, data: *const c_void, result_data: *mut *mut c_void, result: *mut napi_value) -> napi_status;
     pub fn napi_create_object(env: napi_env, result: *mut napi_value) -> napi_status;
@@ -137,11 +138,13 @@ pub struct JsError {
     pub code: String,
     pub message: String,
     pub errno: Option<i32>,
+    /// More numeric properties of the error, for the caller to place it (an input, an offset).
+    pub info: Vec<(&'static str, f64)>,
 }
 
 impl JsError {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        JsError { code: code.to_string(), message: message.into(), errno: None }
+        JsError { code: code.to_string(), message: message.into(), errno: None, info: Vec::new() }
     }
     pub fn arg(message: impl Into<String>) -> Self {
         JsError::new("ERR_INVALID_ARG", message)
@@ -174,6 +177,12 @@ pub unsafe fn error_value(env: napi_env, e: &JsError) -> napi_value {
         let mut v = ptr::null_mut();
         napi_create_int32(env, n, &mut v);
         let key = cstring("errno");
+        napi_set_named_property(env, err, key.as_ptr(), v);
+    }
+    for (k, x) in &e.info {
+        let mut v = ptr::null_mut();
+        napi_create_double(env, *x, &mut v);
+        let key = cstring(k);
         napi_set_named_property(env, err, key.as_ptr(), v);
     }
     err

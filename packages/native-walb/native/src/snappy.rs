@@ -181,9 +181,80 @@ pub fn compress_with_scratch<R>(input: &[u8], only_if_smaller: bool, f: impl FnO
     })
 }
 
+/// Why a raw snappy block does not decode.
+pub type DecodeError = &'static str;
+
+/// Decode the raw snappy block `src` into `out` (cleared first), which must come to exactly
+/// `expect` bytes: a stored image decompresses to its size or is refused. Every length and offset
+/// is checked against what is there, so a hostile block can only be refused; `out` never grows
+/// past `expect`.
+pub fn decompress_into(src: &[u8], out: &mut Vec<u8>, expect: usize) -> Result<(), DecodeError> {
+    out.clear();
+    let mut at = 0usize;
+    let mut len = 0u64;
+    let mut shift = 0;
+    loop {
+        let b = *src.get(at).ok_or("the length preamble is cut short")?;
+        at += 1;
+        len |= ((b & 0x7f) as u64) << shift;
+        if b & 0x80 == 0 { break; }
+        shift += 7;
+        if shift > 28 { return Err("the length preamble is longer than 5 bytes"); }
+    }
+    if len != expect as u64 { return Err("the length preamble is not the image's size"); }
+    out.reserve_exact(expect);
+    while at < src.len() {
+        let tag = src[at];
+        at += 1;
+        let (n, offset) = match tag & 3 {
+            0 => {
+                let mut n = (tag >> 2) as usize;
+                if n >= 60 {
+                    let k = n - 59;
+                    let b = src.get(at..at + k).ok_or("a literal's length is cut short")?;
+                    n = b.iter().rev().fold(0usize, |v, &x| (v << 8) | x as usize);
+                    at += k;
+                }
+                let n = n + 1;
+                let lit = src.get(at..at.saturating_add(n)).ok_or("a literal runs past the end of the block")?;
+                if out.len() + n > expect { return Err("the data run past the image's size"); }
+                out.extend_from_slice(lit);
+                at += n;
+                continue;
+            }
+            1 => {
+                let b = *src.get(at).ok_or("a copy is cut short")? as usize;
+                at += 1;
+                ((((tag >> 2) & 7) + 4) as usize, (((tag >> 5) as usize) << 8) | b)
+            }
+            2 => {
+                let b = src.get(at..at + 2).ok_or("a copy is cut short")?;
+                at += 2;
+                (((tag >> 2) + 1) as usize, u16::from_le_bytes([b[0], b[1]]) as usize)
+            }
+            _ => {
+                let b = src.get(at..at + 4).ok_or("a copy is cut short")?;
+                at += 4;
+                (((tag >> 2) + 1) as usize, u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            }
+        };
+        if offset == 0 || offset > out.len() { return Err("a copy reaches before the start of the data"); }
+        if out.len() + n > expect { return Err("the data run past the image's size"); }
+        let from = out.len() - offset;
+        if offset >= n {
+            out.extend_from_within(from..from + n);
+        } else {
+            // Overlapping: the bytes repeat with period `offset`.
+            for i in 0..n { let x = out[from + i]; out.push(x); }
+        }
+    }
+    if out.len() != expect { return Err("the data end before the image's size"); }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{compress_into, emit_copy, emit_copy_upto64, match_len};
+    use super::{compress_into, decompress_into, emit_copy, emit_copy_upto64, match_len};
 
     /// A plain decoder, for the tests only.
     fn decode(b: &[u8]) -> Vec<u8> {
@@ -284,5 +355,36 @@ mod tests {
         let r: Vec<u8> = (0..65_536).map(|_| rng(&mut seed) as u8).collect();
         assert!(!compress_into(&r, &mut out, &mut t, true));
         assert!(compress_into(&vec![5u8; 65_536], &mut out, &mut t, true) && out.len() < 4096);
+    }
+
+    #[test]
+    fn decodes_what_it_encodes_and_refuses_damage() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || { seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17; seed };
+        let mut out = Vec::new();
+        let mut table = Vec::new();
+        let mut back = Vec::new();
+        for len in [0usize, 1, 4, 61, 4096, 70_000, 200_000] {
+            // Runs and repeats so that every kind of copy is used, and some noise for literals.
+            let data: Vec<u8> = (0..len).map(|i| if (i / 3000) % 3 == 0 { next() as u8 } else { (i % 251) as u8 }).collect();
+            compress_into(&data, &mut out, &mut table, false);
+            decompress_into(&out, &mut back, len).unwrap();
+            assert_eq!(back, data);
+            assert!(decompress_into(&out, &mut back, len + 1).is_err(), "a size other than the preamble's");
+            for cut in [1usize, 2, out.len() / 2, out.len().saturating_sub(1)] {
+                if cut < out.len() && len > 0 { assert!(decompress_into(&out[..cut], &mut back, len).is_err(), "cut at {cut} of {len}"); }
+            }
+            // Any single byte changed: refused, or decoded to the size asked, never a panic.
+            for _ in 0..200 {
+                if out.is_empty() { break; }
+                let mut bad = out.clone();
+                let k = next() as usize % bad.len();
+                bad[k] ^= 1 << (next() % 8);
+                if decompress_into(&bad, &mut back, len).is_ok() { assert_eq!(back.len(), len); }
+            }
+        }
+        // A copy whose offset reaches before the data, and a literal longer than the block.
+        assert!(decompress_into(&[4, 0b0000_0001, 0], &mut back, 4).is_err());
+        assert!(decompress_into(&[8, 7 << 2, 1, 2], &mut back, 8).is_err());
     }
 }
