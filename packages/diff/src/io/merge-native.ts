@@ -77,8 +77,8 @@ export function useNativeMerge(fns: NativeMergeFns | undefined): void {
 }
 
 /** Records handed over at a time, per input; an input is fed again below {@link LOW}. */
-const CHUNK = 4096;
-const LOW = 1024;
+const CHUNK = 16384;
+const LOW = 8192;
 /** Bytes written between two looks at the progress. */
 const BUDGET = 64 << 20;
 
@@ -179,14 +179,19 @@ export async function mergeNatively(inputs: string[], out: ByteSink, opts: Merge
     const state = new Float64Array(3 + 2 * files.length);
     const ended = first.map((c) => c.ended);
     first.forEach((c, i) => fns.mergeFeed(m, i, c.recs, c.ended));
+    // Each input's next chunk is decoded while the merge runs, and handed over when it returns.
+    const next: Array<{ recs: Float64Array; ended: boolean } | undefined> = files.map(() => undefined);
     for (;;) {
-      const step = await fns.mergeRun(m, BUDGET);
+      const run = fns.mergeRun(m, BUDGET);
+      for (let i = 0; i < files.length; i++) if (!ended[i] && !next[i]) next[i] = feeders[i]();
+      const step = await run;
       if (step === 2) break;
       fns.mergeState(m, state);
       if (step === 1) opts.onProgress?.(state[0]);
       for (let i = 0; i < files.length; i++) {
-        if (ended[i] || state[3 + 2 * i] >= LOW) continue;
-        const c = feeders[i]();
+        const c = next[i];
+        if (ended[i] || !c || state[3 + 2 * i] >= LOW) continue;
+        next[i] = undefined;
         ended[i] = c.ended;
         fns.mergeFeed(m, i, c.recs, c.ended);
       }
