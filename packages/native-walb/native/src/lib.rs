@@ -2,6 +2,7 @@
 //! Node-API binding (no crates). Every entry point catches panics and turns them into JS errors;
 //! device I/O runs on the libuv thread pool, never on the JS thread.
 
+mod aligned;
 mod buf_pool;
 mod capture;
 mod checksum;

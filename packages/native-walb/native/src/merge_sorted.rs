@@ -12,6 +12,7 @@
 //! The output is built in buffers aligned for direct IO; a pack's header is filled when the pack
 //! closes, so a buffer is written only up to the open pack's header.
 
+use crate::aligned::ABuf;
 use crate::checksum::checksum;
 use crate::snappy;
 use crate::store_batch::{read_at_most, StoreError};
@@ -130,33 +131,6 @@ struct Input {
     cache_key: Option<(u64, u32, u32, u8, u32)>,
     cache: Vec<u8>,
     stored: Vec<u8>,
-}
-
-/// A buffer aligned for direct IO.
-struct ABuf {
-    ptr: *mut u8,
-    cap: usize,
-}
-
-unsafe impl Send for ABuf {}
-
-impl ABuf {
-    fn new(cap: usize) -> ABuf {
-        let cap = cap.div_ceil(ALIGN).max(1) * ALIGN;
-        let layout = std::alloc::Layout::from_size_align(cap, ALIGN).expect("a valid layout");
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        if ptr.is_null() { std::alloc::handle_alloc_error(layout); }
-        ABuf { ptr, cap }
-    }
-    fn bytes(&mut self) -> &mut [u8] {
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.cap) }
-    }
-}
-
-impl Drop for ABuf {
-    fn drop(&mut self) {
-        unsafe { std::alloc::dealloc(self.ptr, std::alloc::Layout::from_size_align_unchecked(self.cap, ALIGN)) }
-    }
 }
 
 /// A write for the writer thread: `len` bytes of `buf` at file offset `pos`.
