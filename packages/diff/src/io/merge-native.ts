@@ -35,23 +35,18 @@ import { sortedRecordsOf } from './sorted-records.ts';
 import type { WriteSummary } from './sorted-writer.ts';
 import { openWdiffFile, type WdiffFile } from './wdiff-file.ts';
 
-/** The functions of an external merge (see the native addon's descriptions). */
+/**
+ * The functions of an external merge: the native addon's `merge*`, whose descriptions give the
+ * details (a merge handle; records fed per input, 9 numbers each; runs that stop when an input
+ * needs records (0), after about `budget` bytes (1) or at the end (2); the state as records,
+ * packs, bytes, then per input the records queued and whether it ended).
+ */
 export interface NativeMergeFns {
-  /**
-   * A merge of the open wdiffs `fds` (oldest first) into the output `out` (its descriptor, and
-   * one opened with O_DIRECT or -1) with `codec` (0 none, 2 snappy), output IOs split at
-   * `maxIoBlocks` LB (0: not split), the file starting with `prefix`.
-   */
   mergeOpen(fds: Uint32Array, out: Float64Array, codec: number, maxIoBlocks: number, prefix: Uint8Array): object;
-  /** Queue records of input `input`: 9 numbers each (see {@link REC_NUMBERS}); `ended`: its last. */
   mergeFeed(merge: object, input: number, recs: Float64Array, ended: boolean): void;
-  /** Merge until an input needs records (0), about `budget` more bytes were written (1), or all were (2). */
   mergeRun(merge: object, budget: number): Promise<number>;
-  /** Records, packs, bytes written; then per input the records queued and 1 when it ended. */
   mergeState(merge: object, out: Float64Array): void;
-  /** Write the last pack, the END pack and everything pending. */
   mergeFinish(merge: object): Promise<void>;
-  /** End the merge and its writes: its descriptors may be closed once this settles. */
   mergeStop(merge: object): Promise<void>;
 }
 

@@ -11,6 +11,7 @@ mod helper;
 mod holes;
 mod ioctl;
 mod napi;
+mod numbers;
 mod nbd;
 mod snappy;
 mod log_scan;

@@ -14,6 +14,7 @@
 
 use crate::aligned::ABuf;
 use crate::checksum::checksum;
+use crate::numbers::{whole_number, MAX_SAFE};
 use crate::snappy;
 use crate::store_batch::{read_at_most, StoreError};
 use std::collections::VecDeque;
@@ -65,23 +66,21 @@ pub struct InRec {
 impl InRec {
     /// Parse the `REC_NUMBERS` numbers of a record, checked: whole, in range, consistent.
     pub fn parse(x: &[f64]) -> Result<InRec, String> {
-        let num = |i: usize, max: f64, what: &str| -> Result<u64, String> {
-            let v = x[i];
-            if v >= 0.0 && v <= max && v.fract() == 0.0 { Ok(v as u64) } else { Err(format!("{what} {v} is not a whole number in [0, {max}]")) }
-        };
+        let num = |i: usize, max: u64, what: &str| whole_number(x[i], max, what);
+        let u32max = u32::MAX as u64;
         let r = InRec {
-            addr: num(0, 9_007_199_254_740_991.0, "address")?,
-            blocks: num(1, u32::MAX as f64, "LB")? as u32,
-            kind: num(2, KIND_DISCARD as f64, "kind")? as u8,
-            cmpr: num(3, 255.0, "compression type")? as u8,
-            off: num(4, 9_007_199_254_740_991.0, "image offset")?,
-            size: num(5, u32::MAX as f64, "stored size")? as u32,
-            sum: num(6, u32::MAX as f64, "checksum")? as u32,
-            io_off: num(7, u32::MAX as f64, "offset in the image")? as u32,
-            img_blocks: num(8, u32::MAX as f64, "image LB")? as u32,
+            addr: num(0, MAX_SAFE, "address")?,
+            blocks: num(1, u32max, "LB")? as u32,
+            kind: num(2, KIND_DISCARD as u64, "kind")? as u8,
+            cmpr: num(3, 255, "compression type")? as u8,
+            off: num(4, MAX_SAFE, "image offset")?,
+            size: num(5, u32max, "stored size")? as u32,
+            sum: num(6, u32max, "checksum")? as u32,
+            io_off: num(7, u32max, "offset in the image")? as u32,
+            img_blocks: num(8, u32max, "image LB")? as u32,
         };
         if r.blocks == 0 { return Err("a record of 0 LB".into()); }
-        if r.addr + r.blocks as u64 > 9_007_199_254_740_991 { return Err("the record ends beyond 2^53 LB".into()); }
+        if r.addr + r.blocks as u64 > MAX_SAFE { return Err("the record ends beyond 2^53 LB".into()); }
         if r.kind == KIND_NORMAL {
             if r.cmpr != CODEC_NONE && r.cmpr != CODEC_SNAPPY { return Err(format!("compression type {} is neither none nor snappy", r.cmpr)); }
             if r.io_off as u64 + r.blocks as u64 > r.img_blocks as u64 { return Err("the record passes the end of its image".into()); }

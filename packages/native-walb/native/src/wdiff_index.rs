@@ -7,6 +7,7 @@
 //! of that structure's code (cold, as every conversion's is) cost 3–5 µs an IO, and the encoding of
 //! 28,000 records at the close 10–20 ms more, with both cores otherwise busy walking the log.
 
+use crate::numbers::{whole_number, MAX_SAFE};
 use std::collections::BTreeMap;
 
 /// Numbers per IO handed to [`IndexBuilder::add`].
@@ -19,8 +20,6 @@ pub const KIND_ALLZERO: u32 = 1;
 pub const KIND_DISCARD: u32 = 2;
 const FLAG_ALLZERO: u32 = 1 << 1;
 const FLAG_DISCARD: u32 = 1 << 2;
-/// Largest address plus length the JavaScript side can express without losing precision.
-const MAX_SAFE: u64 = (1 << 53) - 1;
 
 /// A visible piece: up to `end`, from `off` LB into its IO's image, and what the record says of
 /// that image.
@@ -56,10 +55,7 @@ impl IndexIo {
     /// number whole and in its field's range, the image fields 0 for an IO without one. The
     /// error names the first number that is not.
     pub fn parse(n: &[f64]) -> Result<IndexIo, String> {
-        let whole = |i: usize, max: u64, what: &str| -> Result<u64, String> {
-            let x = n[i];
-            if x >= 0.0 && x <= max as f64 && x.fract() == 0.0 { Ok(x as u64) } else { Err(format!("{what} {x} is not a whole number in [0, {max}]")) }
-        };
+        let whole = |i: usize, max: u64, what: &str| whole_number(n[i], max, what);
         let u32max = u32::MAX as u64;
         let io = IndexIo {
             addr: whole(0, MAX_SAFE, "address")?,
