@@ -135,6 +135,37 @@ M('a corrupt image stops the merge with a located ChecksumError; the output path
   }
 });
 
+M('a pack header found corrupt while the merge runs (past the first chunk of records) is the reader\'s typed error', async () => {
+  // Over 16,384 records, so that the bad pack is decoded while a run is in flight.
+  const wlog = join(t.dir, 'many.wlog'), d = join(t.dir, 'many.wdiff');
+  await writeGeneratedWlog(wlog, { seed: 21, totalBytes: 24 << 20, deviceBytes: 64 << 20, minIoBytes: 512, maxIoBytes: 1024, discard: false, allZero: false });
+  await convertWlogs([wlog], d, { cmpr: parseCompressOpt('none') });
+  const b = Buffer.from(readFileSync(d));
+  const { decodeDiffPackHeader } = await import('../src/layout/pack-header.ts');
+  // Walk to the pack holding record 20,000 and break its checksum.
+  let at = 32, seen = 0;
+  for (;;) {
+    const p = decodeDiffPackHeader(b, at);
+    if (seen + p.records.length > 20000) break;
+    seen += p.records.length;
+    at += 4096 + p.totalSize;
+  }
+  b[at + 2] ^= 0xff;
+  const bad = join(t.dir, 'late.wdiff');
+  writeFileSync(bad, b);
+  const out = join(t.dir, 'late-out.wdiff');
+  writeFileSync(out, 'earlier');
+  runs = 0;
+  try { await mergeWdiffs([bad], out); assert.unreachable(); } catch (e) {
+    assert.instance(e, ChecksumError, String(e));
+    assert.is((e as ChecksumError).source, bad);
+    assert.is((e as ChecksumError).offset, at);
+  }
+  assert.ok(runs > 0, 'merged natively');
+  assert.is(readFileSync(out, 'utf8'), 'earlier');
+  assert.equal(readdirSync(t.dir).filter((x) => x.endsWith('.part')), []);
+});
+
 M('a snappy image that sums right but does not decompress, when sliced, is a located CodecError', async () => {
   // A sorted snappy diff of compressible data, its first record's stored bytes replaced by a
   // block that claims its size but copies from before its start, the sums made right again.

@@ -178,6 +178,8 @@ export async function mergeNatively(inputs: string[], out: ByteSink, opts: Merge
     const next: Array<{ recs: Float64Array; ended: boolean } | undefined> = files.map(() => undefined);
     for (;;) {
       const run = fns.mergeRun(m, BUDGET);
+      // A decoding failure below leaves the run unawaited: its own failure must not go unhandled.
+      run.catch(() => {});
       for (let i = 0; i < files.length; i++) if (!ended[i] && !next[i]) next[i] = feeders[i]();
       const step = await run;
       if (step === 2) break;
