@@ -135,6 +135,30 @@ M('a corrupt image stops the merge with a located ChecksumError; the output path
   }
 });
 
+M('a corrupt image that a newer input hides whole is refused, as the streaming merge refuses it', async () => {
+  const c = casesOf('wlog').find((x) => x.name === 'w-pbs4096-rand')!;
+  const b = Buffer.from(readFileSync(vec(c.sortedWdiff)));
+  const { decodeDiffPackHeader } = await import('../src/layout/pack-header.ts');
+  const r = decodeDiffPackHeader(b, 32).records[0];
+  b[32 + 4096 + r.dataOffset + 7] ^= 0x10;
+  const bad = join(t.dir, 'hidden-bad.wdiff');
+  writeFileSync(bad, b);
+  // A newer diff that writes every block of that record.
+  const newer = join(t.dir, 'hider.wdiff');
+  const { SortedDiffWriter, normalIo } = await import('../src/index.ts');
+  const w = await SortedDiffWriter.create(newer, { cmpr: parseCompressOpt('none') });
+  await w.write(normalIo(r.ioAddress, Buffer.alloc(r.ioBlocks * 512, 3)));
+  await w.close();
+  for (const native of [true, false]) {
+    useNativeMerge(native ? counted : undefined);
+    try { await mergeWdiffs([bad, newer], join(t.dir, 'h.wdiff')); assert.unreachable(`${native}`); } catch (e) {
+      assert.instance(e, ChecksumError, String(e));
+      assert.is((e as ChecksumError).source, bad, `${native}`);
+    }
+  }
+  useNativeMerge(counted);
+});
+
 M('a pack header found corrupt while the merge runs (past the first chunk of records) is the reader\'s typed error', async () => {
   // Over 16,384 records, so that the bad pack is decoded while a run is in flight.
   const wlog = join(t.dir, 'many.wlog'), d = join(t.dir, 'many.wdiff');

@@ -202,7 +202,7 @@ export async function mergeNatively(inputs: string[], out: ByteSink, opts: Merge
     return { records: state[0], packs: state[1], bytes: state[2] };
   } catch (e) {
     if (e instanceof NotHere) return undefined;
-    throw located(e, inputs, out);
+    throw located(e, inputs, files.map((f) => f.header.type === WALB_DIFF_TYPE_INDEXED), out);
   } finally {
     if (!done) {
       await closeAll().catch(() => {});
@@ -221,13 +221,16 @@ export async function mergeNatively(inputs: string[], out: ByteSink, opts: Merge
   }
 }
 
-/** The typed error of a failed external merge, placed in the input (or output) it concerns. */
-function located(e: unknown, inputs: string[], out: string): unknown {
-  const x = e as { code?: string; input?: number; offset?: number; expected?: number; actual?: number; errno?: number; message?: string };
+/**
+ * The typed error of a failed external merge, placed in the input (or output) it concerns, in the
+ * readers' words (`indexed`: which inputs are indexed).
+ */
+function located(e: unknown, inputs: string[], indexed: boolean[], out: string): unknown {
+  const x = e as { code?: string; input?: number; offset?: number; expected?: number; actual?: number; stored?: number; size?: number; errno?: number; message?: string };
   const source = x.input !== undefined ? inputs[x.input] : undefined;
   switch (x.code) {
-    case 'ERR_WALB_SUM': return new ChecksumError('wdiff data checksum', x.expected!, x.actual!, { offset: x.offset, source });
-    case 'ERR_WALB_SNAPPY': return new CodecError({ codec: 'snappy', type: CompressionType.SNAPPY, operation: 'decompress' }, x.message ?? '', { offset: x.offset, source });
+    case 'ERR_WALB_SUM': return new ChecksumError(indexed[x.input!] ? 'image checksum' : 'wdiff record data checksum', x.expected!, x.actual!, { offset: x.offset, source });
+    case 'ERR_WALB_SNAPPY': return new CodecError({ codec: 'snappy', type: CompressionType.SNAPPY, operation: 'decompress', inputSize: x.stored, origSize: x.size }, x.message ?? '', { offset: x.offset, source });
     case 'ERR_WALB_SHORT_READ': return new TruncatedError('the input ended inside a record\'s data', { offset: x.offset, source });
     case 'ERR_WALB_READ':
     case 'ERR_WALB_WRITE': {

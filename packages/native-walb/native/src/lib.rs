@@ -491,7 +491,12 @@ fn merge_error(e: merge_sorted::MergeError) -> JsError {
             j.info.push(("actual", got as f64));
             j
         }
-        M::Snappy { input, off, why } => with(JsError::new("ERR_WALB_SNAPPY", format!("input {input}: the snappy image at byte {off} does not decompress to its size: {why}")), input, off),
+        M::Snappy { input, off, stored, size, why } => {
+            let mut j = with(JsError::new("ERR_WALB_SNAPPY", why), input, off);
+            j.info.push(("stored", stored as f64));
+            j.info.push(("size", size as f64));
+            j
+        }
         M::Order { input, addr } => with(JsError::new("ERR_INVALID_ARG_VALUE", format!("input {input}: a record at LB {addr} overlaps or precedes the one before")), input, 0),
         M::Write { errno, pos } => {
             let mut j = JsError::new("ERR_WALB_WRITE", format!("write at byte {pos} of the output failed (errno {errno})"));

@@ -98,8 +98,9 @@ pub enum MergeError {
     Read { input: usize, e: StoreError },
     /// The stored image at `off` of input `input` sums to `got`, not `want`.
     Sum { input: usize, off: u64, want: u32, got: u32 },
-    /// The snappy image at `off` of input `input` does not decompress to its size.
-    Snappy { input: usize, off: u64, why: snappy::DecodeError },
+    /// The snappy image at `off` of input `input` (`stored` bytes) does not decompress to its
+    /// `size` bytes.
+    Snappy { input: usize, off: u64, stored: u32, size: usize, why: snappy::DecodeError },
     /// A record fed out of order or overlapping the one before.
     Order { input: usize, addr: u64 },
     /// Writing the output failed with `errno` at byte `pos`.
@@ -119,6 +120,14 @@ pub enum Step {
     Done,
 }
 
+/// What names a stored image: offset, stored size, sum, codec, LB. Records that name the same
+/// offset with another sum are checked on their own.
+type ImageKey = (u64, u32, u32, u8, u32);
+
+fn image_key(r: &InRec) -> ImageKey {
+    (r.off, r.size, r.sum, r.cmpr, r.img_blocks)
+}
+
 struct Input {
     fd: i32,
     q: VecDeque<InRec>,
@@ -127,7 +136,10 @@ struct Input {
     fed_end: u64,
     /// The image whose raw bytes `cache` holds, checked: offset, stored size, sum, codec, LB. Every
     /// field counts: records that name the same offset with another sum are checked on their own.
-    cache_key: Option<(u64, u32, u32, u8, u32)>,
+    cache_key: Option<ImageKey>,
+    /// The image last checked (read and summed), whether written or not: every record's image
+    /// is checked once it is passed, those that newer inputs hide too, as the readers do.
+    checked: Option<ImageKey>,
     cache: Vec<u8>,
     stored: Vec<u8>,
 }
@@ -391,7 +403,7 @@ impl Merge {
     /// A merge of the open wdiffs `fds` (oldest first) into the output open as `fd` (and as
     /// `direct` with O_DIRECT, or -1), which gets `prefix` (the file header) first.
     pub fn new(fds: &[i32], fd: i32, direct: i32, codec: u8, max_io: u32, prefix: &[u8]) -> Merge {
-        let inputs = fds.iter().map(|&fd| Input { fd, q: VecDeque::new(), ended: false, fed_end: 0, cache_key: None, cache: Vec::new(), stored: Vec::new() }).collect();
+        let inputs = fds.iter().map(|&fd| Input { fd, q: VecDeque::new(), ended: false, fed_end: 0, cache_key: None, checked: None, cache: Vec::new(), stored: Vec::new() }).collect();
         Merge { inputs, pos: 0, codec, max_io, out: Out::new(fd, direct, prefix), ended: false, packed: Vec::new(), table: Vec::new() }
     }
 
@@ -431,8 +443,12 @@ impl Merge {
         let start = self.out.bytes();
         loop {
             let pos = self.pos;
-            for inp in self.inputs.iter_mut() {
-                while inp.q.front().is_some_and(|r| r.addr + r.blocks as u64 <= pos) { inp.q.pop_front(); }
+            for i in 0..self.inputs.len() {
+                while let Some(r) = self.inputs[i].q.front().copied().filter(|r| r.addr + r.blocks as u64 <= pos) {
+                    self.inputs[i].q.pop_front();
+                    // A record no block of which was written (newer inputs hide it) is checked all the same.
+                    if r.kind == KIND_NORMAL && self.inputs[i].checked != Some(image_key(&r)) { self.check_image(i, &r)?; }
+                }
             }
             if self.inputs.iter().any(|x| !x.ended && x.q.is_empty()) { return Ok(Step::NeedInput); }
             // The newest input whose next record covers `pos`; the blocks from `pos` on are its
@@ -494,6 +510,7 @@ impl Merge {
             read_exact(fd, r.off, &mut self.out.buf.bytes()[at..at + size]).map_err(|e| MergeError::Read { input: h, e })?;
             let got = checksum(&self.out.buf.bytes()[at..at + size], 0);
             if got != r.sum { return Err(MergeError::Sum { input: h, off: r.off, want: r.sum, got }); }
+            self.inputs[h].checked = Some(image_key(r));
             if r.cmpr == self.codec || self.codec == CODEC_NONE {
                 self.out.commit(addr, blocks, 0, r.cmpr, size, r.sum, at);
                 return Ok(());
@@ -529,7 +546,7 @@ impl Merge {
     /// Have input `h`'s cache hold the raw bytes of `r`'s image, checked (and decompressed).
     fn load_image(&mut self, h: usize, r: &InRec) -> Result<(), MergeError> {
         let inp = &mut self.inputs[h];
-        let key = (r.off, r.size, r.sum, r.cmpr, r.img_blocks);
+        let key = image_key(r);
         if inp.cache_key == Some(key) { return Ok(()); }
         inp.cache_key = None;
         let size = r.size as usize;
@@ -539,9 +556,22 @@ impl Merge {
         let got = checksum(target, 0);
         if got != r.sum { return Err(MergeError::Sum { input: h, off: r.off, want: r.sum, got }); }
         if r.cmpr == CODEC_SNAPPY {
-            snappy::decompress_into(&inp.stored, &mut inp.cache, r.img_blocks as usize * LB).map_err(|why| MergeError::Snappy { input: h, off: r.off, why })?;
+            let size = r.img_blocks as usize * LB;
+            snappy::decompress_into(&inp.stored, &mut inp.cache, size).map_err(|why| MergeError::Snappy { input: h, off: r.off, stored: r.size, size, why })?;
         }
         inp.cache_key = Some(key);
+        inp.checked = Some(key);
+        Ok(())
+    }
+
+    /// Read and sum `r`'s stored image (input `h`), without keeping it.
+    fn check_image(&mut self, h: usize, r: &InRec) -> Result<(), MergeError> {
+        let inp = &mut self.inputs[h];
+        inp.stored.resize(r.size as usize, 0);
+        read_exact(inp.fd, r.off, &mut inp.stored).map_err(|e| MergeError::Read { input: h, e })?;
+        let got = checksum(&inp.stored, 0);
+        if got != r.sum { return Err(MergeError::Sum { input: h, off: r.off, want: r.sum, got }); }
+        inp.checked = Some(image_key(r));
         Ok(())
     }
 
@@ -677,6 +707,17 @@ mod tests {
         m.stop();
         let short = merged(&[(&old[..8 * LB], vec![raw(0, 0, &old)])], CODEC_NONE, 0);
         assert!(matches!(short, Err(MergeError::Read { input: 0, e: StoreError::Short { .. } })), "{short:?}");
+    }
+
+    #[test]
+    fn a_corrupt_image_that_newer_inputs_hide_is_refused_all_the_same() {
+        let old = vec![0x11u8; 2 * LB];
+        let new = vec![0x22u8; 4 * LB];
+        let mut rec = raw(300, 0, &old);
+        assert!(merged(&[(&old, vec![rec]), (&new, vec![raw(299, 0, &new)])], CODEC_SNAPPY, 0).is_ok());
+        rec.sum ^= 1;
+        let r = merged(&[(&old, vec![rec]), (&new, vec![raw(299, 0, &new)])], CODEC_SNAPPY, 0);
+        assert!(matches!(r, Err(MergeError::Sum { input: 0, off: 0, .. })), "{r:?}");
     }
 
     #[test]
