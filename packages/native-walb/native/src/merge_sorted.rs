@@ -1,13 +1,16 @@
 //! The merge of wdiffs into a sorted wdiff, off the JS thread: the JS side decodes the inputs'
 //! headers (pack headers or indexes) with its authoritative decoders and checks, and feeds their
 //! records here in address order, a chunk at a time; this module works out which input each block
-//! comes from (the newest that has it), reads the stored images, checks them against their sums,
-//! decompresses the slices that need it, compresses each output record (none or snappy; raw when
-//! snappy does not shrink it), packs the records 127 to a pack (or 32 MiB of data) and writes the
-//! file, a helper thread doing the writes while the next bytes are prepared.
+//! comes from (the newest that has it), reads every input's stored images and checks them against
+//! their sums (those newer inputs hide whole too, as the JS readers do), decompresses the slices
+//! that need it, compresses each output record (none or snappy; raw when snappy does not shrink
+//! it), packs the records 127 to a pack (or 32 MiB of data) and writes the file, a helper thread
+//! doing the writes while the next bytes are prepared.
 //!
-//! The bytes are the ones the JS merge writes with this addon's snappy encoder: same records, same
-//! stored forms, same pack boundaries.
+//! Each record is stored as the JS merge stores it (kept as it is in the output's codec, else
+//! compressed with this addon's encoder, raw when that does not shrink it) and packed by the same
+//! rule; the records themselves are the newest input's blocks in the fewest records, where the JS
+//! merge also cuts a newer record at the boundaries of older ones beneath it.
 //!
 //! The output is built in buffers aligned for direct IO; a pack's header is filled when the pack
 //! closes, so a buffer is written only up to the open pack's header.
