@@ -96,6 +96,27 @@ M('random diffs, sorted and indexed, raw and snappy, random and compressible: th
     }), { numRuns: 14, seed: SEED + 11 });
 });
 
+M('sixty-four inputs, sorted and indexed: the blocks of the streaming merge', async () => {
+  const dev = 2 << 20;
+  const diffs: string[] = [];
+  for (let i = 0; i < 64; i++) {
+    const wlog = join(t.dir, `x${i}.wlog`), diff = join(t.dir, `x${i}.wdiff`);
+    await writeGeneratedWlog(wlog, { seed: 700 + i, totalBytes: 96 << 10, deviceBytes: dev, discard: true, allZero: true, randomData: i % 3 !== 0 });
+    await convertWlogs([wlog], diff, { indexed: i % 2 === 0 });
+    diffs.push(diff);
+  }
+  const a = join(t.dir, 'x-native.wdiff'), b = join(t.dir, 'x-stream.wdiff');
+  runs = 0;
+  await mergeWdiffs(diffs, a);
+  assert.ok(runs > 0, 'merged natively');
+  useNativeMerge(undefined);
+  await mergeWdiffs(diffs, b);
+  useNativeMerge(counted);
+  await verifyWdiffs([a]);
+  const [az, ai] = await applied([a], dev, 'xa'), [bz, bi] = await applied([b], dev, 'xb');
+  assert.ok(az.equals(bz) && ai.equals(bi));
+});
+
 M('an input with records of another codec is merged by the streaming path', async () => {
   const wlog = join(t.dir, 'z.wlog'), z = join(t.dir, 'z.wdiff'), s = join(t.dir, 's.wdiff');
   await writeGeneratedWlog(wlog, { seed: 5, totalBytes: 512 << 10, deviceBytes: 2 << 20, randomData: false });

@@ -71,9 +71,14 @@ export function useNativeMerge(fns: NativeMergeFns | undefined): void {
   impl = fns;
 }
 
-/** Records handed over at a time, per input; an input is fed again below {@link LOW}. */
-const CHUNK = 16384;
-const LOW = 8192;
+/**
+ * Records handed over at a time per input (an input is fed again below half of it): at most
+ * 16,384, fewer with many inputs, so that what waits in both places (about 120 bytes a record)
+ * stays near 30 MiB whatever their number.
+ */
+const CHUNK_MAX = 16384;
+const RECORDS_HELD = 1 << 18;
+const CHUNK_MIN = 256;
 /** Bytes written between two looks at the progress. */
 const BUDGET = 64 << 20;
 
@@ -83,12 +88,12 @@ class NotHere extends Error {}
 /** The records of one input, a chunk at a time. */
 type Feeder = () => { recs: Float64Array; ended: boolean };
 
-function sortedFeeder(f: WdiffFile, source: string): Feeder {
+function sortedFeeder(f: WdiffFile, source: string, chunk: number): Feeder {
   const it = sortedRecordsOf(f.fd, f.size, source);
   return () => {
-    const q = new Float64Array(CHUNK * REC_NUMBERS);
+    const q = new Float64Array(chunk * REC_NUMBERS);
     let n = 0;
-    for (; n < CHUNK; n++) {
+    for (; n < chunk; n++) {
       const r = it.next();
       if (r.done) return { recs: q.subarray(0, n * REC_NUMBERS), ended: true };
       const { record: x, dataOffset } = r.value;
@@ -98,10 +103,10 @@ function sortedFeeder(f: WdiffFile, source: string): Feeder {
   };
 }
 
-function indexedFeeder(r: IndexedDiffReader): Feeder {
+function indexedFeeder(r: IndexedDiffReader, chunk: number): Feeder {
   let i = 0;
   return () => {
-    const n = Math.min(CHUNK, r.size - i);
+    const n = Math.min(chunk, r.size - i);
     const q = new Float64Array(n * REC_NUMBERS);
     for (let k = 0; k < n; k++, i++) {
       const x = r.record(i);
@@ -156,11 +161,13 @@ export async function mergeNatively(inputs: string[], out: ByteSink, opts: Merge
       if (f === undefined || (f.header.type !== WALB_DIFF_TYPE_SORTED && f.header.type !== WALB_DIFF_TYPE_INDEXED)) return undefined;
     }
     const feeders: Feeder[] = [];
+    const chunk = Math.max(CHUNK_MIN, Math.min(CHUNK_MAX, Math.floor(RECORDS_HELD / files.length)));
+    const low = chunk / 2;
     for (const [k, f] of files.entries()) {
-      if (f.header.type === WALB_DIFF_TYPE_SORTED) { feeders.push(sortedFeeder(f, inputs[k])); continue; }
+      if (f.header.type === WALB_DIFF_TYPE_SORTED) { feeders.push(sortedFeeder(f, inputs[k], chunk)); continue; }
       const r = await IndexedDiffReader.open(inputs[k]);
       readers.push(r);
-      feeders.push(indexedFeeder(r));
+      feeders.push(indexedFeeder(r, chunk));
     }
     // The first chunk of each input before the output exists: most inputs the external merge does
     // not take show it in their first record.
@@ -187,7 +194,7 @@ export async function mergeNatively(inputs: string[], out: ByteSink, opts: Merge
       if (step === 1) opts.onProgress?.(state[0]);
       for (let i = 0; i < files.length; i++) {
         const c = next[i];
-        if (ended[i] || !c || state[3 + 2 * i] >= LOW) continue;
+        if (ended[i] || !c || state[3 + 2 * i] >= low) continue;
         next[i] = undefined;
         ended[i] = c.ended;
         fns.mergeFeed(m, i, c.recs, c.ended);
