@@ -53,6 +53,7 @@ export * from './io/convert.ts';
 export * from './io/merge-files.ts';
 export { useExtentSums, type ExtentSumsFn } from './io/extent-check.ts';
 export { useCopyPieces, type CopyPiecesFn } from './io/apply-copy.ts';
+export { usePrefetch, type PrefetchRangesFn } from './io/target-prefetch.ts';
 export { applyWdiffs, verifyWdiffs, type ApplyOptions, type ApplySummary, type DiscardMode } from './io/apply.ts';
 export * from './io/virtual-full.ts';
 export * from './io/image-diff.ts';

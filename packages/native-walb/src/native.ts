@@ -138,6 +138,13 @@ export interface NativeAddon {
    * anything starts (see @walbjs/diff's `useCopyPieces`).
    */
   copyPieces(srcs: Uint32Array, dst: number, pieces: Float64Array, state: Float64Array): Promise<void>;
+  /**
+   * On the thread pool: ask the kernel to read the (offset, length) pairs of `ranges` of the open
+   * file `fd` into the page cache (`posix_fadvise` with `POSIX_FADV_WILLNEED`), without waiting
+   * for the reads; rejects with `ERR_WALB_PREFETCH` (`errno`) when the kernel refuses (see
+   * @walbjs/diff's `usePrefetch`).
+   */
+  prefetchRanges(fd: number, ranges: Float64Array): Promise<void>;
   /** The addon's version. */
   version(): string;
   /** Panics inside the addon on purpose: shows that a panic reaches JS as an Error. */

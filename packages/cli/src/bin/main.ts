@@ -6,7 +6,7 @@
  */
 import type { CliIo } from '../util/io.ts';
 import { useBufferAlignment, useChecksumImplementation } from '@walbjs/log-format';
-import { useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSeek, useLogChunkScan, useNativeIndex, useNativeMerge, useSnappyEncoder } from '@walbjs/diff';
+import { useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSeek, useLogChunkScan, useNativeIndex, useNativeMerge, usePrefetch, useSnappyEncoder } from '@walbjs/diff';
 
 /**
  * Use the native addon's checksum (about twice the TypeScript one) and snappy encoder (about
@@ -33,6 +33,7 @@ async function accelerate(): Promise<void> {
     useLogChunkScan(native.scanLogChunk);
     useExtentSums(native.sumExtents);
     useCopyPieces(native.copyPieces);
+    usePrefetch(native.prefetchRanges);
     useNativeIndex(native);
     useNativeMerge(native);
   } catch {

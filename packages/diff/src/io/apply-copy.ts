@@ -182,6 +182,8 @@ export interface CopyApplyOptions {
   /** Gets the byte ranges to punch (discards in punch mode), adjacent ones joined. */
   holes: Array<[number, number]>;
   onProgress?: (addr: number, phase: 'verify' | 'apply') => void;
+  /** Called with each IO before it is planned (the target's prefetch reads ahead for it). */
+  onIo?: (io: DiffIo) => void;
 }
 
 /** An image of a wdiff file: where it lies, for the pieces. */
@@ -271,6 +273,7 @@ export async function applyByPieces(inputs: string[], fh: FileHandle, target: st
     let raw: { image: FileImage; bytes: Buffer } | undefined;
     for await (const io of streams.length === 1 ? streams[0] : mergeIos(streams)) {
       s.ios++;
+      opts.onIo?.(io);
       const pos = io.addr * LOGICAL_BLOCK_SIZE, len = io.blocks * LOGICAL_BLOCK_SIZE;
       if (io.kind !== 'normal') {
         if (io.kind === 'discard') {

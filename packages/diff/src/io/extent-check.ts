@@ -15,6 +15,7 @@ import { closeSync, readSync } from 'node:fs';
 import { LOGICAL_BLOCK_SIZE } from '@walbjs/log-format';
 import { WALB_DIFF_TYPE_INDEXED, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
 import { decompressStored, decompressStoredSync } from '../codec/index.ts';
+import type { DiffIoKind } from '../algo/diff-io.ts';
 import { recordKind } from '../layout/diff-record.ts';
 import { sameStoredImage, type IndexedDiffRecord } from '../layout/indexed-record.ts';
 import { sortedRecordsOf } from './sorted-records.ts';
@@ -43,6 +44,9 @@ let impl: ExtentSumsFn | undefined;
 export function useExtentSums(fn: ExtentSumsFn | undefined): void {
   impl = fn;
 }
+
+/** Told of each IO the check walks: its LB address, LB and kind. */
+export type IoSeen = (addr: number, blocks: number, kind: DiffIoKind) => void;
 
 /** Extents per call: 16 Ki extents or this many bytes of them, whichever comes first. */
 const BATCH_EXTENTS = 16384;
@@ -153,7 +157,7 @@ class Checker {
  * `sizeLb`: the target's size; an IO ending beyond it fails the check.
  * @internal
  */
-export async function checkWdiffQuickly(path: string, sizeLb: number | undefined, onProgress?: (addr: number) => void): Promise<boolean> {
+export async function checkWdiffQuickly(path: string, sizeLb: number | undefined, onProgress?: (addr: number) => void, onIo?: IoSeen): Promise<boolean> {
   const sum = impl;
   if (sum === undefined) return false;
   let f: WdiffFile | undefined;
@@ -166,8 +170,8 @@ export async function checkWdiffQuickly(path: string, sizeLb: number | undefined
   const { fd, size, header: h } = f;
   const c = new Checker(fd, sum);
   try {
-    const ok = h.type === WALB_DIFF_TYPE_SORTED ? await gatherSorted(fd, size, path, c, sizeLb, onProgress)
-      : h.type === WALB_DIFF_TYPE_INDEXED ? await gatherIndexed(path, c, sizeLb, onProgress)
+    const ok = h.type === WALB_DIFF_TYPE_SORTED ? await gatherSorted(fd, size, path, c, sizeLb, onProgress, onIo)
+      : h.type === WALB_DIFF_TYPE_INDEXED ? await gatherIndexed(path, c, sizeLb, onProgress, onIo)
       : false;
     return ok && await c.finish();
   } catch {
@@ -179,12 +183,14 @@ export async function checkWdiffQuickly(path: string, sizeLb: number | undefined
 }
 
 /** The pack headers of a sorted file, one read each, as the streaming reader checks them. */
-async function gatherSorted(fd: number, size: number, source: string, c: Checker, sizeLb: number | undefined, onProgress?: (addr: number) => void): Promise<boolean> {
+async function gatherSorted(fd: number, size: number, source: string, c: Checker, sizeLb: number | undefined, onProgress?: (addr: number) => void, onIo?: IoSeen): Promise<boolean> {
   let n = 0;
   for (const { record: r, dataOffset } of sortedRecordsOf(fd, size, source)) {
     if (sizeLb !== undefined && r.ioAddress + r.ioBlocks > sizeLb) return false;
     if ((++n & 4095) === 0) onProgress?.(r.ioAddress);
-    if (recordKind(r.flags) !== 'normal') continue;
+    const kind = recordKind(r.flags);
+    onIo?.(r.ioAddress, r.ioBlocks, kind);
+    if (kind !== 'normal') continue;
     const f = c.add(dataOffset, r.dataSize, r.checksum, r.compressionType, r.ioBlocks * LOGICAL_BLOCK_SIZE);
     if (f && !(await f)) return false;
   }
@@ -192,14 +198,16 @@ async function gatherSorted(fd: number, size: number, source: string, c: Checker
 }
 
 /** The index of an indexed file (checked whole at open), each image once. */
-async function gatherIndexed(path: string, c: Checker, sizeLb: number | undefined, onProgress?: (addr: number) => void): Promise<boolean> {
+async function gatherIndexed(path: string, c: Checker, sizeLb: number | undefined, onProgress?: (addr: number) => void, onIo?: IoSeen): Promise<boolean> {
   const r = await IndexedDiffReader.open(path);
   try {
     let last: IndexedDiffRecord | undefined;
     for (let i = 0; i < r.size; i++) {
       const rec = r.record(i);
       if (sizeLb !== undefined && rec.ioAddress + rec.ioBlocks > sizeLb) return false;
-      if (recordKind(rec.flags) !== 'normal') continue;
+      const kind = recordKind(rec.flags);
+      onIo?.(rec.ioAddress, rec.ioBlocks, kind);
+      if (kind !== 'normal') continue;
       // The records that share an image are consecutive (the reader reads it once for them).
       if (last && sameStoredImage(last, rec)) continue;
       last = rec;

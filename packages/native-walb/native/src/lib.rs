@@ -16,6 +16,7 @@ mod nbd;
 mod snappy;
 mod log_scan;
 mod merge_sorted;
+mod prefetch;
 mod scratch;
 mod store_batch;
 mod sum_extents;
@@ -324,6 +325,34 @@ unsafe extern "C" fn js_sum_extents(env: napi_env, info: napi_callback_info) -> 
         spawn_job_holding(env, refs, Box::new(move || {
             let sums = words_mut(sp, sn);
             sum_extents::sum_extents(&log_scan::FileAt { fd: fd as i32, pos: 0 }, &ext, sums).map(|_| Value::Unit).map_err(read_error)
+        }))
+    })
+}
+
+/// `prefetchRanges(fd, ranges) → Promise<void>`: on the thread pool, ask the kernel to read the
+/// (offset, length) pairs of `ranges` (a Float64Array) of the open file `fd` into the page cache
+/// (`posix_fadvise` with `POSIX_FADV_WILLNEED`), without waiting for the reads; a batch whose
+/// sampled pages are all cached already is left alone (see prefetch.rs).
+unsafe extern "C" fn js_prefetch_ranges(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [f, r] = args::<2>(env, info)?;
+        let fd = get_u32(env, f, "fd")?;
+        let (rp, rn) = typed_array_raw(env, r, NAPI_FLOAT64_ARRAY, "Float64Array", "ranges")?;
+        let bad = |m: String| Err(JsError::new("ERR_INVALID_ARG_VALUE", m));
+        if fd > i32::MAX as u32 { return bad(format!("fd: {fd} is not a descriptor")); }
+        if rn % 2 != 0 { return bad(format!("ranges: {rn} numbers, not a multiple of 2 (offset, length)")); }
+        let rv = if rn == 0 { &[][..] } else { std::slice::from_raw_parts(rp as *const f64, rn) };
+        let mut ranges = Vec::with_capacity(rn / 2);
+        for (i, q) in rv.chunks_exact(2).enumerate() {
+            ranges.push((whole(q[0], 9_007_199_254_740_991.0, "ranges", "offset", i)?, whole(q[1], 9_007_199_254_740_991.0, "ranges", "length", i)?));
+        }
+        spawn_job(env, Box::new(move || match prefetch::prefetch(fd as i32, &ranges) {
+            Ok(_) => Ok(Value::Unit),
+            Err((e, off, len)) => {
+                let mut j = JsError::new("ERR_WALB_PREFETCH", format!("posix_fadvise of descriptor {fd} at byte {off} (+{len}) failed (errno {e})"));
+                j.errno = Some(e);
+                Err(j)
+            }
         }))
     })
 }
@@ -787,6 +816,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
         export(env, exports, "snappyCompress", Some(js_snappy_compress))?;
         export(env, exports, "alignOffset", Some(js_align_offset))?;
         export(env, exports, "seekData", Some(js_seek_data))?;
+        export(env, exports, "prefetchRanges", Some(js_prefetch_ranges))?;
         export(env, exports, "storeBatch", Some(js_store_batch))?;
         export(env, exports, "sumExtents", Some(js_sum_extents))?;
         export(env, exports, "copyPieces", Some(js_copy_pieces))?;
