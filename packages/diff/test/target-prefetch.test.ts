@@ -105,7 +105,7 @@ P('while apply checks its inputs (the disk idle), the edge pages of every input 
   for (const p of edges) assert.ok(before.has(p), `page ${p} asked for during the check`);
 });
 
-P('a target without data (a new sparse image), or no prefetch in use: nothing is asked for', async () => {
+P('a target without data (a new sparse image): nothing is asked for', async () => {
   const diffs = await randomDiffs([[7, false, 'none']]);
   const r = recording();
   usePrefetch(r.fn);
@@ -129,7 +129,7 @@ P('a prefetch that fails ends itself, never the apply: the same image, no call a
   assert.is(calls, 1);
 });
 
-P('the addon: pages asked for on a real file, cached ones left alone; bad arguments and descriptors are errors', async () => {
+P('the addon: pages of a real file asked for, an apply through it gives the same image; bad arguments and descriptors are errors (cached pages left alone: the Rust tests)', async () => {
   const f = makeImage(t.dir, 'real.img', 1 << 20, 0x11);
   const fd = openSync(f, 'r');
   try {
