@@ -1,11 +1,12 @@
-// The target's prefetch: apply asks for the pages of an image file that its writes cover in part
-// (every one the merged writes need, nothing that is not the edge of some IO), none for a target
-// without data, none for discards it does not write; the image is the same with or without it;
+// The target's prefetch: apply asks for the pages of an image file or block device that its
+// writes cover in part (every one the merged writes need, nothing that is not the edge of some
+// IO), none for a file without data, none for discards it does not write; the image is the same with or without it;
 // a prefetch that fails changes nothing but itself. And the addon's prefetchRanges on real files.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { closeSync, copyFileSync, openSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, copyFileSync, openSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeGeneratedWlog } from '@walbjs/log-format';
 import { loadNative } from '@walbjs/native-walb';
@@ -114,6 +115,35 @@ P('a target without data (a new sparse image): nothing is asked for', async () =
   truncateSync(sparse, 4 << 20);
   await applyWdiffs(sparse, diffs);
   assert.is(r.calls, 0);
+});
+
+function canUseLoop(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  try { execFileSync('losetup', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; }
+}
+
+// A block device's page cache works in blocks of up to 4 KiB too (a loop device over a file of
+// whole pages: 4096): a 512-byte write inside one makes the kernel read it first.
+(canUseLoop() ? P : P.skip)('a block device (a loop device) gets its pages asked for too, and the same bytes as a file', async () => {
+  const diffs = await randomDiffs([[41, false, 'none'], [42, true, 'snappy']]);
+  const backing = makeImage(t.dir, 'backing.img', 4 << 20, 0x55);
+  const file = makeImage(t.dir, 'as-file.img', 4 << 20, 0x55);
+  const dev = execFileSync('losetup', ['--find', '--show', backing], { encoding: 'utf8' }).trim();
+  try {
+    const r = recording();
+    usePrefetch(r.fn);
+    useCopyPieces(native.copyPieces);
+    await applyWdiffs(dev, diffs, { discard: 'zero' });
+    usePrefetch(undefined);
+    await applyWdiffs(file, diffs, { discard: 'zero' });
+    const merged = edgePages(await iosOf(diffs), 'zero');
+    assert.ok(merged.size > 0);
+    for (const p of merged) assert.ok(r.pages.has(p), `page ${p} of the device asked for`);
+    execFileSync('sync');
+    assert.ok(readFileSync(dev).equals(readFileSync(file)), 'the device differs from the same apply on a file');
+  } finally {
+    execFileSync('losetup', ['-d', dev]);
+  }
 });
 
 P('a prefetch that fails ends itself, never the apply: the same image, no call after the failure', async () => {

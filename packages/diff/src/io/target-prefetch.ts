@@ -11,8 +11,9 @@
  * the copy plans it, a batch of writes before they are made.
  *
  * Advisory only: a page asked for and not read yet is read by the write as before, and a failure
- * here ends the prefetch, never the apply. A target that is not a regular file, or holds no data
- * at all (a new sparse image: nothing to read), gets none.
+ * here ends the prefetch, never the apply. A block device gets it too (its page cache works in
+ * blocks of up to 4 KiB: a loop device over a file of whole pages has 4096); a file without data
+ * at all (a new sparse image: nothing to read) gets none.
  *
  * @module
  */
@@ -62,15 +63,16 @@ export class TargetPrefetch {
   private constructor(private readonly fn: PrefetchRangesFn, private readonly fd: number, private readonly discard: DiscardMode) {}
 
   /**
-   * The prefetch for the target open as `fd`; `undefined` when there is nothing to do (no
-   * implementation in use, not a regular file, a file without data).
+   * The prefetch for the target open as `fd` (a file with data, or a block device, whose page
+   * cache reads a block of up to a page before a write covers part of it); `undefined` when there
+   * is nothing to do (no implementation in use, a file without data, anything else).
    */
   static forTarget(fd: number, discard: DiscardMode): TargetPrefetch | undefined {
     const fn = impl;
     if (fn === undefined) return undefined;
     try {
       const st = fstatSync(fd);
-      return st.isFile() && st.blocks > 0 ? new TargetPrefetch(fn, fd, discard) : undefined;
+      return (st.isFile() && st.blocks > 0) || st.isBlockDevice() ? new TargetPrefetch(fn, fd, discard) : undefined;
     } catch {
       return undefined;
     }
