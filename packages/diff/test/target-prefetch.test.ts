@@ -106,6 +106,23 @@ P('while apply checks its inputs (the disk idle), the edge pages of every input 
   for (const p of edges) assert.ok(before.has(p), `page ${p} asked for during the check`);
 });
 
+P('without the check, the copy asks for the pages of each batch of writes before the batch is written', async () => {
+  const diffs = await randomDiffs([[33, false, 'none'], [34, true, 'none']]);
+  let copying = false;
+  const before = new Set<number>();
+  useCopyPieces(async (...a) => { copying = true; return native.copyPieces(...a); });
+  usePrefetch(async (_fd, ranges) => {
+    if (copying) return;
+    for (let i = 0; i < ranges.length; i += 2) for (let p = ranges[i]; p < ranges[i] + ranges[i + 1]; p += PAGE) before.add(p);
+  });
+  const img = makeImage(t.dir, 'batch.img', 4 << 20, 0x55);
+  await applyWdiffs(img, diffs, { skipVerify: true });
+  assert.ok(copying, 'copied by pieces');
+  const merged = edgePages(await iosOf(diffs), 'ignore');
+  assert.ok(merged.size > 0);
+  for (const p of merged) assert.ok(before.has(p), `page ${p} asked for before the first batch was written`);
+});
+
 P('a target without data (a new sparse image): nothing is asked for', async () => {
   const diffs = await randomDiffs([[7, false, 'none']]);
   const r = recording();

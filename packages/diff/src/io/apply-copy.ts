@@ -91,7 +91,8 @@ class Copier {
 
   constructor(private readonly fn: CopyPiecesFn, private readonly srcs: Uint32Array, private readonly dst: number,
     private readonly inputs: string[], private readonly target: string, private readonly sp: SyncPolicy,
-    private readonly onProgress?: (addr: number, phase: 'verify' | 'apply') => void) {}
+    private readonly onProgress?: (addr: number, phase: 'verify' | 'apply') => void,
+    private readonly onBatch?: () => void) {}
 
   /** Add a piece; hands the plan over when it is full. */
   async add(file: number, src: number, len: number, dst: number, sum: number, addr: number): Promise<void> {
@@ -101,6 +102,8 @@ class Copier {
   }
 
   async flush(): Promise<void> {
+    // Told before waiting for the batch in flight: what this one needs can be asked for meanwhile.
+    if (this.cur.n > 0) this.onBatch?.();
     await this.settle();
     if (this.cur.n === 0) return;
     const p = this.cur;
@@ -184,6 +187,8 @@ export interface CopyApplyOptions {
   onProgress?: (addr: number, phase: 'verify' | 'apply') => void;
   /** Called with each IO before it is planned (the target's prefetch reads ahead for it). */
   onIo?: (io: DiffIo) => void;
+  /** Called when a batch of pieces is planned, before any of it is written (and before the batch in flight has finished). */
+  onBatch?: () => void;
 }
 
 /** An image of a wdiff file: where it lies, for the pieces. */
@@ -267,7 +272,7 @@ export async function applyByPieces(inputs: string[], fh: FileHandle, target: st
       readers.push(r);
       streams.push(indexedIos(r, k, inputs[k]));
     }
-    c = new Copier(fn, Uint32Array.from(files, (f) => f.fd), fh.fd, inputs, target, opts.sp, opts.onProgress);
+    c = new Copier(fn, Uint32Array.from(files, (f) => f.fd), fh.fd, inputs, target, opts.sp, opts.onProgress, opts.onBatch);
     const s = opts.sp.summary;
     const checked = new Recent<FileImage>(16);
     let raw: { image: FileImage; bytes: Buffer } | undefined;

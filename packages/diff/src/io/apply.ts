@@ -290,7 +290,7 @@ export async function applyWdiffs(target: string, wdiffs: string[], opts: ApplyO
     // The raw records copied by pieces off this thread, where an implementation is in use.
     const sp = new SyncPolicy(fh, target, opts.fsyncIntervalBytes ?? 1 << 30);
     const holes: Array<[number, number]> = [];
-    if (await applyByPieces(wdiffs, fh, target, { discard, sp, holes, onProgress: opts.onProgress, onIo })) {
+    if (await applyByPieces(wdiffs, fh, target, { discard, sp, holes, onProgress: opts.onProgress, onIo, onBatch: prefetch && (() => prefetch.flush()) })) {
       return await finishApply(fh, target, info.isBlockDevice, sp, holes);
     }
     // One input: the writer copies each IO before the next is read, so its data may live in

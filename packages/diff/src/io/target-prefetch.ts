@@ -95,6 +95,11 @@ export class TargetPrefetch {
     this.add(addr, blocks, kind);
   }
 
+  /** Ask for what is gathered now (the copy hands a batch of writes over). */
+  flush(): void {
+    this.send();
+  }
+
   /** Wait for the calls made (their failures ignored). */
   async close(): Promise<void> {
     this.send();
