@@ -174,8 +174,8 @@ function toolThenSync(bin: string, args: string[], out: string, bare: number[], 
 /**
  * The row of a merge or apply of `mibIn` MiB: against the reference run (synced as ours is, with
  * a note of the ratio without that sync, and of the disk's ceiling for what `outputs` hold) or,
- * with none, against the issue's quoted figure (none for a workload the issue quotes none for). A reference that syncs by itself passes `syncNote`
- * (saying so) instead of `bare` times.
+ * with none, against the issue's quoted figure (none for a workload the issue quotes none for).
+ * A reference that syncs by itself passes `syncNote` (saying so) instead of `bare` times.
  */
 function emitSynced(name: string, mibIn: number, r: { secs: number; refSecs?: number }, bare: number[], quotedMBs: number | undefined, outputs: string[], syncNote?: string): void {
   const row: Record<string, unknown> = { name, value: mibIn / r.secs, unit: 'MiB/s' };

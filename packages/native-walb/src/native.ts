@@ -141,7 +141,8 @@ export interface NativeAddon {
   /**
    * On the thread pool: ask the kernel to read the (offset, length) pairs of `ranges` of the open
    * file `fd` into the page cache (`posix_fadvise` with `POSIX_FADV_WILLNEED`), without waiting
-   * for the reads; rejects with `ERR_WALB_PREFETCH` (`errno`) when the kernel refuses (see
+   * for the reads (an empty range asks for nothing; a batch whose sampled pages are all cached is
+   * left alone); rejects with `ERR_WALB_PREFETCH` (`errno`) when the kernel refuses (see
    * @walbjs/diff's `usePrefetch`).
    */
   prefetchRanges(fd: number, ranges: Float64Array): Promise<void>;

@@ -30,15 +30,18 @@ pub fn cached(fd: i32, off: u64) -> bool {
 }
 
 /// Ask the kernel to read each (offset, length) of `ranges` of `fd`, without waiting, unless the
-/// sampled ones are all cached already. The ranges asked for; an errno when the kernel refuses.
+/// sampled ones are all cached already. An empty range asks for nothing (to the kernel, a length
+/// of 0 means the whole rest of the file). The ranges asked for; an errno when the kernel refuses.
 pub fn prefetch(fd: i32, ranges: &[(u64, u64)]) -> Result<usize, (i32, u64, u64)> {
     if !ranges.is_empty() && ranges.iter().step_by(SAMPLE_EVERY).all(|&(off, _)| cached(fd, off)) { return Ok(0); }
-    for &(off, len) in ranges {
+    let mut asked = 0;
+    for &(off, len) in ranges.iter().filter(|r| r.1 > 0) {
         // SAFETY: only integer arguments; a bad descriptor is an error return.
         let e = unsafe { posix_fadvise(fd, off as i64, len as i64, POSIX_FADV_WILLNEED) };
         if e != 0 { return Err((e, off, len)); }
+        asked += 1;
     }
-    Ok(ranges.len())
+    Ok(asked)
 }
 
 #[cfg(test)]
@@ -72,6 +75,8 @@ mod tests {
         assert!(!cached(fd, 2 << 20));
         assert_eq!(prefetch(fd, &[(2 << 20, 4096)]), Ok(1));
         assert_eq!(prefetch(fd, &[]), Ok(0));
+        // An empty range asks for nothing (not the whole file).
+        assert_eq!(prefetch(fd, &[(2 << 20, 0), (3 << 20, 4096)]), Ok(1));
         drop(f);
         std::fs::remove_file(&path).unwrap();
         // A bad descriptor is an error, not a crash.
