@@ -88,8 +88,11 @@ P('random diffs applied to an image with data: every page the merged writes cove
   }), { numRuns: 16, seed: 4242 + SEED });
 });
 
-P('while apply checks its inputs (the disk idle), the edge pages of every input are asked for, before the first write', async () => {
-  const diffs = await randomDiffs([[31, false, 'none'], [32, true, 'snappy']]);
+/**
+ * Apply `diffs` to a fresh image by pieces, recording the pages asked for before the first piece
+ * is written (the native copy's first call).
+ */
+async function pagesBeforeFirstWrite(name: string, diffs: string[], opts: Parameters<typeof applyWdiffs>[2]): Promise<Set<number>> {
   let copying = false;
   const before = new Set<number>();
   useCopyPieces(async (...a) => { copying = true; return native.copyPieces(...a); });
@@ -97,9 +100,14 @@ P('while apply checks its inputs (the disk idle), the edge pages of every input 
     if (copying) return;
     for (let i = 0; i < ranges.length; i += 2) for (let p = ranges[i]; p < ranges[i] + ranges[i + 1]; p += PAGE) before.add(p);
   });
-  const img = makeImage(t.dir, 'early.img', 4 << 20, 0x55);
-  await applyWdiffs(img, diffs, { discard: 'zero' });
+  await applyWdiffs(makeImage(t.dir, name, 4 << 20, 0x55), diffs, opts);
   assert.ok(copying, 'copied by pieces');
+  return before;
+}
+
+P('while apply checks its inputs (the disk idle), the edge pages of every input are asked for, before the first write', async () => {
+  const diffs = await randomDiffs([[31, false, 'none'], [32, true, 'snappy']]);
+  const before = await pagesBeforeFirstWrite('early.img', diffs, { discard: 'zero' });
   const edges = edgePages(await iosOf([diffs[0]]), 'zero');
   edgePages(await iosOf([diffs[1]]), 'zero', edges);
   assert.ok(edges.size > 0);
@@ -108,16 +116,7 @@ P('while apply checks its inputs (the disk idle), the edge pages of every input 
 
 P('without the check, the copy asks for the pages of each batch of writes before the batch is written', async () => {
   const diffs = await randomDiffs([[33, false, 'none'], [34, true, 'none']]);
-  let copying = false;
-  const before = new Set<number>();
-  useCopyPieces(async (...a) => { copying = true; return native.copyPieces(...a); });
-  usePrefetch(async (_fd, ranges) => {
-    if (copying) return;
-    for (let i = 0; i < ranges.length; i += 2) for (let p = ranges[i]; p < ranges[i] + ranges[i + 1]; p += PAGE) before.add(p);
-  });
-  const img = makeImage(t.dir, 'batch.img', 4 << 20, 0x55);
-  await applyWdiffs(img, diffs, { skipVerify: true });
-  assert.ok(copying, 'copied by pieces');
+  const before = await pagesBeforeFirstWrite('batch.img', diffs, { skipVerify: true });
   const merged = edgePages(await iosOf(diffs), 'ignore');
   assert.ok(merged.size > 0);
   for (const p of merged) assert.ok(before.has(p), `page ${p} asked for before the first batch was written`);
