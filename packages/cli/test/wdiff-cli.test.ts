@@ -244,10 +244,12 @@ test('from-wlog (sorted and indexed), then apply, gives the images of the origin
   const imgS = image('mixed-s.img', c.deviceBytes);
   const imgI = image('mixed-i.img', c.deviceBytes);
   const img55 = image('mixed-55.img', c.deviceBytes, 0x55);
-  const [a, b, z] = await Promise.all([
+  const imgF = image('mixed-f.img', c.deviceBytes);
+  const [a, b, z, f] = await Promise.all([
     walb('wdiff', 'apply', sorted, imgS, '--json'),
     walb('wdiff', 'apply', indexed, imgI),
     walb('wdiff', 'apply', '--discard', 'zero', '--fsync-interval', '1M', sorted, img55),
+    walb('wdiff', 'apply', '--fill-holes', sorted, imgF, '--json'),
   ]);
   ok(a, 'apply sorted');
   ok(b, 'apply indexed');
@@ -260,6 +262,14 @@ test('from-wlog (sorted and indexed), then apply, gives the images of the origin
   assert.is(ad.type, 'wdiff-apply');
   assert.is(ad.discard, 'ignore');
   assert.is(ad.ios, doc.records);
+  // The sparse image keeps its holes under the ALLZERO records; --fill-holes writes them too.
+  ok(f, 'apply --fill-holes');
+  const fd = JSON.parse(f.out);
+  assert.ok(ad.zeroBytesInHoles > 0, 'zeros left as holes');
+  assert.is(fd.zeroBytesInHoles, 0);
+  assert.is(fd.bytesWritten, ad.bytesWritten + ad.zeroBytesInHoles);
+  assert.is(fileSha(imgF), c.imageSha256AfterSortedRedo);
+  assert.ok(statSync(imgF).blocks > statSync(imgS).blocks, '--fill-holes allocates them');
 });
 
 test('a lone - is stdin: from-wlog converts it, show reads a sorted wdiff from it, apply copies it first, the others refuse it', async () => {

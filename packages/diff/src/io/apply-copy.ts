@@ -21,7 +21,7 @@ import { recordKind } from '../layout/diff-record.ts';
 import { sameStoredImage, type IndexedDiffRecord } from '../layout/indexed-record.ts';
 import type { DiffImage, DiffIo } from '../algo/diff-io.ts';
 import { mergeIos } from '../algo/merge.ts';
-import type { DiscardMode } from './apply.ts';
+import type { DiscardMode, ZeroFilter } from './apply.ts';
 import { IndexedDiffReader } from './indexed-reader.ts';
 import { sortedRecordsOf } from './sorted-records.ts';
 import type { SyncPolicy } from './sync-policy.ts';
@@ -189,6 +189,8 @@ export interface CopyApplyOptions {
   onIo?: (io: DiffIo) => void;
   /** Called when a batch of pieces is planned, before any of it is written (and before the batch in flight has finished). */
   onBatch?: () => void;
+  /** Tells which zero IOs must be written (see `keepHoles`); all of them without one. */
+  zeros?: ZeroFilter;
 }
 
 /** An image of a wdiff file: where it lies, for the pieces. */
@@ -289,6 +291,7 @@ export async function applyByPieces(inputs: string[], fh: FileHandle, target: st
           }
           if (opts.discard !== 'zero') continue;
         }
+        if (opts.zeros?.needed(io, s) === false) continue;
         await c.add(0, -1, len, pos, -1, io.addr + io.blocks);
         continue;
       }

@@ -21,6 +21,7 @@ import { applyByPieces } from './apply-copy.ts';
 import { checkWdiffQuickly, type IoSeen } from './extent-check.ts';
 import { ioBytes, ioBytesNow } from './materialize.ts';
 import { SyncPolicy } from './sync-policy.ts';
+import { HoleFinder } from './holes.ts';
 import { TargetPrefetch } from './target-prefetch.ts';
 import { openWdiff, readChunkFor, type WdiffInput } from './wdiff-input.ts';
 
@@ -39,6 +40,14 @@ export interface ApplyOptions {
    * so the final sync has little left to do.
    */
   fsyncIntervalBytes?: number;
+  /**
+   * Leave the holes of a sparse image file as holes: zeros (ALLZERO records, discards written as
+   * zeros) that fall wholly in a hole of the target are not written, since a hole reads as zeros
+   * already; the image ends the same, byte for byte, and keeps its holes. Default true (it needs
+   * `useHoleSeek`; block devices always get their zeros written); false writes every zero, which
+   * allocates those blocks, as the original does.
+   */
+  keepHoles?: boolean;
   /** Skip the verification pass (the inputs were just verified elsewhere). Default false. */
   skipVerify?: boolean;
   /**
@@ -58,6 +67,8 @@ export interface ApplySummary {
   bytesWritten: number;
   /** LB discarded (ignored, zeroed or punched). */
   discardLb: number;
+  /** Bytes of zeros left unwritten because they fell in a hole of the target (see `keepHoles`). */
+  zeroBytesInHoles: number;
   /** fsync calls. */
   syncs: number;
 }
@@ -218,7 +229,7 @@ async function punch(path: string, isBlock: boolean, ranges: Array<[number, numb
  * Apply an IO stream (ascending, non-overlapping) to an open target.
  * @internal
  */
-export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts: ApplyOptions & { path: string; isBlock: boolean; release?: (addr: number) => void; onIo?: (io: DiffIo) => void }): Promise<ApplySummary> {
+export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts: ApplyOptions & { path: string; isBlock: boolean; release?: (addr: number) => void; onIo?: (io: DiffIo) => void; zeros?: ZeroFilter }): Promise<ApplySummary> {
   const mode = opts.discard ?? 'ignore';
   const w = new GatherWriter(fh, opts.path, opts.writeBytes ?? DEFAULT_WRITE_BYTES, new SyncPolicy(fh, opts.path, opts.fsyncIntervalBytes ?? 1 << 30));
   const holes: Array<[number, number]> = [];
@@ -226,10 +237,10 @@ export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts:
     w.summary.ios++;
     opts.onIo?.(io);
     if (io.kind === 'normal') await w.put(io.addr, ioBytesNow(io) ?? (await ioBytes(io))!);
-    else if (io.kind === 'allzero') await w.put(io.addr, io.blocks * LOGICAL_BLOCK_SIZE);
+    else if (io.kind === 'allzero') { if (opts.zeros?.needed(io, w.summary) !== false) await w.put(io.addr, io.blocks * LOGICAL_BLOCK_SIZE); }
     else {
       w.summary.discardLb += io.blocks;
-      if (mode === 'zero') await w.put(io.addr, io.blocks * LOGICAL_BLOCK_SIZE);
+      if (mode === 'zero') { if (opts.zeros?.needed(io, w.summary) !== false) await w.put(io.addr, io.blocks * LOGICAL_BLOCK_SIZE); }
       else if (mode === 'punch') {
         const off = io.addr * LOGICAL_BLOCK_SIZE, len = io.blocks * LOGICAL_BLOCK_SIZE;
         const last = holes[holes.length - 1];
@@ -242,6 +253,34 @@ export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts:
   }
   await w.finish();
   return await finishApply(fh, opts.path, opts.isBlock, w.sp, holes);
+}
+
+/**
+ * Which zero IOs must be written: not those that lie wholly in a hole of the target (see
+ * `keepHoles`). Asked in ascending order, as apply's IOs come.
+ *
+ * Why a hole found now holds for the whole apply: the IOs do not overlap, so no other IO writes
+ * a zero IO's bytes, and apply's writes only ever add data (holes are punched after the last
+ * write), so bytes that are a hole when asked were a hole before the apply and stay zeros.
+ * @internal
+ */
+export class ZeroFilter {
+  private constructor(private readonly holes: HoleFinder) {}
+
+  /** A filter for the target `fd` of `sizeBytes`, or undefined where none applies (see `keepHoles`). */
+  static for(fd: number, sizeBytes: bigint, isBlock: boolean, opts: ApplyOptions): ZeroFilter | undefined {
+    if (isBlock || opts.keepHoles === false) return undefined;
+    const h = HoleFinder.for(fd, Number(sizeBytes));
+    return h && new ZeroFilter(h);
+  }
+
+  /** Whether the zeros of `io` must be written; counts them in `summary` when not. */
+  needed(io: DiffIo, summary: ApplySummary): boolean {
+    const pos = io.addr * LOGICAL_BLOCK_SIZE, len = io.blocks * LOGICAL_BLOCK_SIZE;
+    if (!this.holes.inHole(pos, len)) return true;
+    summary.zeroBytesInHoles += len;
+    return false;
+  }
 }
 
 /** Sync what was written, then punch the holes (and sync again). */
@@ -284,13 +323,14 @@ export async function applyWdiffs(target: string, wdiffs: string[], opts: ApplyO
   // The pages of the target that the writes cover in part are read ahead (see target-prefetch.ts).
   const prefetch = TargetPrefetch.forTarget(fh.fd, discard);
   const onIo = prefetch && ((io: DiffIo) => prefetch.planned(io.addr, io.blocks, io.kind));
+  const zeros = ZeroFilter.for(fh.fd, info.sizeBytes, info.isBlockDevice, opts);
   try {
     if (!opts.skipVerify) await checkInputs(wdiffs, sizeLb, (a) => opts.onProgress?.(a, 'verify'), prefetch && ((a, b, k) => prefetch.checked(a, b, k)));
     prefetch?.checkDone();
     // The raw records copied by pieces off this thread, where an implementation is in use.
     const sp = new SyncPolicy(fh, target, opts.fsyncIntervalBytes ?? 1 << 30);
     const holes: Array<[number, number]> = [];
-    if (await applyByPieces(wdiffs, fh, target, { discard, sp, holes, onProgress: opts.onProgress, onIo, onBatch: prefetch && (() => prefetch.flush()) })) {
+    if (await applyByPieces(wdiffs, fh, target, { discard, sp, holes, onProgress: opts.onProgress, onIo, onBatch: prefetch && (() => prefetch.flush()), zeros })) {
       return await finishApply(fh, target, info.isBlockDevice, sp, holes);
     }
     // One input: the writer copies each IO before the next is read, so its data may live in
@@ -302,7 +342,7 @@ export async function applyWdiffs(target: string, wdiffs: string[], opts: ApplyO
     // One input needs no merge (its reader checks the address order already).
     const ios = inputs.length === 1 ? inputs[0].ios() : mergeIos(inputs.map((i) => i.ios()));
     const release = (addr: number) => { for (const i of inputs) i.releaseBelow(addr); };
-    return await applyIos(fh, ios, { ...opts, path: target, isBlock: info.isBlockDevice, release, onIo });
+    return await applyIos(fh, ios, { ...opts, path: target, isBlock: info.isBlockDevice, release, onIo, zeros });
   } finally {
     await prefetch?.close();
     await Promise.all(inputs.map((i) => i.close()));

@@ -17,7 +17,7 @@ export class SyncPolicy {
   private sinceEarly = 0;
   private early: Promise<void> | undefined;
   private earlyError: unknown;
-  readonly summary: ApplySummary = { ios: 0, bytesWritten: 0, discardLb: 0, syncs: 0 };
+  readonly summary: ApplySummary = { ios: 0, bytesWritten: 0, discardLb: 0, zeroBytesInHoles: 0, syncs: 0 };
 
   constructor(private readonly fh: FileHandle, private readonly path: string, private readonly syncEvery: number) {}
 

@@ -33,6 +33,8 @@ export interface WdiffApplyArgs extends GlobalArgs {
   discard: string;
   /** Bytes between fsyncs (0: only at the end). */
   'fsync-interval'?: number;
+  /** Write zeros into the holes of a sparse image too (allocating them), as walb-tools does. */
+  'fill-holes': boolean;
   /** Print a summary on stderr. */
   verbose: boolean;
   /** Folder of the copy of a wdiff read from stdin (default: the system's temporary folder). */
@@ -52,6 +54,7 @@ export const wdiffApplyCommand: CommandModule<GlobalArgs, WdiffApplyArgs> = {
       .positional('files', { type: 'string', array: true, demandOption: true, describe: 'WDIFF... IMAGE: the wdiffs, oldest first, then the image file or block device' })
       .option('discard', { type: 'string', default: 'ignore', choices: [...DISCARD_MODES], describe: 'DISCARD records: leave the old data, write zeros, or punch holes (blkdiscard on a block device)' })
       .option('fsync-interval', { type: 'string', describe: 'fsync after every this many bytes written (suffixes k, m, g; default 1G; 0: only at the end)', coerce: (v: string) => parseSize(v, 'fsync interval') })
+      .option('fill-holes', { type: 'boolean', default: false, describe: 'Write zeros (ALLZERO records, discards as zeros) into the holes of a sparse image file too, allocating them, as wdiff-redo does; by default a hole already reads as zeros and is left as it is' })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Print a summary on stderr' })
       .option('tmp-dir', { type: 'string', describe: 'Folder for the copy of a wdiff given as - (stdin); default: the system\'s temporary folder' })
       .example('$0 wdiff apply d0.wdiff d1.wdiff disk.img', 'two diffs, merged, onto disk.img')
@@ -60,7 +63,7 @@ export const wdiffApplyCommand: CommandModule<GlobalArgs, WdiffApplyArgs> = {
       .epilogue('Every wdiff is read through and checked first (checksums, decompression, addresses within the '
         + 'image), so a bad one leaves the image unchanged; a wdiff given as - is therefore first copied from stdin '
         + 'into a temporary file (removed at the end). With --json: {type:"wdiff-apply", image, wdiffs, '
-        + 'discard, ios, bytesWritten, discardLb, syncs}.'),
+        + 'discard, ios, bytesWritten, discardLb, zeroBytesInHoles, syncs}.'),
   handler: async (args) => {
     const io = ioOf(args);
     if (args.files.length < 2) throw new UsageError('apply needs at least one wdiff and then the image');
@@ -102,6 +105,7 @@ async function applyFiles(io: CliIo, args: WdiffApplyArgs, d: DiffSdk, image: st
   let phase: 'verify' | 'apply' = 'verify';
   const opts: ApplyOptions = {
     discard: args.discard as DiscardMode,
+    keepHoles: !args['fill-holes'],
     onProgress: (addr, p) => {
       if (p !== phase) {
         phase = p;
@@ -128,8 +132,8 @@ async function applyFiles(io: CliIo, args: WdiffApplyArgs, d: DiffSdk, image: st
   }
   await report(io, { json: args.json, verbose: args.verbose, toStdout: false }, {
     type: 'wdiff-apply', image, wdiffs: given, discard: args.discard, ios: r.ios, bytesWritten: r.bytesWritten,
-    discardLb: r.discardLb, syncs: r.syncs,
-  }, `${image}: applied ${given.length} wdiff${given.length > 1 ? 's' : ''}, ${r.ios} IOs, ${r.bytesWritten} bytes written, ${r.discardLb} LB discarded (${args.discard})`);
+    discardLb: r.discardLb, zeroBytesInHoles: r.zeroBytesInHoles, syncs: r.syncs,
+  }, `${image}: applied ${given.length} wdiff${given.length > 1 ? 's' : ''}, ${r.ios} IOs, ${r.bytesWritten} bytes written${r.zeroBytesInHoles ? ` (${r.zeroBytesInHoles} bytes of zeros left as holes)` : ''}, ${r.discardLb} LB discarded (${args.discard})`);
 }
 
 /**
