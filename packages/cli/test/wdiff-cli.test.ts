@@ -296,8 +296,16 @@ test('a lone - is stdin: from-wlog converts it, show reads a sorted wdiff from i
   assert.is(doc.uuid, '6155d8abe6b5e87fcbb0703caa0b71c0');
   assert.equal([doc.beginLsid, doc.endLsid], ['0', '6152']);
   ok(i, 'from-wlog --indexed - -o -');
+  // From a file the conversion leaves out what later IOs overwrite; read once from stdin it cannot:
+  // other bytes, the same image once applied.
   const fromFile = await walb('wdiff', 'from-wlog', '--indexed', vec(c.wlog), '-o', '-');
-  assert.ok(i.stdout.equals(fromFile.stdout) && i.stdout.length > 0, 'stdin to stdout equals the file conversion');
+  assert.ok(i.stdout.length > 0 && fromFile.stdout.length > 0 && fromFile.stdout.length <= i.stdout.length, 'the file conversion is no larger');
+  writeFileSync(tmp('stdin.indexed.wdiff'), i.stdout);
+  writeFileSync(tmp('file.indexed.wdiff'), fromFile.stdout);
+  for (const d of ['stdin', 'file']) {
+    ok(await walb('wdiff', 'apply', tmp(`${d}.indexed.wdiff`), image(`${d}.indexed.img`, c.deviceBytes)), `apply ${d}.indexed`);
+    assert.is(fileSha(tmp(`${d}.indexed.img`)), c.imageSha256AfterIndexedRedo, `${d}: the image walb-tools made`);
+  }
   ok(showS, 'show -');
   assert.is(showS.out, readFileSync(vec(`${c.sortedWdiff}.show.txt`), 'utf8'));
   assert.is(showI.code, 2, showI.err);

@@ -32,6 +32,7 @@ export * from './codec/index.ts';
 export * from './algo/diff-io.ts';
 export * from './algo/diff-memory.ts';
 export * from './algo/merge.ts';
+export * from './algo/live-parts.ts';
 export * from './layout/file-header.ts';
 export * from './layout/diff-record.ts';
 export * from './layout/pack-header.ts';

@@ -1,25 +1,65 @@
 // The conversion of wlog files (read in place; sorted in two passes over the files) gives the same
-// bytes as the streaming conversion of the same logs, for every codec, both formats, splits, several
-// consecutive files; and corrupt or mismatched logs throw the same typed errors.
+// bytes as the streaming conversion of the same logs (indexed: the same diff, without the data later
+// IOs overwrite), for every codec, both formats, splits, several consecutive files; and corrupt or
+// mismatched logs throw the same typed errors.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { WalbFormatError, writeGeneratedWlog } from '@walbjs/log-format';
-import { VirtualFullImage, convertWlogs, mergeWdiffs, openWdiff, parseCompressOpt } from '../src/index.ts';
+import {
+  IndexedDiffReader, VirtualFullImage, applyWdiffs, convertWlogs, ioBytes, mergeWdiffs, openWdiff, parseCompressOpt, sameStoredImage, wlogIos,
+  type IndexedDiffRecord,
+} from '../src/index.ts';
 import { casesOf, tempDir, vec } from './helpers.ts';
 
 const t = tempDir();
 process.on('exit', () => t.cleanup());
 const C = suite('convert files');
 
+/**
+ * What a diff says, whatever its records: runs of one kind over consecutive LBs (adjacent records
+ * joined), each with the sha256 of its bytes.
+ */
+async function contentOf(path: string): Promise<Array<[number, number, string, string]>> {
+  const d = await openWdiff(path);
+  const runs: Array<{ addr: number; blocks: number; kind: string; parts: Buffer[] }> = [];
+  try {
+    for await (const io of d.ios()) {
+      const bytes = io.kind === 'normal' ? Buffer.from((await ioBytes(io))!) : undefined;
+      const last = runs[runs.length - 1];
+      if (last && last.kind === io.kind && last.addr + last.blocks === io.addr) {
+        last.blocks += io.blocks;
+        if (bytes) last.parts.push(bytes);
+      } else {
+        runs.push({ addr: io.addr, blocks: io.blocks, kind: io.kind, parts: bytes ? [bytes] : [] });
+      }
+    }
+  } finally {
+    await d.close();
+  }
+  return runs.map((r) => [r.addr, r.blocks, r.kind, createHash('sha256').update(Buffer.concat(r.parts)).digest('hex')]);
+}
+
+/**
+ * Sorted: the same bytes from files and from streams. Indexed: files are looked at twice, so what
+ * later IOs overwrite is left out; the same diff (content, uuid, lsids), never a larger file.
+ */
 async function both(paths: string[], opts: Parameters<typeof convertWlogs>[2], name: string): Promise<void> {
   const a = join(t.dir, `${name}.file.wdiff`);
   const b = join(t.dir, `${name}.stream.wdiff`);
   const ra = await convertWlogs(paths, a, opts);
   const rb = await convertWlogs(paths.map((p) => readFileSync(p)), b, opts);
+  if (opts?.indexed) {
+    assert.equal(await contentOf(a), await contentOf(b), `${name}: file and stream conversions describe other diffs`);
+    assert.ok(statSync(a).size <= statSync(b).size, `${name}: the file conversion is larger`);
+    assert.equal([ra.uuid, ra.beginLsid, ra.endLsid], [rb.uuid, rb.beginLsid, rb.endLsid]);
+    assert.is(ra.bytes, statSync(a).size);
+    return;
+  }
   assert.ok(readFileSync(a).equals(readFileSync(b)), `${name}: file and stream conversions differ`);
   assert.equal({ ...ra }, { ...rb }, `${name}: results differ`);
 }
@@ -47,6 +87,43 @@ C('the reference logs', async () => {
   for (const c of casesOf('wlog')) for (const indexed of [false, true]) await both([vec(c.wlog)], { indexed }, `${c.name}-${indexed}`);
 });
 
+C('indexed, from files: what later IOs overwrite is not written (raw records cut to what is visible, wholly hidden IOs left out)', async () => {
+  // 4 MiB of random data onto 1 MiB: most of it overwritten.
+  const w = join(t.dir, 'over.wlog');
+  await writeGeneratedWlog(w, { seed: 31, pbs: 4096, totalBytes: 4 << 20, deviceBytes: 1 << 20, allZero: false, discard: false, randomData: true });
+  const written = new Set<number>();
+  for await (const io of wlogIos([w])) for (let a = io.addr; a < io.addr + io.blocks; a++) written.add(a);
+  const storedBytes = async (path: string): Promise<number> => {
+    const r = await IndexedDiffReader.open(path);
+    let n = 0;
+    let last: IndexedDiffRecord | undefined;
+    for (let i = 0; i < r.size; i++) {
+      const rec = r.record(i);
+      if (!last || !sameStoredImage(last, rec)) n += rec.dataSize;
+      last = rec;
+    }
+    await r.close();
+    return n;
+  };
+  for (const cmpr of ['none', 'snappy']) {
+    const a = join(t.dir, `over-${cmpr}.wdiff`), b = join(t.dir, `over-${cmpr}.stream.wdiff`);
+    await convertWlogs([w], a, { indexed: true, cmpr: parseCompressOpt(cmpr) });
+    await convertWlogs([readFileSync(w)], b, { indexed: true, cmpr: parseCompressOpt(cmpr) });
+    // Random data is stored raw: exactly one copy of each LB written, against all the log's data.
+    assert.is(await storedBytes(a), written.size * 512, cmpr);
+    assert.ok(statSync(b).size > 3 * written.size * 512, `${cmpr}: the stream conversion keeps every IO's data`);
+    assert.ok(statSync(a).size < written.size * 512 + (256 << 10), `${cmpr}: the file conversion holds more than its records' data`);
+    assert.equal(await contentOf(a), await contentOf(b));
+    // Applied, the same image.
+    const ia = join(t.dir, `over-${cmpr}.img`), ib = join(t.dir, `over-${cmpr}.stream.img`);
+    for (const [img, d] of [[ia, a], [ib, b]]) {
+      writeFileSync(img, Buffer.alloc(1 << 20));
+      await applyWdiffs(img, [d]);
+    }
+    assert.ok(readFileSync(ia).equals(readFileSync(ib)), `${cmpr}: applied images differ`);
+  }
+});
+
 C('consecutive files convert as one log; a gap or another uuid is refused', async () => {
   const a = join(t.dir, 'c0.wlog'), b = join(t.dir, 'c1.wlog');
   const uuid = new Uint8Array(16).fill(7);
@@ -71,9 +148,15 @@ C('a pipe given by its path is read as a stream, not at offsets: the same bytes 
     const a = join(t.dir, `piped-${indexed}.wdiff`), b = join(t.dir, `piped-${indexed}.file.wdiff`);
     const ra = await convertWlogs([fifo], a, { indexed });
     await ended;
+    // The stream conversion of the same bytes, for what a pipe must give.
+    const c = join(t.dir, `piped-${indexed}.stream.wdiff`);
+    const rc = await convertWlogs([readFileSync(w)], c, { indexed });
+    assert.ok(readFileSync(a).equals(readFileSync(c)), `indexed ${indexed}: the pipe is not converted as a stream`);
+    assert.equal({ ...ra }, { ...rc });
     const rb = await convertWlogs([w], b, { indexed });
-    assert.ok(readFileSync(a).equals(readFileSync(b)), `indexed ${indexed}: the pipe converts to other bytes`);
-    assert.equal({ ...ra }, { ...rb });
+    if (indexed) assert.equal(await contentOf(a), await contentOf(b), 'the pipe and the file describe other diffs');
+    else assert.ok(readFileSync(a).equals(readFileSync(b)), 'the pipe converts to other bytes than the file');
+    assert.equal([ra.uuid, ra.endLsid], [rb.uuid, rb.endLsid]);
   }
 });
 

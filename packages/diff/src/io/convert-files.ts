@@ -1,9 +1,10 @@
 /**
  * wlog → wdiff conversion of wlog files (the common case), without intermediate copies:
  *
- * - Indexed: one pass. The log is read in large reads into reused buffers; each IO is checked,
- *   compressed (synchronously when the codec can, on the spot) and queued for writing as a view,
- *   no copy made; a buffer returns to the pool once what was queued from it is written.
+ * - Indexed: a look at the headers alone, which tells what later IOs overwrite, then one pass. The
+ *   log is read in large reads into reused buffers; each IO is checked, compressed (synchronously
+ *   when the codec can, on the spot) and what is visible of it queued for writing as a view, no
+ *   copy made; a buffer returns to the pool once what was queued from it is written.
  * - Sorted: two passes over the log files. The first reads and checks everything and builds the
  *   in-memory diff (newer wins, new IOs split into `maxIoBlocks` pieces), each piece pointing at
  *   its bytes in the log; the second reads the surviving pieces back in address order, a batch
@@ -23,6 +24,7 @@ import { CompressionType, DEFAULT_COMPRESS_OPT, codecLevel, type CompressOpt } f
 import { compressOrRaw, compressOrRawSync } from '../codec/index.ts';
 import { getCodec } from '../codec/registry.ts';
 import { DiffMemory } from '../algo/diff-memory.ts';
+import { LivePartsBuilder, type LiveParts } from '../algo/live-parts.ts';
 import type { DiffImage, DiffIo, DiffIoKind } from '../algo/diff-io.ts';
 import { IndexedDiffWriter } from './indexed-writer.ts';
 import { preadFull } from './pread.ts';
@@ -79,28 +81,70 @@ async function storeAsync(type: number, level: number, raw: Buffer, rawCsum: num
   return { cmpr: r.cmpr, stored: r.stored, checksum: checksum(r.stored, 0), blocks };
 }
 
-/** Convert wlog files into an indexed wdiff, in one pass. */
+/**
+ * The visible parts of every IO of the wlog files (see live-parts.ts), from their headers alone;
+ * undefined when the logs have too many IOs. Lenient: where the headers stop making sense, the
+ * parts of the IOs before are given as incomplete, and the pass that reads the data throws the
+ * typed error at its place.
+ */
+async function livePartsOf(paths: string[]): Promise<LiveParts | undefined> {
+  const b = new LivePartsBuilder();
+  let complete = true;
+  try {
+    const info = await scanWlogFiles(paths, { io: (io) => { b.add(io.addr, io.blocks); }, chunkDone: (release) => release() }, { store: 'headers' });
+    await closeScanFiles(info);
+  } catch {
+    complete = false;
+  }
+  return b.finish(complete);
+}
+
+/**
+ * Convert wlog files into an indexed wdiff: a first look at the logs' headers finds what later IOs
+ * overwrite, then one pass reads, checks and writes the data, leaving out what nobody will read.
+ * An IO wholly overwritten is left out; of one overwritten in part, the visible pieces are written
+ * as images of their own when it is stored raw, the whole image when it is stored compressed (its
+ * hidden part then costs only its compressed bytes, and a piece would need compressing again).
+ */
 export async function convertFilesIndexed(paths: string[], out: ByteSink, opts: FileConvertOptions): Promise<FileConvertResult> {
   const { type, level, sync } = compressorOf(opts.cmpr);
+  const live = await livePartsOf(paths);
   let w: IndexedDiffWriter | undefined;
   // IOs of the current read buffer whose compression is still running (asynchronous codecs only).
-  let pending: Array<{ addr: number; blocks: number; kind: number; p?: Promise<Stored> }> = [];
+  let pending: Array<{ addr: number; blocks: number; kind: number; p?: Promise<Stored>; parts: Float64Array | undefined }> = [];
   let info: WlogScanInfo | undefined;
   let viewed = false;
+  let seen = 0;
+  const append = (addr: number, blocks: number, kind: number, d: Stored | undefined, parts: Float64Array | undefined): void => {
+    if (parts === undefined || d === undefined || d.cmpr !== 0) { w!.appendStored(addr, blocks, KINDS[kind], d); return; }
+    for (let i = 0; i < parts.length; i += 2) {
+      const from = (parts[i] - addr) * LOGICAL_BLOCK_SIZE, piece = d.stored.subarray(from, from + parts[i + 1] * LOGICAL_BLOCK_SIZE);
+      w!.appendStored(parts[i], parts[i + 1], 'normal', { cmpr: 0, stored: piece, checksum: checksum(piece, 0), blocks: parts[i + 1] });
+    }
+  };
   try {
     info = await scanWlogFiles(paths, {
       begin: async (h) => { w = await IndexedDiffWriter.create(out, { uuid: h.uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks, sync: opts.sync, direct: opts.direct }); },
       io: (io: ScanIo) => {
         opts.onIo?.();
+        let parts: Float64Array | undefined;
+        try {
+          parts = live?.piecesOf(seen, io.addr, io.blocks);
+        } catch (e) {
+          throw Object.assign(e as Error, { message: `${paths[io.file]}: ${(e as Error).message}`, path: paths[io.file] });
+        }
+        seen++;
+        // Nothing of it is visible: later IOs overwrite all of it.
+        if (parts?.length === 0) return;
         if (!sync) {
-          pending.push({ addr: io.addr, blocks: io.blocks, kind: io.kind, p: io.data ? storeAsync(type, level, io.data, io.csum0) : undefined });
+          pending.push({ addr: io.addr, blocks: io.blocks, kind: io.kind, p: io.data ? storeAsync(type, level, io.data, io.csum0) : undefined, parts });
           return;
         }
         const s = io.stored;
         const d = s ? { cmpr: s.cmpr, stored: s.stored, checksum: s.checksum, blocks: io.blocks } : io.data ? storeSync(type, level, io.data, io.csum0) : undefined;
         // Raw records, and records the walk stored, are views of the scan's memory.
         if (s || (d && d.cmpr === 0)) viewed = true;
-        w!.appendStored(io.addr, io.blocks, KINDS[io.kind], d);
+        append(io.addr, io.blocks, io.kind, d, parts);
       },
       chunkDone: async (release) => {
         if (pending.length) {
@@ -109,7 +153,7 @@ export async function convertFilesIndexed(paths: string[], out: ByteSink, opts: 
           for (const e of list) {
             const d = e.p ? await e.p : undefined;
             if (d && d.cmpr === 0) viewed = true;
-            w!.appendStored(e.addr, e.blocks, KINDS[e.kind], d);
+            append(e.addr, e.blocks, e.kind, d, e.parts);
           }
         }
         // The buffer returns once the raw views queued from it are written; at once when none was.
@@ -120,6 +164,12 @@ export async function convertFilesIndexed(paths: string[], out: ByteSink, opts: 
       },
     }, { store: sync ? type : undefined });
     await closeScanFiles(info);
+    // What was left out is hidden by IOs this pass must have written.
+    try {
+      live?.expectSeen(seen);
+    } catch (e) {
+      throw Object.assign(e as Error, { message: `${paths.join(', ')}: ${(e as Error).message}` });
+    }
     const s = await w!.close();
     return { ...s, uuid: info.uuid, beginLsid: info.beginLsid, endLsid: info.endLsid };
   } catch (e) {

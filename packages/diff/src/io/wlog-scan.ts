@@ -20,7 +20,7 @@ import { ValueOutOfRangeError } from '../errors.ts';
 import { isAllZero } from './zero.ts';
 import { preadFull } from './pread.ts';
 import { SCAN_ALLZERO, SCAN_NORMAL, decodePackAt, ioAddress, setDiscard, type ScanIo, type WlogScanHooks, type WlogScanInfo } from './scan-io.ts';
-import { WALK_SUMS_ONLY, logChunkScanFor, walkWlogFile } from './wlog-walk.ts';
+import { WALK_HEADERS_ONLY, WALK_SUMS_ONLY, logChunkScanFor, walkWlogFile } from './wlog-walk.ts';
 
 /** Bytes per read. */
 const CHUNK = 2 << 20;
@@ -105,8 +105,11 @@ export interface WlogScanOptions {
    * thread pool. Otherwise `stored` stays undefined and the consumer stores IOs itself.
    * `'sums'`: a consumer that needs each IO's place and sum only; a native walk then keeps no
    * data (`data` and `stored` undefined), the JavaScript scan hands out `data` as usual.
+   * `'headers'`: a consumer that needs each IO's place only: no data is summed or tested for
+   * zeros (a native walk does not even read it), every IO with data is handed out as normal with
+   * neither `data` nor `stored`, and `csum0` is 0. The data's checksums are not verified.
    */
-  store?: number | 'sums';
+  store?: number | 'sums' | 'headers';
 }
 
 /**
@@ -122,7 +125,7 @@ export async function scanWlogFiles(paths: string[], hooks: WlogScanHooks, opts:
   const pool = new Pool();
   const info: WlogScanInfo = { uuid: new Uint8Array(16), beginLsid: 0n, endLsid: 0n, files: [], ios: 0 };
   const io: ScanIo = { addr: 0, blocks: 0, kind: 0, data: undefined, csum0: 0, file: 0, filePos: 0, stored: undefined };
-  const codec = opts.store === 'sums' ? WALK_SUMS_ONLY : opts.store;
+  const codec = opts.store === 'sums' ? WALK_SUMS_ONLY : opts.store === 'headers' ? WALK_HEADERS_ONLY : opts.store;
   const walk = codec === undefined ? undefined : logChunkScanFor(codec);
   try {
     for (let fi = 0; fi < paths.length; fi++) {
@@ -155,7 +158,7 @@ export async function scanWlogFiles(paths: string[], hooks: WlogScanHooks, opts:
       }
       info.endLsid = walk
         ? await walkWlogFile(walk, codec!, fh, fi, path, h, io, hooks, info)
-        : await scanOne(fh, fi, path, h, pool, io, hooks, info);
+        : await scanOne(fh, fi, path, h, pool, io, hooks, info, opts.store === 'headers');
     }
   } catch (e) {
     await closeScanFiles(info);
@@ -164,7 +167,7 @@ export async function scanWlogFiles(paths: string[], hooks: WlogScanHooks, opts:
   return info;
 }
 
-async function scanOne(fh: FileHandle, fi: number, path: string, h: WlogHeader, pool: Pool, io: ScanIo, hooks: WlogScanHooks, info: WlogScanInfo): Promise<bigint> {
+async function scanOne(fh: FileHandle, fi: number, path: string, h: WlogHeader, pool: Pool, io: ScanIo, hooks: WlogScanHooks, info: WlogScanInfo, headersOnly: boolean): Promise<bigint> {
   const pbs = h.physicalBs;
   const salt = h.logChecksumSalt;
   const chunks = new FileChunks(fh, pool, WALBLOG_HEADER_SIZE);
@@ -247,6 +250,13 @@ async function scanOne(fh: FileHandle, fi: number, path: string, h: WlogHeader, 
         const d = await take(bytes, `data of lsid ${rec.lsid}`);
         if (d === null) throw new LogTruncatedError(`data of lsid ${rec.lsid}: needed ${bytes} bytes, input ended`, { offset: dataOffset, source: path, lsid });
         if ((flags & 2) !== 0) continue; // padding
+        if (headersOnly) {
+          io.addr = ioAddress(rec, path); io.blocks = rec.ioSize; io.file = fi; io.filePos = dataOffset;
+          io.kind = SCAN_NORMAL; io.data = undefined; io.csum0 = 0; io.stored = undefined;
+          info.ios++;
+          hooks.io(io);
+          continue;
+        }
         const data = d.subarray(0, rec.ioSize * LOGICAL_BLOCK_SIZE);
         const c = checksum(data, salt);
         if (c !== rec.checksum) {

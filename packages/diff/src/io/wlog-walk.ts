@@ -52,9 +52,16 @@ export function useLogChunkScan(fn: LogChunkScanFn | undefined): void {
  */
 export const WALK_SUMS_ONLY = 0xff;
 
-/** The walk in use for codec `type`, if any (it stores with none and snappy, or sums only). */
+/**
+ * The walk's codec asking for the headers alone: no data is read or summed, and every IO with
+ * data is handed out as normal, with neither `data` nor `stored` (where the IOs lie and what they
+ * cover, for a first look at a log; the pass that reads the data checks it).
+ */
+export const WALK_HEADERS_ONLY = 0xfe;
+
+/** The walk in use for codec `type`, if any (it stores with none and snappy, sums only, or reads headers only). */
 export function logChunkScanFor(type: number): LogChunkScanFn | undefined {
-  return type === CompressionType.NONE || type === CompressionType.SNAPPY || type === WALK_SUMS_ONLY ? impl : undefined;
+  return type === CompressionType.NONE || type === CompressionType.SNAPPY || type === WALK_SUMS_ONLY || type === WALK_HEADERS_ONLY ? impl : undefined;
 }
 
 /**
@@ -96,7 +103,9 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
       if (s) return s;
       bytes = CHUNK;
     }
-    return { buf: allocReadBuffer(bytes), dst: Buffer.allocUnsafeSlow(bytes), out: new Uint32Array(EVENTS * EVENT_WORDS), state: new Float64Array(8) };
+    // Only snappy stores into dst.
+    const dst = codec === CompressionType.SNAPPY ? Buffer.allocUnsafeSlow(bytes) : Buffer.alloc(0);
+    return { buf: allocReadBuffer(bytes), dst, out: new Uint32Array(EVENTS * EVENT_WORDS), state: new Float64Array(8) };
   };
   const give = (s: Slot): void => { if (s.buf.byteLength === CHUNK) spare.push(s); };
   const start = (s: Slot, at: number, rec: number): Promise<void> => {
@@ -169,6 +178,14 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
         passTo(r);
         const rec = header.records[ri];
         if ((rec.flags & 6) !== 0) throw new Error(`wlog walk: record ${r} has no data to report (${path}, offset ${pos + off})`);
+        if (codec === WALK_HEADERS_ONLY) {
+          io.addr = ioAddress(rec, path); io.blocks = rec.ioSize; io.file = fi; io.filePos = pos + off;
+          io.kind = SCAN_NORMAL; io.data = undefined; io.stored = undefined; io.csum0 = 0;
+          info.ios++;
+          hooks.io(io);
+          ri++;
+          continue;
+        }
         const sum = out[w + 2];
         if (sum !== rec.checksum) {
           throw new LogChecksumError('log record data checksum', rec.checksum, sum, { offset: pos + off, lsid: rec.lsid, source: path });

@@ -429,7 +429,7 @@ unsafe extern "C" fn js_scan_log_chunk(env: napi_env, info: napi_callback_info) 
         let (op, on) = typed_array_raw(env, o, NAPI_UINT32_ARRAY, "Uint32Array", "out")?;
         let bad = |m: String| Err(JsError::new("ERR_INVALID_ARG_VALUE", m));
         if stn != 8 { return bad(format!("state: {stn} numbers, not 8")); }
-        if codec != store_batch::CODEC_NONE && codec != store_batch::CODEC_SNAPPY && codec != log_scan::SUMS_ONLY { return bad(format!("codec: {codec} is not 0 (none), 2 (snappy) or 255 (sums only)")); }
+        if codec != store_batch::CODEC_NONE && codec != store_batch::CODEC_SNAPPY && codec != log_scan::SUMS_ONLY && codec != log_scan::HEADERS_ONLY { return bad(format!("codec: {codec} is not 0 (none), 2 (snappy), 254 (headers only) or 255 (sums only)")); }
         if !(512..=65536).contains(&hn) || !hn.is_power_of_two() { return bad(format!("hdr: {hn} bytes is not a physical block size")); }
         if bn > u32::MAX as usize || dn > u32::MAX as usize { return bad("buf and dst must be under 4 GiB".to_string()); }
         let sv = std::slice::from_raw_parts(stp as *const f64, 8);

@@ -29,6 +29,10 @@ pub const EV_IO: u32 = 2;
 pub const ALL_ZERO: u32 = 0xff;
 /// Codec asking for sums and the all-zero test only: nothing is stored or kept in `buf`.
 pub const SUMS_ONLY: u32 = 0xff;
+/// Codec asking for the headers alone: the events' first two words, no data read (each IO's
+/// other words stay 0). What the indexed conversion looks at first, to find the data that later
+/// IOs overwrite.
+pub const HEADERS_ONLY: u32 = 0xfe;
 
 /// Sector type of a logpack header.
 const SECTOR_TYPE_LOGPACK: u16 = 3;
@@ -165,7 +169,7 @@ pub fn scan<S: Source>(src: &S, buf: &mut [u8], hdr: &mut [u8], next_rec: &mut u
     let avail = src.len()?.min(buf.len());
     let mut pieces = Vec::new();
     let w = plan(src, avail, buf, hdr, next_rec, codec, dst.len(), out, &mut pieces)?;
-    store(src, &pieces, buf, salt, codec, dst, out)?;
+    if codec != HEADERS_ONLY { store(src, &pieces, buf, salt, codec, dst, out)?; }
     Ok(w)
 }
 
@@ -518,6 +522,39 @@ mod tests {
         let (mut hdr, mut rec) = (vec![0u8; PBS], 0u32);
         let w = scan(&Shrunk(&b[..3 * PBS], b.len()), &mut buf, &mut hdr, &mut rec, 0, CODEC_NONE, &mut dst, &mut out).unwrap();
         assert_eq!((w.stop, w.consumed, w.read, w.events), (Stop::NeedMore, 3 * PBS, 3 * PBS, 2));
+    }
+
+    /// A source that counts the bytes read from it.
+    struct Counted<'a>(&'a [u8], std::sync::atomic::AtomicUsize);
+    impl Source for Counted<'_> {
+        fn len(&self) -> Result<usize, StoreError> { Ok(self.0.len()) }
+        fn read_at(&self, off: usize, b: &mut [u8]) -> Result<usize, StoreError> {
+            let n = (&self.0).read_at(off, b)?;
+            self.1.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            Ok(n)
+        }
+        fn short(&self, off: usize, got: usize, len: usize) -> StoreError { (&self.0).short(off, got, len) }
+    }
+
+    #[test]
+    fn headers_only_reads_the_headers_alone() {
+        let (b, _) = stretch();
+        let (mut h1, mut r1, mut o1) = (vec![0u8; PBS], 0u32, vec![0u32; 64]);
+        let w1 = run(&b, &mut h1, &mut r1, 5, CODEC_NONE, &mut [], &mut o1);
+        let (mut h2, mut r2, mut o2) = (vec![0u8; PBS], 0u32, vec![0u32; 64]);
+        let mut buf = vec![0u8; b.len()];
+        let src = Counted(&b, Default::default());
+        let w2 = scan(&src, &mut buf, &mut h2, &mut r2, 5, HEADERS_ONLY, &mut [], &mut o2).unwrap();
+        // The same events at the same places, and the same stop; nothing else filled in.
+        assert_eq!(w1, w2);
+        assert_eq!(h1, h2);
+        for e in 0..w1.events {
+            let (a, z) = (&o1[e * EVENT_WORDS..(e + 1) * EVENT_WORDS], &o2[e * EVENT_WORDS..(e + 1) * EVENT_WORDS]);
+            assert_eq!((a[0], a[1]), (z[0], z[1]));
+            assert_eq!(z[2..], [0; 6]);
+        }
+        // Two pack headers and the block the walk stopped at: no IO's data.
+        assert_eq!(src.1.load(std::sync::atomic::Ordering::Relaxed), 3 * PBS);
     }
 
     #[test]

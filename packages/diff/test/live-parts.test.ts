@@ -1,0 +1,73 @@
+// What later IOs of a log leave visible of each IO: against the last writer of every LB worked out
+// one LB at a time; the checks that the pass reading the data sees the same log; the bound on IOs.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { LivePartsBuilder } from '../src/index.ts';
+
+const L = suite('live parts');
+
+const ioArb = fc.record({ addr: fc.integer({ min: 0, max: 60 }), blocks: fc.integer({ min: 1, max: 12 }) });
+
+L('each IO\'s pieces are exactly the LBs it writes last, in address order, joined where adjacent', () => {
+  fc.assert(fc.property(fc.array(ioArb, { maxLength: 40 }), (ios) => {
+    const b = new LivePartsBuilder();
+    for (const io of ios) assert.ok(b.add(io.addr, io.blocks));
+    const live = b.finish(true)!;
+    assert.is(live.size, ios.length);
+    // The last writer of each LB.
+    const last = new Map<number, number>();
+    ios.forEach((io, k) => { for (let a = io.addr; a < io.addr + io.blocks; a++) last.set(a, k); });
+    let visible = 0;
+    ios.forEach((io, k) => {
+      const mine: number[] = [];
+      for (let a = io.addr; a < io.addr + io.blocks; a++) if (last.get(a) === k) mine.push(a);
+      // Runs of consecutive LBs, as (address, length) pairs.
+      const runs: number[] = [];
+      for (const a of mine) {
+        if (runs.length && runs[runs.length - 2] + runs[runs.length - 1] === a) runs[runs.length - 1]++;
+        else runs.push(a, 1);
+      }
+      visible += mine.length;
+      const got = live.piecesOf(k, io.addr, io.blocks);
+      if (mine.length === io.blocks) assert.is(got, undefined, `IO ${k} is visible whole`);
+      else assert.equal(Array.from(got!), runs, `IO ${k}`);
+    });
+    assert.is(live.visibleBlocks, visible);
+    // Past the IOs known: whole (a pass may see more when the look at the headers stopped early).
+    assert.is(live.piecesOf(ios.length, 0, 1), undefined);
+  }), { numRuns: 300 });
+});
+
+L('an IO other than the one seen before, or another number of IOs, is refused', () => {
+  const b = new LivePartsBuilder();
+  b.add(0, 8); b.add(4, 8); b.add(100, 1);
+  const live = b.finish(true)!;
+  assert.equal(Array.from(live.piecesOf(0, 0, 8)!), [0, 4]);
+  assert.throws(() => live.piecesOf(1, 5, 8), /changed while it was read: its IO 1 is at LB 5 \(8 LB\), it was at LB 4 \(8 LB\)/);
+  assert.throws(() => live.piecesOf(2, 100, 2), /changed/);
+  live.expectSeen(3);
+  assert.throws(() => live.expectSeen(2), /has 2 IOs, it had 3/);
+  assert.throws(() => live.expectSeen(4), /has 4 IOs, it had 3/);
+  // Incomplete (the look stopped early): more IOs are fine, fewer are not.
+  const c = new LivePartsBuilder();
+  c.add(0, 8);
+  const part = c.finish(false)!;
+  part.expectSeen(5);
+  assert.throws(() => part.expectSeen(0), /changed/);
+});
+
+L('a log of more IOs than the bound gives no parts, and every IO is kept', () => {
+  const b = new LivePartsBuilder(3);
+  assert.ok(b.add(0, 1) && b.add(0, 1) && b.add(0, 1));
+  assert.not.ok(b.add(0, 1));
+  assert.not.ok(b.add(5, 1));
+  assert.is(b.finish(true), undefined);
+  const c = new LivePartsBuilder(3);
+  c.add(0, 1); c.add(0, 1); c.add(0, 1);
+  const live = c.finish(true)!;
+  assert.equal(Array.from(live.piecesOf(0, 0, 1)!), []);
+  assert.is(live.piecesOf(2, 0, 1), undefined);
+});
+
+L.run();
