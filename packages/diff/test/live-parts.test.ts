@@ -3,11 +3,14 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { LivePartsBuilder } from '../src/index.ts';
+import { loadNative } from '@walbjs/native-walb';
+import { LivePartsBuilder, useLiveParts } from '../src/index.ts';
 
 const L = suite('live parts');
 
 const ioArb = fc.record({ addr: fc.integer({ min: 0, max: 60 }), blocks: fc.integer({ min: 1, max: 12 }) });
+
+L.after(() => useLiveParts(undefined));
 
 L('each IO\'s pieces are exactly the LBs it writes last, in address order, joined where adjacent', () => {
   fc.assert(fc.property(fc.array(ioArb, { maxLength: 40 }), (ios) => {
@@ -39,6 +42,28 @@ L('each IO\'s pieces are exactly the LBs it writes last, in address order, joine
   }), { numRuns: 300 });
 });
 
+L('the native sweep gives the same parts as this one, addresses up to 2^53 included', () => {
+  const native = loadNative();
+  const big = fc.record({ addr: fc.oneof(fc.integer({ min: 0, max: 60 }), fc.constantFrom(2 ** 40, 2 ** 53 - 64)), blocks: fc.integer({ min: 1, max: 12 }) });
+  fc.assert(fc.property(fc.array(fc.oneof(ioArb, big), { maxLength: 60 }), (ios) => {
+    const parts = (fn: typeof native.liveParts | undefined) => {
+      useLiveParts(fn);
+      const b = new LivePartsBuilder();
+      for (const io of ios) b.add(io.addr, io.blocks);
+      const live = b.finish(true)!;
+      return ios.map((io, k) => { const p = live.piecesOf(k, io.addr, io.blocks); return p && Array.from(p); });
+    };
+    assert.equal(parts(native.liveParts), parts(undefined));
+  }), { numRuns: 300 });
+  useLiveParts(undefined);
+  // Bad input is a typed error, not a crash.
+  const one = (a: number, b: number) => () => native.liveParts(Float64Array.of(a), Float64Array.of(b), new Uint8Array(1), new Uint32Array(2), new Float64Array(4));
+  for (const [a, b] of [[1.5, 1], [1, 0], [-1, 1], [2 ** 53, 1], [NaN, 1]]) {
+    assert.throws(one(a, b), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_VALUE', `${a} + ${b}`);
+  }
+  assert.throws(() => native.liveParts(Float64Array.of(1), Float64Array.of(1), new Uint8Array(1), new Uint32Array(2), new Float64Array(3)), /liveParts/);
+});
+
 L('an IO other than the one seen before, or another number of IOs, is refused', () => {
   const b = new LivePartsBuilder();
   b.add(0, 8); b.add(4, 8); b.add(100, 1);
@@ -55,6 +80,16 @@ L('an IO other than the one seen before, or another number of IOs, is refused', 
   const part = c.finish(false)!;
   part.expectSeen(5);
   assert.throws(() => part.expectSeen(0), /changed/);
+});
+
+L('an IO that is not a range of whole LBs makes the builder give up', () => {
+  for (const [a, n] of [[0, 0], [1.5, 1], [-1, 1], [2 ** 53 - 1, 2], [0, NaN]]) {
+    const b = new LivePartsBuilder();
+    assert.ok(b.add(0, 1));
+    assert.not.ok(b.add(a, n), `${a} + ${n}`);
+    assert.not.ok(b.add(0, 1));
+    assert.is(b.finish(true), undefined);
+  }
 });
 
 L('a log of more IOs than the bound gives no parts, and every IO is kept', () => {

@@ -7,9 +7,12 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeGeneratedWlog } from '@walbjs/log-format';
+import {
+  LOG_RECORD_EXIST, checksum, emptyLogpackHeader, encodeLogpackHeader, encodeWlogHeader, endMarkerHeader, makeWlogHeader, writeGeneratedWlog,
+  type LogRecord,
+} from '@walbjs/log-format';
 import { loadNative } from '@walbjs/native-walb';
-import { convertWlogs, parseCompressOpt, useLogChunkScan, useSnappyEncoder } from '../src/index.ts';
+import { IndexedDiffReader, convertWlogs, parseCompressOpt, useLogChunkScan, useSnappyEncoder } from '../src/index.ts';
 import { tempDir } from './helpers.ts';
 
 const t = tempDir();
@@ -90,6 +93,38 @@ W('corrupt and cut logs: the same error, or the same bytes', async () => {
       writeFileSync(mutated, bytes);
       same(await both([mutated], { indexed }), JSON.stringify(m));
     }), { numRuns: 120, seed: 77 });
+});
+
+W('an empty pack inside a log: walked past by both, and what later IOs overwrite is left out across it', async () => {
+  const pbs = 4096, salt = 3;
+  const parts: Uint8Array[] = [encodeWlogHeader(makeWlogHeader({ pbs, salt, uuid: new Uint8Array(16).fill(5), beginLsid: 100n }))];
+  // A pack of one IO of 8 LB at lsid `lsid`: its header and its data.
+  const pack = (lsid: bigint, addr: number, fill: number): void => {
+    const data = Buffer.alloc(8 * 512, fill);
+    const rec: LogRecord = { checksum: checksum(data, salt), flags: LOG_RECORD_EXIST, offset: BigInt(addr), ioSize: 8, lsidLocal: 1, reserved1: 0, lsid: lsid + 1n };
+    parts.push(encodeLogpackHeader({ ...emptyLogpackHeader(lsid), totalIoSize: 1, nRecords: 1, records: [rec] }, pbs, salt), data);
+  };
+  pack(100n, 0, 0x11);
+  pack(102n, 64, 0x22);
+  parts.push(encodeLogpackHeader(emptyLogpackHeader(104n), pbs, salt));
+  // An empty pack takes a block and leaves the lsid where it was (as the original reads it).
+  pack(104n, 4, 0x33);
+  parts.push(encodeLogpackHeader(endMarkerHeader(), pbs, salt));
+  const w = join(t.dir, 'empty-pack.wlog');
+  writeFileSync(w, Buffer.concat(parts));
+  for (const cmpr of ['none', 'snappy']) {
+    const [a, b] = await both([w], { indexed: true, cmpr: parseCompressOpt(cmpr) });
+    same([a, b], `empty pack, ${cmpr}`);
+    // Of the first IO, LB 0-3 only (raw: an image of its own): the last one, past the empty pack,
+    // overwrites LB 4-11 (written as two aligned records of its 8 LB image, as the index does).
+    const out = join(t.dir, `empty-pack-${cmpr}.wdiff`);
+    await convertWlogs([w], out, { indexed: true, cmpr: parseCompressOpt(cmpr) });
+    const r = await IndexedDiffReader.open(out);
+    const recs = Array.from({ length: r.size }, (_, i) => r.record(i)).map((x) => [x.ioAddress, x.ioBlocks, x.origBlocks]);
+    await r.close();
+    // Stored compressed (snappy shrinks these fills), the first IO keeps its whole image.
+    assert.equal(recs, [[0, 4, cmpr === 'none' ? 4 : 8], [4, 4, 8], [8, 4, 8], [64, 8, 8]], cmpr);
+  }
 });
 
 W.run();

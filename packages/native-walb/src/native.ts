@@ -98,6 +98,15 @@ export interface NativeAddon {
    */
   scanLogChunk(state: Float64Array, buf: Uint8Array, hdr: Uint8Array, salt: number, codec: number, dst: Uint8Array, out: Uint32Array): Promise<void>;
   /**
+   * What later IOs of a log leave visible of each IO (newer wins), for the indexed conversion
+   * (see @walbjs/diff's `useLiveParts`): `addrs` and `blocks` hold the IOs in log order (LB
+   * address and LB, whole numbers, ending by 2^53); `whole[k]` gets 1 where all of IO `k` is
+   * visible, and the others' visible pieces go to `pieces` (at least 4·n numbers) as (address,
+   * LB) pairs, those of IO `k` at `pieces[2·start[k] .. 2·start[k+1]]` (`start`: n + 1 numbers).
+   * Returns the numbers written to `pieces`. Synchronous.
+   */
+  liveParts(addrs: Float64Array, blocks: Float64Array, whole: Uint8Array, start: Uint32Array, pieces: Float64Array): number;
+  /**
    * A new, empty index of an indexed wdiff, held by the addon: give it the diff's IOs in write
    * order with {@link NativeAddon.indexAdd}, take its records with {@link NativeAddon.indexEncode}.
    * Freed when collected. See @walbjs/diff's `useNativeIndex`.

@@ -6,7 +6,7 @@
  */
 import type { CliIo } from '../util/io.ts';
 import { useBufferAlignment, useChecksumImplementation } from '@walbjs/log-format';
-import { useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSeek, useLogChunkScan, useNativeIndex, useNativeMerge, usePrefetch, useSnappyEncoder } from '@walbjs/diff';
+import { useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSeek, useLiveParts, useLogChunkScan, useNativeIndex, useNativeMerge, usePrefetch, useSnappyEncoder } from '@walbjs/diff';
 
 /**
  * Use the native addon's checksum (about twice the TypeScript one) and snappy encoder (about
@@ -15,7 +15,7 @@ import { useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSe
  * direct-IO outputs, its hole finder (images are read around the holes of sparse files), and its
  * batch store (a sorted conversion's second pass reads, compresses and sums records on the thread
  * pool) and its log walk (a conversion's reads, sums and compression of the log's IOs on the thread
- * pool), and its index of indexed diffs (kept and encoded outside the JavaScript heap, checked
+ * pool) with its sweep of what later IOs of a log overwrite, and its index of indexed diffs (kept and encoded outside the JavaScript heap, checked
  * against diff's own when set); without it everything still works (outputs buffered, holes read, buffers unaligned).
  * `WALB_NO_NATIVE=1` keeps the defaults.
  */
@@ -31,6 +31,7 @@ async function accelerate(): Promise<void> {
     useHoleSeek(native.seekData);
     await useBatchStore(native.storeBatch);
     useLogChunkScan(native.scanLogChunk);
+    useLiveParts(native.liveParts);
     useExtentSums(native.sumExtents);
     useCopyPieces(native.copyPieces);
     usePrefetch(native.prefetchRanges);

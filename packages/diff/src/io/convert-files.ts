@@ -96,7 +96,11 @@ async function livePartsOf(paths: string[]): Promise<LiveParts | undefined> {
   } catch {
     complete = false;
   }
-  return b.finish(complete);
+  try {
+    return b.finish(complete);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -108,7 +112,9 @@ async function livePartsOf(paths: string[]): Promise<LiveParts | undefined> {
  */
 export async function convertFilesIndexed(paths: string[], out: ByteSink, opts: FileConvertOptions): Promise<FileConvertResult> {
   const { type, level, sync } = compressorOf(opts.cmpr);
-  const live = await livePartsOf(paths);
+  // The look runs while this pass opens the first log and creates the output; the IOs wait for it.
+  const looked = livePartsOf(paths);
+  let live: LiveParts | undefined;
   let w: IndexedDiffWriter | undefined;
   // IOs of the current read buffer whose compression is still running (asynchronous codecs only).
   let pending: Array<{ addr: number; blocks: number; kind: number; p?: Promise<Stored>; parts: Float64Array | undefined }> = [];
@@ -124,7 +130,9 @@ export async function convertFilesIndexed(paths: string[], out: ByteSink, opts: 
   };
   try {
     info = await scanWlogFiles(paths, {
-      begin: async (h) => { w = await IndexedDiffWriter.create(out, { uuid: h.uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks, sync: opts.sync, direct: opts.direct }); },
+      begin: async (h) => {
+        [w, live] = await Promise.all([IndexedDiffWriter.create(out, { uuid: h.uuid, cmpr: opts.cmpr, maxIoBlocks: opts.maxIoBlocks, sync: opts.sync, direct: opts.direct }), looked]);
+      },
       io: (io: ScanIo) => {
         opts.onIo?.();
         let parts: Float64Array | undefined;
@@ -173,6 +181,8 @@ export async function convertFilesIndexed(paths: string[], out: ByteSink, opts: 
     const s = await w!.close();
     return { ...s, uuid: info.uuid, beginLsid: info.beginLsid, endLsid: info.endLsid };
   } catch (e) {
+    // The look never throws; let it end before the files go.
+    await looked;
     for (const x of pending) x.p?.catch(() => {});
     // Abandoned, not closed: a closed writer would leave a complete-looking diff of part of the logs.
     if (w) await w.abort();

@@ -140,7 +140,8 @@ export interface ConvertResult extends WriteSummary, WlogStreamInfo {}
  * Convert consecutive wlogs into one wdiff.
  *
  * Wlog files (paths) are read in place with large reads into reused buffers (see
- * `convert-files.ts`): indexed output in one pass, images written as they come; sorted output in
+ * `convert-files.ts`): indexed output after a look at the headers alone, in one pass, images
+ * written as they come but without what later IOs overwrite (see `LivePartsBuilder`); sorted output in
  * two passes over the files, the first building the index of what survives (newer overrides older,
  * large IOs split into `maxIoBlocks` pieces), the second reading those pieces back in address
  * order, compressing and writing them. Memory holds the index only, whatever the size of the log.

@@ -20,7 +20,7 @@ import { ValueOutOfRangeError } from '../errors.ts';
 import { isAllZero } from './zero.ts';
 import { preadFull } from './pread.ts';
 import { SCAN_ALLZERO, SCAN_NORMAL, decodePackAt, ioAddress, setDiscard, type ScanIo, type WlogScanHooks, type WlogScanInfo } from './scan-io.ts';
-import { WALK_HEADERS_ONLY, WALK_SUMS_ONLY, logChunkScanFor, walkWlogFile } from './wlog-walk.ts';
+import { WALK_HEADERS_ONLY, WALK_SUMS_ONLY, logChunkScanFor, walkWlogFile, walkWlogHeaders } from './wlog-walk.ts';
 
 /** Bytes per read. */
 const CHUNK = 2 << 20;
@@ -105,9 +105,11 @@ export interface WlogScanOptions {
    * thread pool. Otherwise `stored` stays undefined and the consumer stores IOs itself.
    * `'sums'`: a consumer that needs each IO's place and sum only; a native walk then keeps no
    * data (`data` and `stored` undefined), the JavaScript scan hands out `data` as usual.
-   * `'headers'`: a consumer that needs each IO's place only: no data is summed or tested for
-   * zeros (a native walk does not even read it), every IO with data is handed out as normal with
-   * neither `data` nor `stored`, and `csum0` is 0. The data's checksums are not verified.
+   * `'headers'`: a consumer that needs each IO's place only (a first look): no data is summed or
+   * tested for zeros, every IO with data is handed out as normal with neither `data` nor `stored`,
+   * and `csum0` is 0. The data's checksums are not verified; with a native walk neither are the
+   * headers' (see `walkWlogHeaders`), so what a corrupt log gives here is only worth what the pass
+   * that reads it confirms.
    */
   store?: number | 'sums' | 'headers';
 }
@@ -157,7 +159,7 @@ export async function scanWlogFiles(paths: string[], hooks: WlogScanHooks, opts:
         }
       }
       info.endLsid = walk
-        ? await walkWlogFile(walk, codec!, fh, fi, path, h, io, hooks, info)
+        ? (codec === WALK_HEADERS_ONLY ? await walkWlogHeaders(walk, fh, fi, path, h, io, hooks, info) : await walkWlogFile(walk, codec!, fh, fi, path, h, io, hooks, info))
         : await scanOne(fh, fi, path, h, pool, io, hooks, info, opts.store === 'headers');
     }
   } catch (e) {

@@ -16,11 +16,12 @@
 import type { FileHandle } from 'node:fs/promises';
 import {
   ChecksumError as LogChecksumError, LOGICAL_BLOCK_SIZE, TruncatedError as LogTruncatedError, WALBLOG_HEADER_SIZE,
-  allocReadBuffer, capacityPb, isEndMarker, nextLogpackLsid,
+  allocReadBuffer, capacityPb, decodeLogpackHeader, isEndMarker, nextLogpackLsid,
   type LogpackHeader, type WlogHeader,
 } from '@walbjs/log-format';
 import { CompressionType } from '../compression.ts';
-import { SCAN_ALLZERO, SCAN_NORMAL, decodePackAt, ioAddress, setDiscard, type ScanIo, type WlogScanHooks, type WlogScanInfo } from './scan-io.ts';
+import { ValueOutOfRangeError } from '../errors.ts';
+import { SCAN_ALLZERO, SCAN_DISCARD, SCAN_NORMAL, decodePackAt, ioAddress, setDiscard, type ScanIo, type WlogScanHooks, type WlogScanInfo } from './scan-io.ts';
 
 /**
  * Walk up to `buf.length` bytes of a wlog (the native addon's `scanLogChunk`; see its
@@ -52,11 +53,7 @@ export function useLogChunkScan(fn: LogChunkScanFn | undefined): void {
  */
 export const WALK_SUMS_ONLY = 0xff;
 
-/**
- * The walk's codec asking for the headers alone: no data is read or summed, and every IO with
- * data is handed out as normal, with neither `data` nor `stored` (where the IOs lie and what they
- * cover, for a first look at a log; the pass that reads the data checks it).
- */
+/** The walk's codec asking for the headers alone (see {@link walkWlogHeaders}). */
 export const WALK_HEADERS_ONLY = 0xfe;
 
 /** The walk in use for codec `type`, if any (it stores with none and snappy, sums only, or reads headers only). */
@@ -79,6 +76,9 @@ const AT_HEADER = 0xffff;
 const STOP_NEED_MORE = 0;
 const STOP_HEADER = 1;
 const STOP_FULL = 2;
+const NO_BYTES = Buffer.alloc(0);
+/** Bytes a walk of headers alone may go (it reads one block a pack): any file. */
+const HEADERS_STRETCH = 2 ** 52;
 
 /** The memory of one walk. */
 interface Slot {
@@ -178,14 +178,6 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
         passTo(r);
         const rec = header.records[ri];
         if ((rec.flags & 6) !== 0) throw new Error(`wlog walk: record ${r} has no data to report (${path}, offset ${pos + off})`);
-        if (codec === WALK_HEADERS_ONLY) {
-          io.addr = ioAddress(rec, path); io.blocks = rec.ioSize; io.file = fi; io.filePos = pos + off;
-          io.kind = SCAN_NORMAL; io.data = undefined; io.stored = undefined; io.csum0 = 0;
-          info.ios++;
-          hooks.io(io);
-          ri++;
-          continue;
-        }
         const sum = out[w + 2];
         if (sum !== rec.checksum) {
           throw new LogChecksumError('log record data checksum', rec.checksum, sum, { offset: pos + off, lsid: rec.lsid, source: path });
@@ -265,5 +257,62 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
     // No walk may still read the file when the caller closes it.
     await curP?.catch(() => {});
     await nextP?.catch(() => {});
+  }
+}
+
+/**
+ * Walk one wlog file (its header `h` read) reading its pack headers alone, handing each IO with
+ * data (as normal, with neither `data` nor `stored`) and each discard to `hooks.io`, in log order;
+ * returns the lsid after the last pack. For a first look at a log (where its IOs lie): the addon's
+ * walk reads one block a pack and reports the records' places itself, and nothing is decoded here
+ * but the blocks it stops at (the end marker, an empty pack). Nothing is checked beyond that: no
+ * record checksum, no lsid. Where the walk stops short of the end marker at anything else (a block
+ * that is not a logpack, the end of the file), this throws, and the look ends there: the pass that
+ * reads the data finds what is wrong.
+ */
+export async function walkWlogHeaders(walk: LogChunkScanFn, fh: FileHandle, fi: number, path: string, h: WlogHeader, io: ScanIo, hooks: WlogScanHooks, info: WlogScanInfo): Promise<bigint> {
+  const pbs = h.physicalBs;
+  const hdr = Buffer.alloc(pbs);
+  const state = new Float64Array(8);
+  const out = new Uint32Array(EVENTS * EVENT_WORDS);
+  let lsid = h.beginLsid;
+  let pos = WALBLOG_HEADER_SIZE;
+  let rec = AT_HEADER;
+  for (;;) {
+    state[0] = fh.fd;
+    state[1] = pos;
+    state[2] = rec;
+    // As far as the file goes, in one trip unless `out` fills: the walk reads into `hdr` alone.
+    state[3] = HEADERS_STRETCH;
+    await walk(state, NO_BYTES, hdr, h.logChecksumSalt, WALK_HEADERS_ONLY, NO_BYTES, out);
+    const nextRec = state[2], events = state[3], stop = state[4], consumed = state[5], read = state[7];
+    for (let e = 0; e < events; e++) {
+      const w = e * EVENT_WORDS;
+      if ((out[w] & 0xff) === EV_PACK) {
+        // The lsid after this pack, as nextLogpackLsid gives it from the decoded header.
+        lsid = (BigInt(out[w + 3]) << 32n | BigInt(out[w + 2])) + 1n + BigInt(out[w + 4]);
+        continue;
+      }
+      const addr = out[w + 3] * 2 ** 32 + out[w + 2], blocks = out[w + 4];
+      if (!Number.isSafeInteger(addr + blocks)) throw new ValueOutOfRangeError('offset', addr, 'exceeds 2^53 LB', { source: path });
+      io.addr = addr; io.blocks = blocks; io.file = fi; io.filePos = pos + out[w + 1];
+      io.kind = out[w + 5] ? SCAN_DISCARD : SCAN_NORMAL; io.data = undefined; io.stored = undefined; io.csum0 = 0;
+      info.ios++;
+      hooks.io(io);
+    }
+    if (stop === STOP_HEADER) {
+      const hd = decodeLogpackHeader(hdr, 0, pbs, h.logChecksumSalt, { loc: { offset: pos + consumed, source: path } });
+      if (isEndMarker(hd)) return lsid;
+      if (hd.nRecords !== 0) throw new Error(`wlog headers: a pack the walk does not take at offset ${pos + consumed} of ${path}`);
+      // An empty pack: one block, and on at the next.
+      lsid = nextLogpackLsid(hd);
+      pos += consumed + pbs;
+      rec = AT_HEADER;
+      continue;
+    }
+    if (stop === STOP_NEED_MORE) throw new LogTruncatedError('input ended without the end marker', { offset: pos + consumed, source: path, lsid });
+    // `out` is full: on from where the walk stopped.
+    pos += consumed;
+    rec = nextRec;
   }
 }

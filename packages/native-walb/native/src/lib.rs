@@ -10,6 +10,7 @@ mod copy_pieces;
 mod helper;
 mod holes;
 mod ioctl;
+mod live_parts;
 mod napi;
 mod numbers;
 mod nbd;
@@ -61,6 +62,28 @@ unsafe extern "C" fn js_checksum(env: napi_env, info: napi_callback_info) -> nap
         let data = get_bytes(env, d, "data")?;
         let salt = get_u32(env, s, "salt")?;
         uint32(env, checksum::checksum(data, salt))
+    })
+}
+
+/// `liveParts(addrs, blocks, whole, start, pieces): number` — what later IOs of a log leave visible
+/// of each IO (see live_parts.rs): `addrs` and `blocks` (Float64Array of n, in log order), `whole`
+/// (Uint8Array of n), `start` (Uint32Array of n + 1) and `pieces` (Float64Array of at least 4 n)
+/// filled; returns the numbers written to `pieces`. Synchronous.
+unsafe extern "C" fn js_live_parts(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [a, b, w, s, p] = args::<5>(env, info)?;
+        let (ap, an) = typed_array_raw(env, a, NAPI_FLOAT64_ARRAY, "Float64Array", "addrs")?;
+        let (bp, bn) = typed_array_raw(env, b, NAPI_FLOAT64_ARRAY, "Float64Array", "blocks")?;
+        let (wp, wn) = typed_array_raw(env, w, NAPI_UINT8_ARRAY, "Uint8Array", "whole")?;
+        let (sp, sn) = typed_array_raw(env, s, NAPI_UINT32_ARRAY, "Uint32Array", "start")?;
+        let (pp, pn) = typed_array_raw(env, p, NAPI_FLOAT64_ARRAY, "Float64Array", "pieces")?;
+        disjoint(&[(ap as usize, an * 8, "addrs"), (bp as usize, bn * 8, "blocks"), (wp as usize, wn, "whole"), (sp as usize, sn * 4, "start"), (pp as usize, pn * 8, "pieces")])?;
+        let f64s = |p: *mut u8, n: usize| if n == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(p as *mut f64, n) };
+        let (addrs, blocks, pieces) = (f64s(ap as *mut u8, an), f64s(bp as *mut u8, bn), f64s(pp as *mut u8, pn));
+        let whole = if wn == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(wp as *mut u8, wn) };
+        let start = if sn == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(sp as *mut u32, sn) };
+        let used = live_parts::live_parts(addrs, blocks, whole, start, pieces).map_err(|m| JsError::new("ERR_INVALID_ARG_VALUE", format!("liveParts: {m}")))?;
+        uint32(env, used as u32)
     })
 }
 
@@ -414,7 +437,8 @@ unsafe extern "C" fn js_copy_pieces(env: napi_env, info: napi_callback_info) -> 
 /// `scanLogChunk(state, buf, hdr, salt, codec, dst, out) → Promise<void>`: on the thread pool,
 /// read `buf.length` bytes of a wlog at a position and walk its logpacks, summing, classifying and
 /// storing each IO (see log_scan.rs). `state` (Float64Array of 8) holds in: descriptor, position,
-/// record of `hdr`'s pack to start at; out, from index 2: that record, events, stop reason,
+/// record of `hdr`'s pack to start at, and with codec 254 (headers only) the bytes to walk (0: as
+/// many as `buf` holds; `buf` is not touched); out, from index 2: that record, events, stop reason,
 /// bytes consumed, bytes needed, bytes read. `hdr` is one physical block. None of the buffers may
 /// overlap or be touched until the promise settles.
 unsafe extern "C" fn js_scan_log_chunk(env: napi_env, info: napi_callback_info) -> napi_value {
@@ -439,6 +463,8 @@ unsafe extern "C" fn js_scan_log_chunk(env: napi_env, info: napi_callback_info) 
         let fd = num(sv[0], i32::MAX as f64, "fd")? as i32;
         let pos = num(sv[1], 9_007_199_254_740_991.0, "pos")?;
         let rec = num(sv[2], u16::MAX as f64, "record")? as u32;
+        // Reading headers alone, the stretch need not fit in buf: state[3] says how far to walk.
+        let limit = if codec == log_scan::HEADERS_ONLY && sv[3] != 0.0 { num(sv[3], 9_007_199_254_740_991.0, "limit")?.min(usize::MAX as u64) as usize } else { bn };
         disjoint(&[(stp as usize, 64, "state"), (bp as usize, bn, "buf"), (hp as usize, hn, "hdr"), (dp as usize, dn, "dst"), (op as usize, on * 4, "out")])?;
         let refs = vec![reference(env, st)?, reference(env, b)?, reference(env, h)?, reference(env, d)?, reference(env, o)?];
         let (stp, bp, hp, dp, op) = (stp as usize, bp as usize, hp as usize, dp as usize, op as usize);
@@ -446,7 +472,11 @@ unsafe extern "C" fn js_scan_log_chunk(env: napi_env, info: napi_callback_info) 
             let (buf, hdr, dst, out) = (bytes_mut(bp, bn), bytes_mut(hp, hn), bytes_mut(dp, dn), words_mut(op, on));
             let state = std::slice::from_raw_parts_mut(stp as *mut f64, 8);
             let mut next_rec = rec;
-            let w = log_scan::scan_chunk(fd, pos, buf, hdr, &mut next_rec, salt, codec, dst, out).map_err(read_error)?;
+            let w = if codec == log_scan::HEADERS_ONLY {
+                log_scan::scan_headers(&log_scan::FileAt { fd, pos }, limit, hdr, &mut next_rec, out)
+            } else {
+                log_scan::scan_chunk(fd, pos, buf, hdr, &mut next_rec, salt, codec, dst, out)
+            }.map_err(read_error)?;
             state[2..8].copy_from_slice(&[w.next_rec as f64, w.events as f64, w.stop as u32 as f64, w.consumed as f64, w.need as f64, w.read as f64]);
             Ok(Value::Unit)
         }))
@@ -821,6 +851,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
         export(env, exports, "sumExtents", Some(js_sum_extents))?;
         export(env, exports, "copyPieces", Some(js_copy_pieces))?;
         export(env, exports, "scanLogChunk", Some(js_scan_log_chunk))?;
+        export(env, exports, "liveParts", Some(js_live_parts))?;
         export(env, exports, "indexNew", Some(js_index_new))?;
         export(env, exports, "indexAdd", Some(js_index_add))?;
         export(env, exports, "indexEncode", Some(js_index_encode))?;

@@ -29,9 +29,14 @@ pub const EV_IO: u32 = 2;
 pub const ALL_ZERO: u32 = 0xff;
 /// Codec asking for sums and the all-zero test only: nothing is stored or kept in `buf`.
 pub const SUMS_ONLY: u32 = 0xff;
-/// Codec asking for the headers alone: the events' first two words, no data read (each IO's
-/// other words stay 0). What the indexed conversion looks at first, to find the data that later
-/// IOs overwrite.
+/// Codec asking for the headers alone, no data read: what the indexed conversion looks at first,
+/// to find the data that later IOs overwrite. Each header is read into `hdr` (which holds the
+/// block the walk stopped at, when it stops at one), none into `buf`, which may be empty (see
+/// [`scan_headers`]). The events then carry what the caller would decode
+/// the headers for: a pack's `[EV_PACK, off, lsid low, lsid high, total IO size (pbs), 0…]`, and
+/// one event per record that is not padding, discards included: `[EV_IO | rec << 8, off, address
+/// low, address high, LB, 1 for a discard else 0, 0, 0]`. Nothing is checked beyond what the walk
+/// needs to stay inside the buffer: the pass that reads the data checks it all.
 pub const HEADERS_ONLY: u32 = 0xfe;
 
 /// Sector type of a logpack header.
@@ -173,6 +178,13 @@ pub fn scan<S: Source>(src: &S, buf: &mut [u8], hdr: &mut [u8], next_rec: &mut u
     Ok(w)
 }
 
+/// [`scan`] with [`HEADERS_ONLY`] of up to `limit` bytes of `src`, without a buffer: each header
+/// is read into `hdr`, which holds the block the walk stopped at when it stops at one.
+pub fn scan_headers<S: Source>(src: &S, limit: usize, hdr: &mut [u8], next_rec: &mut u32, out: &mut [u32]) -> Result<Walked, StoreError> {
+    let avail = src.len()?.min(limit);
+    plan(src, avail, &mut [], hdr, next_rec, HEADERS_ONLY, 0, out, &mut Vec::new())
+}
+
 /// [`scan`] of `fd` from `pos` on.
 #[allow(clippy::too_many_arguments)]
 pub fn scan_chunk(fd: i32, pos: u64, buf: &mut [u8], hdr: &mut [u8], next_rec: &mut u32, salt: u32, codec: u32, dst: &mut [u8], out: &mut [u32]) -> Result<Walked, StoreError> {
@@ -200,18 +212,21 @@ fn plan<S: Source>(src: &S, mut avail: usize, buf: &mut [u8], hdr: &mut [u8], ne
         if events == max_events { return Ok(stopped(Stop::Full, events, off, *next_rec, 0, avail)); }
         if *next_rec >= n_recs {
             if off + pbs > avail { return Ok(stopped(Stop::NeedMore, events, off, *next_rec, pbs, avail)); }
-            let got = src.read_at(off, &mut buf[off..off + pbs])?;
+            // Reading headers alone, each goes to `hdr` and nothing to `buf`.
+            let got = if codec == HEADERS_ONLY { src.read_at(off, hdr)? } else { src.read_at(off, &mut buf[off..off + pbs])? };
             if got < pbs {
                 // The file got shorter since its size was taken: it ends here.
                 avail = off + got;
                 return Ok(stopped(Stop::NeedMore, events, off, *next_rec, pbs, avail));
             }
-            let h = &buf[off..off + pbs];
-            let Some(n) = records_of(h, pbs) else { return Ok(stopped(Stop::Header, events, off, *next_rec, 0, avail)) };
-            hdr.copy_from_slice(h);
+            let taken = if codec == HEADERS_ONLY { records_of(hdr, pbs) } else { records_of(&buf[off..off + pbs], pbs) };
+            let Some(n) = taken else { return Ok(stopped(Stop::Header, events, off, *next_rec, 0, avail)) };
+            if codec != HEADERS_ONLY { hdr.copy_from_slice(&buf[off..off + pbs]); }
             n_recs = n;
             *next_rec = 0;
-            out[events * EVENT_WORDS..(events + 1) * EVENT_WORDS].copy_from_slice(&[EV_PACK, off as u32, 0, 0, 0, 0, 0, 0]);
+            // Reading headers alone, a pack's event carries its lsid and total IO size (pbs).
+            let ev = if codec == HEADERS_ONLY { [EV_PACK, off as u32, u32_at(hdr, 8), u32_at(hdr, 12), u16_at(hdr, 6) as u32, 0, 0, 0] } else { [EV_PACK, off as u32, 0, 0, 0, 0, 0, 0] };
+            out[events * EVENT_WORDS..(events + 1) * EVENT_WORDS].copy_from_slice(&ev);
             events += 1;
             off += pbs;
             continue;
@@ -219,7 +234,15 @@ fn plan<S: Source>(src: &S, mut avail: usize, buf: &mut [u8], hdr: &mut [u8], ne
         let r = LOGPACK_HEADER_SIZE + *next_rec as usize * LOG_RECORD_SIZE;
         let flags = u32_at(hdr, r + 4);
         let io_lb = u32_at(hdr, r + 16) as usize;
-        if flags & FLAG_DISCARD != 0 { *next_rec += 1; continue; }
+        if flags & FLAG_DISCARD != 0 {
+            // Reading headers alone, a discard is an event too (it has no data to find).
+            if codec == HEADERS_ONLY {
+                out[events * EVENT_WORDS..(events + 1) * EVENT_WORDS].copy_from_slice(&[EV_IO | (*next_rec << 8), off as u32, u32_at(hdr, r + 8), u32_at(hdr, r + 12), io_lb as u32, 1, 0, 0]);
+                events += 1;
+            }
+            *next_rec += 1;
+            continue;
+        }
         let bytes = io_lb.div_ceil(lb_per_pb) * pbs;
         if off + bytes > avail { return Ok(stopped(Stop::NeedMore, events, off, *next_rec, bytes, avail)); }
         if flags & FLAG_PADDING != 0 { off += bytes; *next_rec += 1; continue; }
@@ -227,7 +250,8 @@ fn plan<S: Source>(src: &S, mut avail: usize, buf: &mut [u8], hdr: &mut [u8], ne
         // Room in dst for the whole record: what is kept compressed is shorter.
         if codec == CODEC_SNAPPY && raw + len > dst_len { return Ok(stopped(Stop::Full, events, off, *next_rec, 0, avail)); }
         raw += len;
-        out[events * EVENT_WORDS..(events + 1) * EVENT_WORDS].copy_from_slice(&[EV_IO | (*next_rec << 8), off as u32, 0, 0, 0, 0, 0, 0]);
+        let ev = if codec == HEADERS_ONLY { [EV_IO | (*next_rec << 8), off as u32, u32_at(hdr, r + 8), u32_at(hdr, r + 12), io_lb as u32, 0, 0, 0] } else { [EV_IO | (*next_rec << 8), off as u32, 0, 0, 0, 0, 0, 0] };
+        out[events * EVENT_WORDS..(events + 1) * EVENT_WORDS].copy_from_slice(&ev);
         pieces.push(Piece { off, len, end: off + bytes, ev: events });
         events += 1;
         off += bytes;
@@ -538,23 +562,60 @@ mod tests {
 
     #[test]
     fn headers_only_reads_the_headers_alone() {
-        let (b, _) = stretch();
+        let (mut b, _) = stretch();
+        // Lsids, sizes and addresses that tell their words apart (the walk checks none of them).
+        for (at, lsid, total) in [(0usize, 0x1_2345_6789u64, 5u16), (6 * PBS, 0x1_2345_678fu64, 1)] {
+            b[at + 6..at + 8].copy_from_slice(&total.to_le_bytes());
+            b[at + 8..at + 16].copy_from_slice(&lsid.to_le_bytes());
+        }
+        for (at, i, addr) in [(0usize, 0usize, 0x7_0000_0001u64), (0, 1, 42), (0, 2, 0x3_0000_0000), (0, 4, 9), (6 * PBS, 0, 0xffff_ffff)] {
+            let r = at + LOGPACK_HEADER_SIZE + i * LOG_RECORD_SIZE;
+            b[r + 8..r + 16].copy_from_slice(&addr.to_le_bytes());
+        }
         let (mut h1, mut r1, mut o1) = (vec![0u8; PBS], 0u32, vec![0u32; 64]);
         let w1 = run(&b, &mut h1, &mut r1, 5, CODEC_NONE, &mut [], &mut o1);
         let (mut h2, mut r2, mut o2) = (vec![0u8; PBS], 0u32, vec![0u32; 64]);
-        let mut buf = vec![0u8; b.len()];
         let src = Counted(&b, Default::default());
-        let w2 = scan(&src, &mut buf, &mut h2, &mut r2, 5, HEADERS_ONLY, &mut [], &mut o2).unwrap();
-        // The same events at the same places, and the same stop; nothing else filled in.
-        assert_eq!(w1, w2);
-        assert_eq!(h1, h2);
-        for e in 0..w1.events {
-            let (a, z) = (&o1[e * EVENT_WORDS..(e + 1) * EVENT_WORDS], &o2[e * EVENT_WORDS..(e + 1) * EVENT_WORDS]);
-            assert_eq!((a[0], a[1]), (z[0], z[1]));
-            assert_eq!(z[2..], [0; 6]);
-        }
+        let w2 = scan_headers(&src, usize::MAX, &mut h2, &mut r2, &mut o2).unwrap();
+        // The same stop; the same events at the same places, with each pack's lsid and size, and
+        // the discard too, with the records' addresses and sizes; the block it stopped at in hdr.
+        assert_eq!((w1.stop, w1.consumed, w1.next_rec, w1.read), (w2.stop, w2.consumed, w2.next_rec, w2.read));
+        assert_eq!(w2.stop, Stop::Header);
+        assert_eq!(h2, b[w2.consumed..w2.consumed + PBS]);
+        assert_eq!(w2.events, w1.events + 1);
+        let ev = |e: usize| o2[e * EVENT_WORDS..(e + 1) * EVENT_WORDS].to_vec();
+        assert_eq!(ev(0), [EV_PACK, 0, 0x2345_6789, 1, 5, 0, 0, 0]);
+        assert_eq!(ev(1), [EV_IO, PBS as u32, 1, 7, 3, 0, 0, 0]);
+        assert_eq!(ev(2), [EV_IO | 1 << 8, 2 * PBS as u32, 42, 0, 8, 0, 0, 0]);
+        // The discard, where the walk stood (it has no data); the padding after it has no event.
+        assert_eq!(ev(3), [EV_IO | 2 << 8, 3 * PBS as u32, 0, 3, 100, 1, 0, 0]);
+        assert_eq!(ev(4), [EV_IO | 4 << 8, 4 * PBS as u32, 9, 0, 16, 0, 0, 0]);
+        assert_eq!(ev(5), [EV_PACK, 6 * PBS as u32, 0x2345_678f, 1, 1, 0, 0, 0]);
+        assert_eq!(ev(6), [EV_IO, 7 * PBS as u32, 0xffff_ffff, 0, 1, 0, 0, 0]);
         // Two pack headers and the block the walk stopped at: no IO's data.
         assert_eq!(src.1.load(std::sync::atomic::Ordering::Relaxed), 3 * PBS);
+
+        // In short walks (a limit inside the first pack's data, then room for 2 events at a time),
+        // the same events, each walk going on from where the last stopped.
+        let (mut h3, mut r3, mut all) = (vec![0u8; PBS], 0u32, Vec::new());
+        let w = scan_headers(&&b[..], 3 * PBS, &mut h3, &mut r3, &mut [0u32; 64]).unwrap();
+        assert_eq!((w.stop, w.consumed, w.events), (Stop::NeedMore, 3 * PBS, 4));
+        let mut at = 0;
+        r3 = 0;
+        h3.fill(0);
+        loop {
+            let mut o = [0u32; 2 * EVENT_WORDS];
+            let w = scan_headers(&&b[at..], usize::MAX, &mut h3, &mut r3, &mut o).unwrap();
+            for e in 0..w.events {
+                let mut ev = o[e * EVENT_WORDS..(e + 1) * EVENT_WORDS].to_vec();
+                ev[1] += at as u32;
+                all.push(ev);
+            }
+            at += w.consumed;
+            if w.stop == Stop::Header { break; }
+            assert_eq!(w.stop, Stop::Full);
+        }
+        assert_eq!(all, (0..w2.events).map(ev).collect::<Vec<_>>());
     }
 
     #[test]
