@@ -2,13 +2,14 @@
  * What later IOs of a log leave visible of each IO (newer wins), found from the IOs' places
  * alone: how the indexed conversion of wlog files leaves out the data that nobody will read.
  *
- * Built from a log's IOs in log order ({@link LivePartsBuilder}), in one sweep over their addresses
- * (the newest IO over each stretch is the visible one); then asked IO by IO,
- * in the same order, by the pass that reads the data ({@link LiveParts.piecesOf}): all of an IO is
- * visible, none of it, or some pieces.
+ * Built from a log's IOs in log order ({@link LivePartsBuilder}), in one sweep over their
+ * addresses (the newest IO over each stretch is the visible one); then asked IO by IO, in the same
+ * order, by the pass that reads the data ({@link LiveParts.piecesOf}): all of an IO is visible,
+ * none of it, or some pieces.
  *
  * @module
  */
+
 /** The error of a log that is not the one whose parts were worked out. */
 function logChanged(what: string): Error {
   return Object.assign(new Error(`the log changed while it was read: ${what}`), { code: 'ERR_WALB_LOG_CHANGED' });

@@ -285,7 +285,7 @@ export async function walkWlogHeaders(walk: LogChunkScanFn, fh: FileHandle, fi: 
     // As far as the file goes, in one trip unless `out` fills: the walk reads into `hdr` alone.
     state[3] = HEADERS_STRETCH;
     await walk(state, NO_BYTES, hdr, h.logChecksumSalt, WALK_HEADERS_ONLY, NO_BYTES, out);
-    const nextRec = state[2], events = state[3], stop = state[4], consumed = state[5], read = state[7];
+    const nextRec = state[2], events = state[3], stop = state[4], consumed = state[5];
     for (let e = 0; e < events; e++) {
       const w = e * EVENT_WORDS;
       if ((out[w] & 0xff) === EV_PACK) {
