@@ -6,10 +6,12 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { WalbFormatError, writeGeneratedWlog } from '@walbjs/log-format';
+import {
+  WALBLOG_HEADER_SIZE, WalbFormatError, decodeLogpackHeader, encodeLogpackHeader, isEndMarker, nextLogpackLsid, writeGeneratedWlog,
+} from '@walbjs/log-format';
 import {
   IndexedDiffReader, VirtualFullImage, applyWdiffs, convertWlogs, ioBytes, mergeWdiffs, openWdiff, parseCompressOpt, sameStoredImage, wlogIos,
   type IndexedDiffRecord,
@@ -122,6 +124,43 @@ C('indexed, from files: what later IOs overwrite is not written (raw records cut
     }
     assert.ok(readFileSync(ia).equals(readFileSync(ib)), `${cmpr}: applied images differ`);
   }
+});
+
+C('indexed, from files: a log that changes between the look at its headers and the pass is refused, not written short', async () => {
+  const w = join(t.dir, 'changing.wlog');
+  const salt = 17;
+  await writeGeneratedWlog(w, { seed: 41, pbs: 4096, salt, totalBytes: 44 << 20, deviceBytes: 8 << 20, minIoBytes: 4096, maxIoBytes: 8192, discard: false, allZero: false, padding: false, randomData: true });
+  // The pack headers past 36 MiB with each IO moved by 1 LB: still a valid log (the data and
+  // their checksums are as they were), of IOs at other places.
+  const fd = openSync(w, 'r+');
+  const patched: Array<[number, Buffer]> = [];
+  const hb = Buffer.alloc(4096);
+  for (let pos = WALBLOG_HEADER_SIZE; ;) {
+    readSync(fd, hb, 0, 4096, pos);
+    const h = decodeLogpackHeader(hb, 0, 4096, salt);
+    if (isEndMarker(h)) break;
+    if (pos > 36 << 20) patched.push([pos, encodeLogpackHeader({ ...h, records: h.records.map((r) => ({ ...r, offset: r.offset + 1n })) }, 4096, salt)]);
+    pos += Number(nextLogpackLsid(h) - h.logpackLsid) * 4096;
+  }
+  assert.ok(patched.length > 10);
+  const out = join(t.dir, 'changing.wdiff');
+  let changed = false;
+  let err: (Error & { code?: string }) | undefined;
+  try {
+    // Changed once 4096 IOs (some 24 MiB) went through the pass, after the look, ahead of its reads.
+    await convertWlogs([w], out, { indexed: true, onProgress: () => { if (changed) return; changed = true; for (const [pos, b] of patched) writeSync(fd, b, 0, b.length, pos); } });
+  } catch (e) {
+    err = e as Error;
+  } finally {
+    closeSync(fd);
+  }
+  assert.ok(changed);
+  assert.is(err?.code, 'ERR_WALB_LOG_CHANGED', String(err));
+  assert.match(err!.message, /changing\.wlog: the log changed while it was read: its IO \d+ is at LB/);
+  assert.not.ok(existsSync(out), 'no output');
+  // As it is now, the log converts.
+  await convertWlogs([w], out, { indexed: true });
+  assert.ok(existsSync(out));
 });
 
 C('consecutive files convert as one log; a gap or another uuid is refused', async () => {
