@@ -77,8 +77,8 @@ const STOP_NEED_MORE = 0;
 const STOP_HEADER = 1;
 const STOP_FULL = 2;
 const NO_BYTES = Buffer.alloc(0);
-/** Bytes a walk of headers alone may go (it reads one block a pack): any file. */
-const HEADERS_STRETCH = 2 ** 52;
+/** Bytes a walk of headers alone goes (it reads one block a pack): as far as 32-bit offsets reach. */
+const HEADERS_STRETCH = 2 ** 32 - 1;
 
 /** The memory of one walk. */
 interface Slot {
@@ -282,10 +282,10 @@ export async function walkWlogHeaders(walk: LogChunkScanFn, fh: FileHandle, fi: 
     state[0] = fh.fd;
     state[1] = pos;
     state[2] = rec;
-    // As far as the file goes, in one trip unless `out` fills: the walk reads into `hdr` alone.
+    // As far as the file goes (up to 4 GiB), in one trip unless `out` fills: the walk reads into `hdr` alone.
     state[3] = HEADERS_STRETCH;
     await walk(state, NO_BYTES, hdr, h.logChecksumSalt, WALK_HEADERS_ONLY, NO_BYTES, out);
-    const nextRec = state[2], events = state[3], stop = state[4], consumed = state[5];
+    const nextRec = state[2], events = state[3], stop = state[4], consumed = state[5], read = state[7];
     for (let e = 0; e < events; e++) {
       const w = e * EVENT_WORDS;
       if ((out[w] & 0xff) === EV_PACK) {
@@ -310,8 +310,9 @@ export async function walkWlogHeaders(walk: LogChunkScanFn, fh: FileHandle, fi: 
       rec = AT_HEADER;
       continue;
     }
-    if (stop === STOP_NEED_MORE) throw new LogTruncatedError('input ended without the end marker', { offset: pos + consumed, source: path, lsid });
-    // `out` is full: on from where the walk stopped.
+    if (stop === STOP_NEED_MORE && read < HEADERS_STRETCH) throw new LogTruncatedError('input ended without the end marker', { offset: pos + consumed, source: path, lsid });
+    if (consumed === 0) throw new Error(`wlog headers: stopped without progress at offset ${pos} of ${path}`);
+    // `out` is full, or the stretch ended (a log past 4 GiB): on from where the walk stopped.
     pos += consumed;
     rec = nextRec;
   }

@@ -464,7 +464,8 @@ unsafe extern "C" fn js_scan_log_chunk(env: napi_env, info: napi_callback_info) 
         let pos = num(sv[1], 9_007_199_254_740_991.0, "pos")?;
         let rec = num(sv[2], u16::MAX as f64, "record")? as u32;
         // Reading headers alone, the stretch need not fit in buf: state[3] says how far to walk.
-        let limit = if codec == log_scan::HEADERS_ONLY && sv[3] != 0.0 { num(sv[3], 9_007_199_254_740_991.0, "limit")?.min(usize::MAX as u64) as usize } else { bn };
+        // Offsets in the events are 32-bit: a walk goes 4 GiB at most.
+        let limit = if codec == log_scan::HEADERS_ONLY && sv[3] != 0.0 { num(sv[3], u32::MAX as f64, "limit")? as usize } else { bn };
         disjoint(&[(stp as usize, 64, "state"), (bp as usize, bn, "buf"), (hp as usize, hn, "hdr"), (dp as usize, dn, "dst"), (op as usize, on * 4, "out")])?;
         let refs = vec![reference(env, st)?, reference(env, b)?, reference(env, h)?, reference(env, d)?, reference(env, o)?];
         let (stp, bp, hp, dp, op) = (stp as usize, bp as usize, hp as usize, dp as usize, op as usize);

@@ -178,10 +178,11 @@ pub fn scan<S: Source>(src: &S, buf: &mut [u8], hdr: &mut [u8], next_rec: &mut u
     Ok(w)
 }
 
-/// [`scan`] with [`HEADERS_ONLY`] of up to `limit` bytes of `src`, without a buffer: each header
-/// is read into `hdr`, which holds the block the walk stopped at when it stops at one.
+/// [`scan`] with [`HEADERS_ONLY`] of up to `limit` bytes of `src` (4 GiB at most: the events'
+/// offsets are 32-bit), without a buffer: each header is read into `hdr`, which holds the block the
+/// walk stopped at when it stops at one.
 pub fn scan_headers<S: Source>(src: &S, limit: usize, hdr: &mut [u8], next_rec: &mut u32, out: &mut [u32]) -> Result<Walked, StoreError> {
-    let avail = src.len()?.min(limit);
+    let avail = src.len()?.min(limit).min(u32::MAX as usize);
     plan(src, avail, &mut [], hdr, next_rec, HEADERS_ONLY, 0, out, &mut Vec::new())
 }
 
@@ -252,7 +253,7 @@ fn plan<S: Source>(src: &S, mut avail: usize, buf: &mut [u8], hdr: &mut [u8], ne
         raw += len;
         let ev = if codec == HEADERS_ONLY { [EV_IO | (*next_rec << 8), off as u32, u32_at(hdr, r + 8), u32_at(hdr, r + 12), io_lb as u32, 0, 0, 0] } else { [EV_IO | (*next_rec << 8), off as u32, 0, 0, 0, 0, 0, 0] };
         out[events * EVENT_WORDS..(events + 1) * EVENT_WORDS].copy_from_slice(&ev);
-        pieces.push(Piece { off, len, end: off + bytes, ev: events });
+        if codec != HEADERS_ONLY { pieces.push(Piece { off, len, end: off + bytes, ev: events }); }
         events += 1;
         off += bytes;
         *next_rec += 1;
