@@ -82,8 +82,11 @@ export interface NativeAddon {
    * On the thread pool: walk up to `buf.length` bytes of a wlog (fewer at its end), its logpacks
    * and their IOs, summing each IO with `salt`, telling all-zero ones apart and storing the others
    * with `codec` (0 none, 2 snappy; raw when snappy does not shrink it) into `dst`; codec 255
-   * sums and tells all-zero IOs apart only, 254 reads the headers alone (an IO event's words past
-   * its offset stay 0). `buf` gets
+   * sums and tells all-zero IOs apart only. Codec 254 reads the headers alone, each into `hdr`
+   * (which keeps the block the walk stopped at), walking `state[3]` bytes (up to 2^32 − 1; 0: as
+   * many as `buf` holds) and touching neither `buf` nor `dst`: a pack's event is then `[1, offset,
+   * lsid low, lsid high, total IO size]` and each record that is not padding, discards included,
+   * `[2 | record << 8, offset, address low, address high, LB, 1 for a discard]`. `buf` gets
    * the headers walked, the block the walk stopped at, and the data of the IOs kept raw, each at
    * its offset; its other bytes are unspecified. Large stretches are split with a helper thread. `state` (8 numbers)
    * holds in: descriptor, byte position, record of `hdr`'s pack to start at (65535: at a header);

@@ -15,8 +15,9 @@ import { useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSe
  * direct-IO outputs, its hole finder (images are read around the holes of sparse files), and its
  * batch store (a sorted conversion's second pass reads, compresses and sums records on the thread
  * pool) and its log walk (a conversion's reads, sums and compression of the log's IOs on the thread
- * pool) with its sweep of what later IOs of a log overwrite, and its index of indexed diffs (kept and encoded outside the JavaScript heap, checked
- * against diff's own when set); without it everything still works (outputs buffered, holes read, buffers unaligned).
+ * pool) with its sweep of what later IOs of a log overwrite, and its index of indexed diffs (kept
+ * and encoded outside the JavaScript heap, checked against diff's own when set); without it
+ * everything still works (outputs buffered, holes read, buffers unaligned).
  * `WALB_NO_NATIVE=1` keeps the defaults.
  */
 async function accelerate(): Promise<void> {
