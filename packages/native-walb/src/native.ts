@@ -106,9 +106,10 @@ export interface NativeAddon {
    * address and LB, whole numbers, ending by 2^53); `whole[k]` gets 1 where all of IO `k` is
    * visible, and the others' visible pieces go to `pieces` (at least 4·n numbers) as (address,
    * LB) pairs, those of IO `k` at `pieces[2·start[k] .. 2·start[k+1]]` (`start`: n + 1 numbers).
-   * Returns the numbers written to `pieces`. Synchronous.
+   * On the thread pool; resolves to the numbers written to `pieces`, none of the arrays touched
+   * until then. Bad numbers reject with `ERR_INVALID_ARG_VALUE`, nothing written.
    */
-  liveParts(addrs: Float64Array, blocks: Float64Array, whole: Uint8Array, start: Uint32Array, pieces: Float64Array): number;
+  liveParts(addrs: Float64Array, blocks: Float64Array, whole: Uint8Array, start: Uint32Array, pieces: Float64Array): Promise<number>;
   /**
    * A new, empty index of an indexed wdiff, held by the addon: give it the diff's IOs in write
    * order with {@link NativeAddon.indexAdd}, take its records with {@link NativeAddon.indexEncode}.

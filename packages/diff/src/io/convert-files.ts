@@ -97,7 +97,7 @@ async function livePartsOf(paths: string[]): Promise<LiveParts | undefined> {
     complete = false;
   }
   try {
-    return b.finish(complete);
+    return await b.finish(complete);
   } catch {
     return undefined;
   }

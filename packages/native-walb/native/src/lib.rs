@@ -65,10 +65,12 @@ unsafe extern "C" fn js_checksum(env: napi_env, info: napi_callback_info) -> nap
     })
 }
 
-/// `liveParts(addrs, blocks, whole, start, pieces): number` — what later IOs of a log leave visible
-/// of each IO (see live_parts.rs): `addrs` and `blocks` (Float64Array of n, in log order), `whole`
-/// (Uint8Array of n), `start` (Uint32Array of n + 1) and `pieces` (Float64Array of at least 4 n)
-/// filled; returns the numbers written to `pieces`. Synchronous.
+/// `liveParts(addrs, blocks, whole, start, pieces) → Promise<number>`: on the thread pool, what
+/// later IOs of a log leave visible of each IO (see live_parts.rs): `addrs` and `blocks`
+/// (Float64Array of n, in log order) read, `whole` (Uint8Array of n), `start` (Uint32Array of
+/// n + 1) and `pieces` (Float64Array of at least 4 n) filled; resolves to the numbers written to
+/// `pieces`. None of the arrays may overlap or be touched until the promise settles. Bad numbers
+/// reject with `ERR_INVALID_ARG_VALUE`, nothing written.
 unsafe extern "C" fn js_live_parts(env: napi_env, info: napi_callback_info) -> napi_value {
     guard(env, || {
         let [a, b, w, s, p] = args::<5>(env, info)?;
@@ -78,12 +80,16 @@ unsafe extern "C" fn js_live_parts(env: napi_env, info: napi_callback_info) -> n
         let (sp, sn) = typed_array_raw(env, s, NAPI_UINT32_ARRAY, "Uint32Array", "start")?;
         let (pp, pn) = typed_array_raw(env, p, NAPI_FLOAT64_ARRAY, "Float64Array", "pieces")?;
         disjoint(&[(ap as usize, an * 8, "addrs"), (bp as usize, bn * 8, "blocks"), (wp as usize, wn, "whole"), (sp as usize, sn * 4, "start"), (pp as usize, pn * 8, "pieces")])?;
-        let f64s = |p: *mut u8, n: usize| if n == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(p as *mut f64, n) };
-        let (addrs, blocks, pieces) = (f64s(ap as *mut u8, an), f64s(bp as *mut u8, bn), f64s(pp as *mut u8, pn));
-        let whole = if wn == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(wp as *mut u8, wn) };
-        let start = if sn == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(sp as *mut u32, sn) };
-        let used = live_parts::live_parts(addrs, blocks, whole, start, pieces).map_err(|m| JsError::new("ERR_INVALID_ARG_VALUE", format!("liveParts: {m}")))?;
-        uint32(env, used as u32)
+        let refs = vec![reference(env, a)?, reference(env, b)?, reference(env, w)?, reference(env, s)?, reference(env, p)?];
+        let (ap, bp, wp, sp, pp) = (ap as usize, bp as usize, wp as usize, sp as usize, pp as usize);
+        spawn_job_holding(env, refs, Box::new(move || {
+            let f64s = |p: usize, n: usize| if n == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(p as *mut f64, n) };
+            let (addrs, blocks, pieces) = (f64s(ap, an), f64s(bp, bn), f64s(pp, pn));
+            let whole = if wn == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(wp as *mut u8, wn) };
+            let start = if sn == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(sp as *mut u32, sn) };
+            let used = live_parts::live_parts(addrs, blocks, whole, start, pieces).map_err(|m| JsError::new("ERR_INVALID_ARG_VALUE", format!("liveParts: {m}")))?;
+            Ok(Value::U32(used as u32))
+        }))
     })
 }
 

@@ -21,6 +21,7 @@ pub fn live_parts(addrs: &[f64], blocks: &[f64], whole: &mut [u8], start: &mut [
         return Err(format!("{n} IOs need {n} sizes, {n} flags, {} starts and {} piece numbers", n + 1, 4 * n));
     }
     if n > u32::MAX as usize / 4 { return Err(format!("{n} IOs: too many")); }
+    // Every number is checked before anything is written.
     let mut a = Vec::with_capacity(n);
     let mut e = Vec::with_capacity(n);
     for k in 0..n {
