@@ -29,6 +29,12 @@ export interface DiffImage {
   readonly source?: string;
   /** Byte offset of the image in that file, for error messages. */
   readonly offset?: number;
+  /**
+   * The stored bytes are known to decompress to `blocks·512` bytes (they were compressed by this
+   * process): a writer passes the image on as it is stored without checking that again, as it
+   * does an image with no `source`.
+   */
+  readonly decodes?: boolean;
 }
 
 /** Where a normal IO's bytes are: a window of {@link DiffImage}. */

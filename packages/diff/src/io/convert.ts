@@ -220,7 +220,8 @@ export async function convertWlogs(wlogs: ByteSource[], out: ByteSink, opts: Con
       for (let r = await it.next(); !r.done; r = await it.next()) { if (!iw.writeNow(r.value)) await iw.write(r.value); tick(); }
     });
     opts.onProgress?.(n);
-    const r = await IndexedDiffReader.open(tmp);
+    // Its images were compressed just now, by this conversion.
+    const r = await IndexedDiffReader.open(tmp, { ownFile: true });
     try {
       // maxIoBlocks: the intermediate file keeps the ALLZERO and DISCARD IOs on their split grid
       // but whole; the writer cuts them (normal ones are split already).

@@ -57,6 +57,12 @@ export interface IndexedReadOptions {
    * {@link IndexedDiffReader.ios} at a time. Default false.
    */
   recycle?: boolean;
+  /**
+   * The file was written by this process (an intermediate file read back): its images are marked
+   * `decodes`, so a writer passes them on without decompressing each to check it. Their checksums
+   * are verified all the same. Default false.
+   */
+  ownFile?: boolean;
 }
 
 /** Reads at least this long go into buffers of their own at aligned addresses (see `allocReadBuffer`). */
@@ -100,6 +106,7 @@ export class IndexedDiffReader {
     private readonly index: Buffer,
     private readonly cacheBytes: number,
     private readonly recycle: boolean,
+    private readonly ownFile: boolean,
   ) {
     this.indexView = new DataView(index.buffer, index.byteOffset, index.byteLength);
   }
@@ -140,7 +147,7 @@ export class IndexedDiffReader {
           throw new LayoutError(`image [${r.dataOffset}, +${r.dataSize}) lies outside the data area [32, ${sup.indexOffset})`, loc);
         }
       }
-      return new IndexedDiffReader(fh, path, header, sup, index, opts.cacheBytes ?? 32 << 20, opts.recycle ?? false);
+      return new IndexedDiffReader(fh, path, header, sup, index, opts.cacheBytes ?? 32 << 20, opts.recycle ?? false, opts.ownFile ?? false);
     } catch (e) {
       await fh.close();
       if (e instanceof WdiffFormatError) e.locate({ source: path });
@@ -201,7 +208,7 @@ export class IndexedDiffReader {
     const stored = await preadExact(this.fh, r.dataSize, r.dataOffset, this.path, 'image');
     const c = checksum(stored, 0);
     if (c !== r.ioChecksum) throw new ChecksumError('image checksum', r.ioChecksum, c, { offset: r.dataOffset, source: this.path });
-    const img: DiffImage = { stored, cmpr: r.compressionType, blocks: r.origBlocks, checksum: c, source: this.path, offset: r.dataOffset };
+    const img: DiffImage = { stored, cmpr: r.compressionType, blocks: r.origBlocks, checksum: c, source: this.path, offset: r.dataOffset, decodes: this.ownFile };
     this.cache.set(r.dataOffset, img);
     this.cached += stored.byteLength;
     while (this.cached > this.cacheBytes && this.cache.size > 1) {
@@ -262,7 +269,7 @@ export class IndexedDiffReader {
     }
     const c = checksum(stored, 0);
     if (c !== r.ioChecksum) throw new ChecksumError('image checksum', r.ioChecksum, c, { offset: r.dataOffset, source: this.path });
-    return { stored, cmpr: r.compressionType, blocks: r.origBlocks, checksum: c, source: this.path, offset: r.dataOffset };
+    return { stored, cmpr: r.compressionType, blocks: r.origBlocks, checksum: c, source: this.path, offset: r.dataOffset, decodes: this.ownFile };
   }
 
   /**

@@ -44,12 +44,43 @@ export function imageBytesNow(image: DiffImage): Buffer | undefined {
   if (image.cmpr === 0) return image.stored;
   const hit = cache.get(image);
   if (hit) return hit;
+  const raw = decodeNow(image);
+  return raw && remember(image, raw);
+}
+
+/** The image decompressed on the spot (not remembered), or `undefined` without a synchronous path. */
+function decodeNow(image: DiffImage): Buffer | undefined {
   try {
-    const raw = decompressStoredSync(image.cmpr, image.stored, image.blocks * LOGICAL_BLOCK_SIZE);
-    return raw && remember(image, raw);
+    return decompressStoredSync(image.cmpr, image.stored, image.blocks * LOGICAL_BLOCK_SIZE);
   } catch (e) {
-    if (e instanceof WdiffFormatError) e.locate({ source: image.source, offset: image.offset });
-    throw e;
+    throw located(e, image);
+  }
+}
+
+function located(e: unknown, image: DiffImage): unknown {
+  if (e instanceof WdiffFormatError) e.locate({ source: image.source, offset: image.offset });
+  return e;
+}
+
+/**
+ * Check that `image` decompresses to its `blocks·512` bytes, as a writer must before it passes the
+ * image on as stored (its checksum covers the stored bytes only); nothing is kept. True when that
+ * is known without waiting, `undefined` when only {@link imageDecodes} can tell.
+ *
+ * @throws a codec error, located at the image, when it does not decompress to that size.
+ */
+export function imageDecodesNow(image: DiffImage): true | undefined {
+  if (image.cmpr === 0 || cache.has(image)) return true;
+  return decodeNow(image) ? true : undefined;
+}
+
+/** {@link imageDecodesNow}, waiting for the codec where it has no synchronous path. */
+export async function imageDecodes(image: DiffImage): Promise<void> {
+  if (imageDecodesNow(image)) return;
+  try {
+    await decompressStored(image.cmpr, image.stored, image.blocks * LOGICAL_BLOCK_SIZE);
+  } catch (e) {
+    throw located(e, image);
   }
 }
 
@@ -64,8 +95,7 @@ export async function imageBytes(image: DiffImage): Promise<Buffer> {
   try {
     return remember(image, await decompressStored(image.cmpr, image.stored, image.blocks * LOGICAL_BLOCK_SIZE));
   } catch (e) {
-    if (e instanceof WdiffFormatError) e.locate({ source: image.source, offset: image.offset });
-    throw e;
+    throw located(e, image);
   }
 }
 

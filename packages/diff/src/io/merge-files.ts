@@ -31,13 +31,13 @@ export interface MergeFilesOptions {
 /**
  * Merge wdiffs (sorted or indexed, oldest first) into one; the output's uuid is the last input's
  * (the device the newest diff came from). Untouched records whose codec is the output's are copied
- * without recompression. With an external merge in use (`useNativeMerge`), a sorted output file
- * in codec none or snappy is merged by it, off this thread: the same blocks, in the fewest
- * records (see merge-native.ts).
+ * without recompression, once seen to decompress to their size. With an external merge in use
+ * (`useNativeMerge`), a sorted output file in codec none or snappy is merged by it, off this
+ * thread: the same blocks, in the fewest records (see merge-native.ts).
  *
  * @throws RangeError when `inputs` is empty (before anything is written); the readers' typed
- *   errors on corrupt inputs, a file output then keeping what it had (written under a temporary
- *   name, renamed over it at the end).
+ *   errors on corrupt inputs (a `CodecError` for a record that does not decompress), a file output
+ *   then keeping what it had (written under a temporary name, renamed over it at the end).
  * @example
  * await mergeWdiffs(['d0.wdiff', 'd1.wdiff', 'd2.wdiff'], 'merged.wdiff', { cmpr: parseCompressOpt('zstd') });
  */

@@ -6,9 +6,9 @@
  * @module
  */
 import { checksum } from '@walbjs/log-format';
-import { coversWholeImage, type DiffIo } from '../algo/diff-io.ts';
+import { coversWholeImage, type DiffImage, type DiffIo } from '../algo/diff-io.ts';
 import { compressOrRaw, compressOrRawSync, hasSyncCompress } from '../codec/index.ts';
-import { ioBytes, ioBytesNow } from './materialize.ts';
+import { imageDecodes, imageDecodesNow, ioBytes, ioBytesNow } from './materialize.ts';
 
 /** A normal IO's data as it will be stored. */
 export interface StoredData {
@@ -25,11 +25,21 @@ export interface StoredData {
 /**
  * Compute the stored form of the normal IO `io` for codec `type` at `level`. With `passRaw`, a
  * whole image stored raw is kept raw too: right when it was written with the same codec, which
- * then already found it incompressible.
+ * then already found it incompressible. A whole image already in `type` is kept as it is stored;
+ * when it was read from a file (its `source` set, `decodes` not) it must first decompress to its
+ * size.
+ *
+ * @throws a codec error, located at the image, when an image read from a file does not decompress
+ *   to its size.
  */
 export async function storedData(io: DiffIo, type: number, level: number, passRaw = false): Promise<StoredData> {
   const now = storedDataNow(io, type, level, passRaw);
   if (now) return now;
+  if (passesAsStored(io, type, passRaw)) {
+    // Only an image read from a file gets here (see decodesNow).
+    await imageDecodes(io.data!.image);
+    return asStored(io);
+  }
   const raw = (await ioBytes(io))!;
   return finish(io, compressOrRawSync(type, level, raw) ?? await compressOrRaw(type, level, raw));
 }
@@ -39,14 +49,35 @@ export async function storedData(io: DiffIo, type: number, level: number, passRa
  * cheaper than a trip to the thread pool); `undefined` otherwise, with nothing done.
  */
 export function storedDataNow(io: DiffIo, type: number, level: number, passRaw = false): StoredData | undefined {
-  const img = io.data!.image;
-  if (coversWholeImage(io) && (img.cmpr === type || (passRaw && img.cmpr === 0))) {
-    return { cmpr: img.cmpr, stored: img.stored, checksum: img.checksum ?? checksum(img.stored, 0), blocks: io.blocks };
-  }
+  if (passesAsStored(io, type, passRaw)) return decodesNow(io.data!.image) ? asStored(io) : undefined;
   if (type !== 0 && !hasSyncCompress(type)) return undefined;
   const raw = ioBytesNow(io);
   if (!raw) return undefined;
   return finish(io, type === 0 ? { cmpr: 0, stored: raw } : compressOrRawSync(type, level, raw)!);
+}
+
+/**
+ * Whether `io`'s image is kept as it is stored: the whole image, already in the target's codec (or
+ * raw with `passRaw`). One read from a file is first checked to decompress (see
+ * {@link imageDecodesNow}): its checksum covers the stored bytes only, and a merged file may
+ * replace the inputs it came from. An image compressed by this process is taken as it is.
+ */
+function passesAsStored(io: DiffIo, type: number, passRaw: boolean): boolean {
+  const img = io.data!.image;
+  return coversWholeImage(io) && (img.cmpr === type || (passRaw && img.cmpr === 0));
+}
+
+/**
+ * Whether an image passed on as stored is known good without waiting: one not read from a file or
+ * marked `decodes` (compressed by this process), or one checked now.
+ */
+function decodesNow(img: DiffImage): boolean {
+  return img.source === undefined || img.decodes === true || imageDecodesNow(img) === true;
+}
+
+function asStored(io: DiffIo): StoredData {
+  const img = io.data!.image;
+  return { cmpr: img.cmpr, stored: img.stored, checksum: img.checksum ?? checksum(img.stored, 0), blocks: io.blocks };
 }
 
 function finish(io: DiffIo, r: { cmpr: number; stored: Buffer }): StoredData {

@@ -3,9 +3,11 @@
 //! records here in address order, a chunk at a time; this module works out which input each block
 //! comes from (the newest that has it), reads every input's stored images and checks them against
 //! their sums (those newer inputs hide whole too, as the JS readers do), decompresses the slices
-//! that need it, compresses each output record (none or snappy; raw when snappy does not shrink
-//! it), packs the records 127 to a pack (or 32 MiB of data) and writes the file, a helper thread
-//! doing the writes while the next bytes are prepared.
+//! that need it and the snappy images it passes on whole (a sum covers the stored bytes only: an
+//! image that does not decode to its size must not reach a merged file), compresses each output
+//! record (none or snappy; raw when snappy does not shrink it), packs the records 127 to a pack (or
+//! 32 MiB of data) and writes the file, a helper thread doing the writes while the next bytes are
+//! prepared.
 //!
 //! Each record is stored as the JS merge stores it (kept as it is in the output's codec, else
 //! compressed with this addon's encoder, raw when that does not shrink it) and packed by the same
@@ -514,6 +516,16 @@ impl Merge {
             let got = checksum(&self.out.buf.bytes()[at..at + size], 0);
             if got != r.sum { return Err(MergeError::Sum { input: h, off: r.off, want: r.sum, got }); }
             self.inputs[h].checked = Some(image_key(r));
+            if r.cmpr == CODEC_SNAPPY {
+                // Passed on as stored: its sum covers the stored bytes only, so it must also
+                // decode to its size here, or the merged file would carry an image no one can
+                // read (and the inputs it replaces may be gone by then).
+                let inp = &mut self.inputs[h];
+                let want = r.img_blocks as usize * LB;
+                snappy::decompress_into(&self.out.buf.bytes()[at..at + size], &mut inp.cache, want)
+                    .map_err(|why| MergeError::Snappy { input: h, off: r.off, stored: r.size, size: want, why })?;
+                inp.cache_key = Some(image_key(r));
+            }
             if r.cmpr == self.codec || self.codec == CODEC_NONE {
                 self.out.commit(addr, blocks, 0, r.cmpr, size, r.sum, at);
                 return Ok(());
@@ -721,6 +733,26 @@ mod tests {
         rec.sum ^= 1;
         let r = merged(&[(&old, vec![rec]), (&new, vec![raw(299, 0, &new)])], CODEC_SNAPPY, 0);
         assert!(matches!(r, Err(MergeError::Sum { input: 0, off: 0, .. })), "{r:?}");
+    }
+
+    #[test]
+    fn a_snappy_image_passed_on_whole_must_decode_to_its_size() {
+        let img = vec![0x33u8; 8 * LB];
+        let mut packed = Vec::new();
+        assert!(snappy::compress_into(&img, &mut packed, &mut Vec::new(), true));
+        let rec = |stored: &[u8]| InRec { addr: 64, blocks: 8, kind: KIND_NORMAL, cmpr: CODEC_SNAPPY, off: 0, size: stored.len() as u32, sum: checksum(stored, 0), io_off: 0, img_blocks: 8 };
+        // Good: passed on byte for byte.
+        let out = merged(&[(&packed, vec![rec(&packed)])], CODEC_SNAPPY, 0).unwrap();
+        assert_eq!(&out[32 + PACK_SIZE..32 + PACK_SIZE + packed.len()], &packed[..]);
+        // The same bytes claiming one LB more, and bytes that sum right but are no snappy block.
+        let mut longer = rec(&packed);
+        longer.blocks = 9;
+        longer.img_blocks = 9;
+        let r = merged(&[(&packed, vec![longer])], CODEC_SNAPPY, 0);
+        assert!(matches!(r, Err(MergeError::Snappy { input: 0, off: 0, size, .. }) if size == 9 * LB), "{r:?}");
+        let junk = vec![0u8; packed.len()];
+        let r = merged(&[(&junk, vec![rec(&junk)])], CODEC_SNAPPY, 0);
+        assert!(matches!(r, Err(MergeError::Snappy { input: 0, off: 0, .. })), "{r:?}");
     }
 
     #[test]

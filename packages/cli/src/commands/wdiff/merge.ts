@@ -25,7 +25,7 @@ export const wdiffMergeCommand: CommandModule<GlobalArgs, WdiffMergeArgs> = {
       y.positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'wdiff files (sorted or indexed), oldest first' }),
       {
         indexed: 'Write the indexed format instead of the sorted one',
-        cmpr: 'Compression of each record: type[:level[:numCpu]] (default snappy); records already in it are copied as stored',
+        cmpr: 'Compression of each record: type[:level[:numCpu]] (default snappy); records already in it are copied as stored, once seen to decompress',
         maxIo: { default: '0', describe: 'Split output IOs larger than this (bytes, suffixes k, m; 0: no split)' },
       },
     )
