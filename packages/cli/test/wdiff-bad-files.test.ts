@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { IndexedDiffReader, WALB_INDEXED_DIFF_RECORD_SIZE, encodeIndexedDiffRecord, recordKind } from '@walbjs/diff';
+import { IndexedDiffReader, WALB_INDEXED_DIFF_RECORD_SIZE, decodeDiffPackHeader, encodeDiffPackHeader, encodeIndexedDiffRecord, recordKind } from '@walbjs/diff';
 import { checksum } from '@walbjs/log-format';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -90,6 +90,31 @@ test('a merge that meets a corrupt input leaves an earlier output file as it was
     const s = walb('wdiff', 'merge', ...extra, vec('w-chain-0.wdiff'), bad, '-o', out);
     assert.is(s.status, 1, s.stderr);
     assert.is(readFileSync(out, 'utf8'), 'keep me\n');
+  }
+});
+
+test('a merge refuses a record that sums right but does not decompress, rather than pass it on', () => {
+  // The vectors' zstd diff, its first record's stored bytes zeroed and its sum made right again:
+  // merged into zstd, that record would be copied as it is stored.
+  const b = Buffer.from(readFileSync(vec('w-cmpr-zstd.wdiff')));
+  const pack = decodeDiffPackHeader(b, 32);
+  const r = pack.records.find((x) => x.compressionType !== 0 && x.dataSize > 4)!;
+  const at = 32 + 4096 + r.dataOffset;
+  const data = b.subarray(at, at + r.dataSize).fill(0);
+  r.checksum = checksum(data, 0);
+  encodeDiffPackHeader(pack).copy(b, 32);
+  const bad = join(TMP, 'undecodable-zstd.wdiff');
+  writeFileSync(bad, b);
+  const out = join(TMP, 'never.wdiff');
+  for (const extra of [[], ['--indexed']]) {
+    const s = walb('wdiff', 'merge', '--json', '--cmpr', 'zstd', ...extra, bad, '-o', out);
+    assert.is(s.status, 1, s.stdout + s.stderr);
+    // With --json the error is one JSON line on stderr.
+    const e = JSON.parse(s.stderr.trim().split('\n').pop()!) as { code: string; source: string; offset: string };
+    assert.is(e.code, 'ERR_WDIFF_CODEC', s.stderr);
+    assert.is(e.source, bad);
+    assert.is(e.offset, String(at));
+    assert.not.ok(existsSync(out), 'no output');
   }
 });
 
