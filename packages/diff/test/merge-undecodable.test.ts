@@ -1,8 +1,9 @@
 // A merge passes a whole record on as it is stored when it is already in the output's codec. Its
 // checksum covers the stored bytes only, so such a record must also decompress to its size before
 // it is passed on: a merged file may replace the inputs it came from, and an image no one can
-// read would only show at the next apply. For every codec (the vectors' files), into sorted and
-// indexed outputs, by the streaming merge and by the addon's: a located CodecError, no output.
+// read would only show at the next apply. For every codec (the vectors' files), sorted and
+// indexed inputs, into sorted and indexed outputs, by the streaming merge and by the addon's: a
+// located CodecError, no output. A file read back as this process's own (`ownFile`) is trusted.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
