@@ -6,11 +6,11 @@ import * as assert from 'uvu/assert';
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LogDevice, extractLogpacks, formatLdev, hasData, isDiscard, isPadding } from '@walbjs/log-format';
 import { CaptureDevice } from '../src/index.ts';
+import { freshDevice, nbdReplies, nbdRequest, nbdSession } from './nbd-client.ts';
 
 const C = suite('userspace capture device');
 const dir = mkdtempSync(join(tmpdir(), 'walbjs-capture-'));
@@ -19,13 +19,7 @@ const uri = (sock: string) => `nbd+unix:///?socket=${sock}`;
 const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 /** Files for a device; `pbs` undefined takes formatLdev's default for a file (4 KiB). */
-async function fresh(name: string, ldevBytes = 64 << 20, ddevBytes = 32 << 20, pbs?: number) {
-  const l = join(dir, `${name}.ldev`), d = join(dir, `${name}.ddev`);
-  writeFileSync(l, ''); truncateSync(l, ldevBytes);
-  writeFileSync(d, ''); truncateSync(d, ddevBytes);
-  await formatLdev(l, d, { pbs });
-  return { l, d, sock: join(dir, `${name}.sock`) };
-}
+const fresh = (name: string, ldevBytes?: number, ddevBytes?: number, pbs?: number) => freshDevice(dir, name, ldevBytes, ddevBytes, pbs);
 
 /** Replay the device's log, in order, onto `image` (discards as zeros, as the device applies them). */
 async function replay(ldev: string, image: Buffer): Promise<number> {
@@ -300,63 +294,6 @@ const peakRss = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/s
 /** Start a new peak from the current resident set (clear_refs 5), so earlier tests' peaks do not hide growth. */
 const resetPeak = () => writeFileSync('/proc/self/clear_refs', '5');
 
-/** An NBD request header (simple, no payload). */
-function nbdRequest(type: number, handle: number, offset: number, length: number): Buffer {
-  const r = Buffer.alloc(28);
-  r.writeUInt32BE(0x25609513, 0);
-  r.writeUInt16BE(type, 6);
-  r.writeBigUInt64BE(BigInt(handle), 8);
-  r.writeBigUInt64BE(BigInt(offset), 16);
-  r.writeUInt32BE(length, 24);
-  return r;
-}
-
-/**
- * A minimal NBD client: handshake (fixed newstyle, EXPORT_NAME), send `requests` at once, read
- * nothing for `pauseMs`, then read until `expect` bytes of replies came. Resolves to the first
- * `keep` bytes of them (by default a simple reply header).
- */
-function nbdSession(sock: string, requests: Buffer, expect: number, pauseMs = 0, keep = 16): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const c = connect(sock);
-    let head = Buffer.alloc(0);
-    let stage = 0;
-    let got = 0;
-    let first = Buffer.alloc(0);
-    c.on('error', reject);
-    c.on('data', (d: Buffer) => {
-      if (stage < 2) {
-        head = Buffer.concat([head, d]);
-        if (stage === 0 && head.length >= 18) {
-          // NBDMAGIC IHAVEOPT flags; ours: fixed newstyle, no zeroes; option EXPORT_NAME "".
-          head = head.subarray(18);
-          const hello = Buffer.alloc(20);
-          hello.writeUInt32BE(3, 0);
-          hello.write('IHAVEOPT', 4, 'latin1');
-          hello.writeUInt32BE(1, 12);
-          c.write(hello);
-          stage = 1;
-        }
-        if (stage === 1 && head.length >= 10) {
-          d = head.subarray(10);
-          stage = 2;
-          c.write(requests);
-          if (pauseMs > 0) { c.pause(); setTimeout(() => c.resume(), pauseMs); }
-        } else return;
-      }
-      if (first.length < keep) first = Buffer.concat([first, d.subarray(0, keep - first.length)]);
-      got += d.length;
-      if (got >= expect) { c.end(); resolve(first); }
-    });
-  });
-}
-
-/** Send `requests` (headers and payloads) on a new connection; resolves to the first `n` simple replies. */
-async function nbdReplies(sock: string, requests: Buffer, n: number): Promise<Array<{ error: number; handle: number }>> {
-  const all = await nbdSession(sock, requests, 16 * n, 0, 16 * n);
-  return Array.from({ length: n }, (_, i) => ({ error: all.readUInt32BE(16 * i + 4), handle: Number(all.readBigUInt64BE(16 * i + 8)) }));
-}
-
 C('a WRITE_ZEROES of 1 GiB in one request: done with no per-request allocation of its size; the range reads as zeros', async () => {
   const f = await fresh('zeroes', 64 << 20, 1 << 30);
   writeFileSync(f.d, Buffer.alloc(1 << 20, 0x5a), { flag: 'r+' });
@@ -408,7 +345,7 @@ C('pipelined reads of 32 MiB from a client that reads its replies late: memory s
     const reqs = Buffer.concat(Array.from({ length: n }, (_, i) => nbdRequest(0, i, 0, 32 << 20)));
     resetPeak();
     const before = peakRss();
-    const reply = await nbdSession(f.sock, reqs, n * (16 + (32 << 20)), 2000);
+    const reply = await nbdSession(f.sock, reqs, n * (16 + (32 << 20)), { pauseMs: 2000 });
     assert.is(reply.readUInt32BE(4), 0);
     // Replies used to gather until every buffered request was handled: 1.3 GB here.
     assert.ok(peakRss() - before < 400 << 20, `peak RSS grew by ${((peakRss() - before) / 2 ** 20).toFixed(0)} MiB`);

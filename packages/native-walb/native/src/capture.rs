@@ -127,6 +127,8 @@ struct State {
     apply_failed: bool,
     /// Holds the logger back (clear log): no new batch starts while positive.
     paused: u32,
+    /// A checkpoint is being made so the ring has room (see `Device::make_room`): no batch starts.
+    making_room: bool,
     /// Who waits, so a wake-up (a system call even when nobody waits) is made only when needed.
     logger_waits: bool,
     applier_waits: bool,
@@ -224,6 +226,10 @@ const DIRECT_MIN_BYTES: usize = 256 << 10;
 const MAX_BATCH_BYTES: usize = 32 << 20;
 /// Log writes in flight at once (threads writing batch images to the ring).
 const LOG_WRITERS: usize = 3;
+/// Bytes of the ring one batch spans at most (data, headers, padding). With at most
+/// [`LOG_WRITERS`] batches in flight, a crash can leave logs written out of order no further than
+/// `LOG_WRITERS` batches past the end that redo finds (see `Device::invalidate_stale`).
+const MAX_BATCH_SPAN_BYTES: u64 = 40 << 20;
 /// Bytes of logged data that may wait for the applier before the logger waits too (as the
 /// kernel driver's pending data limit, 32 MiB by default). A count of batches instead (4) let a
 /// short stall of the data device stall the log behind it: p99 latency of 4 KiB random writes
@@ -336,7 +342,7 @@ impl Device {
             super_block: Mutex::new(sb),
             state: Mutex::new(State {
                 lsids: Lsids::default(), overflow: false, frozen: false, closing: false, failed: None, log_broken: false,
-                queue: VecDeque::new(), logging: false, applying: VecDeque::new(), applying_bytes: 0, ring_next: 0, apply_busy: false, apply_failed: false, paused: 0,
+                queue: VecDeque::new(), logging: false, applying: VecDeque::new(), applying_bytes: 0, ring_next: 0, apply_busy: false, apply_failed: false, paused: 0, making_room: false,
                 logger_waits: false, applier_waits: false, others_wait: 0, applier_idle: true,
                 jobs: VecDeque::new(), write_q: VecDeque::new(), writers_wait: 0,
             }),
@@ -349,8 +355,14 @@ impl Device {
             bufs: BufPool::new(),
         };
         let end = dev.redo(written)?;
+        dev.invalidate_stale(end)?;
+        // As the kernel driver at start: overflowed when the ring holds less than the logs from
+        // oldest on, or the oldest logpack is not there any more (overwritten). Without it, a
+        // reopened device reported no overflow, and logs that were gone looked extractable.
+        let overflow = end - oldest > rb_size || (oldest < end && !dev.pack_at(oldest));
         {
             let mut st = dev.state.lock().unwrap();
+            st.overflow = overflow;
             st.lsids = Lsids { latest: end, completed: end, permanent: end, written: end, prev_written: written, oldest };
             st.ring_next = end;
         }
@@ -522,6 +534,73 @@ impl Device {
         Ok(lsid)
     }
 
+    /// Whether a valid logpack header sits at `lsid`.
+    fn pack_at(&self, lsid: u64) -> bool {
+        let mut h = vec![0u8; self.pbs as usize];
+        self.read_lsids(lsid, &mut h).is_ok() && self.valid_header(lsid, &h).is_some()
+    }
+
+    /// Zero the valid logpack headers past `end`, where redo stopped, within reach of the batches
+    /// that can be in flight at once. Batches are written concurrently, so a crash can leave a
+    /// later one on the disk and an earlier one not: its packs, valid at their own lsids, sit past
+    /// the end, never acknowledged. New logs start at the end, and once one of them happened to
+    /// end where such a pack starts, the next redo or extraction went on into it and replayed its
+    /// writes over acknowledged ones. Returns how many were zeroed.
+    fn invalidate_stale(&self, end: u64) -> JsResult<usize> {
+        let pbs = self.pbs as usize;
+        let reach = (LOG_WRITERS as u64 * MAX_BATCH_SPAN_BYTES / self.pbs).min(self.rb_size - 1);
+        let chunk = (1usize << 20) / pbs;
+        let mut buf = vec![0u8; chunk * pbs];
+        let mut stale = Vec::new();
+        let mut l = end;
+        while l < end + reach {
+            let n = (chunk as u64).min(end + reach - l) as usize;
+            let b = &mut buf[..n * pbs];
+            self.read_lsids(l, b).map_err(|e| io_err("open: read the ring past the end of the log", e))?;
+            for (i, h) in b.chunks_exact(pbs).enumerate() {
+                let at = l + i as u64;
+                // A header for this very lsid (those of earlier laps name their own).
+                if get16(h, 4) == SECTOR_TYPE_LOGPACK && get64(h, 8) == at && self.valid_header(at, h).is_some() { stale.push(at); }
+            }
+            l += n as u64;
+        }
+        for &at in &stale {
+            self.ldev.write_all_at(&self.zero_page[..pbs], self.ring_pos(at)).map_err(|e| io_err(&format!("open: invalidate the stale logpack at lsid {at}"), e))?;
+        }
+        if !stale.is_empty() { self.ldev.sync_data().map_err(|e| io_err("open: sync the log device", e))?; }
+        Ok(stale.len())
+    }
+
+    /// Make room in the ring for the logs that wait ([`Device::build`] stopped at the redo
+    /// region): everything logged so far reaches the data device, the log is made durable, and a
+    /// checkpoint moves written_lsid, where redo starts, to the end of the log. When it cannot
+    /// move (the data device failed), the device fails: logging more would overwrite logs the
+    /// next open must redo.
+    fn make_room(&self) {
+        let mut st = self.state.lock().unwrap();
+        while (!st.jobs.is_empty() || !st.applying.is_empty() || st.apply_busy) && st.failed.is_none() {
+            st = self.wait_progress(st);
+        }
+        let completed = st.lsids.completed;
+        drop(st);
+        let r = self.ldev.sync_data().map_err(|e| format!("sync the log device: {e}")).and_then(|()| {
+            { let mut st = self.state.lock().unwrap(); if st.lsids.permanent < completed { st.lsids.permanent = completed; } }
+            self.checkpoint().map_err(|e| e.message)
+        });
+        let mut st = self.state.lock().unwrap();
+        st.making_room = false;
+        let stuck = match r {
+            Err(e) => Some(e),
+            Ok(()) if st.lsids.prev_written < completed => Some(format!("written lsid {} stays behind the log's end {completed} (a data device write failed)", st.lsids.prev_written)),
+            Ok(()) => None,
+        };
+        if let Some(why) = stuck {
+            if st.failed.is_none() { st.failed = Some(format!("the log ring is full of logs the next open must redo: {why}")); }
+        }
+        if st.logger_waits && !st.queue.is_empty() { self.log_cv.notify_one(); }
+        self.wake_others(&st);
+    }
+
     /// Write written_lsid (after the data device is durable) and oldest_lsid to the super sector.
     pub fn checkpoint(&self) -> JsResult<()> {
         // Redo starts at written_lsid: never record one beyond what the log holds durably.
@@ -612,7 +691,7 @@ impl Device {
     /// The next batch when the log can take one now (one batch is built at a time): the queued
     /// operations from the front, up to [`MAX_BATCH_BYTES`] of data.
     fn take_batch(st: &mut State) -> Option<Vec<Pending>> {
-        if st.logging || st.queue.is_empty() || st.frozen || st.paused > 0 || st.applying_bytes >= MAX_APPLY_BYTES || st.jobs.len() >= LOG_WRITERS {
+        if st.logging || st.making_room || st.queue.is_empty() || st.frozen || st.paused > 0 || st.applying_bytes >= MAX_APPLY_BYTES || st.jobs.len() >= LOG_WRITERS {
             return None;
         }
         let mut bytes = 0usize;
@@ -637,10 +716,20 @@ impl Device {
             self.wake_others(&st);
             return;
         }
-        let (job, img) = self.build(batch);
+        let (job, img, rest, full) = self.build(batch);
         let mut st = self.state.lock().unwrap();
         st.lsids.latest = job.end;
         st.logging = false;
+        // What the batch left is logged next, before anything queued after it.
+        for p in rest.into_iter().rev() { st.queue.push_front(p); }
+        if full { st.making_room = true; }
+        // Under the same lock as `latest`: jobs stay in lsid order.
+        self.hand_on(st, job, img);
+        if full { self.make_room(); }
+    }
+
+    /// Hand a built batch on: to the log writers, or written here, then finish what is over.
+    fn hand_on<'a>(&'a self, mut st: std::sync::MutexGuard<'a, State>, job: Job, img: AlignedBuf) {
         let first = job.first;
         let job_end = job.end;
         let empty = job.first == job.end;
@@ -847,12 +936,25 @@ impl Device {
     /// Log a batch: its logpacks in one write (split only at the ring end), one sync if anything
     /// asked for durability. Requests refused here (overflow) carry their error to the applier,
     /// which answers everything in order.
-    fn build(&self, batch: Vec<Pending>) -> (Job, AlignedBuf) {
+    ///
+    /// A batch stops early, and what is left of it is returned to be logged next, where it would
+    /// span more than [`MAX_BATCH_SPAN_BYTES`] or reach into the redo region: the logs from the
+    /// checkpointed written lsid on, which the next open redoes from, are never overwritten (with
+    /// overwriting allowed, the ring wrapped past it, and a crash then lost acknowledged writes
+    /// that had not reached the data device). The flag says the batch stopped for the second
+    /// reason: a checkpoint must make room first.
+    fn build(&self, batch: Vec<Pending>) -> (Job, AlignedBuf, Vec<Pending>, bool) {
         let pbs = self.pbs;
         let salt = self.salt();
         let max_rec = ((pbs - 24) / 32) as usize;
         let (max_pack_pb, error_before_overflow) = { let s = self.settings.lock().unwrap(); (s.max_pack_pb.clamp(1, MAX_TOTAL_IO_PB), s.error_before_overflow) };
-        let (first, oldest) = { let st = self.state.lock().unwrap(); (st.lsids.latest, st.lsids.oldest) };
+        let (first, oldest, checkpointed) = { let st = self.state.lock().unwrap(); (st.lsids.latest, st.lsids.oldest, st.lsids.prev_written) };
+        // Refusing writes that would overflow keeps every pack within the ring from oldest, which
+        // the checkpointed written lsid never precedes: the redo region is safe then.
+        let room_end = if error_before_overflow { u64::MAX } else { checkpointed + self.rb_size };
+        let span_end = first + MAX_BATCH_SPAN_BYTES / pbs;
+        // Where and why the batch stopped early: the span (false) or the redo region (true).
+        let mut cut: Option<bool> = None;
         let mut lsid = first;
         let mut durable = false;
         // Each pack: its lsid, header, and where the data it carries go; the batch's log image is
@@ -862,7 +964,7 @@ impl Device {
         // The answer of each request, in order: Ok once logged, or the error it is refused with.
         let mut answers: Vec<(Done, Option<Arc<dyn ReplySink>>, Result<(), i32>)> = Vec::new();
         let mut rest = batch.into_iter().peekable();
-        while rest.peek().is_some() {
+        while rest.peek().is_some() && cut.is_none() {
             // One logpack.
             let mut header = vec![0u8; pbs as usize];
             // (request index, or usize::MAX for padding; PB offset in the pack's data; PBs).
@@ -874,12 +976,15 @@ impl Device {
             while let Some(p) = rest.peek() {
                 let need_pb = match &p.op { Op::Write { data, .. } => (data.len() as u64).div_ceil(pbs), _ => 0 };
                 if n >= max_rec || (n > 0 && total + need_pb > max_pack_pb) { break; }
+                // A data run may not cross the ring end: it is padded up to it first.
+                let at = (lsid + 1 + total) % self.rb_size;
+                let pad = if matches!(p.op, Op::Write { .. }) && at + need_pb > self.rb_size { self.rb_size - at } else { 0 };
+                let end = lsid + 1 + total + pad + need_pb;
+                if end > span_end { cut = Some(false); break; }
+                if end > room_end { cut = Some(true); break; }
                 if let Op::Write { .. } = p.op {
-                    // A data run may not cross the ring end: pad up to it first.
-                    let at = (lsid + 1 + total) % self.rb_size;
-                    if at + need_pb > self.rb_size {
+                    if pad > 0 {
                         if padded || n + 1 >= max_rec { break; }
-                        let pad = self.rb_size - at;
                         if total + pad + need_pb > MAX_TOTAL_IO_PB { break; }
                         let o = 24 + 32 * n;
                         put32(&mut header, o + 4, FLAG_EXIST | FLAG_PADDING);
@@ -897,6 +1002,8 @@ impl Device {
                 let o = 24 + 32 * n;
                 let item = |apply, zero| (Item { apply, zero }, p.done, p.sink);
                 match p.op {
+                    // No record of size 0 (invalid in the format: readers stop at it).
+                    Op::Write { data: d, fua, .. } if d.len() == 0 => { durable |= fua; members.push(item(None, None)); }
                     Op::Write { lb, data: d, fua } => {
                         put32(&mut header, o, checksum(&d, salt));
                         put32(&mut header, o + 4, FLAG_EXIST);
@@ -965,7 +1072,7 @@ impl Device {
             }
         }
         // Nothing is answered before its log is written; on a failure every request of the batch gets EIO.
-        (Job { first, end: lsid, durable, answers, items, status: JobStatus::Writing }, img)
+        (Job { first, end: lsid, durable, answers, items, status: JobStatus::Writing }, img, rest.collect(), cut == Some(true))
     }
 
     /// Collect the jobs at the front whose writes are over, in log order: `completed` advances

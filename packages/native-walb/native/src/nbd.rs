@@ -173,6 +173,9 @@ fn handshake(c: &mut dyn Conn, dev: &Device) -> io::Result<Option<bool>> {
     hello.extend_from_slice(&(FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES).to_be_bytes());
     c.write_all(&hello)?;
     let cflags = read_u32(c)?;
+    // Flags this server did not offer: the client speaks something else, and the protocol says
+    // to close.
+    if cflags & !((FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES) as u32) != 0 { return Ok(None); }
     let no_zeroes = cflags & FLAG_NO_ZEROES as u32 != 0;
     let mut structured = false;
     loop {
@@ -295,6 +298,12 @@ fn read_reply(out: &Replies, structured: bool, handle: u64, offset: u64, res: Re
     b.extend_from_slice(&STRUCTURED_REPLY_MAGIC.to_be_bytes());
     b.extend_from_slice(&1u16.to_be_bytes()); // DONE
     match res {
+        // An OFFSET_DATA chunk carries at least one byte: an empty read is answered with NONE.
+        Ok(d) if d.is_empty() => {
+            b.extend_from_slice(&0u16.to_be_bytes()); // NONE
+            b.extend_from_slice(&handle.to_be_bytes());
+            b.extend_from_slice(&0u32.to_be_bytes());
+        }
         Ok(d) => {
             b.extend_from_slice(&1u16.to_be_bytes()); // OFFSET_DATA
             b.extend_from_slice(&handle.to_be_bytes());
@@ -442,10 +451,17 @@ fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
                     simple_reply(&out, handle, if in_range { EINVAL } else { ENOSPC }, None);
                     continue;
                 }
+                // A zero-length write changes nothing: a log record of size 0 is invalid in the
+                // WalB format (readers stop at it, and every later log would be lost to them).
+                // With FUA it still asks for what came before to be durable.
+                if length == 0 {
+                    if fua { queue_request(&mut pending, &out, handle, vec![Op::Flush], 0); } else { simple_reply(&out, handle, 0, None); }
+                    continue;
+                }
                 // Each piece of the log is read into a buffer of its own from the pool, and handed
                 // to the log as soon as it is in: a large write is logged while the rest of it is
                 // still arriving.
-                let pieces = (length as usize).div_ceil(dev.piece).max(1);
+                let pieces = (length as usize).div_ceil(dev.piece);
                 let mut dones = request_dones(&mut pending, &out, handle, pieces, length as usize);
                 let mut pos = 0usize;
                 let mut lost = false;
