@@ -407,12 +407,20 @@ impl Device {
             }
         }).map_err(|e| io_err("spawn the flusher", e))?;
         let d3 = Arc::downgrade(&dev);
-        thread::Builder::new().name("walb-checkpoint".into()).spawn(move || loop {
-            let ms = match d3.upgrade() { Some(d) => d.settings.lock().unwrap().checkpoint_ms, None => return };
-            thread::sleep(Duration::from_millis(ms.max(100)));
-            match d3.upgrade() {
-                Some(d) => { if d.state.lock().unwrap().closing { return; } let _ = d.checkpoint(); }
-                None => return,
+        thread::Builder::new().name("walb-checkpoint".into()).spawn(move || {
+            let mut last = std::time::Instant::now();
+            loop {
+                thread::sleep(FLUSH_INTERVAL);
+                let Some(d) = d3.upgrade() else { return };
+                let ms = d.settings.lock().unwrap().checkpoint_ms.max(100);
+                let (closing, since) = { let st = d.state.lock().unwrap(); (st.closing, st.lsids.latest.saturating_sub(st.lsids.prev_written)) };
+                if closing { return; }
+                // Besides the interval, once half the ring was written since the last checkpoint:
+                // then the logger seldom has to stop for one (see `Device::make_room`).
+                if since > d.rb_size / 2 || last.elapsed() >= Duration::from_millis(ms) {
+                    let _ = d.checkpoint();
+                    last = std::time::Instant::now();
+                }
             }
         }).map_err(|e| io_err("spawn the checkpointer", e))?;
         Ok(dev)
