@@ -1,7 +1,7 @@
 // An interrupted command (SIGINT, SIGTERM) leaves no partial output behind and exits 128 + the
 // signal number: both ways outputs are written (a path handed to the SDK, a sink the CLI writes).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +62,31 @@ test('wlog gen (written through a sink) interrupted: exit 143 for SIGTERM, no ou
   assert.ok(r.sent, 'the generation ended before it could be interrupted');
   assert.is(r.code, 143);
   assert.equal(outputsOf(out), [], 'the partial output is still there');
+});
+
+test('an interrupt after the new output replaced the old one leaves the new one (it removed both)', async () => {
+  const out = tmp('replaced.wdiff');
+  const script = tmp('replace-then-interrupt.mts');
+  // The SDK has renamed the complete file over `out` and is still syncing its folder when SIGINT
+  // comes: writeOutput's cleanup saw a file written since the start and removed it.
+  writeFileSync(out, 'OLD');
+  writeFileSync(script, [
+    `import { renameSync, writeFileSync } from 'node:fs';`,
+    `import { writeOutput } from ${JSON.stringify(join(here, '../src/commands/wdiff/common.ts'))};`,
+    `import { resolveIo } from ${JSON.stringify(join(here, '../src/util/io.ts'))};`,
+    `await writeOutput(resolveIo(), ${JSON.stringify(out)}, { label: 'x', json: true }, async (sink) => {`,
+    `  writeFileSync(sink + '.tmp', 'NEW'); renameSync(sink + '.tmp', sink);`,
+    `  process.kill(process.pid, 'SIGINT');`,
+    `  await new Promise((r) => setTimeout(r, 2000));`,
+    `});`,
+  ].join('\n'));
+  const code = await new Promise<number | null>((res, rej) => {
+    const c = spawn(process.execPath, ['--conditions=walb-source', '--import', 'tsx', script], { cwd: ROOT, stdio: 'ignore' });
+    c.on('error', rej);
+    c.on('close', res);
+  });
+  assert.is(code, 130);
+  assert.is(readFileSync(out, 'utf8'), 'NEW');
 });
 
 test.run();

@@ -7,8 +7,7 @@
  *
  * @module
  */
-import { rmSync, statSync } from 'node:fs';
-import { open, rm, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import type { CompressOpt } from '@walbjs/diff';
 import { UsageError } from '../../util/errors.ts';
@@ -17,7 +16,7 @@ import { writeTo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
 import { parseSize } from '../../util/parse.ts';
 import { armInterrupt } from '../../util/interrupt.ts';
-import { openOutput, writeThrough, writtenSince } from '../../util/output.ts';
+import { openOutput, writeThrough } from '../../util/output.ts';
 import { startProgress, type ProgressOptions } from '../../util/progress.ts';
 import type { ByteSink } from '@walbjs/log-format';
 
@@ -179,10 +178,13 @@ export async function writeOutput<T>(
   if (out !== '-') {
     // A file goes to the SDK by its path: it then writes with large positional writes, several in
     // flight, rather than chunk by chunk through a callback.
-    const before = await stat(out).catch(() => undefined);
-    // Remove the partial output (after a failure or an interruption), but not a file the run never
-    // touched, nor anything but a regular file.
-    const disarm = armInterrupt(() => { if (writtenSince(before, statSync(out, { throwIfNoEntry: false }))) rmSync(out, { force: true }); });
+    // Nothing here removes `out`: the SDK writes a regular file under a temporary name, renames it
+    // over `out` once whole and removes the temporary file when the run fails or the process exits
+    // first, so `out` keeps what it had until then (anything else is written in place). Removing
+    // `out` after a failure or an interruption lost both files when it came after the rename (an
+    // interrupt during the final sync). The handler makes an interrupt exit through
+    // `process.exit`, whose exit hooks remove the temporary file.
+    const disarm = armInterrupt(() => {});
     try {
       const result = await run(out, (n) => progress.update(n));
       if (final) progress.finish(final(result));
@@ -194,9 +196,6 @@ export async function writeOutput<T>(
         try { await fh.datasync(); } finally { await fh.close(); }
       }
       return { result, bytes: st.size, isStdout: false };
-    } catch (e) {
-      if (writtenSince(before, await stat(out).catch(() => undefined))) await rm(out, { force: true }).catch(() => {});
-      throw e;
     } finally {
       disarm();
       progress.stop();
