@@ -4,7 +4,7 @@
 // grouped per process and independent processes run in parallel.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -540,6 +540,28 @@ test('usage errors exit 2', async () => {
   assert.match(cases[2].err, /invalid --cmpr "zip"/);
   assert.match(cases[5].err, /is also an input/);
   for (const n of [1, 2, 3]) assert.not.ok(existsSync(tmp(`never-${n}.wdiff`)));
+});
+
+test('an output that is another name (a hard link) for an input is refused, the input untouched', async () => {
+  const base = image('linked-base.img', 1 << 20);
+  writeFileSync(base, Buffer.alloc(1 << 20, 0x5c));
+  const link = tmp('linked-out.img');
+  linkSync(base, link);
+  const w = tmp('linked.wdiff');
+  copyFileSync(vec('w-chain-0.wdiff'), w);
+  const w2 = tmp('linked-2.wdiff');
+  linkSync(w, w2);
+  const cases = await Promise.all([
+    walb('wdiff', 'virt-cat', base, vec('w-chain-0.wdiff'), '-o', link),
+    walb('wdiff', 'merge', w, '-o', w2),
+    walb('wdiff', 'apply', w, w2),
+  ]);
+  for (const r of cases) {
+    assert.is(r.code, 2, `exit ${r.code}, stderr ${r.err}`);
+    assert.match(r.err, /same file as the input/);
+  }
+  assert.ok(readFileSync(base).every((b) => b === 0x5c), 'the base was not written');
+  assert.equal(readFileSync(w), readFileSync(vec('w-chain-0.wdiff')));
 });
 
 test('--help exits 0 for every wdiff command', async () => {

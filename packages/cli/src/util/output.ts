@@ -5,7 +5,7 @@
  * @module
  */
 import { rmSync, statSync, type Stats } from 'node:fs';
-import { open, realpath, rm, type FileHandle } from 'node:fs/promises';
+import { open, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { locateIoError } from '@walbjs/log-format';
 import { UsageError } from './errors.ts';
@@ -139,8 +139,16 @@ async function canonical(p: string): Promise<string> {
 export async function checkOutputNotInput(out: string, inputs: readonly string[], what = 'output'): Promise<void> {
   if (out === '-') return;
   const o = await canonical(out);
+  // A second name for the same file (a hard link, another node of a block device) resolves to a
+  // path of its own: the device and inode (or device number) say it is one. Two character devices (/dev/null, /dev/zero) are not compared by
+  // inode: reading one while writing the other, or /dev/null twice, truncates nothing.
+  const os = await stat(out).catch(() => undefined);
   for (const i of inputs) {
-    if (i !== '-' && (await canonical(i)) === o) throw new UsageError(`${what} ${out} is also an input`);
+    if (i === '-') continue;
+    if ((await canonical(i)) === o) throw new UsageError(`${what} ${out} is also an input`);
+    const is = os && !os.isCharacterDevice() && !os.isFIFO() ? await stat(i).catch(() => undefined) : undefined;
+    const same = is && ((is.dev === os!.dev && is.ino === os!.ino) || (is.isBlockDevice() && os!.isBlockDevice() && is.rdev === os!.rdev));
+    if (same) throw new UsageError(`${what} ${out} is the same file as the input ${i} (another name for it)`);
   }
 }
 
