@@ -176,6 +176,53 @@ C('consecutive files convert as one log; a gap or another uuid is refused', asyn
   await rejects(() => convertWlogs([a, other], join(t.dir, 'bad.wdiff')), /uuid/);
 });
 
+C('wlogs back to back in one file or one stream convert as the separate files do (only the first was read); what follows must be the next wlog', async () => {
+  const a = join(t.dir, 'b0.wlog'), b = join(t.dir, 'b1.wlog'), c = join(t.dir, 'b2.wlog');
+  const uuid = new Uint8Array(16).fill(9);
+  const ra = await writeGeneratedWlog(a, { seed: 15, uuid, salt: 1, totalBytes: 2 << 20, deviceBytes: 4 << 20 });
+  const rb = await writeGeneratedWlog(b, { seed: 16, uuid, salt: 2, pbs: 512, beginLsid: ra.endLsid, totalBytes: 1 << 20, deviceBytes: 4 << 20 });
+  await writeGeneratedWlog(c, { seed: 17, uuid, salt: 3, beginLsid: rb.endLsid, totalBytes: 1 << 20, deviceBytes: 4 << 20 });
+  const joined = join(t.dir, 'b012.wlog');
+  writeFileSync(joined, Buffer.concat([a, b, c].map((p) => readFileSync(p))));
+  for (const indexed of [false, true]) {
+    const ref = join(t.dir, `back-${indexed}.ref.wdiff`);
+    const r0 = await convertWlogs([a, b, c], ref, { indexed });
+    assert.is(r0.endLsid, (await convertWlogs([c], join(t.dir, 'b2.wdiff'))).endLsid);
+    // One file holding the three, and the same bytes as a stream (stdin), and two files of which
+    // the second holds two.
+    const f = join(t.dir, `back-${indexed}.file.wdiff`), g = join(t.dir, `back-${indexed}.stream.wdiff`), h = join(t.dir, `back-${indexed}.two.wdiff`);
+    const bc = join(t.dir, 'b12.wlog');
+    writeFileSync(bc, Buffer.concat([b, c].map((p) => readFileSync(p))));
+    const rs = [await convertWlogs([joined], f, { indexed }), await convertWlogs([readFileSync(joined)], g, { indexed }), await convertWlogs([a, bc], h, { indexed })];
+    for (const r of rs) assert.equal([r.uuid, r.beginLsid, r.endLsid], [r0.uuid, r0.beginLsid, r0.endLsid]);
+    for (const out of [f, g, h]) {
+      if (indexed) assert.equal(await contentOf(out), await contentOf(ref), `${out}: another diff`);
+      else assert.ok(readFileSync(out).equals(readFileSync(ref)), `${out}: other bytes`);
+    }
+  }
+  // What follows an end marker must be a wlog that continues the one before, at its offset.
+  const size = statSync(a).size;
+  const cases: Array<[Buffer, RegExp]> = [
+    [Buffer.concat([readFileSync(a), Buffer.alloc(4096)]), /sector type/],
+    [Buffer.concat([readFileSync(a), readFileSync(a)]), /wlog begins at lsid 0, the previous one ended at/],
+    [Buffer.concat([readFileSync(a), readFileSync(b).subarray(0, 100)]), /needed 4096 bytes/],
+  ];
+  for (const [bytes, re] of cases) {
+    const bad = join(t.dir, 'back-bad.wlog');
+    writeFileSync(bad, bytes);
+    for (const src of [bad, bytes]) {
+      try {
+        await convertWlogs([src], join(t.dir, 'back-bad.wdiff'));
+        assert.unreachable('converted');
+      } catch (e) {
+        assert.match((e as Error).message, re);
+        assert.is((e as WalbFormatError).offset, size, `${(e as Error).message}`);
+      }
+      assert.not.ok(existsSync(join(t.dir, 'back-bad.wdiff')));
+    }
+  }
+});
+
 C('a pipe given by its path is read as a stream, not at offsets: the same bytes as the file', async () => {
   const w = join(t.dir, 'piped.wlog');
   await writeGeneratedWlog(w, { seed: 77, pbs: 4096, totalBytes: 2 << 20, deviceBytes: 8 << 20 });

@@ -49,36 +49,43 @@ export interface WlogStreamInfo {
 export async function* wlogIos(wlogs: ByteSource[], info: Partial<WlogStreamInfo> = {}): AsyncGenerator<DiffIo> {
   let expect: bigint | undefined;
   for (const src of wlogs) {
-    const r = await WlogReader.open(src);
-    const h: WlogHeader = r.header;
-    if (expect === undefined) {
-      info.uuid = h.uuid;
-      info.beginLsid = h.beginLsid;
-    } else {
-      if (uuidToHex(h.uuid) !== uuidToHex(info.uuid!)) {
+    const source = typeof src === 'string' ? src : undefined;
+    // One input may hold several wlogs back to back (`cat a.wlog b.wlog |`), as the original's
+    // wlog-to-wdiff reads them: each one after the first must continue the one before.
+    for (let r: WlogReader | null = await WlogReader.open(src, { chained: true }); r; r = await r.following()) {
+      try {
+        const h: WlogHeader = r.header;
+        if (expect === undefined) {
+          info.uuid = h.uuid;
+          info.beginLsid = h.beginLsid;
+        } else {
+          if (uuidToHex(h.uuid) !== uuidToHex(info.uuid!)) {
+            throw new ValueOutOfRangeError('uuid', uuidToHex(h.uuid), `differs from the first wlog's ${uuidToHex(info.uuid!)}`, { source, offset: r.headerOffset });
+          }
+          if (h.beginLsid !== expect) {
+            throw new LsidSequenceError(`wlog begins at lsid ${h.beginLsid}, the previous one ended at ${expect}`, { source, offset: r.headerOffset });
+          }
+        }
+        for await (const p of r) {
+          let k = 0;
+          for (const rec of p.header.records) {
+            const io = hasData(rec) ? p.ios[k++] : undefined;
+            if (isPadding(rec)) continue;
+            const addr = Number(rec.offset);
+            if (!Number.isSafeInteger(addr + rec.ioSize)) throw new ValueOutOfRangeError('offset', rec.offset, 'exceeds 2^53 LB', { source, offset: p.offset });
+            if (isDiscard(rec)) { yield { addr, blocks: rec.ioSize, kind: 'discard' }; continue; }
+            const bytes = io!.subarray(0, rec.ioSize * LOGICAL_BLOCK_SIZE);
+            if (isAllZero(bytes)) { yield { addr, blocks: rec.ioSize, kind: 'allzero' }; continue; }
+            yield normalIo(addr, bytes);
+          }
+        }
+      } catch (e) {
         await r.close();
-        throw new ValueOutOfRangeError('uuid', uuidToHex(h.uuid), `differs from the first wlog's ${uuidToHex(info.uuid!)}`, { source: typeof src === 'string' ? src : undefined });
+        throw e;
       }
-      if (h.beginLsid !== expect) {
-        await r.close();
-        throw new LsidSequenceError(`wlog begins at lsid ${h.beginLsid}, the previous one ended at ${expect}`, { source: typeof src === 'string' ? src : undefined });
-      }
+      expect = r.endLsid;
+      info.endLsid = r.endLsid;
     }
-    for await (const p of r) {
-      let k = 0;
-      for (const rec of p.header.records) {
-        const io = hasData(rec) ? p.ios[k++] : undefined;
-        if (isPadding(rec)) continue;
-        const addr = Number(rec.offset);
-        if (!Number.isSafeInteger(addr + rec.ioSize)) throw new ValueOutOfRangeError('offset', rec.offset, 'exceeds 2^53 LB', { source: typeof src === 'string' ? src : undefined });
-        if (isDiscard(rec)) { yield { addr, blocks: rec.ioSize, kind: 'discard' }; continue; }
-        const bytes = io!.subarray(0, rec.ioSize * LOGICAL_BLOCK_SIZE);
-        if (isAllZero(bytes)) { yield { addr, blocks: rec.ioSize, kind: 'allzero' }; continue; }
-        yield normalIo(addr, bytes);
-      }
-    }
-    expect = r.endLsid;
-    info.endLsid = r.endLsid;
   }
 }
 

@@ -73,6 +73,12 @@ export interface WlogScanInfo {
   ios: number;
 }
 
+/** Where the walk of one wlog ended: the lsid after its last pack, and the file offset just past its end marker (where another wlog may begin). */
+export interface WlogWalkEnd {
+  lsid: bigint;
+  end: number;
+}
+
 /**
  * Decode the logpack header at `buf[off]`, expected at `lsid`; its errors name byte `offset` of
  * `source`.

@@ -19,7 +19,7 @@ import {
 import { ValueOutOfRangeError } from '../errors.ts';
 import { isAllZero } from './zero.ts';
 import { preadFull } from './pread.ts';
-import { SCAN_ALLZERO, SCAN_NORMAL, decodePackAt, ioAddress, setDiscard, type ScanIo, type WlogScanHooks, type WlogScanInfo } from './scan-io.ts';
+import { SCAN_ALLZERO, SCAN_NORMAL, decodePackAt, ioAddress, setDiscard, type ScanIo, type WlogScanHooks, type WlogScanInfo, type WlogWalkEnd } from './scan-io.ts';
 import { WALK_HEADERS_ONLY, WALK_SUMS_ONLY, logChunkScanFor, walkWlogFile, walkWlogHeaders } from './wlog-walk.ts';
 
 /** Bytes per read. */
@@ -115,9 +115,9 @@ export interface WlogScanOptions {
 }
 
 /**
- * Read consecutive wlog files (each must have the first one's uuid and begin where the previous
- * one ended), handing each IO to `hooks.io`. Padding is skipped. The files stay open in the result
- * for a second pass.
+ * Read consecutive wlog files, each holding one wlog or several back to back (every wlog must have
+ * the first one's uuid and begin where the previous one ended), handing each IO to `hooks.io`.
+ * Padding is skipped. The files stay open in the result for a second pass.
  *
  * @throws log-format's typed errors on corrupt or truncated logs, `LsidSequenceError` when a wlog
  *   does not continue the previous one; {@link ValueOutOfRangeError} on a uuid change or an
@@ -134,33 +134,43 @@ export async function scanWlogFiles(paths: string[], hooks: WlogScanHooks, opts:
       const path = paths[fi];
       const fh = await openInput(path);
       info.files.push(fh);
-      const hb = Buffer.alloc(WALBLOG_HEADER_SIZE);
-      const hn = await readFull(fh, hb, 0);
-      if (hn === 0) throw new LogTruncatedError('empty input: no wlog header', { offset: 0, source: path });
-      if (hn < WALBLOG_HEADER_SIZE) throw new LogTruncatedError(`wlog header: needed ${WALBLOG_HEADER_SIZE} bytes, input ended after ${hn}`, { offset: 0, source: path });
-      let h: WlogHeader;
-      try {
-        h = decodeWlogHeader(hb, 0, { source: path });
-      } catch (e) {
-        if (e instanceof WalbFormatError) e.locate({ source: path });
-        throw e;
-      }
-      if (fi === 0) {
-        info.uuid = h.uuid;
-        info.beginLsid = h.beginLsid;
-        info.endLsid = h.beginLsid;
-        await hooks.begin?.(h);
-      } else {
-        if (uuidToHex(h.uuid) !== uuidToHex(info.uuid)) {
-          throw new ValueOutOfRangeError('uuid', uuidToHex(h.uuid), `differs from the first wlog's ${uuidToHex(info.uuid)}`, { source: path });
+      // A file may hold several wlogs back to back (`cat a.wlog b.wlog > ab.wlog`), as the
+      // original's wlog-to-wdiff reads them: each one after the first must continue the one before.
+      // A block device holds one: what follows its end marker is whatever the device held before.
+      const single = (await fh.stat()).isBlockDevice();
+      for (let at = 0; ;) {
+        const hb = Buffer.alloc(WALBLOG_HEADER_SIZE);
+        const hn = await readFull(fh, hb, at);
+        if (hn === 0 && at > 0) break;
+        if (hn === 0) throw new LogTruncatedError('empty input: no wlog header', { offset: 0, source: path });
+        if (hn < WALBLOG_HEADER_SIZE) throw new LogTruncatedError(`wlog header: needed ${WALBLOG_HEADER_SIZE} bytes, input ended after ${hn}`, { offset: at, source: path });
+        let h: WlogHeader;
+        try {
+          h = decodeWlogHeader(hb, 0, { source: path, offset: at });
+        } catch (e) {
+          if (e instanceof WalbFormatError) e.locate({ source: path });
+          throw e;
         }
-        if (h.beginLsid !== info.endLsid) {
-          throw new LsidSequenceError(`wlog begins at lsid ${h.beginLsid}, the previous one ended at ${info.endLsid}`, { source: path });
+        if (fi === 0 && at === 0) {
+          info.uuid = h.uuid;
+          info.beginLsid = h.beginLsid;
+          info.endLsid = h.beginLsid;
+          await hooks.begin?.(h);
+        } else {
+          if (uuidToHex(h.uuid) !== uuidToHex(info.uuid)) {
+            throw new ValueOutOfRangeError('uuid', uuidToHex(h.uuid), `differs from the first wlog's ${uuidToHex(info.uuid)}`, { source: path, offset: at });
+          }
+          if (h.beginLsid !== info.endLsid) {
+            throw new LsidSequenceError(`wlog begins at lsid ${h.beginLsid}, the previous one ended at ${info.endLsid}`, { source: path, offset: at });
+          }
         }
+        const ended = walk
+          ? (codec === WALK_HEADERS_ONLY ? await walkWlogHeaders(walk, fh, fi, path, h, io, hooks, info, at) : await walkWlogFile(walk, codec!, fh, fi, path, h, io, hooks, info, at))
+          : await scanOne(fh, fi, path, h, pool, io, hooks, info, opts.store === 'headers', at);
+        info.endLsid = ended.lsid;
+        at = ended.end;
+        if (single) break;
       }
-      info.endLsid = walk
-        ? (codec === WALK_HEADERS_ONLY ? await walkWlogHeaders(walk, fh, fi, path, h, io, hooks, info) : await walkWlogFile(walk, codec!, fh, fi, path, h, io, hooks, info))
-        : await scanOne(fh, fi, path, h, pool, io, hooks, info, opts.store === 'headers');
     }
   } catch (e) {
     await closeScanFiles(info);
@@ -169,15 +179,17 @@ export async function scanWlogFiles(paths: string[], hooks: WlogScanHooks, opts:
   return info;
 }
 
-async function scanOne(fh: FileHandle, fi: number, path: string, h: WlogHeader, pool: Pool, io: ScanIo, hooks: WlogScanHooks, info: WlogScanInfo, headersOnly: boolean): Promise<bigint> {
+async function scanOne(fh: FileHandle, fi: number, path: string, h: WlogHeader, pool: Pool, io: ScanIo, hooks: WlogScanHooks, info: WlogScanInfo, headersOnly: boolean, from: number): Promise<WlogWalkEnd> {
   const pbs = h.physicalBs;
   const salt = h.logChecksumSalt;
-  const chunks = new FileChunks(fh, pool, WALBLOG_HEADER_SIZE);
+  const chunks = new FileChunks(fh, pool, from + WALBLOG_HEADER_SIZE);
   let buf: Buffer = Buffer.alloc(0);
   let len = 0;
   let pos = 0;
   /** File offset of buf[0]. */
-  let base = WALBLOG_HEADER_SIZE;
+  let base = from + WALBLOG_HEADER_SIZE;
+  /** Offset just past the end marker. */
+  let end = 0;
   let ended = false;
   let lsid = h.beginLsid;
 
@@ -237,7 +249,7 @@ async function scanOne(fh: FileHandle, fi: number, path: string, h: WlogHeader, 
       const block = await take(pbs, 'logpack header');
       if (block === null) throw new LogTruncatedError('input ended without the end marker', loc);
       const header = decodePackAt(block, 0, pbs, salt, lsid, offset, path);
-      if (isEndMarker(header)) break;
+      if (isEndMarker(header)) { end = offset + pbs; break; }
       for (const rec of header.records) {
         const flags = rec.flags;
         if ((flags & 4) !== 0) {
@@ -282,5 +294,5 @@ async function scanOne(fh: FileHandle, fi: number, path: string, h: WlogHeader, 
       await hooks.chunkDone(() => pool.give(b));
     }
   }
-  return lsid;
+  return { lsid, end };
 }

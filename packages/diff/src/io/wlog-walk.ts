@@ -21,7 +21,7 @@ import {
 } from '@walbjs/log-format';
 import { CompressionType } from '../compression.ts';
 import { ValueOutOfRangeError } from '../errors.ts';
-import { SCAN_ALLZERO, SCAN_DISCARD, SCAN_NORMAL, decodePackAt, ioAddress, setDiscard, type ScanIo, type WlogScanHooks, type WlogScanInfo } from './scan-io.ts';
+import { SCAN_ALLZERO, SCAN_DISCARD, SCAN_NORMAL, decodePackAt, ioAddress, setDiscard, type ScanIo, type WlogScanHooks, type WlogScanInfo, type WlogWalkEnd } from './scan-io.ts';
 
 /**
  * Walk up to `buf.length` bytes of a wlog (the native addon's `scanLogChunk`; see its
@@ -90,9 +90,10 @@ interface Slot {
 
 /**
  * Walk one wlog file (its header `h` read) from its first logpack to its end marker, handing each
- * IO to `hooks.io` with its stored form under `codec`; returns the lsid after the last pack.
+ * IO to `hooks.io` with its stored form under `codec`; returns where it ended (the wlog's header
+ * at byte `from`).
  */
-export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: FileHandle, fi: number, path: string, h: WlogHeader, io: ScanIo, hooks: WlogScanHooks, info: WlogScanInfo): Promise<bigint> {
+export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: FileHandle, fi: number, path: string, h: WlogHeader, io: ScanIo, hooks: WlogScanHooks, info: WlogScanInfo, from = 0): Promise<WlogWalkEnd> {
   const pbs = h.physicalBs;
   const salt = h.logChecksumSalt;
   const hdr = Buffer.alloc(pbs);
@@ -144,7 +145,7 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
     header = undefined;
   };
 
-  let pos = WALBLOG_HEADER_SIZE;
+  let pos = from + WALBLOG_HEADER_SIZE;
   let cur = slotOf(CHUNK);
   let curP: Promise<void> | undefined = start(cur, pos, AT_HEADER);
   let next: Slot | undefined;
@@ -208,13 +209,14 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
       // Records the walk passed after its last event.
       if (header) passTo(Math.min(nextRec, header.records.length));
       // Decide here where the walk could not, while its buffer is still ours.
-      let ended = false;
+      /** Offset just past the end marker, once reached. */
+      let ended = -1;
       let need = 0;
       if (!next) {
         if (stop === STOP_HEADER) {
           endPack();
           const hd = decodeAt(buf, consumed, end);
-          if (isEndMarker(hd)) ended = true;
+          if (isEndMarker(hd)) ended = end + pbs;
           // An empty pack: one block, the same lsid.
           else lsid = nextLogpackLsid(hd);
         } else if (read < cur.buf.byteLength) {
@@ -236,7 +238,7 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
       }
       const done = cur;
       await hooks.chunkDone(() => give(done));
-      if (ended) return lsid;
+      if (ended >= 0) return { lsid, end: ended };
       if (next) {
         pos = end;
         cur = next;
@@ -263,20 +265,20 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
 /**
  * Walk one wlog file (its header `h` read) reading its pack headers alone, handing each IO with
  * data (as normal, with neither `data` nor `stored`) and each discard to `hooks.io`, in log order;
- * returns the lsid after the last pack. For a first look at a log (where its IOs lie): the addon's
+ * returns where it ended (the wlog's header at byte `from`). For a first look at a log (where its IOs lie): the addon's
  * walk reads one block a pack and reports the records' places itself, and nothing is decoded here
  * but the blocks it stops at (the end marker, an empty pack). Nothing is checked beyond that: no
  * record checksum, no lsid. Where the walk stops short of the end marker at anything else (a block
  * that is not a logpack, the end of the file), this throws, and the look ends there: the pass that
  * reads the data finds what is wrong.
  */
-export async function walkWlogHeaders(walk: LogChunkScanFn, fh: FileHandle, fi: number, path: string, h: WlogHeader, io: ScanIo, hooks: WlogScanHooks, info: WlogScanInfo): Promise<bigint> {
+export async function walkWlogHeaders(walk: LogChunkScanFn, fh: FileHandle, fi: number, path: string, h: WlogHeader, io: ScanIo, hooks: WlogScanHooks, info: WlogScanInfo, from = 0): Promise<WlogWalkEnd> {
   const pbs = h.physicalBs;
   const hdr = Buffer.alloc(pbs);
   const state = new Float64Array(8);
   const out = new Uint32Array(EVENTS * EVENT_WORDS);
   let lsid = h.beginLsid;
-  let pos = WALBLOG_HEADER_SIZE;
+  let pos = from + WALBLOG_HEADER_SIZE;
   let rec = AT_HEADER;
   for (;;) {
     state[0] = fh.fd;
@@ -302,7 +304,7 @@ export async function walkWlogHeaders(walk: LogChunkScanFn, fh: FileHandle, fi: 
     }
     if (stop === STOP_HEADER) {
       const hd = decodeLogpackHeader(hdr, 0, pbs, h.logChecksumSalt, { loc: { offset: pos + consumed, source: path } });
-      if (isEndMarker(hd)) return lsid;
+      if (isEndMarker(hd)) return { lsid, end: pos + consumed + pbs };
       if (hd.nRecords !== 0) throw new Error(`wlog headers: a pack the walk does not take at offset ${pos + consumed} of ${path}`);
       // An empty pack: one block, and on at the next.
       lsid = nextLogpackLsid(hd);

@@ -36,6 +36,11 @@ export interface ReadWlogOptions {
   strict?: boolean;
   /** Name of the input for error messages (a path is named automatically). */
   source?: string;
+  /**
+   * Wlogs back to back in one input, as the original's `wlog-to-wdiff` reads them: the input stays
+   * open after the end marker, for {@link WlogReader.following} (default false: it is closed there).
+   */
+  chained?: boolean;
 }
 
 /**
@@ -52,16 +57,21 @@ export interface ReadWlogOptions {
 export class WlogReader implements AsyncIterable<WlogPack> {
   /** The file header. */
   readonly header: WlogHeader;
+  /** Byte offset of the header in the input (0 but for the later wlogs of a chained input). */
+  readonly headerOffset: number;
   /** lsid of the next pack: after the last pack read, the log's real end. */
   endLsid: bigint;
   /** Whether the end marker was reached (false until then, or when the input just stopped). */
   sawEndMarker = false;
   private finished = false;
+  /** The input went on to the reader of the next wlog ({@link WlogReader.following}). */
+  private handedOn = false;
   private readonly verifyData: boolean;
   private readonly strict: boolean;
 
-  private constructor(private readonly r: ChunkReader, header: WlogHeader, opts: ReadWlogOptions) {
+  private constructor(private readonly r: ChunkReader, header: WlogHeader, private readonly opts: ReadWlogOptions, headerOffset = 0) {
     this.header = header;
+    this.headerOffset = headerOffset;
     this.endLsid = header.beginLsid;
     this.verifyData = opts.verifyData ?? true;
     this.strict = opts.strict ?? true;
@@ -144,13 +154,46 @@ export class WlogReader implements AsyncIterable<WlogPack> {
 
   private async finish(): Promise<null> {
     this.finished = true;
-    await this.r.close();
+    // A chained input stays open after the end marker: what follows is the next wlog's.
+    if (!(this.opts.chained && this.sawEndMarker)) await this.r.close();
     return null;
   }
 
-  /** Stop reading and release the input. */
+  /** Stop reading and release the input (unless it went on to the next wlog's reader). */
   async close(): Promise<void> {
-    await this.finish();
+    this.finished = true;
+    if (!this.handedOn) await this.r.close();
+  }
+
+  /**
+   * The wlog that follows this one in the same input, or `null` where the input ends after this
+   * one's end marker. Only for a reader opened with `chained`, once its packs are read to the end
+   * marker; the input goes on to the returned reader (close that one, or this one on `null`).
+   *
+   * @example
+   * for (let r: WlogReader | null = await WlogReader.open(process.stdin, { chained: true }); r; r = await r.following()) {
+   *   for await (const p of r) console.log(p.header.logpackLsid);
+   * }
+   * @throws {@link WalbFormatError} when what follows is not a wlog header; an `Error` when called
+   *   before the end marker or without `chained`.
+   */
+  async following(): Promise<WlogReader | null> {
+    if (!this.opts.chained || !this.sawEndMarker || this.handedOn) throw new Error('following(): only for a chained reader at its end marker, once');
+    this.handedOn = true;
+    const offset = this.r.offset;
+    const source = this.opts.source ?? this.r.source;
+    try {
+      const block = await this.r.read(WALBLOG_HEADER_SIZE, 'wlog header');
+      if (block === null) {
+        await this.r.close();
+        return null;
+      }
+      return new WlogReader(this.r, decodeWlogHeader(block, 0, { source, offset }), this.opts, offset);
+    } catch (e) {
+      await this.r.close();
+      if (e instanceof WalbFormatError) e.locate({ offset, source });
+      throw e;
+    }
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<WlogPack> {
