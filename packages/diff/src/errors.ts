@@ -138,7 +138,8 @@ export class UnknownCompressionTypeError extends WdiffFormatError {
 
 function describe(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'bigint') return `${v}n`;
+  // As a number is printed: the `n` suffix is JavaScript syntax, not part of the value.
+  if (typeof v === 'bigint') return v.toString();
   return String(v);
 }
 

@@ -1,14 +1,15 @@
 // The 48-byte index record: decoding at any offset of any buffer gives back what was encoded, the
-// unchecked read agrees with it, and a record with any byte changed is refused with a typed error
-// (never a plain exception), its checksum error naming the sum the record would need.
+// unchecked read agrees with it, and a record with any byte changed is refused as a checksum error
+// naming where and the sum the record would need; out-of-range values are only blamed on a record
+// (or index super) whose checksum is right.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { checksum } from '@walbjs/log-format';
 import {
-  ChecksumError, WALB_DIFF_FLAG_ALLZERO, WALB_DIFF_FLAG_DISCARD, WALB_INDEXED_DIFF_RECORD_SIZE, WdiffFormatError,
-  alignedSize, decodeIndexedDiffRecord, encodeIndexedDiffRecord, maxAlignedSize, readIndexedDiffRecord, splitToAligned, writeIndexedDiffRecord,
-  type IndexedDiffRecord,
+  ChecksumError, TruncatedError, ValueOutOfRangeError, WALB_DIFF_FLAG_ALLZERO, WALB_DIFF_FLAG_DISCARD, WALB_INDEXED_DIFF_RECORD_SIZE,
+  alignedSize, decodeDiffIndexSuper, decodeIndexedDiffRecord, encodeDiffIndexSuper, encodeIndexedDiffRecord, maxAlignedSize,
+  readIndexedDiffRecord, splitToAligned, writeIndexedDiffRecord, type IndexedDiffRecord,
 } from '../src/index.ts';
 
 const SIZE = WALB_INDEXED_DIFF_RECORD_SIZE;
@@ -50,25 +51,74 @@ test('decode and the unchecked read give back the encoded record, at any offset'
   }));
 });
 
-test('a record with a byte changed is refused with a typed error; a checksum error names the needed sum', () => {
-  fc.assert(fc.property(record, fc.nat({ max: 40 }), fc.nat({ max: SIZE - 1 }), fc.integer({ min: 1, max: 255 }), (r, at, i, x) => {
+test('a record with a byte changed is a checksum error, whatever the byte, naming where and the needed sum', () => {
+  // One changed byte always changes the sum; the checksum comes before the fields, so a high byte
+  // of an address made huge is not mistaken for a crafted value out of range.
+  fc.assert(fc.property(record, fc.nat({ max: 40 }), fc.nat({ max: SIZE - 1 }), fc.integer({ min: 1, max: 255 }), fc.boolean(), (r, at, i, x, located) => {
     const buf = placed(r, at);
     buf[at + i] ^= x;
     try {
-      decodeIndexedDiffRecord(buf, at, { source: 'idx', offset: 1000 });
+      decodeIndexedDiffRecord(buf, at, located ? { source: 'idx', offset: 1000 } : { source: 'idx' });
     } catch (e) {
-      assert.instance(e, WdiffFormatError);
-      assert.is((e as WdiffFormatError).source, 'idx');
-      if (e instanceof ChecksumError) {
-        const copy = Buffer.from(buf.subarray(at, at + SIZE));
-        copy.writeUInt32LE(0, 44);
-        assert.is(e.actual, checksum(copy, 0));
-        assert.is(e.expected, buf.readUInt32LE(at + 44));
-      }
+      assert.instance(e, ChecksumError);
+      const c = e as ChecksumError;
+      assert.is(c.source, 'idx');
+      assert.is(c.offset, located ? 1000 : at);
+      assert.match(c.message, `offset ${located ? 1000 : at}`);
+      const copy = Buffer.from(buf.subarray(at, at + SIZE));
+      copy.writeUInt32LE(0, 44);
+      assert.is(c.actual, checksum(copy, 0));
+      assert.is(c.expected, buf.readUInt32LE(at + 44));
       return;
     }
     assert.unreachable('a changed record was taken');
   }));
+});
+
+test('a record whose checksum is right but an address or offset is 2^53 or more is a range error in plain numbers', () => {
+  const base: IndexedDiffRecord = {
+    ioAddress: 64, ioBlocks: 8, flags: 0, compressionType: 0, reserved1: 0, dataOffset: 4096,
+    dataSize: 8 * 512, ioOffset: 0, origBlocks: 8, reserved2: 0, ioChecksum: 7, recChecksum: 0,
+  };
+  for (const [field, at, unit, other] of [['io_address', 0, /\bLB\b/, /\bbytes\b/], ['data_offset', 16, /\bbytes\b/, /\bLB\b/]] as const) {
+    const buf = placed(base, 8);
+    buf[8 + at + 7] ^= 0x40;
+    buf.writeUInt32LE(0, 8 + 44);
+    buf.writeUInt32LE(checksum(buf.subarray(8, 8 + SIZE), 0), 8 + 44);
+    const value = buf.readBigUInt64LE(8 + at);
+    try {
+      decodeIndexedDiffRecord(buf, 8);
+      assert.unreachable(`${field} ${value} was taken`);
+    } catch (e) {
+      assert.instance(e, ValueOutOfRangeError);
+      const v = e as ValueOutOfRangeError;
+      assert.is(v.field, field);
+      assert.is(v.value, value);
+      assert.is(v.offset, 8);
+      assert.match(v.message, `${field}: ${value} `);
+      assert.not.match(v.message, /\d+n\b/);
+      assert.match(v.message, unit);
+      assert.not.match(v.message, other);
+    }
+  }
+});
+
+test('an index super with a bit flipped is a checksum error at its offset; a crafted one out of range a range error in bytes', () => {
+  const good = encodeDiffIndexSuper({ indexOffset: 4096, nRecords: 3, nData: 2, reserved1: 0, checksum: 0 });
+  const buf = Buffer.concat([Buffer.alloc(40), good]);
+  assert.equal(decodeDiffIndexSuper(buf, 40).indexOffset, 4096);
+  for (const bit of [0, 5, 6, 7]) {
+    const b = Buffer.from(buf);
+    b[40 + 7] ^= 1 << bit;
+    assert.throws(() => decodeDiffIndexSuper(b, 40, { source: 'f' }), (e: unknown) => e instanceof ChecksumError && e.offset === 40 && e.message.includes('offset 40'));
+    b.writeUInt32LE(0, 40 + 20);
+    b.writeUInt32LE(checksum(b.subarray(40, 64), 0), 40 + 20);
+    const value = b.readBigUInt64LE(40);
+    assert.throws(() => decodeDiffIndexSuper(b, 40, { source: 'f', offset: 9000 }), (e: unknown) => e instanceof ValueOutOfRangeError
+      && e.field === 'index_offset' && e.value === value && e.offset === 9000
+      && e.message.includes(`index_offset: ${value} `) && !/\d+n\b/.test(e.message) && /\bbytes\b/.test(e.message) && !/\bLB\b/.test(e.message));
+  }
+  assert.throws(() => decodeDiffIndexSuper(buf, 41), (e: unknown) => e instanceof TruncatedError && e.offset === 41);
 });
 
 test('a record that does not lie inside the buffer is a RangeError, not a read past it', () => {

@@ -129,10 +129,23 @@ export class IndexedDiffReader {
       const header = decodeDiffFileHeader(await preadExact(fh, WALB_DIFF_FILE_HEADER_SIZE, 0, path, 'wdiff header'), 0, { source: path });
       if (header.type !== WALB_DIFF_TYPE_INDEXED) throw new UnsupportedVersionError('a sorted wdiff where an indexed one was expected', { offset: 6, source: path });
       const superOff = size - WALB_DIFF_INDEX_SUPER_SIZE;
-      const sup = decodeDiffIndexSuper(await preadExact(fh, WALB_DIFF_INDEX_SUPER_SIZE, superOff, path, 'index super'), 0, { offset: superOff, source: path });
-      // The records sit exactly between index_offset and the super: that bounds n_records by the file size.
-      if (sup.indexOffset < WALB_DIFF_FILE_HEADER_SIZE || sup.indexOffset + sup.nRecords * WALB_INDEXED_DIFF_RECORD_SIZE !== superOff) {
-        throw new LayoutError(`index of ${sup.nRecords} records at offset ${sup.indexOffset} does not end at the index super (offset ${superOff})`, { offset: superOff, source: path });
+      const superLoc = { offset: superOff, source: path };
+      let sup: DiffIndexSuper;
+      try {
+        sup = decodeDiffIndexSuper(await preadExact(fh, WALB_DIFF_INDEX_SUPER_SIZE, superOff, path, 'index super'), 0, superLoc);
+        // The records sit exactly between index_offset and the super: that bounds n_records by the file size.
+        if (sup.indexOffset < WALB_DIFF_FILE_HEADER_SIZE || sup.indexOffset + sup.nRecords * WALB_INDEXED_DIFF_RECORD_SIZE !== superOff) {
+          throw new LayoutError(`index of ${sup.nRecords} records at offset ${sup.indexOffset} does not end at the index super (offset ${superOff})`, superLoc);
+        }
+      } catch (e) {
+        // Writers pad the images to 8 bytes before the index (walb-tools since its first release
+        // with indexed wdiffs, 1.0.4, and this package), so a whole file is a multiple of 8 bytes
+        // long, and damage in place keeps it so: a file that is not, whose tail is no super of its
+        // index, lost its end. A crafted super (right checksum, value out of range) stays what it is.
+        if (size % 8 !== 0 && (e instanceof ChecksumError || e instanceof LayoutError)) {
+          throw new TruncatedError(`the file is truncated: no index super at its end, and ${size} bytes is not a multiple of 8 as a whole indexed wdiff is`, superLoc);
+        }
+        throw e;
       }
       const index = await preadExact(fh, sup.nRecords * WALB_INDEXED_DIFF_RECORD_SIZE, sup.indexOffset, path, 'index');
       let prevEnd = 0;

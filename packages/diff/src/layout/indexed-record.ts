@@ -6,9 +6,9 @@
  */
 import { checksum, checksumVerifies } from '@walbjs/log-format';
 import { WALB_DIFF_INDEX_SUPER_SIZE, WALB_INDEXED_DIFF_RECORD_SIZE } from '../constants.ts';
-import { ChecksumError, LayoutError, ValueOutOfRangeError, type ErrorLocation } from '../errors.ts';
+import { ChecksumError, LayoutError, TruncatedError, ValueOutOfRangeError, type ErrorLocation } from '../errors.ts';
 import { MAX_NORMAL_IO_BLOCKS, recordKind, validateDiffRecordFields } from './diff-record.ts';
-import { readAddress, view, writeU64 } from './view.ts';
+import { view, writeU64 } from './view.ts';
 
 /** An index record, every field of the original. */
 export interface IndexedDiffRecord {
@@ -80,23 +80,48 @@ export function readIndexedDiffRecord(v: DataView, off: number): IndexedDiffReco
 }
 
 /**
- * Decode and validate the index record at `buf[off .. off+48)`: its own checksum, the record rules,
- * the extent inside its image.
+ * `loc`, or where it names no offset, a copy naming byte `off`. A location that names one is passed
+ * on as it is: the reader's, moved along the index, costs nothing per record.
+ */
+function placed(loc: ErrorLocation, off: number): ErrorLocation {
+  return loc.offset === undefined ? { ...loc, offset: off } : loc;
+}
+
+/**
+ * The error of a u64 field at byte `off` of `v` that a number cannot hold exactly (2^53 or more),
+ * stating its value in full and in the unit of the field.
+ */
+function beyondNumbers(field: string, v: DataView, off: number, unit: 'LB' | 'bytes', loc: ErrorLocation): ValueOutOfRangeError {
+  const limit = unit === 'LB' ? '2^53 LB (4 EiB)' : '2^53 bytes (8 PiB)';
+  return new ValueOutOfRangeError(field, v.getBigUint64(off, true), `is ${limit} or more, beyond what this implementation addresses`, loc);
+}
+
+/**
+ * Decode and validate the index record at `buf[off .. off+48)`: its own checksum, then the record
+ * rules, the extent inside its image.
  *
  * An index holds one record per extent, tens of thousands of them: the fields and the checksum's
  * twelve words are read from one view of `buf`, and nothing else is allocated unless it fails.
+ * The checksum error and the range errors of the 64-bit fields name `off` when `loc` names no
+ * offset.
  *
  * @throws {@link ChecksumError}, {@link ValueOutOfRangeError}, {@link LayoutError}
  */
 export function decodeIndexedDiffRecord(buf: Uint8Array, off: number, loc: ErrorLocation = {}): IndexedDiffRecord {
   if (off < 0 || off + WALB_INDEXED_DIFF_RECORD_SIZE > buf.byteLength) throw new RangeError(`index record at ${off} lies outside a ${buf.byteLength}-byte buffer`);
   const v = view(buf);
-  readAddress(v, off, 'io_address', loc);
-  readAddress(v, off + 16, 'data_offset', loc);
+  // The checksum before any field: a damaged record is reported as damaged, even when the damage
+  // made a field out of range (a flipped high bit of an address).
   let sum = 0;
   for (let k = 0; k < WALB_INDEXED_DIFF_RECORD_SIZE; k += 4) sum = (sum + v.getUint32(off + k, true)) | 0;
+  if (sum !== 0) {
+    const stored = v.getUint32(off + 44, true);
+    throw new ChecksumError('index record checksum', stored, (stored - sum) >>> 0, placed(loc, off));
+  }
   const r = readIndexedDiffRecord(v, off);
-  if (sum !== 0) throw new ChecksumError('index record checksum', r.recChecksum, (r.recChecksum - sum) >>> 0, loc);
+  // A u64 read as high * 2^32 + low exceeds MAX_SAFE_INTEGER exactly when it is 2^53 or more.
+  if (r.ioAddress > Number.MAX_SAFE_INTEGER) throw beyondNumbers('io_address', v, off, 'LB', placed(loc, off));
+  if (r.dataOffset > Number.MAX_SAFE_INTEGER) throw beyondNumbers('data_offset', v, off + 16, 'bytes', placed(loc, off));
   if (recordKind(r.flags) === 'normal') {
     validateDiffRecordFields(r.ioAddress, r.origBlocks, r.flags, r.compressionType, r.dataSize, loc);
     if (r.ioBlocks === 0) throw new ValueOutOfRangeError('io_blocks', 0, 'must not be 0', loc);
@@ -159,22 +184,31 @@ export function writeIndexedDiffRecord(v: DataView, off: number, r: IndexedDiffR
   v.setUint32(off + 44, r.recChecksum, true);
 }
 
-/** Decode and validate the index super at `buf[off .. off+24)`. */
+/**
+ * Decode and validate the index super at `buf[off .. off+24)`: its checksum, then `index_offset`
+ * within what a number holds exactly. An error without an offset in `loc` names `off`.
+ *
+ * @throws {@link TruncatedError}, {@link ChecksumError}, {@link ValueOutOfRangeError}
+ */
 export function decodeDiffIndexSuper(buf: Uint8Array, off: number, loc: ErrorLocation = {}): DiffIndexSuper {
+  const l = placed(loc, off);
+  if (off < 0 || off + WALB_DIFF_INDEX_SUPER_SIZE > buf.byteLength) throw new TruncatedError('wdiff index super truncated', l);
   const block = buf.subarray(off, off + WALB_DIFF_INDEX_SUPER_SIZE);
   const v = view(block);
+  // The checksum before any field, as for a record: damage is reported as damage.
+  if (!checksumVerifies(block, 0)) {
+    const copy = Uint8Array.from(block);
+    view(copy).setUint32(20, 0, true);
+    throw new ChecksumError('index super checksum', v.getUint32(20, true), checksum(copy, 0), l);
+  }
   const s: DiffIndexSuper = {
-    indexOffset: readAddress(v, 0, 'index_offset', loc),
+    indexOffset: v.getUint32(4, true) * 0x1_0000_0000 + v.getUint32(0, true),
     nRecords: v.getUint32(8, true),
     nData: v.getUint32(12, true),
     reserved1: v.getUint32(16, true),
     checksum: v.getUint32(20, true),
   };
-  if (!checksumVerifies(block, 0)) {
-    const copy = Uint8Array.from(block);
-    view(copy).setUint32(20, 0, true);
-    throw new ChecksumError('index super checksum', s.checksum, checksum(copy, 0), loc);
-  }
+  if (s.indexOffset > Number.MAX_SAFE_INTEGER) throw beyondNumbers('index_offset', v, 0, 'bytes', l);
   return s;
 }
 
