@@ -564,6 +564,38 @@ test('an output that is another name (a hard link) for an input is refused, the 
   assert.equal(readFileSync(w), readFileSync(vec('w-chain-0.wdiff')));
 });
 
+test('outputs to a pipe and to /dev/null: the same bytes as to a file (merge hung on a pipe, the others failed)', async () => {
+  const w = vec('w-chain-0.wdiff'), wlog = vec('w-chain-0.wlog');
+  const img = image('piped-src.img', 1 << 20);
+  const runs: Array<[string, string[]]> = [
+    ['merge', ['wdiff', 'merge', w]],
+    ['merge-zstd', ['wdiff', 'merge', '--cmpr', 'zstd', w]],
+    ['from-wlog', ['wdiff', 'from-wlog', wlog]],
+    ['from-wlog-indexed', ['wdiff', 'from-wlog', '--indexed', wlog]],
+    ['from-image', ['wdiff', 'from-image', img]],
+  ];
+  for (const [name, args] of runs) {
+    const file = tmp(`piped-${name}.wdiff`);
+    assert.is((await walb(...args, '-o', file)).code, 0, name);
+    const nul = await walb(...args, '-o', '/dev/null', '--json');
+    assert.is(nul.code, 0, `${name} to /dev/null: ${nul.err}`);
+    const fifo = tmp(`piped-${name}.fifo`);
+    execFileSync('mkfifo', [fifo]);
+    const got: Buffer[] = [];
+    const reader = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
+    reader.stdout!.on('data', (d: Buffer) => got.push(d));
+    const readerDone = new Promise((res) => reader.on('close', res));
+    let timer: NodeJS.Timeout | undefined;
+    const r = await Promise.race([walb(...args, '-o', fifo, '--json'), new Promise<never>((_, rej) => { timer = setTimeout(() => { reader.kill(); rej(new Error(`${name} to a pipe did not end in 30 s`)); }, 30_000); })])
+      .finally(() => clearTimeout(timer));
+    // The reader ends at the writer's close, once it has read everything.
+    await readerDone;
+    assert.is(r.code, 0, `${name} to a pipe: ${r.err}`);
+    assert.ok(Buffer.concat(got).equals(readFileSync(file)), `${name}: the pipe got ${Buffer.concat(got).length} bytes, not the file's ${statSync(file).size}`);
+    assert.is(JSON.parse(r.out).bytes, statSync(file).size);
+  }
+});
+
 test('--help exits 0 for every wdiff command', async () => {
   const words = [[], ['show'], ['from-wlog'], ['merge'], ['apply'], ['virt-cat'], ['from-image']];
   await Promise.all(words.map(async (w) => {

@@ -30,7 +30,7 @@ import { recordKind } from '../layout/diff-record.ts';
 import { encodeDiffFileHeader, makeDiffFileHeader } from '../layout/file-header.ts';
 import { IndexedDiffReader } from './indexed-reader.ts';
 import type { MergeFilesOptions } from './merge-files.ts';
-import { commitOutput, discardOutput, openPlace, placeOutput, type OutputPlace } from './out-place.ts';
+import { commitOutput, discardOutput, isStreamPath, openPlace, placeOutput, type OutputPlace } from './out-place.ts';
 import { sortedRecordsOf } from './sorted-records.ts';
 import type { WriteSummary } from './sorted-writer.ts';
 import { openWdiffFile, type WdiffFile } from './wdiff-file.ts';
@@ -172,6 +172,8 @@ export async function mergeNatively(inputs: string[], out: ByteSink, opts: Merge
     // The first chunk of each input before the output exists: most inputs the external merge does
     // not take show it in their first record.
     const first = feeders.map((f) => f());
+    // A pipe is not opened here: its reader would see this open's close as the end of the output.
+    if (await isStreamPath(out)) return undefined;
     ({ fh, place } = await openPlace(await placeOutput(out)));
     if (!(await fh.stat()).isFile()) return undefined;
     if (opts.direct) dfh = await open(place.writePath, constants.O_WRONLY | constants.O_DIRECT).catch(() => undefined);

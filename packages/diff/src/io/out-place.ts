@@ -41,6 +41,16 @@ function isMissing(e: unknown): boolean {
 }
 
 /**
+ * Whether `path` names a pipe, a character device (`/dev/null`) or a socket: an output that takes
+ * its bytes in order only (no write at an offset, nothing to sync), and that a reader may be
+ * waiting on, so it is opened once, when the bytes are ready to go.
+ */
+export async function isStreamPath(path: string): Promise<boolean> {
+  const st = await stat(path).catch(() => undefined);
+  return !!st && (st.isFIFO() || st.isCharacterDevice() || st.isSocket());
+}
+
+/**
  * Decide where `path` is written. An existing regular file must be writable by this process (as
  * opening it for writing would require): a read-only file is not replaced behind its owner's back.
  *

@@ -22,7 +22,7 @@ import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { SinkWriter, alignedBuffer as alignedAlloc, locateIoError, type ByteSink } from '@walbjs/log-format';
 import { pwritev } from './pread.ts';
-import { commitOutput, discardOutput, openPlace, placeOutput, type OutputPlace } from './out-place.ts';
+import { commitOutput, discardOutput, isStreamPath, openPlace, placeOutput, type OutputPlace } from './out-place.ts';
 
 /**
  * Bytes gathered before a write starts. 1 MiB converted a 525 MiB log to an indexed diff in
@@ -128,7 +128,7 @@ export class OutWriter {
    * and then while it is written, one sync at a time, without waiting for them.
    */
   static async open(sink: ByteSink, opts: { syncAlong?: boolean; direct?: boolean } = {}): Promise<OutWriter> {
-    if (typeof sink !== 'string' || sink === '-') return new OutWriter(undefined, await SinkWriter.open(sink));
+    if (typeof sink !== 'string' || sink === '-' || (await isStreamPath(sink))) return new OutWriter(undefined, await SinkWriter.open(sink));
     const { fh, place } = await openPlace(await placeOutput(sink));
     let direct: Direct | undefined;
     try {

@@ -33,10 +33,14 @@ export class SinkWriter {
   static async open(sink: ByteSink): Promise<SinkWriter> {
     if (typeof sink === 'string' && sink !== '-') {
       const fh: FileHandle = await open(sink, 'w', 0o644);
+      /** Bytes written to the file so far: where a failed write was. */
+      let at = 0;
       return new SinkWriter(
         async (parts) => {
           // One writev per gathered batch; a short write (rare on files) finishes piece by piece.
           const total = parts.reduce((n, p) => n + p.byteLength, 0);
+          const start = at;
+          at += total;
           try {
             let done = (await fh.writev(parts)).bytesWritten;
             if (done === total) return;
@@ -47,12 +51,14 @@ export class SinkWriter {
               while (o < p.byteLength) o += (await fh.write(p, o)).bytesWritten;
             }
           } catch (e) {
-            throw locateIoError(e, sink, 'write');
+            throw locateIoError(e, sink, 'write', start);
           }
         },
         async (sync) => {
           try {
-            if (sync) await fh.datasync().catch((e: unknown) => { throw locateIoError(e, sink, 'sync'); });
+            // A pipe or a character device (`/dev/null`) has nothing to sync, and says EINVAL.
+            const syncable = sync && (await fh.stat().then((st) => st.isFile() || st.isBlockDevice(), () => true));
+            if (syncable) await fh.datasync().catch((e: unknown) => { throw locateIoError(e, sink, 'sync'); });
           } finally {
             await fh.close();
           }

@@ -195,7 +195,9 @@ export async function writeOutput<T>(
         const fh = await open(out, 'r');
         try { await fh.datasync(); } finally { await fh.close(); }
       }
-      return { result, bytes: st.size, isStdout: false };
+      // A pipe or /dev/null keeps no size: what the SDK says it wrote.
+      const told = (result as { bytes?: unknown }).bytes;
+      return { result, bytes: st.isFile() || typeof told !== 'number' ? st.size : told, isStdout: false };
     } finally {
       disarm();
       progress.stop();
