@@ -198,3 +198,29 @@ export class LayoutError extends WdiffFormatError {
 function hex(n: number): string {
   return (n >>> 0).toString(16).padStart(8, '0');
 }
+
+/**
+ * Apply was asked to punch discards (`discard: 'punch'`) but has no way to: no
+ * `usePunchHoles` implementation in use, and the external command for the target is not
+ * on `PATH`. Thrown before anything is written.
+ */
+export class PunchUnavailableError extends Error {
+  /** Machine-readable code. */
+  readonly code = 'ERR_WDIFF_PUNCH_UNAVAILABLE';
+  /** The target apply would have written. */
+  readonly source: string;
+  /** The external command looked for: `fallocate` for a file, `blkdiscard` for a block device. */
+  readonly tool: string;
+
+  /**
+   * @param target - the image file or block device
+   * @param tool - the command that was not found
+   */
+  constructor(target: string, tool: string) {
+    super(`cannot punch the discards of ${target}: no native punchHoles in use and no ${tool} on PATH; `
+      + `nothing was written (install ${tool} from util-linux, build the native addon, or write discards as zeros)`);
+    this.name = 'PunchUnavailableError';
+    this.source = target;
+    this.tool = tool;
+  }
+}

@@ -161,6 +161,17 @@ export interface NativeAddon {
    * @walbjs/diff's `usePrefetch`).
    */
   prefetchRanges(fd: number, ranges: Float64Array): Promise<void>;
+  /**
+   * On the thread pool: give back the (offset, length) pairs of `ranges` (bytes, whole numbers
+   * under 2^53) of the open `fd`, in order, one system call each: a hole punched in a file with
+   * its size kept (`fallocate` with `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`), or with
+   * `isBlock` a discard of the block device (the `BLKDISCARD` ioctl; the descriptor must be open
+   * to write, and may be held exclusively). An empty range is passed over. The first range the
+   * kernel refuses rejects with `ERR_WALB_PUNCH` and its `errno`, `index`, `offset` and `length`
+   * (the ranges before it are done); bad arguments throw `ERR_INVALID_ARG_VALUE` before anything
+   * starts (see @walbjs/diff's `usePunchHoles`).
+   */
+  punchHoles(fd: number, ranges: Float64Array, isBlock: boolean): Promise<void>;
   /** The addon's version. */
   version(): string;
   /** Panics inside the addon on purpose: shows that a panic reaches JS as an Error. */

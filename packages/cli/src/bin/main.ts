@@ -6,7 +6,7 @@
  */
 import type { CliIo } from '../util/io.ts';
 import { useBufferAlignment, useChecksumImplementation } from '@walbjs/log-format';
-import { useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSeek, useLiveParts, useLogChunkScan, useNativeIndex, useNativeMerge, usePrefetch, useSnappyEncoder } from '@walbjs/diff';
+import { useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSeek, useLiveParts, useLogChunkScan, useNativeIndex, useNativeMerge, usePrefetch, usePunchHoles, useSnappyEncoder } from '@walbjs/diff';
 
 /**
  * Use the native addon's checksum (about twice the TypeScript one) and snappy encoder (about
@@ -16,8 +16,10 @@ import { useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSe
  * batch store (a sorted conversion's second pass reads, compresses and sums records on the thread
  * pool) and its log walk (a conversion's reads, sums and compression of the log's IOs on the thread
  * pool) with its sweep of what later IOs of a log overwrite, and its index of indexed diffs (kept
- * and encoded outside the JavaScript heap, checked against diff's own when set); without it
- * everything still works (outputs buffered, holes read, buffers unaligned).
+ * and encoded outside the JavaScript heap, checked against diff's own when set), and its hole
+ * punch (apply's discards in punch mode given back in one call, not a process each); without it
+ * everything still works (outputs buffered, holes read, buffers unaligned, discards punched by
+ * `fallocate` or `blkdiscard`).
  * `WALB_NO_NATIVE=1` keeps the defaults.
  */
 async function accelerate(): Promise<void> {
@@ -36,6 +38,7 @@ async function accelerate(): Promise<void> {
     useExtentSums(native.sumExtents);
     useCopyPieces(native.copyPieces);
     usePrefetch(native.prefetchRanges);
+    usePunchHoles(native.punchHoles);
     useNativeIndex(native);
     useNativeMerge(native);
   } catch {

@@ -9,10 +9,8 @@
  *
  * @module
  */
-import { execFile } from 'node:child_process';
 import { constants, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { LOGICAL_BLOCK_SIZE, locateIoError, probeDevice } from '@walbjs/log-format';
 import { ValueOutOfRangeError } from '../errors.ts';
 import { mergeIos } from '../algo/merge.ts';
@@ -22,17 +20,20 @@ import { checkWdiffQuickly, type IoSeen } from './extent-check.ts';
 import { ioBytes, ioBytesNow } from './materialize.ts';
 import { SyncPolicy } from './sync-policy.ts';
 import { HoleFinder } from './holes.ts';
+import { punchFor, type Puncher } from './punch.ts';
 import { TargetPrefetch } from './target-prefetch.ts';
 import { openWdiff, readChunkFor, type WdiffInput } from './wdiff-input.ts';
-
-const run = promisify(execFile);
 
 /** What to do with DISCARD records. */
 export type DiscardMode = 'ignore' | 'zero' | 'punch';
 
 /** Options of {@link applyWdiffs}. */
 export interface ApplyOptions {
-  /** DISCARD: leave the old data (default, as the original), write zeros, or punch a hole / discard. */
+  /**
+   * DISCARD: leave the old data (default, as the original), write zeros, or punch a hole / discard
+   * (after the last write: with `usePunchHoles` when set, else an external `fallocate` or
+   * `blkdiscard` a range; with neither, apply throws `PunchUnavailableError` before it writes).
+   */
   discard?: DiscardMode;
   /**
    * fsync after every this many bytes written and wait for it (default 1 GiB, as the original's
@@ -217,20 +218,13 @@ class GatherWriter {
   }
 }
 
-async function punch(path: string, isBlock: boolean, ranges: Array<[number, number]>): Promise<void> {
-  for (const [off, len] of ranges) {
-    // -f: the device is ours already (opened exclusively), which blkdiscard's own check would refuse.
-    if (isBlock) await run('blkdiscard', ['-f', '-o', String(off), '-l', String(len), path]);
-    else await run('fallocate', ['--punch-hole', '--keep-size', '-o', String(off), '-l', String(len), path]);
-  }
-}
-
 /**
  * Apply an IO stream (ascending, non-overlapping) to an open target.
  * @internal
  */
-export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts: ApplyOptions & { path: string; isBlock: boolean; release?: (addr: number) => void; onIo?: (io: DiffIo) => void; zeros?: ZeroFilter }): Promise<ApplySummary> {
+export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts: ApplyOptions & { path: string; isBlock: boolean; release?: (addr: number) => void; onIo?: (io: DiffIo) => void; zeros?: ZeroFilter; punch?: Puncher }): Promise<ApplySummary> {
   const mode = opts.discard ?? 'ignore';
+  const punch = mode === 'punch' ? opts.punch ?? punchFor(opts.path, opts.isBlock) : undefined;
   const w = new GatherWriter(fh, opts.path, opts.writeBytes ?? DEFAULT_WRITE_BYTES, new SyncPolicy(fh, opts.path, opts.fsyncIntervalBytes ?? 1 << 30));
   const holes: Array<[number, number]> = [];
   for await (const io of ios) {
@@ -252,7 +246,7 @@ export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts:
     if (w.summary.ios % 1024 === 0) opts.onProgress?.(io.addr, 'apply');
   }
   await w.finish();
-  return await finishApply(fh, opts.path, opts.isBlock, w.sp, holes);
+  return await finishApply(fh, opts.path, w.sp, holes, punch);
 }
 
 /**
@@ -283,11 +277,11 @@ export class ZeroFilter {
   }
 }
 
-/** Sync what was written, then punch the holes (and sync again). */
-async function finishApply(fh: FileHandle, path: string, isBlock: boolean, sp: SyncPolicy, holes: Array<[number, number]>): Promise<ApplySummary> {
+/** Sync what was written, then punch the holes with `punch` (and sync again). */
+async function finishApply(fh: FileHandle, path: string, sp: SyncPolicy, holes: Array<[number, number]>, punch: Puncher | undefined): Promise<ApplySummary> {
   await sp.finish();
-  if (holes.length) {
-    await punch(path, isBlock, holes);
+  if (punch && holes.length) {
+    await punch(fh.fd, holes);
     await fh.datasync().catch((e: unknown) => { throw locateIoError(e, path, 'sync'); });
   }
   return sp.summary;
@@ -311,15 +305,21 @@ async function openTarget(target: string, isBlock: boolean): Promise<FileHandle>
 /**
  * Apply one wdiff, or the merge of several (oldest first), to an image file or block device.
  *
+ * @throws `PunchUnavailableError` before anything is written, when `discard` is `'punch'` and
+ * there is no way to punch (see `usePunchHoles`); the readers' typed errors when an input is bad.
+ *
  * @example
  * await applyWdiffs('disk.img', ['d0.wdiff', 'd1.wdiff'], { discard: 'zero' });
  */
 export async function applyWdiffs(target: string, wdiffs: string[], opts: ApplyOptions = {}): Promise<ApplySummary> {
   const info = await probeDevice(target);
   const sizeLb = Number(info.sizeBytes / BigInt(LOGICAL_BLOCK_SIZE));
+  const discard = opts.discard ?? 'ignore';
+  // Settled before the target is even opened: found missing only after the writes, it left the
+  // target applied but for its discards.
+  const punch = discard === 'punch' ? punchFor(target, info.isBlockDevice) : undefined;
   const fh = await openTarget(target, info.isBlockDevice);
   const inputs: WdiffInput[] = [];
-  const discard = opts.discard ?? 'ignore';
   // The pages of the target that the writes cover in part are read ahead (see target-prefetch.ts).
   const prefetch = TargetPrefetch.forTarget(fh.fd, discard);
   const onIo = prefetch && ((io: DiffIo) => prefetch.planned(io.addr, io.blocks, io.kind));
@@ -331,7 +331,7 @@ export async function applyWdiffs(target: string, wdiffs: string[], opts: ApplyO
     const sp = new SyncPolicy(fh, target, opts.fsyncIntervalBytes ?? 1 << 30);
     const holes: Array<[number, number]> = [];
     if (await applyByPieces(wdiffs, fh, target, { discard, sp, holes, onProgress: opts.onProgress, onIo, onBatch: prefetch && (() => prefetch.flush()), zeros })) {
-      return await finishApply(fh, target, info.isBlockDevice, sp, holes);
+      return await finishApply(fh, target, sp, holes, punch);
     }
     // One input: the writer copies each IO before the next is read, so its data may live in
     // reused buffers. Several: the merge holds an older IO while a newer input reads on, as far
@@ -342,7 +342,7 @@ export async function applyWdiffs(target: string, wdiffs: string[], opts: ApplyO
     // One input needs no merge (its reader checks the address order already).
     const ios = inputs.length === 1 ? inputs[0].ios() : mergeIos(inputs.map((i) => i.ios()));
     const release = (addr: number) => { for (const i of inputs) i.releaseBelow(addr); };
-    return await applyIos(fh, ios, { ...opts, path: target, isBlock: info.isBlockDevice, release, onIo, zeros });
+    return await applyIos(fh, ios, { ...opts, path: target, isBlock: info.isBlockDevice, release, onIo, zeros, punch });
   } finally {
     await prefetch?.close();
     await Promise.all(inputs.map((i) => i.close()));

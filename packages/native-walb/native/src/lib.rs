@@ -18,6 +18,7 @@ mod snappy;
 mod log_scan;
 mod merge_sorted;
 mod prefetch;
+mod punch;
 mod scratch;
 mod store_batch;
 mod sum_extents;
@@ -383,6 +384,36 @@ unsafe extern "C" fn js_prefetch_ranges(env: napi_env, info: napi_callback_info)
                 Err(j)
             }
         }))
+    })
+}
+
+/// `punchHoles(fd, ranges, isBlock) → Promise<void>`: on the thread pool, give back each
+/// (offset, length) pair of `ranges` (a Float64Array) of the open `fd`, in order: a hole punched
+/// in a file, its size kept, or with `isBlock` a discard of the block device (see punch.rs). The
+/// first range refused rejects with `ERR_WALB_PUNCH`, its `errno`, and its `index`, `offset` and
+/// `length` (those before it are done).
+unsafe extern "C" fn js_punch_holes(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [f, r, b] = args::<3>(env, info)?;
+        let fd = get_u32(env, f, "fd")?;
+        let (rp, rn) = typed_array_raw(env, r, NAPI_FLOAT64_ARRAY, "Float64Array", "ranges")?;
+        let block = get_bool(env, b, "isBlock")?;
+        let bad = |m: String| Err(JsError::new("ERR_INVALID_ARG_VALUE", m));
+        if fd > i32::MAX as u32 { return bad(format!("fd: {fd} is not a descriptor")); }
+        if rn % 2 != 0 { return bad(format!("ranges: {rn} numbers, not a multiple of 2 (offset, length)")); }
+        let rv = if rn == 0 { &[][..] } else { std::slice::from_raw_parts(rp as *const f64, rn) };
+        let mut ranges = Vec::with_capacity(rn / 2);
+        for (i, q) in rv.chunks_exact(2).enumerate() {
+            ranges.push((whole(q[0], 9_007_199_254_740_991.0, "ranges", "offset", i)?, whole(q[1], 9_007_199_254_740_991.0, "ranges", "length", i)?));
+        }
+        spawn_job(env, Box::new(move || punch::punch_holes(fd as i32, &ranges, block).map(|_| Value::Unit).map_err(|e| {
+            let how = if block { "discard (BLKDISCARD)" } else { "hole punch (fallocate)" };
+            let why = std::io::Error::from_raw_os_error(e.errno);
+            let mut j = JsError::new("ERR_WALB_PUNCH", format!("{how} of descriptor {fd}, range {} ({} bytes at byte {}), failed: {why}", e.index, e.length, e.offset));
+            j.errno = Some(e.errno);
+            j.info = vec![("index", e.index as f64), ("offset", e.offset as f64), ("length", e.length as f64)];
+            j
+        })))
     })
 }
 
@@ -854,6 +885,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
         export(env, exports, "alignOffset", Some(js_align_offset))?;
         export(env, exports, "seekData", Some(js_seek_data))?;
         export(env, exports, "prefetchRanges", Some(js_prefetch_ranges))?;
+        export(env, exports, "punchHoles", Some(js_punch_holes))?;
         export(env, exports, "storeBatch", Some(js_store_batch))?;
         export(env, exports, "sumExtents", Some(js_sum_extents))?;
         export(env, exports, "copyPieces", Some(js_copy_pieces))?;

@@ -52,7 +52,7 @@ export const wdiffApplyCommand: CommandModule<GlobalArgs, WdiffApplyArgs> = {
       // A usage of its own replaces the one yargs makes, description included: it is repeated here.
       .usage(`$0 wdiff apply [options] WDIFF... IMAGE\n\n${APPLY_DESCRIBE}`)
       .positional('files', { type: 'string', array: true, demandOption: true, describe: 'WDIFF... IMAGE: the wdiffs, oldest first, then the image file or block device' })
-      .option('discard', { type: 'string', default: 'ignore', choices: [...DISCARD_MODES], describe: 'DISCARD records: leave the old data, write zeros, or punch holes (blkdiscard on a block device)' })
+      .option('discard', { type: 'string', default: 'ignore', choices: [...DISCARD_MODES], describe: 'DISCARD records: leave the old data, write zeros, or punch holes (discards on a block device)' })
       .option('fsync-interval', { type: 'string', describe: 'fsync after every this many bytes written (suffixes k, m, g; default 1G; 0: only at the end)', coerce: (v: string) => parseSize(v, 'fsync interval') })
       .option('fill-holes', { type: 'boolean', default: false, describe: 'Write zeros (ALLZERO records, discards as zeros) into the holes of a sparse image file too, allocating them, as wdiff-redo does; by default a hole already reads as zeros and is left as it is' })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Print a summary on stderr' })
