@@ -1,6 +1,6 @@
 // Diffs made from images: the whole image as a wdiff, and the compared diff of two images, on
 // random images larger than one read of the image (4 MiB), so IOs are cut from several reads, and
-// of sizes that are not whole IOs nor whole LB.
+// of sizes that are not whole IOs (whole LB, as a volume's: other sizes are refused).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
@@ -20,8 +20,10 @@ const LB = 512;
 /** Segments an image is made of: zeros, random bytes, or a repeated byte. */
 const segArb = fc.record({ kind: fc.constantFrom('zero', 'random', 'fill'), bytes: fc.integer({ min: 1, max: 3 << 20 }), fill: fc.integer({ min: 1, max: 255 }) });
 
+/** An image of the segments, padded with zeros to whole LB. */
 function build(segs: Array<{ kind: string; bytes: number; fill: number }>): Buffer {
-  return Buffer.concat(segs.map((s) => (s.kind === 'zero' ? Buffer.alloc(s.bytes) : s.kind === 'random' ? randomBytes(s.bytes) : Buffer.alloc(s.bytes, s.fill))));
+  const b = Buffer.concat(segs.map((s) => (s.kind === 'zero' ? Buffer.alloc(s.bytes) : s.kind === 'random' ? randomBytes(s.bytes) : Buffer.alloc(s.bytes, s.fill))));
+  return Buffer.concat([b, Buffer.alloc(Math.ceil(b.byteLength / LB) * LB - b.byteLength)]);
 }
 
 /** The image a wdiff gives over `base` (records laid over a copy; ALLZERO and DISCARD as zeros). */
@@ -163,6 +165,22 @@ I('sparse images with the hole finder: the same wdiffs as reading every byte, ho
     assert.ok(readFileSync(p).equals(readFileSync(join(t.dir, 'sp-full-false.wdiff'))));
   } finally {
     useHoleSeek(undefined);
+  }
+});
+
+I('an image that is not a whole number of 512-byte blocks is refused, nothing written (its diff applied to no image of its size)', async () => {
+  const p = join(t.dir, 'odd.img'), q = join(t.dir, 'odd2.img'), out = join(t.dir, 'odd.wdiff');
+  writeFileSync(p, randomBytes(1000));
+  writeFileSync(q, randomBytes(1000));
+  for (const run of [() => imageToWdiff(p, out), () => compareImagesToWdiff(p, q, out)]) {
+    try {
+      await run();
+      assert.unreachable('made a diff');
+    } catch (e) {
+      assert.instance(e, ValueOutOfRangeError);
+      assert.match((e as Error).message, /1000 is not a whole number of 512-byte blocks/);
+    }
+    assert.throws(() => readFileSync(out));
   }
 });
 

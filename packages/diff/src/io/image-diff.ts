@@ -104,17 +104,26 @@ class ImageReader {
   }
 }
 
-/** An ALLZERO IO for `len` bytes of the image at byte `pos` (the last one rounded up to whole LB). */
+/** An ALLZERO IO for `len` bytes (whole LB) of the image at byte `pos`. */
 function zeroIo(pos: number, len: number): DiffIo {
-  return { addr: pos / LOGICAL_BLOCK_SIZE, blocks: Math.ceil(len / LOGICAL_BLOCK_SIZE), kind: 'allzero' };
+  return { addr: pos / LOGICAL_BLOCK_SIZE, blocks: len / LOGICAL_BLOCK_SIZE, kind: 'allzero' };
 }
 
-/** The IO for `bytes` of the image at byte `pos`: the last one padded with zeros to whole LB. */
+/** The IO for `bytes` (whole LB) of the image at byte `pos`. */
 function imageIo(pos: number, bytes: Buffer): DiffIo {
   const addr = pos / LOGICAL_BLOCK_SIZE;
-  const lb = Math.ceil(bytes.byteLength / LOGICAL_BLOCK_SIZE);
-  const data = bytes.byteLength % LOGICAL_BLOCK_SIZE ? Buffer.concat([bytes, Buffer.alloc(lb * LOGICAL_BLOCK_SIZE - bytes.byteLength)]) : bytes;
-  return isAllZero(data) ? { addr, blocks: lb, kind: 'allzero' } : normalIo(addr, data);
+  return isAllZero(bytes) ? { addr, blocks: bytes.byteLength / LOGICAL_BLOCK_SIZE, kind: 'allzero' } : normalIo(addr, bytes);
+}
+
+/**
+ * Refuse an image that is not a whole number of 512-byte blocks: a diff addresses whole blocks,
+ * and one whose last block passes the end of such an image applies to no image of its size (a
+ * file of 1000 bytes gave a diff of 1024 that apply refused on it).
+ */
+function checkWholeBlocks(size: number, source: string): void {
+  if (size % LOGICAL_BLOCK_SIZE !== 0) {
+    throw new ValueOutOfRangeError('size', size, `is not a whole number of ${LOGICAL_BLOCK_SIZE}-byte blocks, as a volume's image is (a diff addresses whole blocks)`, { source });
+  }
 }
 
 /**
@@ -130,12 +139,14 @@ async function writeWith(out: ByteSink, opts: ImageDiffOptions, fill: (w: Sorted
  * The whole image as a wdiff: one IO per `ioBytes`, all-zero ones as ALLZERO. Applying it to any
  * image of the same size reproduces this one.
  *
- * @throws {@link TruncatedError} when the image ends before the size it had at the start.
+ * @throws {@link ValueOutOfRangeError} when the image is not a whole number of 512-byte blocks;
+ *   {@link TruncatedError} when the image ends before the size it had at the start.
  */
 export async function imageToWdiff(image: string, out: ByteSink, opts: ImageDiffOptions = {}): Promise<WriteSummary> {
   const io = ioSize(opts);
   const info = await probeDevice(image);
   const size = Number(info.sizeBytes);
+  checkWholeBlocks(size, image);
   const fh = await openInput(image);
   const r = new ImageReader(fh, image, size, io, !info.isBlockDevice);
   try {
@@ -162,7 +173,8 @@ export async function imageToWdiff(image: string, out: ByteSink, opts: ImageDiff
  * differs, carrying the newer content (ALLZERO when that is all zero). Both images must have the
  * same size.
  *
- * @throws {@link ValueOutOfRangeError} when the sizes differ; {@link TruncatedError} when an image
+ * @throws {@link ValueOutOfRangeError} when the sizes differ or are not a whole number of 512-byte
+ *   blocks; {@link TruncatedError} when an image
  *   ends before the size it had at the start.
  */
 export async function compareImagesToWdiff(older: string, newer: string, out: ByteSink, opts: ImageDiffOptions = {}): Promise<WriteSummary> {
@@ -170,6 +182,7 @@ export async function compareImagesToWdiff(older: string, newer: string, out: By
   const [a, b] = await Promise.all([probeDevice(older), probeDevice(newer)]);
   if (a.sizeBytes !== b.sizeBytes) throw new ValueOutOfRangeError('size', Number(b.sizeBytes), `differs from the older image's ${a.sizeBytes} bytes`, { source: newer });
   const size = Number(a.sizeBytes);
+  checkWholeBlocks(size, newer);
   const fa = await openInput(older);
   const fb = await openInput(newer).catch(async (e: unknown) => { await fa.close(); throw e; });
   const ra = new ImageReader(fa, older, size, io, !a.isBlockDevice);
