@@ -49,6 +49,33 @@ Sources('a directory given as a wlog fails at open, naming it', async () => {
     assert.ok(err?.message.includes(t.dir), err?.message);
   } finally { t.cleanup(); }
 });
+Sources('chained: wlogs back to back in one input, each read by the reader following() gives, at its offset', async () => {
+  const a = readFileSync(vec('w-pbs4096-rand.wlog')), b = readFileSync(vec('w-pbs512-mixed.wlog'));
+  const chunks: Buffer[] = [];
+  const both = Buffer.concat([a, b, a]);
+  for (let o = 0; o < both.length; o += 1237) chunks.push(both.subarray(o, o + 1237));
+  const seen: Array<[number, bigint, number]> = [];
+  let r: WlogReader | null = await WlogReader.open(Readable.from(chunks), { chained: true });
+  for (; r; r = await r.following()) {
+    let n = 0;
+    for await (const _p of r) n++;
+    seen.push([r.headerOffset, r.endLsid, n]);
+  }
+  const [ra, rb] = [await collect(a), await collect(b)];
+  assert.equal(seen, [[0, ra.r.endLsid, ra.packs.length], [a.length, rb.r.endLsid, rb.packs.length], [a.length + b.length, ra.r.endLsid, ra.packs.length]]);
+  // Without chained the input closes at the end marker; following() is for chained readers only.
+  const plain = await collect(both);
+  assert.is(plain.packs.length, ra.packs.length);
+  try { await plain.r.following(); assert.unreachable(); } catch (e) { assert.match((e as Error).message, /only for a chained reader/); }
+  // What follows an end marker must be a wlog header: a typed error at its offset.
+  const bad = await WlogReader.open(Buffer.concat([a, Buffer.alloc(4096)]), { chained: true });
+  for await (const _p of bad) { /* to the end marker */ }
+  try { await bad.following(); assert.unreachable(); } catch (e) {
+    assert.instance(e, WalbFormatError);
+    assert.is((e as WalbFormatError).offset, a.length);
+  }
+});
+
 Sources.run();
 
 const Errors = suite('typed errors');
@@ -140,6 +167,6 @@ Writer('a failed write to a file sink names the file and keeps the system code',
   assert.ok(err, 'no error');
   assert.is(err!.code, 'ENOSPC');
   assert.is(err!.path, '/dev/full');
-  assert.match(err!.message, /^write \/dev\/full: ENOSPC/);
+  assert.match(err!.message, /^write \/dev\/full at byte 0: ENOSPC/);
 });
 Writer.run();
