@@ -359,6 +359,22 @@ unsafe extern "C" fn js_sum_extents(env: napi_env, info: napi_callback_info) -> 
     })
 }
 
+/// A descriptor and a Float64Array of (offset, length) byte pairs, each a whole number below 2^53,
+/// checked here on the calling thread before any job starts.
+unsafe fn fd_and_ranges(env: napi_env, f: napi_value, r: napi_value) -> JsResult<(u32, Vec<(u64, u64)>)> {
+    let fd = get_u32(env, f, "fd")?;
+    let (rp, rn) = typed_array_raw(env, r, NAPI_FLOAT64_ARRAY, "Float64Array", "ranges")?;
+    let bad = |m: String| Err(JsError::new("ERR_INVALID_ARG_VALUE", m));
+    if fd > i32::MAX as u32 { return bad(format!("fd: {fd} is not a descriptor")); }
+    if rn % 2 != 0 { return bad(format!("ranges: {rn} numbers, not a multiple of 2 (offset, length)")); }
+    let rv = if rn == 0 { &[][..] } else { std::slice::from_raw_parts(rp as *const f64, rn) };
+    let mut ranges = Vec::with_capacity(rn / 2);
+    for (i, q) in rv.chunks_exact(2).enumerate() {
+        ranges.push((whole(q[0], 9_007_199_254_740_991.0, "ranges", "offset", i)?, whole(q[1], 9_007_199_254_740_991.0, "ranges", "length", i)?));
+    }
+    Ok((fd, ranges))
+}
+
 /// `prefetchRanges(fd, ranges) → Promise<void>`: on the thread pool, ask the kernel to read the
 /// (offset, length) pairs of `ranges` (a Float64Array) of the open file `fd` into the page cache
 /// (`posix_fadvise` with `POSIX_FADV_WILLNEED`), without waiting for the reads; a batch whose
@@ -366,16 +382,7 @@ unsafe extern "C" fn js_sum_extents(env: napi_env, info: napi_callback_info) -> 
 unsafe extern "C" fn js_prefetch_ranges(env: napi_env, info: napi_callback_info) -> napi_value {
     guard(env, || {
         let [f, r] = args::<2>(env, info)?;
-        let fd = get_u32(env, f, "fd")?;
-        let (rp, rn) = typed_array_raw(env, r, NAPI_FLOAT64_ARRAY, "Float64Array", "ranges")?;
-        let bad = |m: String| Err(JsError::new("ERR_INVALID_ARG_VALUE", m));
-        if fd > i32::MAX as u32 { return bad(format!("fd: {fd} is not a descriptor")); }
-        if rn % 2 != 0 { return bad(format!("ranges: {rn} numbers, not a multiple of 2 (offset, length)")); }
-        let rv = if rn == 0 { &[][..] } else { std::slice::from_raw_parts(rp as *const f64, rn) };
-        let mut ranges = Vec::with_capacity(rn / 2);
-        for (i, q) in rv.chunks_exact(2).enumerate() {
-            ranges.push((whole(q[0], 9_007_199_254_740_991.0, "ranges", "offset", i)?, whole(q[1], 9_007_199_254_740_991.0, "ranges", "length", i)?));
-        }
+        let (fd, ranges) = fd_and_ranges(env, f, r)?;
         spawn_job(env, Box::new(move || match prefetch::prefetch(fd as i32, &ranges) {
             Ok(_) => Ok(Value::Unit),
             Err((e, off, len)) => {
@@ -395,17 +402,8 @@ unsafe extern "C" fn js_prefetch_ranges(env: napi_env, info: napi_callback_info)
 unsafe extern "C" fn js_punch_holes(env: napi_env, info: napi_callback_info) -> napi_value {
     guard(env, || {
         let [f, r, b] = args::<3>(env, info)?;
-        let fd = get_u32(env, f, "fd")?;
-        let (rp, rn) = typed_array_raw(env, r, NAPI_FLOAT64_ARRAY, "Float64Array", "ranges")?;
+        let (fd, ranges) = fd_and_ranges(env, f, r)?;
         let block = get_bool(env, b, "isBlock")?;
-        let bad = |m: String| Err(JsError::new("ERR_INVALID_ARG_VALUE", m));
-        if fd > i32::MAX as u32 { return bad(format!("fd: {fd} is not a descriptor")); }
-        if rn % 2 != 0 { return bad(format!("ranges: {rn} numbers, not a multiple of 2 (offset, length)")); }
-        let rv = if rn == 0 { &[][..] } else { std::slice::from_raw_parts(rp as *const f64, rn) };
-        let mut ranges = Vec::with_capacity(rn / 2);
-        for (i, q) in rv.chunks_exact(2).enumerate() {
-            ranges.push((whole(q[0], 9_007_199_254_740_991.0, "ranges", "offset", i)?, whole(q[1], 9_007_199_254_740_991.0, "ranges", "length", i)?));
-        }
         spawn_job(env, Box::new(move || punch::punch_holes(fd as i32, &ranges, block).map(|_| Value::Unit).map_err(|e| {
             let how = if block { "discard (BLKDISCARD)" } else { "hole punch (fallocate)" };
             let why = std::io::Error::from_raw_os_error(e.errno);
