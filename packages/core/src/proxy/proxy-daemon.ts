@@ -75,7 +75,8 @@ export class ProxyDaemon extends Daemon {
   readonly hostType = 'proxy' as const;
   private readonly senders = new Map<string, Sender>();
   private readonly conversions: Semaphore;
-  private readonly temp = new Map<string, string>();
+  /** The volumes a `stop empty` is draining (temporary state WaitForEmpty), by volume id. */
+  private readonly emptying = new Map<string, EmptyWait>();
 
   constructor(readonly options: ProxyOptions) {
     super(options);
@@ -136,7 +137,7 @@ export class ProxyDaemon extends Daemon {
   }
 
   async volumeState(volId: string): Promise<string> {
-    return this.temp.get(volId) ?? (await this.state(volId));
+    return this.emptying.has(volId) ? 'WaitForEmpty' : await this.state(volId);
   }
 
   private async setState(volId: string, state: ProxyState): Promise<void> {
@@ -147,9 +148,10 @@ export class ProxyDaemon extends Daemon {
     return (await readJson(join(this.dir(volId), 'info'))) ?? {};
   }
 
-  private locked<T>(p: Params, f: (volId: string, st: ProxyState) => Promise<T>): Promise<T> {
+  /** Run `f` under the volume's lock with the state it reports (WaitForEmpty while draining, so a refusal names it). */
+  private locked<T>(p: Params, f: (volId: string, st: ProxyState | 'WaitForEmpty') => Promise<T>): Promise<T> {
     const volId = p.volId();
-    return this.locks.run(volId, async () => f(volId, await this.state(volId)));
+    return this.locks.run(volId, async () => f(volId, this.emptying.has(volId) ? 'WaitForEmpty' : await this.state(volId)));
   }
 
   /** The archives of a volume. */
@@ -170,7 +172,9 @@ export class ProxyDaemon extends Daemon {
     const out: Array<MetaDiff & { name: string }> = [];
     for (const n of await readdir(d).catch(() => [] as string[])) {
       if (!isDiffFileName(n)) continue;
-      out.push({ ...parseDiffFileName(n, BigInt((await stat(join(d, n))).size)), name: n });
+      // A name listed a moment ago may be gone now (sent, dropped, or replaced by a resend).
+      const st = await stat(join(d, n)).catch((e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return undefined; throw e; });
+      if (st) out.push({ ...parseDiffFileName(n, BigInt(st.size)), name: n });
     }
     return out.sort((a, b) => (a.snapB.gidB < b.snapB.gidB ? -1 : a.snapB.gidB > b.snapB.gidB ? 1 : a.snapE.gidB < b.snapE.gidB ? -1 : 1));
   }
@@ -196,6 +200,7 @@ export class ProxyDaemon extends Daemon {
   }
 
   protected async halt(mode: 'graceful' | 'force'): Promise<void> {
+    for (const w of this.emptying.values()) w.cancel('was cancelled: the daemon is stopping');
     for (const s of this.senders.values()) clearTimeout(s.timer);
     if (mode === 'graceful') await Promise.allSettled([...this.senders.values()].map((s) => s.running));
   }
@@ -212,7 +217,7 @@ export class ProxyDaemon extends Daemon {
       return a;
     }
     return this.locks.run(volId, async () => {
-      const st = await this.state(volId);
+      const st = await this.volumeState(volId);
       if (op === 'delete') {
         if (st !== 'Stopped') throw new StateError(volId, st, 'archive-info delete needs Stopped');
         await rm(file, { force: true });
@@ -221,7 +226,7 @@ export class ProxyDaemon extends Daemon {
         if (!(await this.archives(volId)).length) { await rm(this.dir(volId), { recursive: true, force: true }); return { state: 'Clear' }; }
         return { state: 'Stopped' };
       }
-      if (st === 'Started') throw new StateError(volId, st, `archive-info ${op} needs Clear or Stopped`);
+      if (st !== 'Clear' && st !== 'Stopped') throw new StateError(volId, st, `archive-info ${op} needs Clear or Stopped`);
       const exists = (await readJson(file)) !== undefined;
       if (op === 'add' && exists) throw new StateError(volId, st, `archive ${archId} is already there (use update)`);
       if (op === 'update' && !exists) throw new NotFoundError(`volume ${volId} has no archive ${archId}`);
@@ -246,35 +251,83 @@ export class ProxyDaemon extends Daemon {
   private async stopCmd(p: Params): Promise<unknown> {
     const volId = p.volId();
     const mode = p.oneOf('mode', ['graceful', 'force', 'empty'] as const, 'graceful');
-    const st = await this.state(volId);
-    if (st !== 'Started') throw new StateError(volId, st, 'stop needs Started');
-    if (mode === 'empty') {
-      this.temp.set(volId, 'WaitForEmpty');
-      try {
-        for (;;) {
-          let left = 0;
-          for (const a of await this.archives(volId)) {
-            const q = await this.queue(volId, a.archId);
-            const s = this.senders.get(key(volId, a.archId));
-            if (q.length && s?.error) throw new StateError(volId, 'WaitForEmpty', `archive ${a.archId} cannot be sent to: ${s.error}`);
-            left += q.length;
-            if (q.length) this.schedule(volId, a.archId, 0, true);
-          }
-          if (!left) break;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      } finally {
-        this.temp.delete(volId);
-      }
-    }
+    if (mode === 'empty') return this.stopEmpty(volId);
     return this.locks.run(volId, async () => {
-      await this.setState(volId, 'Stopped');
-      for (const a of await this.archives(volId)) {
-        const s = this.senders.get(key(volId, a.archId));
-        if (s) { clearTimeout(s.timer); if (mode !== 'force') await s.running; }
+      const w = this.emptying.get(volId);
+      if (w) {
+        // As the original, a second stop does not pile onto a draining one; but force must be able
+        // to end a drain that cannot finish (an archive that is down), or the volume stays stuck.
+        if (mode !== 'force') throw new StateError(volId, 'WaitForEmpty', 'a stop empty is draining the queues; stop force cancels it');
+        w.cancel('was cancelled by stop force');
       }
-      return { state: 'Stopped' };
+      const st = await this.state(volId);
+      if (st !== 'Started') throw new StateError(volId, st, 'stop needs Started');
+      return this.stopNow(volId, mode);
     });
+  }
+
+  /** Started → Stopped; the caller holds the volume lock. */
+  private async stopNow(volId: string, mode: 'graceful' | 'force' | 'empty'): Promise<{ state: 'Stopped' }> {
+    await this.setState(volId, 'Stopped');
+    for (const a of await this.archives(volId)) {
+      const s = this.senders.get(key(volId, a.archId));
+      if (s) { clearTimeout(s.timer); s.timer = undefined; if (mode !== 'force') await s.running; }
+    }
+    return { state: 'Stopped' };
+  }
+
+  /**
+   * `stop empty`: Started -[WaitForEmpty]-> Stopped once every send queue is empty. The volume stays
+   * Started on disk meanwhile (a restart resumes sending); wlogs are refused. It fails, back to
+   * Started, when a sender gives up; `stop force` or the daemon stopping cancels it.
+   */
+  private async stopEmpty(volId: string): Promise<unknown> {
+    const w = await this.locks.run(volId, async () => {
+      if (this.emptying.has(volId)) throw new StateError(volId, 'WaitForEmpty', 'a stop empty is already draining the queues');
+      const st = await this.state(volId);
+      if (st !== 'Started') throw new StateError(volId, st, 'stop needs Started');
+      const wait = new EmptyWait(() => { if (this.emptying.get(volId) === wait) this.emptying.delete(volId); });
+      this.emptying.set(volId, wait);
+      return wait;
+    });
+    try {
+      for (const a of await this.archives(volId)) this.schedule(volId, a.archId, 0, true);
+      for (;;) {
+        if (!(await this.drainStep(volId, w))) {
+          // Checked again under the lock, where no command can change the volume in between.
+          const done = await this.locks.run(volId, async () => {
+            if (await this.drainStep(volId, w)) return undefined;
+            w.end();
+            return this.stopNow(volId, 'empty');
+          });
+          if (done) return done;
+        }
+        await w.sleep(100);
+      }
+    } catch (e) {
+      w.end();
+      throw e;
+    }
+  }
+
+  /**
+   * One look at the queues of a draining volume: true while diffs are left. Restarts a sender that
+   * is idle with diffs queued; one waiting out its backoff is left alone.
+   *
+   * @throws {@link StateError} when the drain was cancelled or a sender with diffs left gave up
+   */
+  private async drainStep(volId: string, w: EmptyWait): Promise<boolean> {
+    if (w.cancelled !== undefined) throw new StateError(volId, await this.volumeState(volId), `stop empty ${w.cancelled} before the queues drained`);
+    let left = 0;
+    for (const a of await this.archives(volId)) {
+      const q = await this.queue(volId, a.archId);
+      if (!q.length) continue;
+      left += q.length;
+      const s = this.senders.get(key(volId, a.archId));
+      if (s?.error) throw new StateError(volId, 'WaitForEmpty', `archive ${a.archId} cannot be sent to: ${s.error}`);
+      if (!s || (!s.running && !s.timer)) this.schedule(volId, a.archId, 0);
+    }
+    return left > 0;
   }
 
   // -- receiving wlogs ---------------------------------------------------------------------------
@@ -302,6 +355,8 @@ export class ProxyDaemon extends Daemon {
       const size = BigInt((await stat(tmp)).size);
       const name = createDiffFileName({ ...diff, dataSize: size });
       await this.locks.run(volId, async () => {
+        // A stop empty that began while this wlog was converted must not get a diff after it drained.
+        if (this.emptying.has(volId)) throw new RefusedError('not-started', `volume ${volId} is WaitForEmpty`);
         const info = await this.info(volId);
         if (!info.uuid || !Buffer.from(info.uuid).equals(uuid) || info.sizeLb !== sizeLb) await writeJsonAtomic(join(this.dir(volId), 'info'), { uuid, sizeLb });
         for (const a of archives) {
@@ -333,7 +388,8 @@ export class ProxyDaemon extends Daemon {
     const sender = s;
     s.timer = setTimeout(() => {
       sender.timer = undefined;
-      sender.running = this.sendOnce(volId, archId, sender).finally(() => {
+      // Nothing awaits a background send: every failure must end here, or Node ends the process.
+      sender.running = this.sendOnce(volId, archId, sender).catch((e: unknown) => this.sendFailed(volId, archId, sender, e)).finally(() => {
         sender.running = undefined;
         if (sender.again) { sender.again = false; this.schedule(volId, archId, 0); }
       });
@@ -342,7 +398,8 @@ export class ProxyDaemon extends Daemon {
   }
 
   private async sendOnce(volId: string, archId: string, s: Sender): Promise<void> {
-    if ((await this.state(volId)) !== 'Started' && this.temp.get(volId) !== 'WaitForEmpty') return;
+    // A draining volume (WaitForEmpty) is still Started on disk.
+    if ((await this.state(volId)) !== 'Started') return;
     const a = (await this.archives(volId)).find((x) => x.archId === archId);
     if (!a) return;
     const q = await this.queue(volId, archId);
@@ -391,7 +448,7 @@ export class ProxyDaemon extends Daemon {
       s.error = undefined;
       this.schedule(volId, archId, 0);
     } catch (e) {
-      const reason = e instanceof RemoteError && e.remoteCode === 'ERR_WALB_REFUSED' ? e.message.replace(/^ERR_WALB_REFUSED: /, '').split(':')[0] : undefined;
+      const reason = refusal(e);
       if (reason === 'different-uuid' || reason === 'too-old-diff') {
         this.log.log('warn', 'wdiff-dropped', { volId, archId, reason, diff: formatMetaDiff(meta) });
         await this.dropSent(dir, sel);
@@ -403,21 +460,30 @@ export class ProxyDaemon extends Daemon {
         this.log.log('error', 'wdiff-send-stopped', { volId, archId, error: e });
         return;
       }
-      const now = Date.now();
-      s.firstFailure ??= now;
-      const forever = reason === 'too-new-diff' || reason === 'syncing';
-      if (!forever && now - s.firstFailure > (this.options.retryTimeoutSec ?? 1800) * 1000) {
-        s.error = (e as Error).message;
-        this.log.log('error', 'wdiff-send-gave-up', { volId, archId, error: e });
-        return;
-      }
-      this.log.log('warn', 'wdiff-send-retry', { volId, archId, inMs: s.delayMs, error: e });
-      const d = s.delayMs;
-      s.delayMs = Math.min(s.delayMs * 2, this.options.maxRetryDelayMs ?? 300_000);
-      setImmediate(() => this.schedule(volId, archId, d));
+      throw e;
     } finally {
-      if (tmp) await rm(tmp, { force: true });
+      if (tmp) await rm(tmp, { force: true }).catch((e: unknown) => this.log.log('warn', 'tmp-not-removed', { volId, path: tmp, error: e }));
     }
+  }
+
+  /**
+   * A send that failed, at any step: given up after `retryTimeoutSec` (except the refusals that are
+   * retried for ever), else tried again after the backoff delay, which doubles.
+   */
+  private sendFailed(volId: string, archId: string, s: Sender, e: unknown): void {
+    const reason = refusal(e);
+    const now = Date.now();
+    s.firstFailure ??= now;
+    const forever = reason === 'too-new-diff' || reason === 'syncing';
+    if (!forever && now - s.firstFailure > (this.options.retryTimeoutSec ?? 1800) * 1000) {
+      s.error = e instanceof Error ? e.message : String(e);
+      this.log.log('error', 'wdiff-send-gave-up', { volId, archId, error: e });
+      return;
+    }
+    this.log.log('warn', 'wdiff-send-retry', { volId, archId, inMs: s.delayMs, error: e });
+    const d = s.delayMs;
+    s.delayMs = Math.min(s.delayMs * 2, this.options.maxRetryDelayMs ?? 300_000);
+    setImmediate(() => this.schedule(volId, archId, d));
   }
 
   private async dropSent(dir: string, sel: Array<{ name: string }>): Promise<void> {
@@ -428,4 +494,40 @@ export class ProxyDaemon extends Daemon {
 
 function key(volId: string, archId: string): string {
   return `${volId}/${archId}`;
+}
+
+/** The reason word of an archive's refusal (`too-new-diff`, …), if the failure is one. */
+function refusal(e: unknown): string | undefined {
+  return e instanceof RemoteError && e.remoteCode === 'ERR_WALB_REFUSED' ? e.message.replace(/^ERR_WALB_REFUSED: /, '').split(':')[0] : undefined;
+}
+
+/** A `stop empty` in progress: ended by the drain itself, or cancelled from outside. */
+class EmptyWait {
+  /** Why it was cancelled (a phrase after "stop empty"), once it was. */
+  cancelled?: string;
+  private wake?: () => void;
+
+  /** @param onEnd - removes it from the daemon's table (called once or more) */
+  constructor(private readonly onEnd: () => void) {}
+
+  /** Stop waiting at once; the drain loop fails with `reason`. */
+  cancel(reason: string): void {
+    this.cancelled ??= reason;
+    this.onEnd();
+    this.wake?.();
+  }
+
+  /** The volume is no longer WaitForEmpty. */
+  end(): void {
+    this.onEnd();
+  }
+
+  /** Sleep `ms`, less if cancelled meanwhile. */
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => { clearTimeout(t); this.wake = undefined; resolve(); };
+      const t = setTimeout(done, ms);
+      this.wake = done;
+    });
+  }
 }

@@ -1,7 +1,8 @@
 /**
  * `walbc`: the controller CLI, with the original's invocation
  * (`walbc -a HOST -p PORT <cmd> args...`), thin over `@walbjs/core`'s {@link Controller}.
- * Every query takes `--json` (64-bit values as decimal strings).
+ * Every query takes `--json` (64-bit values as decimal strings). The global options may stand
+ * before or after the command word; after `--` every word is the command's.
  *
  * @module
  */
@@ -23,6 +24,8 @@ const EPILOGUE = `Commands:\n${Object.entries(WALBC_COMMANDS).map(([k, c]) => ` 
   ${'virt-full-scan PATH volId gid'.padEnd(58)} Archive: copy the image at gid into PATH (a file or block device) here
 
 Each command prints its arguments with --help (walbc status --help, walbc get --help, walbc get state --help).
+
+The options may also follow the command (walbc status vol0 --json); after -- every word is an argument (walbc status -- --json).
 
 Exit codes: 0 ok, 1 the daemon refused or failed (its error code is printed), 2 usage error.`;
 
@@ -61,34 +64,82 @@ function commandHelp(cmd: string, first: string | undefined): string {
     + (c.async ? '\n\n--wait: answer when the action is done (otherwise when it has started).' : '');
 }
 
-/** Run `walbc` with these arguments; returns the exit code. */
+/** The global options, as a word after the command word may spell them; `true`: it takes a value. */
+const GLOBAL_OPTIONS: Record<string, boolean> = {
+  '--json': false, '--no-json': false, '--wait': false, '--no-wait': false,
+  '-a': true, '--addr': true, '-p': true, '--port': true, '--timeout': true, '--to': true,
+};
+
+/**
+ * Split the words from the command word on (`tail`) into the global options among them and the
+ * command's words. Options after the command are global options as before it, so that
+ * `walbc -p P status --json` means what it says; after `--` every word is the command's (a volume
+ * may be named `--json`). `literal` is true when a `--` before the command word already ended the
+ * options.
+ *
+ * @throws {@link UsageError} for a global option whose value is missing.
+ */
+function hoistGlobals(tail: readonly string[], literal: boolean): { globals: string[]; words: string[]; optionWords: number } {
+  if (literal) return { globals: [], words: [...tail], optionWords: 0 };
+  const globals: string[] = [];
+  const words: string[] = [];
+  let i = 0;
+  for (; i < tail.length && tail[i] !== '--'; i++) {
+    const w = tail[i];
+    const name = w.includes('=') ? w.slice(0, w.indexOf('=')) : w;
+    const takesValue = GLOBAL_OPTIONS[name];
+    if (i === 0 || takesValue === undefined) { words.push(w); continue; }
+    globals.push(w);
+    if (takesValue && name === w) {
+      if (i + 1 >= tail.length || tail[i + 1] === '--') throw new UsageError(`${w} needs a value`);
+      globals.push(tail[++i]);
+    }
+  }
+  const optionWords = words.length;
+  return { globals, words: [...words, ...tail.slice(i + 1)], optionWords };
+}
+
+/** Parse the global options of `argv` (stopping at the command word); `help` is set for `--help` or `--version`. */
+async function parseGlobals(argv: readonly string[]): Promise<{ a: Record<string, unknown> & { _: Array<string | number> }; help: string }> {
+  let help = '';
+  const a = await yargs([...argv]).scriptName('walbc')
+    .usage('walbc -a HOST -p PORT [--json] [--wait] <cmd> [args...]\n\nDrive walbjs storage, proxy and archive daemons.')
+    // An option given twice (before and after the command word, say): the later one counts.
+    .parserConfiguration({ 'halt-at-non-option': true, 'duplicate-arguments-array': false })
+    .option('addr', { alias: 'a', type: 'string', default: '127.0.0.1', describe: 'Daemon host (or a unix socket path)' })
+    .option('port', { alias: 'p', type: 'string', describe: 'Daemon port (1-65535)', coerce: (v: string) => parsePort(v, '--port (-p)') })
+    .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output' })
+    .option('wait', { type: 'boolean', default: false, describe: 'For restore, apply, merge, full-bkp: answer when the action is done' })
+    .option('timeout', { alias: 'to', type: 'string', default: '60', describe: 'Seconds to wait for an answer', coerce: (v: string) => parseDecimal(v, '--timeout', true) })
+    .epilogue(EPILOGUE).wrap(null).help().alias('h', 'help').version(VERSION).strict(false).exitProcess(false)
+    .fail((msg, err) => {
+      // A value parser's UsageError reaches here wrapped in a YError: either way it is a usage error.
+      if (err && !(err instanceof UsageError) && err.name !== 'YError') throw err;
+      throw new UsageError(msg ?? err?.message ?? 'usage error');
+    })
+    .parseAsync([...argv], {}, (_e, _a, out) => { help = out; });
+  return { a: a as Record<string, unknown> & { _: Array<string | number> }, help };
+}
+
+/** Run `walbc` with these arguments; returns the exit code. Global options may stand anywhere before a `--`. */
 export async function runWalbc(argv: readonly string[], ioIn?: Partial<CliIo>): Promise<number> {
   const io = resolveIo(ioIn);
-  const json = argv.includes('--json');
+  const dash = argv.indexOf('--');
+  // Known before parsing, so that a usage error is reported in the form asked for.
+  let json = (dash < 0 ? argv : argv.slice(0, dash)).includes('--json');
   try {
-    let help = '';
-    const a = await yargs([...argv]).scriptName('walbc')
-      .usage('walbc -a HOST -p PORT [--json] [--wait] <cmd> [args...]\n\nDrive walbjs storage, proxy and archive daemons.')
-      .parserConfiguration({ 'halt-at-non-option': true })
-      .option('addr', { alias: 'a', type: 'string', default: '127.0.0.1', describe: 'Daemon host (or a unix socket path)' })
-      .option('port', { alias: 'p', type: 'string', describe: 'Daemon port (1-65535)', coerce: (v: string) => parsePort(v, '--port (-p)') })
-      .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output' })
-      .option('wait', { type: 'boolean', default: false, describe: 'For restore, apply, merge, full-bkp: answer when the action is done' })
-      .option('timeout', { alias: 'to', type: 'string', default: '60', describe: 'Seconds to wait for an answer', coerce: (v: string) => parseDecimal(v, '--timeout', true) })
-      .epilogue(EPILOGUE).wrap(null).help().alias('h', 'help').version(VERSION).strict(false).exitProcess(false)
-      .fail((msg, err) => {
-        // A value parser's UsageError reaches here wrapped in a YError: either way it is a usage error.
-        if (err && !(err instanceof UsageError) && err.name !== 'YError') throw err;
-        throw new UsageError(msg ?? err?.message ?? 'usage error');
-      })
-      .parseAsync([...argv], {}, (_e, _a, out) => { help = out; });
-    if (help) { await writeTo(io.stdout, help + '\n'); return ExitCode.OK; }
-    const words = (a._ as Array<string | number>).map(String);
+    const first = await parseGlobals(argv);
+    if (first.help) { await writeTo(io.stdout, first.help + '\n'); return ExitCode.OK; }
+    let a = first.a;
+    // Parsing stopped at the command word: the rest of argv, as given, is the command's and ours to sort.
+    const start = argv.length - a._.length;
+    const { globals, words, optionWords } = hoistGlobals(argv.slice(start), dash >= 0 && dash < start);
+    if (globals.length) a = (await parseGlobals([...argv.slice(0, start), ...globals])).a;
+    json = Boolean(a.json);
     const [cmd, ...rest] = words;
     if (!cmd) throw new UsageError('missing command (see walbc --help)');
-    // Options after the command word are its arguments (halt-at-non-option), so its --help is found here.
-    const helpAt = rest.indexOf('--') < 0 ? rest.length : rest.indexOf('--');
-    if (rest.slice(0, helpAt).some((w) => w === '--help' || w === '-h')) {
+    // A command's own --help (and not a word after --).
+    if (rest.slice(0, Math.max(0, optionWords - 1)).some((w) => w === '--help' || w === '-h')) {
       await writeTo(io.stdout, commandHelp(cmd, rest[0]) + '\n');
       return ExitCode.OK;
     }
