@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, readdir, rm, stat, rename, truncate } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rm, stat, rename, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { applyWdiffs, isAllZero, mergeWdiffs, verifyWdiffs, VirtualFullImage, type DiscardMode } from '@walbjs/diff';
 import { locateIoError, probeDevice } from '@walbjs/log-format';
@@ -35,15 +35,30 @@ export interface ArchiveOptions extends DaemonOptions {
   autoResize?: boolean;
 }
 
-/** Archive actions, as the original names them. */
-export type ArchiveAction = 'Merge' | 'Apply' | 'Restore' | 'Resize';
+/**
+ * Archive actions: the original's (`Merge`, `Apply`, `Restore`, `Resize`), and the readers of the
+ * base that walbjs counts as actions too, `VirtFullScan` (`virt-full-scan`) and `BlockHash`
+ * (`bhash`), so that nothing rewrites the base under them.
+ */
+export type ArchiveAction = 'Merge' | 'Apply' | 'Restore' | 'Resize' | 'VirtFullScan' | 'BlockHash';
 
+const ACTIONS: readonly ArchiveAction[] = ['Merge', 'Apply', 'Restore', 'Resize', 'VirtFullScan', 'BlockHash'];
+
+// The original's table (reference §1.6). The scans read the base as a restore does: an apply would
+// rewrite it in place under them (the reader gets a mix of two snapshots), and a resize changes
+// its size. A merge may run beside any reader, as in the original: readers hold their own links to
+// the diffs they read (pinChain).
 const FORBIDDEN: Record<ArchiveAction, readonly ArchiveAction[]> = {
   Restore: ['Restore', 'Resize', 'Apply'],
-  Apply: ['Merge', 'Apply', 'Restore', 'Resize'],
+  Apply: ['Merge', 'Apply', 'Restore', 'Resize', 'VirtFullScan', 'BlockHash'],
   Merge: ['Apply', 'Merge', 'Resize'],
-  Resize: ['Restore', 'Apply', 'Resize', 'Merge'],
+  Resize: ['Restore', 'Apply', 'Resize', 'Merge', 'VirtFullScan', 'BlockHash'],
+  VirtFullScan: ['Apply', 'Resize'],
+  BlockHash: ['Apply', 'Resize'],
 };
+
+/** How often a reader lists the chain again when a diff vanished before it was linked. */
+const PIN_ATTEMPTS = 10;
 
 interface Running { action: ArchiveAction; detail: string; progressLb: number; promise: Promise<unknown> }
 
@@ -60,6 +75,8 @@ export class ArchiveDaemon extends Daemon {
   private readonly temp = new Map<string, string>();
   private readonly running = new Map<string, Running[]>();
   private readonly pendingFull = new Map<string, { uuid: Buffer; sizeLb: bigint; timestamp: number }>();
+  /** Names the folders of pinned chains apart. */
+  private pinSeq = 0;
 
   constructor(readonly options: ArchiveOptions) {
     super(options);
@@ -82,6 +99,7 @@ export class ArchiveDaemon extends Daemon {
       });
     });
     c('clear-vol', (p) => this.locked(p, async (v, st) => {
+      this.dropUncommittedFullSync(v.volId);
       this.noTemp(v.volId, st);
       if (st !== 'SyncReady' && st !== 'Stopped') throw new StateError(v.volId, st, 'clear-vol needs SyncReady or Stopped');
       this.noActions(v.volId, st);
@@ -90,6 +108,7 @@ export class ArchiveDaemon extends Daemon {
       return { state: 'Clear' };
     }));
     c('reset-vol', (p) => this.locked(p, async (v, st) => {
+      this.dropUncommittedFullSync(v.volId);
       this.noTemp(v.volId, st);
       if (st !== 'SyncReady' && st !== 'Stopped') throw new StateError(v.volId, st, 'reset-vol needs SyncReady or Stopped');
       this.noActions(v.volId, st);
@@ -151,7 +170,7 @@ export class ArchiveDaemon extends Daemon {
     g('exists-base-image', async (p) => this.exists((await this.vol(p).baseImage()).path));
     g('base-image', async (p) => this.vol(p).baseImage());
     g('latest-snap', async (p) => { const s = await this.vol(p).latestSnap(); return s ? { ...s, text: formatMetaSnap(s) } : null; });
-    g('num-action', (p) => (this.running.get(p.volId()) ?? []).filter((r) => r.action === p.oneOf('action', ['Merge', 'Apply', 'Restore', 'Resize'] as const)).length);
+    g('num-action', (p) => (this.running.get(p.volId()) ?? []).filter((r) => r.action === p.oneOf('action', ACTIONS)).length);
     g('all-actions', (p) => (this.running.get(p.volId()) ?? []).map((r) => ({ action: r.action, detail: r.detail, progressLb: r.progressLb })));
     g('progress', (p) => (this.running.get(p.volId()) ?? []).reduce((s, r) => s + r.progressLb, 0));
   }
@@ -192,15 +211,35 @@ export class ArchiveDaemon extends Daemon {
     if (r.length) throw new StateError(volId, st, `actions running: ${r.map((x) => x.action).join(', ')}`);
   }
 
-  /** Start a background action unless a forbidden one runs; `wait` makes the call wait for it. */
-  private startAction(volId: string, action: ArchiveAction, detail: string, f: (r: Running) => Promise<unknown>, wait: boolean): Promise<unknown> | { accepted: true } {
+  /** Refuse `action` while a conflicting one runs on the volume (`st`: its state, for the error). */
+  private checkAction(volId: string, action: ArchiveAction, st: string): void {
+    const clash = (this.running.get(volId) ?? []).find((r) => FORBIDDEN[action].includes(r.action) || FORBIDDEN[r.action].includes(action));
+    if (clash) throw new StateError(volId, st, `${action} cannot run while ${clash.action} runs`);
+  }
+
+  /** Count `action` as running on the volume; the check and the entry are one synchronous step. */
+  private enterAction(volId: string, action: ArchiveAction, detail: string, st: string): Running {
+    this.checkAction(volId, action, st);
     const list = this.running.get(volId) ?? [];
-    const clash = list.find((r) => FORBIDDEN[action].includes(r.action));
-    if (clash) throw new StateError(volId, 'Archived', `${action} cannot run while ${clash.action} runs`);
+    // A reader's entry keeps a settled promise: it belongs to its connection, which stop() closes,
+    // so a graceful stop does not wait for a client that stopped reading.
     const r: Running = { action, detail, progressLb: 0, promise: Promise.resolve() };
     list.push(r);
     this.running.set(volId, list);
     this.log.log('info', 'action-start', { volId, action, detail });
+    return r;
+  }
+
+  private leaveAction(volId: string, r: Running): void {
+    const l = this.running.get(volId) ?? [];
+    const i = l.indexOf(r);
+    if (i >= 0) l.splice(i, 1);
+    if (!l.length) this.running.delete(volId);
+  }
+
+  /** Start a background action unless a forbidden one runs; `wait` makes the call wait for it. */
+  private startAction(volId: string, st: string, action: ArchiveAction, detail: string, f: (r: Running) => Promise<unknown>, wait: boolean): Promise<unknown> | { accepted: true } {
+    const r = this.enterAction(volId, action, detail, st);
     r.promise = (async () => {
       try {
         const res = await f(r);
@@ -210,9 +249,7 @@ export class ArchiveDaemon extends Daemon {
         this.log.log('error', 'action-failed', { volId, action, detail, error: e });
         throw e;
       } finally {
-        const l = this.running.get(volId) ?? [];
-        l.splice(l.indexOf(r), 1);
-        if (!l.length) this.running.delete(volId);
+        this.leaveAction(volId, r);
       }
     })();
     if (wait) return r.promise;
@@ -247,7 +284,7 @@ export class ArchiveDaemon extends Daemon {
       const base = await v.base();
       if (base?.isApplying) {
         this.log.log('warn', 'apply-resume', { volId, base: formatMetaState(base) });
-        void this.startAction(volId, 'Apply', `resume to ${base.snapE.gidB}`, (r) => this.applyTo(v, base.snapE.gidB, r), false);
+        void this.startAction(volId, await v.state(), 'Apply', `resume to ${base.snapE.gidB}`, (r) => this.applyTo(v, undefined, r), false);
       } else if (base) {
         const removed = await this.gc(v);
         if (removed.length) this.log.log('info', 'gc', { volId, removed });
@@ -257,6 +294,18 @@ export class ArchiveDaemon extends Daemon {
 
   protected async halt(mode: 'graceful' | 'force'): Promise<void> {
     if (mode === 'graceful') await Promise.allSettled([...this.running.values()].flat().map((r) => r.promise));
+  }
+
+  /**
+   * A full sync whose image arrived but whose commit never came (its storage died in between) is
+   * given up, so that reset-vol and clear-vol can take the volume back. One still receiving its
+   * image is left alone: its uploader is alive.
+   */
+  private dropUncommittedFullSync(volId: string): void {
+    if (!this.pendingFull.has(volId)) return;
+    this.pendingFull.delete(volId);
+    this.temp.delete(volId);
+    this.log.log('warn', 'full-sync-dropped', { volId, reason: 'no commit came' });
   }
 
   /** Delete the diffs outside the chain from the base. */
@@ -397,22 +446,104 @@ export class ArchiveDaemon extends Daemon {
 
   // -- restore, apply, merge, resize -------------------------------------------------------------
 
-  /** The chain prefix that takes the base to the clean snapshot `gid`. */
+  /**
+   * The chain prefix that takes the base to the clean snapshot `gid`. A base whose apply was cut
+   * short holds blocks of every gid from snapB to snapE: the diffs from snapB laid over it again
+   * give snapE and what follows, never what came before (those gids are gone, as `get restorable`
+   * says).
+   */
   private async pathTo(v: ArchiveVolume, gid: bigint): Promise<{ base: MetaState; diffs: StoredDiff[] }> {
     const base = await v.base();
     if (!base) throw new StateError(v.volId, await v.state(), 'no base image');
-    if (base.isApplying) throw new StateError(v.volId, 'Applying', 'an apply is in progress');
+    const whole = (s: MetaSnap) => isCleanSnap(s) && s.gidB === gid && (!base.isApplying || s.gidB >= base.snapE.gidB);
     let s: MetaSnap = base.snapB;
     const out: StoredDiff[] = [];
-    if (!(isCleanSnap(s) && s.gidB === gid)) {
+    if (!whole(s)) {
       for (const d of getApplicableDiffList(base.snapB, await v.diffs()) as StoredDiff[]) {
         s = applyDiff(s, d);
         out.push(d);
         if (s.gidB >= gid) break;
       }
     }
-    if (!(isCleanSnap(s) && s.gidB === gid)) throw new NotFoundError(`gid ${gid} of volume ${v.volId} is not restorable (see get restorable ${v.volId} all)`);
+    if (!whole(s)) {
+      const cut = base.isApplying ? ` (the base is ${formatMetaState(base)}: an apply to gid ${base.snapE.gidB} is in progress or was cut short)` : '';
+      throw new NotFoundError(`gid ${gid} of volume ${v.volId} is not restorable${cut} (see get restorable ${v.volId} all)`);
+    }
     return { base, diffs: out };
+  }
+
+  /**
+   * The chain to `gid`, each diff hard-linked into a folder of `tmp/` of its own, for a reader that
+   * opens the diffs by path more than once (`VirtualFullImage` checks them at open and opens them
+   * again to stream): a merge or a gc that deletes a diff meanwhile removes only its name. A diff
+   * gone between the listing and its link was merged or collected in between: the chain is listed
+   * again, as the original's `tryOpenDiffs` does.
+   */
+  private async pinChain(v: ArchiveVolume, gid: bigint): Promise<{ paths: string[]; release: () => Promise<void> }> {
+    for (let attempt = 1; ; attempt++) {
+      const { diffs } = await this.pathTo(v, gid);
+      const dir = join(v.tmpDir, `pin-${++this.pinSeq}`);
+      const release = () => rm(dir, { recursive: true, force: true });
+      try {
+        await mkdir(dir, { recursive: true });
+        for (const d of diffs) await link(v.diffPath(d.name), join(dir, d.name));
+        return { paths: diffs.map((d) => join(dir, d.name)), release };
+      } catch (e) {
+        await release();
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK') {
+          // No hard links here: read by name. A merge part way through can then fail the read
+          // (the diff is gone), never change what it reads (a merged diff has a name of its own).
+          this.log.log('warn', 'chain-not-pinned', { volId: v.volId, gid, error: e });
+          return { paths: diffs.map((d) => v.diffPath(d.name)), release: async () => {} };
+        }
+        if (code !== 'ENOENT' || attempt >= PIN_ATTEMPTS) throw e;
+        this.log.log('info', 'chain-changed', { volId: v.volId, gid, attempt });
+      }
+    }
+  }
+
+  /** The virtual full image at `gid` over a pinned chain; `release` closes it and drops the pins. */
+  private async openImage(v: ArchiveVolume, gid: bigint): Promise<{ img: VirtualFullImage; release: () => Promise<void> }> {
+    const pin = await this.pinChain(v, gid);
+    try {
+      const info = await v.info();
+      const img = await VirtualFullImage.open((await v.baseImage()).path, pin.paths, { sizeBytes: (info.sizeLb ?? 0n) * 512n });
+      return { img, release: async () => { try { await img.close(); } finally { await pin.release(); } } };
+    } catch (e) {
+      await pin.release();
+      throw e;
+    }
+  }
+
+  /**
+   * The image at `gid` in chunks, read as action `action`: counted from the first chunk asked for
+   * (a reply never consumed holds nothing) until the last is read or the consumer stops (a client
+   * that goes away ends the serving loop, which closes this generator).
+   */
+  private async *readImage(v: ArchiveVolume, gid: bigint, action: 'VirtFullScan' | 'BlockHash', reuseBuffers = false): AsyncGenerator<Buffer> {
+    const detail = `gid ${gid}`;
+    const r = this.enterAction(v.volId, action, detail, await this.volumeState(v.volId));
+    let release: (() => Promise<void>) | undefined;
+    let off = 0;
+    let outcome = 'action-stopped';
+    try {
+      const opened = await this.openImage(v, gid);
+      release = opened.release;
+      for await (const b of opened.img.stream(undefined, { reuseBuffers })) {
+        off += b.byteLength;
+        r.progressLb = off / 512;
+        yield b;
+      }
+      outcome = 'action-done';
+    } catch (e) {
+      outcome = 'action-failed';
+      this.log.log('error', outcome, { volId: v.volId, action, detail, bytes: off, error: e });
+      throw e;
+    } finally {
+      try { await release?.(); } finally { this.leaveAction(v.volId, r); }
+      if (outcome !== 'action-failed') this.log.log('info', outcome, { volId: v.volId, action, detail, bytes: off });
+    }
   }
 
   private async restoreCmd(p: Params): Promise<unknown> {
@@ -421,26 +552,34 @@ export class ArchiveDaemon extends Daemon {
     const st = await this.volumeState(v.volId);
     if (st !== 'Archived' && st !== 'Stopped' && st !== 'WdiffRecv') throw new StateError(v.volId, st, 'restore needs Archived or Stopped');
     if ((await v.restored()).includes(gid)) throw new StateError(v.volId, st, `gid ${gid} is already restored`);
-    const { diffs } = await this.pathTo(v, gid);
-    return this.startAction(v.volId, 'Restore', `gid ${gid}`, async (r) => {
-      const info = await v.info();
+    // Refused here, before it is accepted; the chain it reads is taken once it runs.
+    await this.pathTo(v, gid);
+    return this.startAction(v.volId, st, 'Restore', `gid ${gid}`, async (r) => {
       const out = `${v.restoredPath(gid)}.tmp`;
-      const img = await VirtualFullImage.open((await v.baseImage()).path, diffs.map((d) => v.diffPath(d.name)), { sizeBytes: (info.sizeLb ?? 0n) * 512n });
-      const fh = await open(out, 'w');
+      const { img, release } = await this.openImage(v, gid);
       try {
-        let off = 0;
-        for await (const b of img.stream(undefined, { reuseBuffers: true })) {
-          if (!isAllZero(b)) await fh.write(b, 0, b.byteLength, off).catch((e: unknown) => { throw locateIoError(e, out, 'write', off); });
-          off += b.byteLength;
-          r.progressLb = off / 512;
+        const fh = await open(out, 'w');
+        try {
+          let off = 0;
+          for await (const b of img.stream(undefined, { reuseBuffers: true })) {
+            if (!isAllZero(b)) await fh.write(b, 0, b.byteLength, off).catch((e: unknown) => { throw locateIoError(e, out, 'write', off); });
+            off += b.byteLength;
+            r.progressLb = off / 512;
+          }
+          await fh.truncate(off);
+          await fh.sync();
+        } finally {
+          await fh.close();
         }
-        await fh.truncate(off);
-        await fh.sync();
+        await rename(out, v.restoredPath(gid));
+      } catch (e) {
+        // Only a restart sweeps restored/ otherwise: a partial image would hold its space (on a
+        // full disk, all the space the next transfers need) until then.
+        await rm(out, { force: true });
+        throw e;
       } finally {
-        await fh.close();
-        await img.close();
+        await release();
       }
-      await rename(out, v.restoredPath(gid));
       await syncDir(v.restoredDir);
       return { restored: gid, path: v.restoredPath(gid) };
     }, p.bool('wait'));
@@ -452,15 +591,20 @@ export class ArchiveDaemon extends Daemon {
     const st = await this.volumeState(v.volId);
     if (st !== 'Archived' && st !== 'Stopped' && st !== 'WdiffRecv') throw new StateError(v.volId, st, 'apply needs Archived or Stopped');
     await this.pathTo(v, gid);
-    return this.startAction(v.volId, 'Apply', `to gid ${gid}`, (r) => this.applyTo(v, gid, r), p.bool('wait'));
+    return this.startAction(v.volId, st, 'Apply', `to gid ${gid}`, (r) => this.applyTo(v, gid, r), p.bool('wait'));
   }
 
-  /** Apply the chain up to `gid` to the base; restartable: the base records where it goes first. */
-  private async applyTo(v: ArchiveVolume, gid: bigint, r: Running): Promise<unknown> {
-    let base = (await v.base())!;
+  /**
+   * Apply the chain up to `gid` to the base, or (`gid` undefined, at recovery) up to where an apply
+   * cut short was going. The base records where it goes before its first byte changes, so an apply
+   * that crashed or failed (no space, an IO error) is finished by the next one: the same diffs are
+   * laid over the base again, from snapB.
+   */
+  private async applyTo(v: ArchiveVolume, gid: bigint | undefined, r: Running): Promise<unknown> {
+    const base = (await v.base())!;
     let diffs: StoredDiff[];
-    if (base.isApplying) {
-      // Resume: the diffs that lead from snapB to snapE are still there (they go only after).
+    if (gid === undefined) {
+      // The diffs that lead from snapB to snapE are still there: they are deleted only after.
       diffs = [];
       let s = base.snapB;
       for (const d of getApplicableDiffList(base.snapB, await v.diffs()) as StoredDiff[]) {
@@ -468,9 +612,8 @@ export class ArchiveDaemon extends Daemon {
         s = applyDiff(s, d);
         diffs.push(d);
       }
-      base = { ...base, isApplying: false, snapE: base.snapB };
     } else {
-      diffs = (await v.chain()).filter((d) => d.snapE.gidB <= gid);
+      diffs = (await this.pathTo(v, gid)).diffs;
     }
     if (!diffs.length) return { applied: 0 };
     const applying = beginApplying(base, diffs);
@@ -491,6 +634,9 @@ export class ArchiveDaemon extends Daemon {
     const maxBytes = p.has('maxSizeMb') ? p.u64('maxSizeMb') << 20n : undefined;
     const gidE = p.has('gidE') ? p.u64('gidE') : undefined;
     if ((maxBytes === undefined) === (gidE === undefined)) throw new BadRequestError('merge: give exactly one of maxSizeMb and gidE');
+    const base = await v.base();
+    // As the original (verifyNotApplying): the diffs an apply cut short needs stay as they are until an apply finishes it.
+    if (base?.isApplying) throw new StateError(v.volId, await this.volumeState(v.volId), `merge: the base is ${formatMetaState(base)}; an apply is in progress, or was cut short and the next apply finishes it`);
     const chain = await v.chain();
     const i = chain.findIndex((d) => d.snapB.gidB === gidB);
     if (i < 0) throw new NotFoundError(`no diff of volume ${v.volId} starts at gid ${gidB}`);
@@ -507,7 +653,7 @@ export class ArchiveDaemon extends Daemon {
       size += d.dataSize;
     }
     if (sel.length < 2) throw new BadRequestError(`merge: fewer than 2 mergeable diffs from gid ${gidB}`);
-    return this.startAction(v.volId, 'Merge', `${sel.length} diffs from gid ${gidB}`, async () => {
+    return this.startAction(v.volId, await this.volumeState(v.volId), 'Merge', `${sel.length} diffs from gid ${gidB}`, async () => {
       const tmp = join(v.tmpDir, `merge-${Date.now()}.wdiff`);
       try {
         await mergeWdiffs(sel.map((d) => v.diffPath(d.name)), tmp);
@@ -531,7 +677,7 @@ export class ArchiveDaemon extends Daemon {
       if (st !== 'Archived' && st !== 'Stopped') throw new StateError(vv.volId, st, 'resize needs Archived or Stopped');
       const info = await v.info();
       if (sizeLb < (info.sizeLb ?? 0n)) throw new BadRequestError(`resize: ${sizeLb} LB is smaller than the volume's ${info.sizeLb} (grow only)`);
-      return this.startAction(v.volId, 'Resize', `${sizeLb} LB`, async () => {
+      return this.startAction(v.volId, st, 'Resize', `${sizeLb} LB`, async () => {
         const base = await v.baseImage();
         if (base.isDevice) {
           const size = (await probeDevice(base.path)).sizeBytes;
@@ -543,28 +689,27 @@ export class ArchiveDaemon extends Daemon {
     });
   }
 
-  private async openVirtual(p: Params): Promise<VirtualFullImage> {
+  private async virtFullScan(p: Params): Promise<unknown> {
     const v = this.vol(p);
     const gid = p.u64('gid');
-    const { diffs } = await this.pathTo(v, gid);
-    const info = await v.info();
-    return VirtualFullImage.open((await v.baseImage()).path, diffs.map((d) => v.diffPath(d.name)), { sizeBytes: (info.sizeLb ?? 0n) * 512n });
-  }
-
-  private async virtFullScan(p: Params): Promise<unknown> {
-    const img = await this.openVirtual(p);
+    // Refusals before the reply starts, so they come as the request's error; the chain and the
+    // action are taken again when the first chunk is asked for.
+    await this.pathTo(v, gid);
+    this.checkAction(v.volId, 'VirtFullScan', await this.volumeState(v.volId));
     let n = 0;
+    const image = this.readImage(v, gid, 'VirtFullScan');
     async function* chunks() {
-      try { for await (const b of img.stream()) { n += b.byteLength; yield b; } } finally { await img.close(); }
+      for await (const b of image) { n += b.byteLength; yield b; }
     }
     return new StreamReply(chunks(), () => ({ bytes: n }));
   }
 
   private async bhash(p: Params): Promise<unknown> {
-    const img = await this.openVirtual(p);
+    const v = this.vol(p);
+    const gid = p.u64('gid');
     const h = createHash('sha256');
     let n = 0;
-    try { for await (const b of img.stream(undefined, { reuseBuffers: true })) { h.update(b); n += b.byteLength; } } finally { await img.close(); }
+    for await (const b of this.readImage(v, gid, 'BlockHash', true)) { h.update(b); n += b.byteLength; }
     return { sha256: h.digest('hex'), bytes: n };
   }
 }

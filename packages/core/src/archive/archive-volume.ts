@@ -13,6 +13,9 @@ import { getApplicableDiffList, getLatestSnapshot, getRestorableList } from '../
 import { StoreError } from '../errors.ts';
 import { makeDirDurable, readJson, syncDir, writeJsonAtomic } from '../daemon/store.ts';
 
+/** How often the diffs are listed again when one vanishes while they are listed. */
+const LISTING_ATTEMPTS = 10;
+
 /** Steady states of an archive volume (Clear: no folder). */
 export type ArchiveState = 'Clear' | 'SyncReady' | 'Archived' | 'Stopped';
 
@@ -87,15 +90,28 @@ export class ArchiveVolume {
 
   /** Every wdiff in the folder (any order). */
   async diffs(): Promise<StoredDiff[]> {
-    let names: string[];
-    try { names = await readdir(this.dir); } catch { return []; }
-    const out: StoredDiff[] = [];
-    for (const name of names) {
-      if (!isDiffFileName(name)) continue;
-      const st = await stat(join(this.dir, name));
-      out.push({ ...parseDiffFileName(name, BigInt(st.size)), name });
+    for (let attempt = 1; ; attempt++) {
+      let names: string[];
+      try { names = await readdir(this.dir); } catch { return []; }
+      const out: StoredDiff[] = [];
+      let vanished = false;
+      for (const name of names) {
+        if (!isDiffFileName(name)) continue;
+        let size: bigint;
+        try {
+          size = BigInt((await stat(join(this.dir, name))).size);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+          vanished = true;
+          continue;
+        }
+        out.push({ ...parseDiffFileName(name, size), name });
+      }
+      // A diff deleted since the listing was merged, applied or collected meanwhile. What replaced
+      // it is in a fresh listing (a merge renames its result in before it deletes its inputs);
+      // this one may lack it, and show a gap in the chain that is not there.
+      if (!vanished || attempt >= LISTING_ATTEMPTS) return out;
     }
-    return out;
   }
 
   /** The chain of diffs applicable from the base, in order. */
