@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { lockBaseDir } from './base-dir-lock.ts';
 import { serveProtocol, type ConnectionOptions, type RequestContext } from '../protocol/connection.ts';
-import { UnknownCommandError, WalbCoreError } from '../errors.ts';
+import { RefusedError, UnknownCommandError, WalbCoreError } from '../errors.ts';
 import { Params } from './params.ts';
 import { jsonLogger, type Logger } from './logger.ts';
 
@@ -32,6 +32,12 @@ export interface DaemonOptions {
   logger?: Logger;
   /** Limits and timeouts of every connection. */
   connection?: ConnectionOptions;
+  /**
+   * Most commands that may wait for one volume's lock (default 256; 0: no limit); one more is
+   * refused with {@link RefusedError} `busy`, so that a crowd of clients queued behind a long
+   * operation cannot grow the daemon's memory without bound.
+   */
+  maxLockWaiters?: number;
 }
 
 /** A command: checked params in, a JSON-able result out. */
@@ -40,11 +46,33 @@ export type CommandHandler = (p: Params, ctx: RequestContext) => Promise<unknown
 /** Serializes the state changes of each volume: one at a time per volume, volumes in parallel. */
 export class VolumeLocks {
   private readonly tails = new Map<string, Promise<unknown>>();
+  /** Calls per volume that have not started yet. */
+  private readonly waiting = new Map<string, number>();
 
-  /** Run `f` once every earlier call for `volId` has finished. */
+  /**
+   * @param maxWaiters - most calls that may wait for one volume (0: no limit)
+   */
+  constructor(private readonly maxWaiters = 256) {}
+
+  /**
+   * Run `f` once every earlier call for `volId` has finished.
+   *
+   * @throws {@link RefusedError} `busy` (as a rejection) when `maxWaiters` calls already wait for `volId`
+   */
   run<T>(volId: string, f: () => Promise<T> | T): Promise<T> {
+    const n = this.waiting.get(volId) ?? 0;
+    if (this.maxWaiters > 0 && n >= this.maxWaiters) {
+      return Promise.reject(new RefusedError('busy', `volume ${volId}: ${n} commands already wait for its lock`));
+    }
+    this.waiting.set(volId, n + 1);
+    const start = () => {
+      const left = this.waiting.get(volId)! - 1;
+      if (left > 0) this.waiting.set(volId, left);
+      else this.waiting.delete(volId);
+      return f();
+    };
     const prev = this.tails.get(volId) ?? Promise.resolve();
-    const next = prev.then(() => f(), () => f());
+    const next = prev.then(start, start);
     const tail = next.catch(() => undefined);
     this.tails.set(volId, tail);
     void tail.then(() => { if (this.tails.get(volId) === tail) this.tails.delete(volId); });
@@ -62,7 +90,7 @@ export abstract class Daemon extends EventEmitter {
   /** `storage`, `proxy` or `archive`. */
   abstract readonly hostType: 'storage' | 'proxy' | 'archive';
   protected readonly log: Logger;
-  protected readonly locks = new VolumeLocks();
+  protected readonly locks: VolumeLocks;
   private readonly commands = new Map<string, CommandHandler>();
   private readonly gets = new Map<string, CommandHandler>();
   private server: Awaited<ReturnType<typeof serveProtocol>> | undefined;
@@ -73,6 +101,7 @@ export abstract class Daemon extends EventEmitter {
 
   constructor(readonly opts: DaemonOptions) {
     super();
+    this.locks = new VolumeLocks(opts.maxLockWaiters);
     this.log = opts.logger ?? jsonLogger(`walb-${this.constructor.name.replace(/Daemon$/, '').toLowerCase()}`);
     this.command('version', () => ({ version: DAEMON_VERSION, hostType: this.hostType, nodeId: this.nodeId, protocol: 1 }));
     this.command('status', (p) => this.status(p.has('volId') ? p.volId() : undefined));

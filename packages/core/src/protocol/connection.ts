@@ -6,7 +6,7 @@
  */
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { ConnectionClosedError, ProtocolError, RemoteError, TimeoutError, WalbCoreError } from '../errors.ts';
+import { ConnectionClosedError, ProtocolError, RefusedError, RemoteError, TimeoutError, WalbCoreError } from '../errors.ts';
 import { DEFAULT_MAX_PAYLOAD, FrameDecoder, FrameType, encodeFrame, initFrames, type Frame } from './frame.ts';
 import { decodeMessage, encodeMessage } from './message.ts';
 
@@ -20,6 +20,23 @@ export interface ConnectionOptions {
   keepaliveMs?: number;
   /** Close the connection after this many ms without hearing from the peer (default 3 × keepalive). */
   idleTimeoutMs?: number;
+  /**
+   * Most of the peer's requests served at once on this connection (default 64); one more is
+   * refused at once with {@link RefusedError} `busy`, unread, so a peer that pipelines cannot make
+   * this side hold more than this many. 0: no limit.
+   */
+  maxInFlight?: number;
+  /**
+   * Most bytes of request payload (params) held by the requests served at once (default 32 MiB);
+   * a request that would go beyond it is refused as `busy`, except when none is in flight. 0: no limit.
+   */
+  maxInFlightBytes?: number;
+  /**
+   * An upload whose handler waits this many ms for the next chunk fails with {@link TimeoutError}
+   * (default 5 min; 0: never), so that a peer that stops sending cannot hold what the handler holds
+   * (a volume's lock, a partial file). Pings do not count as progress.
+   */
+  uploadStallMs?: number;
 }
 
 /** What a handler knows of the request besides its method and params. */
@@ -54,10 +71,23 @@ export class StreamReply {
 export const FLAG_UPLOAD = 1;
 /** Largest chunk payload this side sends (1 MiB). */
 export const CHUNK_BYTES = 1 << 20;
-/** Bytes of received chunks held for a slow consumer before the socket is paused. */
+/** Bytes of received chunks held, over all the streams of a connection, before its socket is paused. */
 const INBOUND_HIGH_WATER = 16 << 20;
+/**
+ * Uploads answered before their end frame whose late chunks are still recognized (and dropped); an
+ * uploader told early sends no end frame, so without a bound these would pile up on a long connection.
+ */
+const MAX_DROPPED_UPLOADS = 256;
+/** Longest error code taken from a peer. */
+const MAX_CODE_LENGTH = 256;
 
-/** Chunks arriving for one request, handed out as an async iterable; pauses the socket when full. */
+/** The connection's account of received chunks not yet read, which pauses and resumes its socket. */
+interface InboundFlow {
+  hold(bytes: number): void;
+  release(bytes: number): void;
+}
+
+/** Chunks arriving for one request, handed out as an async iterable. */
 class Inbound implements AsyncIterable<Buffer> {
   private readonly queue: Buffer[] = [];
   private bytes = 0;
@@ -67,27 +97,34 @@ class Inbound implements AsyncIterable<Buffer> {
   private wake: (() => void) | undefined;
   /** The consumer gave up: chunks are dropped until the end frame. */
   discarding = false;
-  private pausedHere = false;
 
-  constructor(private readonly pause: () => void, private readonly resume: () => void) {}
+  /**
+   * @param flow - where held bytes are counted
+   * @param stallMs - how long the consumer may wait for a chunk before the stream fails (0: forever)
+   */
+  constructor(private readonly flow: InboundFlow, private readonly stallMs = 0) {}
 
   push(b: Buffer): void {
     if (this.discarding) return;
     this.queue.push(b);
     this.bytes += b.byteLength;
-    // One pause per stream, however many chunks arrive before the socket really stops.
-    if (this.bytes > INBOUND_HIGH_WATER && !this.pausedHere) { this.pausedHere = true; this.pause(); }
+    this.flow.hold(b.byteLength);
     this.wake?.();
   }
 
   end(): void { this.ended = true; this.wake?.(); }
-  fail(e: Error): void { this.failure = e; this.wake?.(); }
+
+  fail(e: Error): void {
+    // The first cause is the one worth reporting (a stall, before the close it may lead to).
+    this.failure ??= e;
+    this.wake?.();
+  }
 
   discard(): void {
     this.discarding = true;
     this.queue.length = 0;
+    this.flow.release(this.bytes);
     this.bytes = 0;
-    if (this.pausedHere) { this.pausedHere = false; this.resume(); }
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
@@ -95,16 +132,52 @@ class Inbound implements AsyncIterable<Buffer> {
       const b = this.queue.shift();
       if (b) {
         this.bytes -= b.byteLength;
-        if (this.pausedHere && this.bytes <= INBOUND_HIGH_WATER / 2) { this.pausedHere = false; this.resume(); }
+        this.flow.release(b.byteLength);
         yield b;
         continue;
       }
       if (this.failure) throw this.failure;
       if (this.ended) return;
-      await new Promise<void>((r) => { this.wake = r; });
-      this.wake = undefined;
+      await this.next();
     }
   }
+
+  /** Wait for a chunk, the end or a failure; only this wait counts towards a stall. */
+  private next(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.stallMs > 0
+        ? setTimeout(() => this.fail(new TimeoutError(`upload stalled: no data from the peer for ${this.stallMs} ms`)), this.stallMs)
+        : undefined;
+      timer?.unref();
+      this.wake = () => { clearTimeout(timer); this.wake = undefined; resolve(); };
+    });
+  }
+}
+
+/** Whether a decoded message is a JSON object (the only shape a reply may have). */
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
+}
+
+/** A description of a thrown value that cannot itself throw, whatever the value is. */
+function describe(e: unknown): string {
+  try {
+    const m = (e as { message?: unknown } | null)?.message;
+    if (typeof m === 'string') return m;
+    return String(e);
+  } catch {
+    return 'an error that cannot be described';
+  }
+}
+
+/** The code sent in an ERROR frame for a thrown value: its own code when it is a usable one. */
+function errorCode(e: unknown): string {
+  try {
+    const c = (e as { code?: unknown } | null)?.code;
+    if (typeof c === 'string' && c.length > 0 && c.length <= MAX_CODE_LENGTH) return c;
+    if (typeof c === 'number' && Number.isFinite(c)) return String(c);
+  } catch { /* a throwing getter: no usable code */ }
+  return 'ERR_INTERNAL';
 }
 
 interface Pending { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout | undefined; settled?: boolean; download?: Inbound }
@@ -120,8 +193,30 @@ interface Pending { resolve: (v: unknown) => void; reject: (e: Error) => void; t
 export class ProtocolConnection {
   private readonly decoder: FrameDecoder;
   private readonly pending = new Map<number, Pending>();
+  /** The peer's uploads whose handler runs. */
   private readonly uploads = new Map<number, Inbound>();
-  private paused = 0;
+  /** The peer's uploads answered before their end frame (oldest first): their chunks are dropped. */
+  private readonly dropped = new Set<number>();
+  /** Ids of the peer's requests being served. */
+  private readonly serving = new Set<number>();
+  private servingBytes = 0;
+  private unread = 0;
+  private paused = false;
+  private readonly flow: InboundFlow = {
+    hold: (n) => {
+      this.unread += n;
+      if (this.unread > INBOUND_HIGH_WATER && !this.paused) { this.paused = true; this.stream.pause(); }
+    },
+    release: (n) => {
+      this.unread -= n;
+      if (this.paused && this.unread <= INBOUND_HIGH_WATER / 2) {
+        this.paused = false;
+        // The silence while paused was this side's doing.
+        this.lastHeard = Date.now();
+        this.stream.resume();
+      }
+    },
+  };
   private nextId = 1;
   private closed = false;
   private lastHeard = Date.now();
@@ -138,6 +233,9 @@ export class ProtocolConnection {
       requestTimeoutMs: opts.requestTimeoutMs ?? 30_000,
       keepaliveMs,
       idleTimeoutMs: opts.idleTimeoutMs ?? (keepaliveMs > 0 ? 3 * keepaliveMs : 0),
+      maxInFlight: opts.maxInFlight ?? 64,
+      maxInFlightBytes: opts.maxInFlightBytes ?? 32 << 20,
+      uploadStallMs: opts.uploadStallMs ?? 300_000,
     };
     this.decoder = new FrameDecoder(this.opts.maxPayload);
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -204,7 +302,7 @@ export class ProtocolConnection {
       }
     } catch (e) {
       // The source failed: tell the peer the stream is over, and fail the request.
-      this.send(FrameType.ERROR, id, encodeMessage({ code: 'ERR_WALB_UPLOAD_SOURCE', message: (e as Error).message }));
+      this.send(FrameType.ERROR, id, encodeMessage({ code: 'ERR_WALB_UPLOAD_SOURCE', message: describe(e) }));
       if (pend && !pend.settled) { this.settle(id); pend.reject(e as Error); }
       return p;
     }
@@ -229,7 +327,7 @@ export class ProtocolConnection {
       return { chunks: (async function* () { throw e; })(), result: Promise.reject(e) };
     }
     const [id, p] = this.begin(method, opts.timeoutMs);
-    const inbound = new Inbound(() => this.pauseIn(), () => this.resumeIn());
+    const inbound = new Inbound(this.flow);
     this.pending.get(id)!.download = inbound;
     p.then(() => inbound.end(), (e: Error) => inbound.fail(e));
     this.send(FrameType.REQUEST, id, encodeMessage({ method, params }));
@@ -268,22 +366,17 @@ export class ProtocolConnection {
     this.pending.delete(id);
   }
 
+  /** One wait shared by every sender, so that many streams on a connection add two listeners, not two each. */
+  private drainWait: Promise<void> | undefined;
+
   private drained(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.closed) { resolve(); return; }
-      const done = () => { this.stream.off('drain', done); this.stream.off('close', done); resolve(); };
+    if (this.closed) return Promise.resolve();
+    this.drainWait ??= new Promise((resolve) => {
+      const done = () => { this.stream.off('drain', done); this.stream.off('close', done); this.drainWait = undefined; resolve(); };
       this.stream.once('drain', done);
       this.stream.once('close', done);
     });
-  }
-
-  private pauseIn(): void {
-    if (this.paused++ === 0) this.stream.pause();
-  }
-
-  private resumeIn(): void {
-    if (this.paused === 0) return;
-    if (--this.paused === 0) { this.lastHeard = Date.now(); this.stream.resume(); }
+    return this.drainWait;
   }
 
   /** Close the connection; outstanding requests fail with {@link ConnectionClosedError}. */
@@ -302,70 +395,126 @@ export class ProtocolConnection {
 
   private onData(chunk: Buffer): void {
     this.lastHeard = Date.now();
-    let frames: Frame[];
     try {
-      frames = this.decoder.push(chunk);
+      for (const f of this.decoder.push(chunk)) {
+        if (this.closed) return;
+        this.onFrame(f);
+      }
     } catch (e) {
-      // After a malformed frame nothing on this stream can be trusted.
-      this.shutdown(e as Error);
-      this.stream.destroy();
-      return;
+      // A malformed frame, or one this side could not handle: nothing after it can be trusted, and
+      // an exception must not escape a socket's event handler (it would end the process).
+      this.fail(e instanceof WalbCoreError ? e : new ProtocolError(`a frame could not be handled: ${describe(e)}`, this.decoder.offset));
     }
-    for (const f of frames) this.onFrame(f);
+  }
+
+  /** Close at once for a fault of the peer's: what is pending fails with `reason`. */
+  private fail(reason: Error): void {
+    this.shutdown(reason);
+    this.stream.destroy();
   }
 
   private onFrame(f: Frame): void {
     switch (f.type) {
       case FrameType.PING: this.send(FrameType.PONG, f.requestId); return;
       case FrameType.PONG: return;
-      case FrameType.REQUEST: void this.serve(f); return;
+      case FrameType.REQUEST: this.admit(f); return;
       case FrameType.CHUNK: {
         const up = this.uploads.get(f.requestId);
         if (up) { up.push(f.payload); return; }
-        const d = this.pending.get(f.requestId)?.download;
-        if (d) d.push(f.payload);
+        if (this.dropped.has(f.requestId)) return;
+        this.pending.get(f.requestId)?.download?.push(f.payload);
         return; // chunks of a request already answered are dropped
       }
       case FrameType.END: {
-        const up = this.uploads.get(f.requestId);
-        if (up) { up.end(); if (up.discarding) this.uploads.delete(f.requestId); }
+        this.uploads.get(f.requestId)?.end();
+        this.dropped.delete(f.requestId);
         return;
       }
       case FrameType.RESPONSE:
       case FrameType.ERROR: {
-        const up = this.uploads.get(f.requestId);
-        if (f.type === FrameType.ERROR && up) {
-          // The uploader's source failed: the stream is over.
-          up.fail(new ProtocolError('the peer aborted its upload', undefined, 'ERR_WALB_UPLOAD_ABORTED'));
-          this.uploads.delete(f.requestId);
-          return;
+        if (f.type === FrameType.ERROR) {
+          const up = this.uploads.get(f.requestId);
+          if (up) {
+            // The uploader's source failed: the stream is over.
+            up.fail(new ProtocolError('the peer aborted its upload', undefined, 'ERR_WALB_UPLOAD_ABORTED'));
+            this.uploads.delete(f.requestId);
+            return;
+          }
+          if (this.dropped.delete(f.requestId)) return;
         }
         const p = this.pending.get(f.requestId);
         if (!p) return; // a late answer to a request that timed out
         this.settle(f.requestId);
-        let body: { result?: unknown; code?: unknown; message?: unknown };
-        try { body = decodeMessage(f.payload) as typeof body; } catch (e) { p.reject(e as Error); return; }
-        if (f.type === FrameType.RESPONSE) p.resolve(body?.result);
-        else p.reject(new RemoteError(String(body?.code ?? 'ERR_UNKNOWN'), String(body?.message ?? '')));
+        const kind = f.type === FrameType.RESPONSE ? 'response' : 'error reply';
+        let body: unknown;
+        try { body = decodeMessage(f.payload); } catch (e) { p.reject(e as Error); return; }
+        // The peer's bytes are checked before any use: a conversion of a hostile value can throw.
+        if (!isRecord(body)) { p.reject(new ProtocolError(`malformed ${kind} to request ${f.requestId}: not a JSON object`)); return; }
+        if (f.type === FrameType.RESPONSE) { p.resolve(body.result); return; }
+        const { code, message } = body;
+        if (code != null && (typeof code !== 'string' || code.length === 0 || code.length > MAX_CODE_LENGTH)) {
+          p.reject(new ProtocolError(`malformed ${kind} to request ${f.requestId}: its code is not a string of 1 to ${MAX_CODE_LENGTH} characters`));
+          return;
+        }
+        if (message != null && typeof message !== 'string') {
+          p.reject(new ProtocolError(`malformed ${kind} to request ${f.requestId}: its message is not a string`));
+          return;
+        }
+        p.reject(new RemoteError(code ?? 'ERR_UNKNOWN', message ?? ''));
         return;
       }
       default:
-        this.shutdown(new ProtocolError(`unexpected frame type ${f.type}`));
-        this.stream.destroy();
+        this.fail(new ProtocolError(`unexpected frame type ${f.type}`));
     }
+  }
+
+  /** Serve a request, or refuse it unread when this connection already serves its fill. */
+  private admit(f: Frame): void {
+    const id = f.requestId;
+    if (this.serving.has(id)) {
+      // Two answers under one id would be misread by the peer; it has lost track of its own ids.
+      this.fail(new ProtocolError(`request id ${id} reused while that request is still served`, this.decoder.offset));
+      return;
+    }
+    // A leftover of an earlier upload under this id (ids cycle) no longer applies.
+    this.dropped.delete(id);
+    const { maxInFlight, maxInFlightBytes } = this.opts;
+    const size = f.payload.byteLength;
+    if ((maxInFlight > 0 && this.serving.size >= maxInFlight)
+      || (maxInFlightBytes > 0 && this.servingBytes > 0 && this.servingBytes + size > maxInFlightBytes)) {
+      if (f.flags & FLAG_UPLOAD) this.drop(id);
+      const e = new RefusedError('busy', `this connection already serves ${this.serving.size} requests (${this.servingBytes} bytes of params); retry when they are answered`);
+      this.send(FrameType.ERROR, id, encodeMessage({ code: e.code, message: e.message, method: '?' }));
+      return;
+    }
+    this.serving.add(id);
+    this.servingBytes += size;
+    this.serve(f).catch((e: unknown) => {
+      // serve() answers every failure itself; reaching this means the connection is unusable.
+      this.fail(new ProtocolError(`serving request ${id} failed: ${describe(e)}`));
+    }).finally(() => {
+      this.serving.delete(id);
+      this.servingBytes -= size;
+    });
+  }
+
+  /** Drop the rest of the peer's upload `id` (up to a bound on how many are remembered). */
+  private drop(id: number): void {
+    this.dropped.add(id);
+    if (this.dropped.size > MAX_DROPPED_UPLOADS) this.dropped.delete(this.dropped.values().next().value!);
   }
 
   private async serve(f: Frame): Promise<void> {
     let method = '?';
     let upload: Inbound | undefined;
     if (f.flags & FLAG_UPLOAD) {
-      upload = new Inbound(() => this.pauseIn(), () => this.resumeIn());
+      upload = new Inbound(this.flow, this.opts.uploadStallMs);
       this.uploads.set(f.requestId, upload);
     }
     try {
       if (!this.handler) throw new ProtocolError('this end serves no requests');
       const body = decodeMessage(f.payload) as { method?: unknown; params?: unknown };
-      if (!body || typeof body !== 'object' || typeof body.method !== 'string' || body.method.length > 256) throw new ProtocolError('a request needs a method name (a string of at most 256 characters)');
+      if (!isRecord(body) || typeof body.method !== 'string' || body.method.length > 256) throw new ProtocolError('a request needs a method name (a string of at most 256 characters)');
       method = body.method;
       let result = await this.handler(method, body.params, { upload, connection: this });
       if (result instanceof StreamReply) {
@@ -379,14 +528,14 @@ export class ProtocolConnection {
       }
       this.send(FrameType.RESPONSE, f.requestId, encodeMessage({ result }));
     } catch (e) {
-      const code = e instanceof WalbCoreError || (e as { code?: unknown })?.code ? String((e as { code: unknown }).code) : 'ERR_INTERNAL';
-      this.send(FrameType.ERROR, f.requestId, encodeMessage({ code, message: (e as Error)?.message ?? String(e), method }));
+      this.send(FrameType.ERROR, f.requestId, encodeMessage({ code: errorCode(e), message: describe(e), method }));
     } finally {
       if (upload) {
-        // Whatever the handler left unread is dropped until the uploader's end frame.
+        // Whatever the handler left unread is dropped, and so is what still comes before the end frame.
+        upload.discard();
         if (this.uploads.get(f.requestId) === upload) {
-          upload.discard();
-          if (upload.ended) this.uploads.delete(f.requestId);
+          this.uploads.delete(f.requestId);
+          if (!upload.ended) this.drop(f.requestId);
         }
       }
     }
@@ -395,8 +544,7 @@ export class ProtocolConnection {
   private onTick(): void {
     const now = Date.now();
     if (this.opts.idleTimeoutMs > 0 && now - this.lastHeard > this.opts.idleTimeoutMs) {
-      this.shutdown(new TimeoutError(`nothing heard from the peer for ${now - this.lastHeard} ms`));
-      this.stream.destroy();
+      this.fail(new TimeoutError(`nothing heard from the peer for ${now - this.lastHeard} ms`));
       return;
     }
     if (this.opts.keepaliveMs > 0 && now - this.lastSent >= this.opts.keepaliveMs) this.send(FrameType.PING, 0);
@@ -411,6 +559,7 @@ export class ProtocolConnection {
     this.pending.clear();
     for (const [, u] of this.uploads) u.fail(reason);
     this.uploads.clear();
+    this.dropped.clear();
   }
 }
 
