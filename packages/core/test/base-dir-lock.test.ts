@@ -34,6 +34,20 @@ L('a second daemon on the same folder is refused while the first runs, of any ro
   await next.stop();
 });
 
+L('a daemon that cannot listen (the port is taken) lets its folder go: the next one starts', async () => {
+  const first = await new ArchiveDaemon({ baseDir: join(dir, 'listening'), logger: silentLogger }).start();
+  const base = join(dir, 'port-taken');
+  try {
+    const port = Number(first.address.split(':').pop());
+    assert.is(await refusedWith(new ProxyDaemon({ baseDir: base, port, logger: silentLogger }).start()), 'EADDRINUSE');
+    assert.not.ok(existsSync(join(base, LOCK)), 'the lock outlived the failed start');
+    const next = await new ProxyDaemon({ baseDir: base, logger: silentLogger }).start();
+    await next.stop();
+  } finally {
+    await first.stop();
+  }
+});
+
 L('a lock left by a daemon that is gone is taken over', async () => {
   const base = join(dir, 'stale');
   // The pid of a process that has exited.

@@ -187,19 +187,29 @@ export abstract class Daemon extends EventEmitter {
     return this;
   }
 
-  /** {@link open}, then listen on the configured socket. */
+  /**
+   * {@link open}, then listen on the configured socket. When listening fails (the port is taken),
+   * a daemon this call opened is stopped again, its base folder let go, before the error is
+   * rethrown: the folder's lock outlived it, so a retry was refused as in use.
+   */
   async start(): Promise<this> {
+    const wasOpen = this.opened;
     await this.open();
     const at = this.opts.unix ? { path: this.opts.unix } : { host: this.opts.host ?? '127.0.0.1', port: this.opts.port ?? 0 };
-    this.server = await serveProtocol(at, async (method, params, ctx) => {
-      try {
-        return await this.call(method, params, ctx);
-      } catch (e) {
-        if (!(e instanceof WalbCoreError)) this.log.log('error', 'command-failed', { method, error: e });
-        else this.log.log('info', 'command-refused', { method, code: e.code, message: e.message });
-        throw e;
-      }
-    }, this.opts.connection);
+    try {
+      this.server = await serveProtocol(at, async (method, params, ctx) => {
+        try {
+          return await this.call(method, params, ctx);
+        } catch (e) {
+          if (!(e instanceof WalbCoreError)) this.log.log('error', 'command-failed', { method, error: e });
+          else this.log.log('info', 'command-refused', { method, code: e.code, message: e.message });
+          throw e;
+        }
+      }, this.opts.connection);
+    } catch (e) {
+      if (!wasOpen) await this.stop('force').catch(() => {});
+      throw e;
+    }
     this.address = this.server.address;
     this.log.log('info', 'listening', { address: this.address, baseDir: this.opts.baseDir, nodeId: this.nodeId });
     return this;
