@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import {
   ChecksumError, LogDevice, SectorTypeError, ValueOutOfRangeError, WalbFormatError, WlogReader,
   FILE_LOG_PBS, catLdev, extractLogpacks, formatLdev, generateWlog, restoreWlog, writeGeneratedWlog, probeDevice,
-  LOG_RECORD_PADDING,
+  LOG_RECORD_EXIST, LOG_RECORD_PADDING, emptyLogpackHeader, encodeLogpackHeader,
 } from '../src/index.ts';
 import { tempDir } from './helpers.ts';
 
@@ -191,6 +191,85 @@ Ring('a corrupt wlog restores nothing: the log device is unchanged', async () =>
     assert.ok(readFileSync(l).equals(before));
   } finally { t.cleanup(); }
 });
+Ring('a restore that does not fit, or leaves the lsids, is refused before anything is written; a ring just one block larger takes it', async () => {
+  const t = tempDir();
+  try {
+    const w = join(t.dir, 'src.wlog');
+    await writeGeneratedWlog(w, { seed: 21, pbs: 512, totalBytes: 64 << 10, padding: false });
+    const { r, packs } = await packsOf(w);
+    const pb = Number(r.endLsid - r.header.beginLsid);
+    assert.ok(packs.length > 1);
+    // The ring starts 10 blocks in at 512 bytes a block (super sectors and the gap before them).
+    const ldevOf = async (name: string, ring: number) => {
+      const l = join(t.dir, name);
+      makeFile(l, (10 + ring) * 512);
+      await formatLdev(l, 1n << 20n, { pbs: 512 });
+      assert.is((await LogDevice.open(l).then(async (d) => { const n = d.superSector.ringBufferSize; await d.close(); return n; })), BigInt(ring));
+      return l;
+    };
+    const refused = async (l: string, opts: Parameters<typeof restoreWlog>[2], re: RegExp) => {
+      const before = readFileSync(l);
+      try { await restoreWlog(l, w, opts); assert.unreachable('restored'); } catch (e) {
+        assert.instance(e, ValueOutOfRangeError);
+        assert.match((e as Error).message, re);
+      }
+      assert.ok(readFileSync(l).equals(before), 'the log device changed');
+    };
+    // The logs fill the ring exactly: the block that ends them would overwrite the first pack.
+    await refused(await ldevOf('exact', pb), {}, /do not fit a ring/);
+    // Shifted so that a pack crosses the ring end: its padding pack makes the log too large.
+    await refused(await ldevOf('padded', pb + 3), { lsidDiff: BigInt(pb) - 2n }, /padding included/);
+    // Past the last valid lsid, and an invalid lsid to invalidate.
+    await refused(await ldevOf('high', 4 * pb), { lsidDiff: 0xffff_ffff_ffff_ff00n }, /outside 0 to/);
+    await refused(await ldevOf('invalid', 4 * pb), { invalidLsid: 0xffff_ffff_ffff_ffffn }, /not a valid lsid/);
+    const l = await ldevOf('fits', pb + 1);
+    await restoreWlog(l, w);
+    const d = await LogDevice.open(l);
+    let n = 0;
+    for await (const _p of extractLogpacks(d)) n++;
+    await d.close();
+    assert.is(n, packs.length);
+  } finally { t.cleanup(); }
+});
+
+Ring('a ring larger than its device, an empty logpack, a pack larger than the ring: typed errors, no hang, nothing large read', async () => {
+  const t = tempDir();
+  try {
+    const l = join(t.dir, 'ldev');
+    makeFile(l, 1 << 20);
+    await formatLdev(l, 1n << 20n, { pbs: 4096 });
+    const dev = await LogDevice.open(l, { writable: true });
+    const salt = dev.superSector.logChecksumSalt;
+    // An empty pack (a flush alone) at the oldest lsid: the next lsid is its own.
+    await dev.writeLsids(0n, encodeLogpackHeader(emptyLogpackHeader(0n), 4096, salt));
+    const seen = [];
+    const it = extractLogpacks(dev);
+    let end;
+    for (;;) { const x = await it.next(); if (x.done) { end = x.value; break; } seen.push(x.value); }
+    assert.is(seen.length, 0);
+    assert.is(end.stoppedBy, 'invalid-pack');
+    assert.match(String(end.invalid), /empty logpack at lsid 0/);
+    // A pack whose data would span more than the ring (255 blocks here).
+    const big = emptyLogpackHeader(0n);
+    // Eight records of 8125 blocks (65000 LB each, under the 65535 a record may hold).
+    for (let i = 0; i < 8; i++) big.records.push({ checksum: 0, flags: LOG_RECORD_EXIST, offset: BigInt(i) * 65000n, ioSize: 65000, lsidLocal: 1 + i * 8125, reserved1: 0, lsid: BigInt(1 + i * 8125) });
+    big.totalIoSize = 65000; big.nRecords = 8;
+    await dev.writeLsids(0n, encodeLogpackHeader(big, 4096, salt));
+    const it2 = extractLogpacks(dev);
+    let end2;
+    for (;;) { const x = await it2.next(); if (x.done) { end2 = x.value; break; } }
+    assert.is(end2.stoppedBy, 'invalid-pack');
+    assert.match(String(end2.invalid), /total_io_size: 65000 PB/, String(end2.invalid));
+    // A super sector whose ring does not fit the device.
+    await dev.writeSuper({ ...dev.superSector, ringBufferSize: 100_000_000n });
+    await dev.close();
+    try { await LogDevice.open(l); assert.unreachable(); } catch (e) {
+      assert.instance(e, ValueOutOfRangeError);
+      assert.match((e as Error).message, /past the device's 1048576 bytes/);
+    }
+  } finally { t.cleanup(); }
+});
+
 Ring('restore from -b: the log on the device begins at the first pack restored; nothing in range changes nothing', async () => {
   const t = tempDir();
   try {

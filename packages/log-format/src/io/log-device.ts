@@ -141,12 +141,20 @@ export class LogDevice {
 async function readSuperAt(fh: FileHandle, info: DeviceInfo): Promise<SuperSector> {
   const buf = Buffer.alloc(PAGE_SIZE);
   await preadExact(fh, buf, SUPER_SECTOR_BYTE_OFFSET, info.path);
+  let s: SuperSector;
   try {
-    return decodeSuperSector(buf, 0, {});
+    s = decodeSuperSector(buf, 0, {});
   } catch (e) {
     if (e instanceof WalbFormatError) e.locate({ offset: SUPER_SECTOR_BYTE_OFFSET, source: info.path });
     throw e;
   }
+  // A ring that does not fit the device: its lsids would be read past the end, and restored logs
+  // written there (a file grew by tens of gigabytes).
+  const ringEndBytes = (BigInt(ringBufferOffset(s.physicalBs) + s.metadataSize) + s.ringBufferSize) * BigInt(s.physicalBs);
+  if (ringEndBytes > info.sizeBytes) {
+    throw new ValueOutOfRangeError('ring_buffer_size', `${s.ringBufferSize} PB end at byte ${ringEndBytes}, past the device's ${info.sizeBytes} bytes`, { offset: SUPER_SECTOR_BYTE_OFFSET, source: info.path });
+  }
+  return s;
 }
 
 /**
@@ -277,6 +285,13 @@ export async function* extractLogpacks(ldev: LogDevice, opts: ExtractOptions = {
       const block = await ldev.readLsids(lsid, 1);
       header = decodeLogpackHeader(block, 0, pbs, salt, { expectedLsid: lsid, loc: { offset, lsid, source: ldev.info.path } });
       if (header.logpackLsid !== lsid) throw new LsidSequenceError(`end marker at lsid ${lsid}`, { offset, lsid });
+      // An empty pack (a flush alone) marks where the next one goes: the next lsid is its own, so
+      // the log ends here (reading on read the same block forever).
+      if (header.records.length === 0) throw new LsidSequenceError(`an empty logpack at lsid ${lsid}: the next pack goes there`, { offset, lsid, source: ldev.info.path });
+      // A pack longer than the ring would have overwritten itself: not a pack this device holds.
+      if (BigInt(header.totalIoSize) + 1n > ldev.superSector.ringBufferSize) {
+        throw new ValueOutOfRangeError('total_io_size', `${header.totalIoSize} PB and its header do not fit a ring of ${ldev.superSector.ringBufferSize} PB`, { offset, lsid, source: ldev.info.path });
+      }
     } catch (e) {
       if (e instanceof WalbFormatError) return { beginLsid, endLsid: lsid, stoppedBy: 'invalid-pack', invalid: e };
       throw e;
@@ -414,25 +429,46 @@ export async function restoreWlog(ldevPath: string, src: ByteSource, opts: Resto
     throw new ValueOutOfRangeError('beginLsid', `${opts.beginLsid} is not below endLsid ${opts.endLsid}`, { source: ldevPath });
   }
   const noPackIn = (r: WlogReader) => new ValueOutOfRangeError('beginLsid', `no logpack of the wlog (lsids ${r.header.beginLsid} to ${r.header.endLsid}) starts at or above ${opts.beginLsid ?? r.header.beginLsid} and below ${opts.endLsid ?? r.header.endLsid}: nothing to restore`, { source: ldevPath });
+  if (opts.invalidLsid !== undefined && opts.invalidLsid >= INVALID_LSID) {
+    throw new ValueOutOfRangeError('invalidLsid', `${opts.invalidLsid} is not a valid lsid (below ${INVALID_LSID})`, { source: ldevPath });
+  }
   const ldev = await LogDevice.open(ldevPath, { writable: true });
   try {
+    const ringEnd = ldev.superSector.ringBufferSize;
     if (rereadable) {
       const check = await WlogReader.open(src);
       try {
         if (check.pbs !== ldev.pbs) throw pbsMismatch(ldev.pbs, check.pbs, ldevPath);
-        // The blocks of the packs restored (every pack is read, and so verified, all the same).
-        let packs = 0n;
+        // Every pack is read, and so verified, and the restore laid out as the writes below will
+        // lay it (padding packs where a pack would cross the ring end included), so that a log
+        // that does not fit is refused with the device untouched.
         let seen = 0;
         let lsid = check.header.beginLsid;
+        let diff = opts.lsidDiff ?? 0n;
+        let first: bigint | undefined;
+        let endShifted = 0n;
         const end = opts.endLsid ?? check.header.endLsid;
         for await (const p of check) {
           seen++;
-          if (lsid < end && (opts.beginLsid === undefined || lsid >= opts.beginLsid)) packs += BigInt(p.header.totalIoSize + 1);
-          lsid = nextLogpackLsid(p.header);
+          const h = opts.ddevLb !== undefined ? clipLogpack(p.header, opts.ddevLb) : p.header;
+          if (lsid < end && (opts.beginLsid === undefined || lsid >= opts.beginLsid)) {
+            const pad = paddingBefore(lsid + diff, h, ringEnd);
+            first ??= lsid + diff;
+            diff += pad;
+            endShifted = nextLogpackLsid(h) + diff;
+          }
+          lsid = nextLogpackLsid(h);
         }
-        if (seen > 0 && packs === 0n) throw noPackIn(check);
-        if (packs > ldev.superSector.ringBufferSize) {
-          throw new ValueOutOfRangeError('wlog', `${packs} PB of logs do not fit a ring of ${ldev.superSector.ringBufferSize} PB`, { source: ldevPath });
+        if (seen > 0 && first === undefined) throw noPackIn(check);
+        if (first !== undefined) {
+          // One more block than the logs: the end is marked by zeroing the block after them, which
+          // must not be the first one.
+          if (endShifted - first + 1n > ringEnd) {
+            throw new ValueOutOfRangeError('wlog', `${endShifted - first} PB of logs (padding included) and the block that ends them do not fit a ring of ${ringEnd} PB`, { source: ldevPath });
+          }
+          if (first < 0n || endShifted >= INVALID_LSID) {
+            throw new ValueOutOfRangeError('lsidDiff', `${opts.lsidDiff ?? 0n} moves the log to lsids ${first} to ${endShifted}, outside 0 to ${INVALID_LSID - 1n}`, { source: ldevPath });
+          }
         }
       } finally {
         await check.close();
@@ -452,7 +488,6 @@ export async function restoreWlog(ldevPath: string, src: ByteSource, opts: Resto
       throw new ValueOutOfRangeError('lsidDiff', `${lsidDiff} moves begin lsid ${r.header.beginLsid} below 0`, { source: ldevPath });
     }
     const endLimit = opts.endLsid ?? r.header.endLsid;
-    const ringEnd = ldev.superSector.ringBufferSize;
     let lsid = r.header.beginLsid;
     let paddingPacks = 0;
     /** The shifted lsid of the first block written (a pack, or the padding before it). */
@@ -465,9 +500,14 @@ export async function restoreWlog(ldevPath: string, src: ByteSource, opts: Resto
       const next = nextLogpackLsid(h);
       if (opts.beginLsid !== undefined && lsid < opts.beginLsid) { lsid = next; continue; }
       let target = lsid + lsidDiff;
-      const inRing = target % ringEnd;
-      if (inRing + 1n + BigInt(h.totalIoSize) > ringEnd) {
-        const padPb = Number(ringEnd - inRing);
+      const padBefore = paddingBefore(target, h, ringEnd);
+      // A stream is checked as it is read: nothing goes past the last valid lsid.
+      if (nextLogpackLsid(h) + lsidDiff + padBefore >= INVALID_LSID) {
+        await r.close();
+        throw new ValueOutOfRangeError('lsidDiff', `${lsidDiff} moves the pack at lsid ${lsid} past the last valid lsid ${INVALID_LSID - 1n}`, { source: ldevPath });
+      }
+      if (padBefore > 0n) {
+        const padPb = Number(padBefore);
         const pad = emptyLogpackHeader(target);
         pad.records.push(paddingRecord(target, padPb - 1, pbs));
         pad.totalIoSize = padPb - 1;
@@ -509,6 +549,12 @@ export async function restoreWlog(ldevPath: string, src: ByteSource, opts: Resto
   } finally {
     await ldev.close();
   }
+}
+
+/** PBs of the padding pack written before pack `h` at shifted lsid `target`: where it would cross the ring end, up to it (else 0). */
+function paddingBefore(target: bigint, h: LogpackHeader, ringEnd: bigint): bigint {
+  const inRing = target % ringEnd;
+  return inRing + 1n + BigInt(h.totalIoSize) > ringEnd ? ringEnd - inRing : 0n;
 }
 
 function pbsMismatch(ldevPbs: number, wlogPbs: number, path: string): ValueOutOfRangeError {
