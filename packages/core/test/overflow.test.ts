@@ -15,6 +15,7 @@ import { startTrio } from './trio.ts';
 const run = promisify(execFile);
 const O = suite('log overflow');
 const dir = mkdtempSync(join(tmpdir(), 'walbjs-overflow-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const dev = join(dir, 'dev');
 const uri = `nbd+unix:///?socket=${join(dev, 'nbd.sock')}`;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -49,7 +50,32 @@ O('the storage stops an overflowed volume, refuses snapshots, and a full backup 
     assert.is(sha(readFileSync(await c.restore(ax, 'v', g2))), sha(readFileSync(out)));
   } finally {
     await trio.stop();
-    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+O('a log that overflows during a full backup fails it, the volume not Target (it reported success, with a snapshot never to be restorable)', async () => {
+  const d2 = join(dir, 'dev2');
+  await createUserspaceDevice(d2, { sizeBytes: 16n << 20n, logBytes: 1n << 20n });
+  // The image goes in 4 KiB frames, so the copy lasts while the log is overrun.
+  const trio = await startTrio(join(dir, 'fb'), { storage: { fullSyncBulkBytes: 4096 } });
+  const { ax, sx } = trio;
+  const c = new Controller({ pollMs: 20 });
+  try {
+    await c.initStorage(sx, 'w', d2);
+    // What fullBackup does before its full-bkp: storage Standby → Stopped → SyncReady, archive init.
+    await c.request(sx, 'stop', { volId: 'w' });
+    await c.request(sx, 'reset-vol', { volId: 'w' });
+    await c.request(ax, 'init-vol', { volId: 'w' });
+    // No proxy knows the volume: the logs have nowhere to go.
+    const full = c.request(sx, 'full-bkp', { volId: 'w', wait: true }, { timeoutMs: 120_000 }).then(() => undefined, (e: Error) => e);
+    await c.waitForState(sx, 'w', ['FullSync'], 30_000);
+    await run('qemu-io', ['-f', 'raw', '-c', 'write -P 3 0 4M', `nbd+unix:///?socket=${join(d2, 'nbd.sock')}`]);
+    const e = await full;
+    assert.instance(e, RemoteError, 'the full backup succeeded');
+    assert.match(e!.message, /overflowed during the full backup/);
+    assert.is.not(await c.get(sx, 'state', { volId: 'w' }), 'Target');
+  } finally {
+    await trio.stop();
   }
 });
 

@@ -555,6 +555,9 @@ export class StorageDaemon extends Daemon {
       }
       await conn.upload('full-sync', { volId, sizeLb, timestamp: ts, uuid: Buffer.from(sup.uuid) }, image(), { timeoutMs: 600_000 });
       const l = await rt.dev.lsids();
+      // Logs written during the copy were overwritten before they were extracted: the copy cannot
+      // be made clean, and a snapshot committed now would never become restorable.
+      if (l.overflow) throw new StateError(volId, 'FullSync', 'the log overflowed during the full backup: reset-vol (here and on the archive) and run it again, with a larger log device or fewer writes meanwhile');
       const rec = await this.locks.run(volId, () => this.takeSnapshot(volId, l.latest, true));
       await conn.request('full-sync-commit', { volId, snap: metaSnap(0n, rec.gid), timestamp: ts });
       await this.locks.run(volId, async () => {
