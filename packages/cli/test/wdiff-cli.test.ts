@@ -199,9 +199,11 @@ async function straced(name: string, args: readonly string[]): Promise<string[]>
     ['virt-cat', ['wdiff', 'virt-cat', image('synced-base.img', c.deviceBytes), vec(c.sortedWdiff), '-o', tmp('synced-v.img')]],
   ] as const) {
     const lines = await straced(name, args);
-    // The fd of the last open of the output, then a data sync of that fd.
+    // The fd of the last open of the output (or of the temporary file renamed over it), then a
+    // data sync of that fd.
     const out = args[args.length - 1];
-    const fds = lines.filter((l) => l.includes(`"${out}"`) && /= \d+$/.test(l)).map((l) => /= (\d+)$/.exec(l)![1]);
+    const temp = `"${join(dirname(out), `.${basename(out)}.`)}`;
+    const fds = lines.filter((l) => (l.includes(`"${out}"`) || l.includes(temp)) && /= \d+$/.test(l)).map((l) => /= (\d+)$/.exec(l)![1]);
     assert.ok(fds.length > 0, `${name}: no open of ${out} traced`);
     assert.ok(lines.some((l) => new RegExp(`f(data)?sync\\(${fds[fds.length - 1]}\\) += 0`).test(l)), `${name}: no fdatasync of ${out}`);
   }
@@ -562,6 +564,23 @@ test('an output that is another name (a hard link) for an input is refused, the 
   }
   assert.ok(readFileSync(base).every((b) => b === 0x5c), 'the base was not written');
   assert.equal(readFileSync(w), readFileSync(vec('w-chain-0.wdiff')));
+});
+
+test('virt-cat that fails after writing part of its output leaves an earlier file of that name whole', async () => {
+  // A record far into a 64 MiB base whose stored bytes are not snappy: with --no-verify the image
+  // is streamed up to it before the error (the output was written in place and then removed).
+  const bad = tmp('late-bad.wdiff');
+  const stored = Buffer.from('not a snappy block, whatever its checksum says'.repeat(2));
+  const w = await SortedDiffWriter.create(bad, { cmpr: parseCompressOpt('snappy') });
+  await w.write({ addr: 120_000, blocks: 8, kind: 'normal', data: { image: { stored, cmpr: 2, blocks: 8, checksum: checksum(stored, 0) }, offsetLb: 0 } });
+  await w.close();
+  const base = image('late-bad-base.img', 64 << 20);
+  const out = tmp('late-bad-out.img');
+  writeFileSync(out, 'OLD');
+  const r = await walb('wdiff', 'virt-cat', '--no-verify', base, bad, '-o', out);
+  assert.is(r.code, 1, r.err);
+  assert.is(readFileSync(out, 'utf8'), 'OLD');
+  assert.equal(readdirSync(TMP).filter((f) => f.startsWith('.late-bad-out.img.')), [], 'a temporary file was left');
 });
 
 test('outputs to a pipe and to /dev/null: the same bytes as to a file (merge hung on a pipe, the others failed)', async () => {

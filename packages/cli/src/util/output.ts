@@ -7,7 +7,7 @@
 import { rmSync, statSync, type Stats } from 'node:fs';
 import { open, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { locateIoError } from '@walbjs/log-format';
+import { commitOutput, discardOutput, locateIoError, openPlace, placeOutput, type OutputPlace } from '@walbjs/log-format';
 import { UsageError } from './errors.ts';
 import type { CliIo } from './io.ts';
 import { writeTo } from './io.ts';
@@ -22,12 +22,13 @@ export interface Output {
   readonly bytes: number;
   /** Whether the output is stdout (`-`). */
   readonly isStdout: boolean;
-  /** Close the file (stdout is left open). */
+  /** Sync and close the file and put it at its path (stdout is left open). */
   close(): Promise<void>;
   /**
-   * Close and delete the file when this run created or truncated it (after a failure, so no
-   * partial output is left behind). Nothing is deleted for stdout, a file never opened, or an
-   * output that is not a regular file (a block device, a FIFO).
+   * After a failure: leave no partial output. A regular file was written under a temporary name
+   * beside its path, which is removed (an earlier file at the path stays as it was); one written in
+   * place is deleted. Nothing is deleted for stdout, a file never opened, or an output that is not
+   * a regular file (a block device, a FIFO).
    */
   abort(): Promise<void>;
 }
@@ -54,8 +55,9 @@ export async function writeThrough<T>(out: Output, progress: Pick<Progress, 'sto
 }
 
 /**
- * Open `target` for writing: a path (created or truncated, mode 0644, only when the first bytes
- * arrive, so a command that fails early leaves no empty file behind) or `-` for stdout.
+ * Open `target` for writing: a path or `-` for stdout. A path is opened only when the first bytes
+ * arrive, so a command that fails early leaves nothing behind; a regular file (or a new one) is
+ * written under a temporary name beside it and renamed over it by `close()`, after it is synced.
  *
  * @param onBytes called with the running total after each write.
  */
@@ -80,15 +82,21 @@ export function openOutput(target: string, io: CliIo, onBytes?: (total: number) 
       async abort() {},
     };
   }
+  // A regular file is written under a temporary name beside it and renamed over it when complete
+  // (see placeOutput): a failed or interrupted run leaves an earlier file of that name whole.
+  let place: OutputPlace | undefined;
   return {
     isStdout,
     get bytes() { return bytes; },
     async sink(chunk) {
       if (!fh) {
-        fh = await open(target, 'w', 0o644);
-        // Interrupted, the command leaves no partial file either.
-        const isFile = (await fh.stat()).isFile();
-        if (isFile) disarm = armInterrupt(() => rmSync(target, { force: true }));
+        const opened = await openPlace(await placeOutput(target));
+        fh = opened.fh;
+        place = opened.place;
+        // Interrupted, the command leaves no partial file: the temporary one, or the file written
+        // in place (no room for a sibling in its folder). A device or a pipe stays.
+        const partial = place.finalPath !== undefined ? place.writePath : (await fh.stat()).isFile() ? target : undefined;
+        if (partial !== undefined) disarm = armInterrupt(() => rmSync(partial, { force: true }));
       }
       let done = 0;
       try {
@@ -107,15 +115,23 @@ export function openOutput(target: string, io: CliIo, onBytes?: (total: number) 
       }
       const h = fh;
       fh = undefined;
-      disarm();
       await h?.close();
+      if (place) await commitOutput(place, true);
+      disarm();
     },
     async abort() {
       const h = fh;
       fh = undefined;
       disarm();
+      if (!place) return;
+      if (place.finalPath !== undefined) {
+        // The path keeps what it held before the run.
+        await h?.close().catch(() => {});
+        await discardOutput(place);
+        return;
+      }
       if (!h) return;
-      // Only a regular file is removed: a device or a pipe given as the output stays.
+      // Written in place: only a regular file is removed, a device or a pipe given as the output stays.
       const isFile = await h.stat().then((st) => st.isFile(), () => false);
       await h.close().catch(() => {});
       if (isFile) await rm(target, { force: true }).catch(() => {});

@@ -21,7 +21,9 @@ import { closeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { constants } from 'node:fs';
-import { LOGICAL_BLOCK_SIZE, locateIoError, type ByteSink } from '@walbjs/log-format';
+import {
+  LOGICAL_BLOCK_SIZE, commitOutput, discardOutput, isStreamPath, locateIoError, openPlace, placeOutput, type ByteSink, type OutputPlace,
+} from '@walbjs/log-format';
 import { CompressionType, DEFAULT_COMPRESS_OPT } from '../compression.ts';
 import { WALB_DIFF_TYPE_INDEXED, WALB_DIFF_TYPE_SORTED } from '../constants.ts';
 import { ChecksumError, TruncatedError } from '../errors.ts';
@@ -30,7 +32,6 @@ import { recordKind } from '../layout/diff-record.ts';
 import { encodeDiffFileHeader, makeDiffFileHeader } from '../layout/file-header.ts';
 import { IndexedDiffReader } from './indexed-reader.ts';
 import type { MergeFilesOptions } from './merge-files.ts';
-import { commitOutput, discardOutput, isStreamPath, openPlace, placeOutput, type OutputPlace } from './out-place.ts';
 import { sortedRecordsOf } from './sorted-records.ts';
 import type { WriteSummary } from './sorted-writer.ts';
 import { openWdiffFile, type WdiffFile } from './wdiff-file.ts';

@@ -20,9 +20,11 @@
  */
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { SinkWriter, alignedBuffer as alignedAlloc, locateIoError, type ByteSink } from '@walbjs/log-format';
+import {
+  SinkWriter, alignedBuffer as alignedAlloc, commitOutput, discardOutput, isStreamPath, locateIoError, openPlace, placeOutput,
+  type ByteSink, type OutputPlace,
+} from '@walbjs/log-format';
 import { pwritev } from './pread.ts';
-import { commitOutput, discardOutput, isStreamPath, openPlace, placeOutput, type OutputPlace } from './out-place.ts';
 
 /**
  * Bytes gathered before a write starts. 1 MiB converted a 525 MiB log to an indexed diff in

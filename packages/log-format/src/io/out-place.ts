@@ -10,7 +10,7 @@
 import { constants, unlinkSync } from 'node:fs';
 import { access, lstat, open, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { locateIoError } from '@walbjs/log-format';
+import { locateIoError } from './io-error.ts';
 
 /** How an output path is written. */
 export interface OutputPlace {
