@@ -19,8 +19,13 @@ export interface CaptureOptions {
   maxLogpackKb?: number;
 }
 
-/** Where an NBD server listens: a unix socket path, or TCP `host:port` (loopback by default). */
-export type ServeAddress = { unix: string } | { tcp: string };
+/**
+ * Where an NBD server listens: a unix socket path, or TCP `host:port` (loopback by default), and
+ * the name it exports the device under (default `""`, the name clients ask for when given none).
+ * A client asking for another name is refused: `NBD_REP_ERR_UNKNOWN` to `NBD_OPT_GO`/`INFO`, the
+ * connection closed after `NBD_OPT_EXPORT_NAME`.
+ */
+export type ServeAddress = ({ unix: string } | { tcp: string }) & { exportName?: string };
 
 /** A running NBD server. */
 export interface CaptureServer {
@@ -77,7 +82,8 @@ export class CaptureDevice {
   serve(where: ServeAddress): CaptureServer {
     this.check();
     const n = loadNative();
-    const r = 'unix' in where ? n.captureServe(this.handle, true, where.unix) : n.captureServe(this.handle, false, where.tcp);
+    const name = where.exportName ?? '';
+    const r = 'unix' in where ? n.captureServe(this.handle, true, where.unix, name) : n.captureServe(this.handle, false, where.tcp, name);
     const s: CaptureServer = { address: r.address, stop: () => n.captureStopServer(r.server) };
     this.servers.push(s);
     return s;

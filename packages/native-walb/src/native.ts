@@ -179,7 +179,7 @@ export interface NativeAddon {
   /** Open (and redo) a userspace capture device (see `CaptureDevice`). */
   captureOpen(ldev: string, ddev: string, errorBeforeOverflow: boolean, checkpointMs: number, maxPackKb: number): Promise<object>;
   /** Serve a capture device over NBD on a unix socket or TCP. */
-  captureServe(handle: object, unix: boolean, address: string): { server: object; address: string };
+  captureServe(handle: object, unix: boolean, address: string, exportName: string): { server: object; address: string };
   /** Stop accepting NBD connections. */
   captureStopServer(server: object): void;
   /** The device's lsids. */

@@ -7,6 +7,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { LogDevice, extractLogpacks, formatLdev, hasData, isDiscard, isPadding } from '@walbjs/log-format';
 import { CaptureDevice } from '../src/index.ts';
@@ -405,6 +406,61 @@ const asRoot = process.getuid?.() === 0;
   } finally {
     execFileSync('umount', [mnt]);
   }
+});
+
+/** Hello, flags, then NBD_OPT_EXPORT_NAME `name`: resolves to the bytes the server sent after its hello, up to its close. */
+function exportNameSession(sock: string, name: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const c = connect(sock);
+    let got = Buffer.alloc(0);
+    let sent = false;
+    c.on('error', reject);
+    c.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      if (!sent && got.length >= 18) {
+        sent = true;
+        const n = Buffer.from(name);
+        const o = Buffer.alloc(20 + n.length);
+        o.writeUInt32BE(3, 0); // fixed newstyle, no zeroes
+        o.write('IHAVEOPT', 4, 'latin1');
+        o.writeUInt32BE(1, 12);
+        o.writeUInt32BE(n.length, 16);
+        n.copy(o, 20);
+        c.write(o);
+      }
+      // The export's size and flags: the server took the name.
+      if (got.length >= 28) c.end();
+    });
+    c.on('close', () => resolve(got.subarray(18)));
+  });
+}
+
+C('an export name: clients asking for another are refused (GO, INFO and EXPORT_NAME), LIST shows it', async () => {
+  const f = await fresh('named');
+  const dev = await CaptureDevice.open(f.l, f.d);
+  const named = join(dir, 'named-2.sock');
+  dev.serve({ unix: f.sock });
+  dev.serve({ unix: named, exportName: 'disk0' });
+  try {
+    // The default server exports "" only; nbdinfo asks with NBD_OPT_GO (INFO with --list).
+    assert.is(JSON.parse(run('nbdinfo', ['--json', uri(f.sock)])).exports[0]['export-size'], 32 << 20);
+    assert.throws(() => run('nbdinfo', ['--json', `nbd+unix:///other?socket=${f.sock}`]), /server replied with error/);
+    assert.is(JSON.parse(run('nbdinfo', ['--json', `nbd+unix:///disk0?socket=${named}`])).exports[0]['export-size'], 32 << 20);
+    assert.throws(() => run('nbdinfo', ['--json', uri(named)]), /server replied with error/);
+    const list = JSON.parse(run('nbdinfo', ['--json', '--list', `nbd+unix:///?socket=${named}`]));
+    assert.equal(list.exports.map((e: { 'export-name': string }) => e['export-name']), ['disk0']);
+    // qemu-io writes through the named export and not through another name.
+    run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x44 0 64k', `nbd+unix:///disk0?socket=${named}`]);
+    assert.throws(() => run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x45 0 64k', `nbd+unix:///disk1?socket=${named}`]));
+    // The old option has no error reply: the server closes without sending the export.
+    assert.is((await exportNameSession(named, 'disk1')).length, 0);
+    assert.is((await exportNameSession(named, 'disk0')).length, 10);
+    assert.is((await exportNameSession(f.sock, '')).length, 10);
+  } finally {
+    await dev.close();
+  }
+  const data = readFileSync(f.d);
+  assert.ok(data.subarray(0, 64 << 10).every((b) => b === 0x44), 'the write through the named export');
 });
 
 C('one device per log: a second open of the same ldev (or ddev) is refused while the first is open', async () => {

@@ -739,14 +739,15 @@ unsafe extern "C" fn js_capture_open(env: napi_env, info: napi_callback_info) ->
     })
 }
 
-/// `captureServe(handle, unix: boolean, address) → { server, address }`.
+/// `captureServe(handle, unix: boolean, address, exportName) → { server, address }`.
 unsafe extern "C" fn js_capture_serve(env: napi_env, info: napi_callback_info) -> napi_value {
     guard(env, || {
-        let [h, u, a] = args::<3>(env, info)?;
+        let [h, u, a, n] = args::<4>(env, info)?;
         let dev: &DeviceHandle = get_external(env, h, "handle")?;
         let unix = get_bool(env, u, "unix")?;
         let addr = get_string(env, a, "address")?;
-        let server = nbd::serve(dev.clone(), unix, &addr).map_err(|e| {
+        let name = get_string(env, n, "exportName")?;
+        let server = nbd::serve(dev.clone(), unix, &addr, &name).map_err(|e| {
             let mut j = JsError::new("ERR_WALB_SERVE", format!("cannot listen on {addr}: {e}"));
             j.errno = e.raw_os_error();
             j

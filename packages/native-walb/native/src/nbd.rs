@@ -32,6 +32,9 @@ const REP_SERVER: u32 = 2;
 const REP_INFO: u32 = 3;
 const REP_ERR_UNSUP: u32 = 0x8000_0001;
 const REP_ERR_INVALID: u32 = 0x8000_0003;
+const REP_ERR_UNKNOWN: u32 = 0x8000_0006;
+/// Longest export name the protocol allows.
+const MAX_NAME: usize = 4096;
 const INFO_EXPORT: u16 = 0;
 const INFO_BLOCK_SIZE: u16 = 3;
 
@@ -79,7 +82,12 @@ impl Server {
     pub fn stop(&self) { self.stop.store(true, Ordering::SeqCst); }
 }
 
-pub fn serve(dev: Arc<Device>, unix: bool, address: &str) -> io::Result<Server> {
+/// Listen on `address` (a unix socket path, or TCP `host:port`) and export `dev` under the name
+/// `export_name`: a client asking for another name is refused, as the protocol asks of a server
+/// without that export (a client meaning another server reaches no disk by mistake).
+pub fn serve(dev: Arc<Device>, unix: bool, address: &str, export_name: &str) -> io::Result<Server> {
+    if export_name.len() > MAX_NAME { return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("export name longer than {MAX_NAME} bytes"))); }
+    let name: Arc<str> = Arc::from(export_name);
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     let actual;
@@ -92,14 +100,14 @@ pub fn serve(dev: Arc<Device>, unix: bool, address: &str) -> io::Result<Server> 
         let path = address.to_string();
         let ino = std::fs::symlink_metadata(&path).map(|m| m.ino()).ok();
         thread::Builder::new().name("walb-nbd-accept".into()).spawn(move || {
-            accept_loop(|| l.accept().map(|(s, _)| Box::new(s) as Box<dyn Conn>), dev, s2);
+            accept_loop(|| l.accept().map(|(s, _)| Box::new(s) as Box<dyn Conn>), dev, name, s2);
             if ino.is_some() && std::fs::symlink_metadata(&path).map(|m| m.ino()).ok() == ino { let _ = std::fs::remove_file(&path); }
         })?;
     } else {
         let l = TcpListener::bind(address)?;
         l.set_nonblocking(true)?;
         actual = l.local_addr()?.to_string();
-        thread::Builder::new().name("walb-nbd-accept".into()).spawn(move || accept_loop(|| l.accept().map(|(s, _)| { let _ = s.set_nodelay(true); Box::new(s) as Box<dyn Conn> }), dev, s2))?;
+        thread::Builder::new().name("walb-nbd-accept".into()).spawn(move || accept_loop(|| l.accept().map(|(s, _)| { let _ = s.set_nodelay(true); Box::new(s) as Box<dyn Conn> }), dev, name, s2))?;
     }
     Ok(Server { stop, address: actual })
 }
@@ -118,12 +126,13 @@ fn clear_stale_socket(path: &str) -> io::Result<()> {
     std::fs::remove_file(path)
 }
 
-fn accept_loop(accept: impl Fn() -> io::Result<Box<dyn Conn>>, dev: Arc<Device>, stop: Arc<AtomicBool>) {
+fn accept_loop(accept: impl Fn() -> io::Result<Box<dyn Conn>>, dev: Arc<Device>, name: Arc<str>, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::SeqCst) {
         match accept() {
             Ok(c) => {
                 let d = dev.clone();
-                let _ = thread::Builder::new().name("walb-nbd-conn".into()).spawn(move || { let _ = connection(c, d); });
+                let n = name.clone();
+                let _ = thread::Builder::new().name("walb-nbd-conn".into()).spawn(move || { let _ = connection(c, d, &n); });
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(20)),
             Err(_) => thread::sleep(Duration::from_millis(20)),
@@ -165,8 +174,9 @@ fn info_block_size() -> Vec<u8> {
     b
 }
 
-/// Handshake; returns whether structured replies were negotiated, or None when the client left.
-fn handshake(c: &mut dyn Conn, dev: &Device) -> io::Result<Option<bool>> {
+/// Handshake; returns whether structured replies were negotiated, or None when the client left
+/// (or is sent away: an export name other than `name`, flags this server does not know).
+fn handshake(c: &mut dyn Conn, dev: &Device, name: &str) -> io::Result<Option<bool>> {
     let mut hello = Vec::new();
     hello.extend_from_slice(&NBDMAGIC.to_be_bytes());
     hello.extend_from_slice(&IHAVEOPT.to_be_bytes());
@@ -189,6 +199,8 @@ fn handshake(c: &mut dyn Conn, dev: &Device) -> io::Result<Option<bool>> {
         c.read_exact(&mut data)?;
         match opt {
             OPT_EXPORT_NAME => {
+                // This option has no error reply: the protocol's answer to an unknown name is to close.
+                if data != name.as_bytes() { return Ok(None); }
                 let mut b = Vec::new();
                 b.extend_from_slice(&(dev.size_lb * LBS).to_be_bytes());
                 b.extend_from_slice(&tflags().to_be_bytes());
@@ -199,7 +211,10 @@ fn handshake(c: &mut dyn Conn, dev: &Device) -> io::Result<Option<bool>> {
             OPT_ABORT => { let _ = opt_reply(c, opt, REP_ACK, &[]); return Ok(None); }
             OPT_LIST => {
                 if len != 0 { opt_reply(c, opt, REP_ERR_INVALID, b"LIST takes no data")?; continue; }
-                opt_reply(c, opt, REP_SERVER, &0u32.to_be_bytes())?;
+                let mut b = Vec::with_capacity(4 + name.len());
+                b.extend_from_slice(&(name.len() as u32).to_be_bytes());
+                b.extend_from_slice(name.as_bytes());
+                opt_reply(c, opt, REP_SERVER, &b)?;
                 opt_reply(c, opt, REP_ACK, &[])?;
             }
             OPT_STRUCTURED_REPLY => {
@@ -211,6 +226,12 @@ fn handshake(c: &mut dyn Conn, dev: &Device) -> io::Result<Option<bool>> {
                 if data.len() < 6 { opt_reply(c, opt, REP_ERR_INVALID, b"short request")?; continue; }
                 let nl = u32::from_be_bytes(data[0..4].try_into().unwrap()) as usize;
                 if 4 + nl + 2 > data.len() { opt_reply(c, opt, REP_ERR_INVALID, b"bad name length")?; continue; }
+                let n_info = u16::from_be_bytes(data[4 + nl..4 + nl + 2].try_into().unwrap()) as usize;
+                if data.len() != 4 + nl + 2 + 2 * n_info { opt_reply(c, opt, REP_ERR_INVALID, b"bad information request count")?; continue; }
+                if &data[4..4 + nl] != name.as_bytes() {
+                    opt_reply(c, opt, REP_ERR_UNKNOWN, format!("no export of that name (this server exports {name:?})").as_bytes())?;
+                    continue;
+                }
                 opt_reply(c, opt, REP_INFO, &info_export(dev))?;
                 opt_reply(c, opt, REP_INFO, &info_block_size())?;
                 opt_reply(c, opt, REP_ACK, &[])?;
@@ -399,8 +420,8 @@ const REPLY_FLUSH_BYTES: usize = 8 << 20;
 /// Most bytes of write data a connection may have in flight before it stops reading requests.
 const MAX_INFLIGHT: usize = 64 << 20;
 
-fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>) -> io::Result<()> {
-    let Some(structured) = handshake(&mut *c, &dev)? else { c.close(); return Ok(()); };
+fn connection(mut c: Box<dyn Conn>, dev: Arc<Device>, name: &str) -> io::Result<()> {
+    let Some(structured) = handshake(&mut *c, &dev, name)? else { c.close(); return Ok(()); };
     let out: Replies = Arc::new(Out { buf: Mutex::new(Vec::new()), w: Mutex::new(c.dup()?), reqs: AtomicUsize::new(0), bytes: AtomicUsize::new(0), waiting: AtomicBool::new(false), wait_lock: Mutex::new(()), cond: Condvar::new() });
     let mut pending = Gathered::default();
     let size = dev.size_lb * LBS;

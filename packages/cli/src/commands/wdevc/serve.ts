@@ -17,6 +17,7 @@ export interface ServeArgs extends GlobalArgs {
   ddev: string;
   unix?: string;
   tcp?: string;
+  'export-name': string;
   'error-before-overflow': boolean;
   'checkpoint-interval': number;
 }
@@ -30,6 +31,7 @@ export const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
     .positional('ddev', { type: 'string', demandOption: true, describe: 'Data device' })
     .option('unix', { type: 'string', describe: 'Listen on this unix socket' })
     .option('tcp', { type: 'string', describe: 'Listen on HOST:PORT (use 127.0.0.1 for loopback only; port 0: any free port)', coerce: (v: string) => parseHostPort(v, '--tcp') })
+    .option('export-name', { type: 'string', default: '', describe: 'Name the device is exported under; clients asking for another are refused (default: the empty name, what clients ask for when given none)' })
     .option('error-before-overflow', { type: 'boolean', default: false, describe: 'Fail writes that would overflow the log instead of overwriting the oldest logs' })
     .option('checkpoint-interval', { type: 'string', default: '10000', describe: 'Checkpoint interval [ms]', coerce: (v: string) => parseUint(v, '--checkpoint-interval', 0xffff_ffff) })
     .example('$0 serve l.img d.img --unix /tmp/walb.sock', 'then: nbdinfo nbd+unix:///?socket=/tmp/walb.sock')
@@ -42,7 +44,8 @@ export const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
     const dev = await CaptureDevice.open(a.ldev, a.ddev, { errorBeforeOverflow: a['error-before-overflow'], checkpointIntervalMs: a['checkpoint-interval'] });
     let srv;
     try {
-      srv = dev.serve(a.unix !== undefined ? { unix: a.unix } : { tcp: a.tcp! });
+      const exportName = a['export-name'];
+      srv = dev.serve(a.unix !== undefined ? { unix: a.unix, exportName } : { tcp: a.tcp!, exportName });
     } catch (e) {
       await dev.close().catch(() => {});
       throw e;
