@@ -8,7 +8,11 @@
 import { open, unlink } from 'node:fs/promises';
 import { locateIoError } from '@walbjs/log-format';
 import { ProtocolConnection, type ConnectionOptions } from './protocol/connection.ts';
-import { TimeoutError } from './errors.ts';
+import { checkReply, checkReplyOf, type ApplyReply, type DaemonStatus, type MergeReply, type Restorable, type VolumeStatus } from './protocol/replies.ts';
+import { MalformedReplyError, TimeoutError } from './errors.ts';
+import type { ArchiveInfo } from './proxy/proxy-daemon.ts';
+
+export type { Restorable } from './protocol/replies.ts';
 
 /** Where a daemon listens: TCP, or a unix socket. */
 export type ServerAddress = { host: string; port: number } | { path: string };
@@ -36,11 +40,13 @@ export interface ControllerOptions {
   connection?: ConnectionOptions;
 }
 
-/** A restorable snapshot as `get restorable` reports it. */
-export interface Restorable { gid: bigint; timestamp: number; isExplicit: boolean; line: string }
-
 /**
  * Drives storage, proxy and archive daemons.
+ *
+ * Every reply is checked before it is used or returned (`protocol/replies.ts`): a result that is
+ * not what its command answers (a field missing or of the wrong type) fails the call with
+ * {@link MalformedReplyError} (a `ProtocolError`, code `ERR_WALB_PROTOCOL`) naming the command and
+ * the field.
  *
  * @example
  * const c = new Controller();
@@ -53,8 +59,17 @@ export interface Restorable { gid: bigint; timestamp: number; isExplicit: boolea
 export class Controller {
   constructor(readonly opts: ControllerOptions = {}) {}
 
-  /** Send one request on a fresh connection. */
+  /**
+   * Send one request on a fresh connection. The result of a command the reply table knows
+   * (`status`, `snapshot`, `get state`, `get restorable`, …) is checked; any other comes as it is.
+   *
+   * @throws {@link MalformedReplyError} when the result is not what the command answers
+   */
   async request(server: ServerAddress, method: string, params: Record<string, unknown> = {}, opts: { timeoutMs?: number } = {}): Promise<unknown> {
+    return checkReplyOf(method, params, await this.send(server, method, params, opts));
+  }
+
+  private async send(server: ServerAddress, method: string, params: Record<string, unknown>, opts: { timeoutMs?: number } = {}): Promise<unknown> {
     const c = await ProtocolConnection.connect(server, this.opts.connection);
     try {
       return await c.request(method, params, { timeoutMs: opts.timeoutMs ?? this.opts.timeoutMs ?? 60_000 });
@@ -63,19 +78,29 @@ export class Controller {
     }
   }
 
-  /** `get TARGET` with its parameters. */
+  /** `get TARGET` with its parameters (checked as {@link Controller.request} checks). */
   get(server: ServerAddress, target: string, params: Record<string, unknown> = {}): Promise<unknown> {
     return this.request(server, 'get', { ...params, target });
   }
 
-  /** `status [volId]`. */
-  status(server: ServerAddress, volId?: string): Promise<unknown> {
-    return this.request(server, 'status', volId === undefined ? {} : { volId });
+  /** `status`: the daemon and its volumes. */
+  status(server: ServerAddress): Promise<DaemonStatus>;
+  /** `status volId`: the volume's state and what its daemon reports of it. */
+  status(server: ServerAddress, volId: string): Promise<VolumeStatus>;
+  status(server: ServerAddress, volId?: string): Promise<DaemonStatus | VolumeStatus>;
+  async status(server: ServerAddress, volId?: string): Promise<DaemonStatus | VolumeStatus> {
+    if (volId === undefined) return checkReply('status', await this.send(server, 'status', {}));
+    return checkReply('status volId', await this.send(server, 'status', { volId }));
+  }
+
+  /** The daemon's volumes (`get vol`; walb-tools' `list-vol`). */
+  async getVolList(server: ServerAddress): Promise<string[]> {
+    return checkReply('get vol', await this.send(server, 'get', { target: 'vol' }));
   }
 
   /** A volume's state word. */
   async getState(server: ServerAddress, volId: string): Promise<string> {
-    return String(await this.get(server, 'state', { volId }));
+    return checkReply('get state', await this.send(server, 'get', { target: 'state', volId }));
   }
 
   /** Poll until `f` returns a value other than undefined, or throw {@link TimeoutError}. */
@@ -128,13 +153,13 @@ export class Controller {
     for (const px of pxs) {
       const pst = await this.getState(px, volId);
       if (pst === 'Started') await this.request(px, 'stop', { volId });
-      const list = (await this.request(px, 'archive-info', { op: 'list', volId })) as Array<{ archId: string }>;
+      const list: ArchiveInfo[] = checkReply('archive-info list', await this.send(px, 'archive-info', { op: 'list', volId }));
       const op = list.some((a) => a.archId === archId) ? 'update' : 'add';
       await this.request(px, 'archive-info', { op, volId, archId, addr, ...(opts.cmpr ? { cmpr: opts.cmpr } : {}) });
       await this.request(px, 'start', { volId });
     }
     // Waits for the whole copy: a failure comes back as the request's error.
-    await this.request(sx, 'full-bkp', { volId, wait: true }, { timeoutMs });
+    checkReply('full-bkp wait', await this.send(sx, 'full-bkp', { volId, wait: true }, { timeoutMs }));
     await this.waitForState(sx, volId, ['Target'], timeoutMs);
     for (const px of pxs) await this.request(px, 'kick', { volId });
     return this.waitFor(`a restorable snapshot of ${volId}`, async () => {
@@ -145,14 +170,19 @@ export class Controller {
 
   /** walblib `snapshot`: take an explicit snapshot; with an archive, wait until it is restorable there. */
   async snapshot(sx: ServerAddress, volId: string, ax?: ServerAddress, opts: { timeoutMs?: number; proxies?: readonly ServerAddress[] } = {}): Promise<bigint> {
-    const { gid } = (await this.request(sx, 'snapshot', { volId })) as { gid: bigint };
+    const { gid } = checkReply('snapshot', await this.send(sx, 'snapshot', { volId }));
     if (ax) await this.waitForRestorable(ax, volId, gid, opts.timeoutMs ?? 600_000, opts.proxies);
     return gid;
   }
 
   /** The restorable snapshots of a volume on an archive (`get restorable [all]`). */
   async getRestorable(ax: ServerAddress, volId: string, all = false): Promise<Restorable[]> {
-    return (await this.get(ax, 'restorable', { volId, all })) as Restorable[];
+    return checkReply('get restorable', await this.send(ax, 'get', { target: 'restorable', volId, all }));
+  }
+
+  /** The gids of a volume's restored images on an archive (`get restored`). */
+  async getRestored(ax: ServerAddress, volId: string): Promise<bigint[]> {
+    return checkReply('get restored', await this.send(ax, 'get', { target: 'restored', volId }));
   }
 
   /** Wait until `gid` is restorable on the archive (kicking the proxies now and then). */
@@ -166,27 +196,24 @@ export class Controller {
 
   /** walblib `restore`: restore `gid` on the archive and wait; returns the restored image's path there. */
   async restore(ax: ServerAddress, volId: string, gid: bigint, opts: { timeoutMs?: number } = {}): Promise<string> {
-    await this.request(ax, 'restore', { volId, gid });
-    await this.waitFor(`gid ${gid} of ${volId} to be restored`, async () => {
-      const got = (await this.get(ax, 'restored', { volId })) as bigint[];
-      return got.includes(gid) ? true : undefined;
-    }, opts.timeoutMs ?? 600_000);
-    return String(await this.get(ax, 'restored-path', { volId, gid }));
+    checkReply('restore', await this.send(ax, 'restore', { volId, gid }));
+    await this.waitFor(`gid ${gid} of ${volId} to be restored`, async () => ((await this.getRestored(ax, volId)).includes(gid) ? true : undefined), opts.timeoutMs ?? 600_000);
+    return checkReply('get restored-path', await this.send(ax, 'get', { target: 'restored-path', volId, gid }));
   }
 
   /** Remove a restored image. */
   async delRestored(ax: ServerAddress, volId: string, gid: bigint): Promise<void> {
-    await this.request(ax, 'del-restored', { volId, gid });
+    checkReply('del-restored', await this.send(ax, 'del-restored', { volId, gid }));
   }
 
   /** Apply the diffs up to `gid` to the archive's base and wait. */
-  async apply(ax: ServerAddress, volId: string, gid: bigint, opts: { timeoutMs?: number } = {}): Promise<unknown> {
-    return this.request(ax, 'apply', { volId, gid, wait: true }, { timeoutMs: opts.timeoutMs ?? 3_600_000 });
+  async apply(ax: ServerAddress, volId: string, gid: bigint, opts: { timeoutMs?: number } = {}): Promise<ApplyReply> {
+    return checkReply('apply wait', await this.send(ax, 'apply', { volId, gid, wait: true }, { timeoutMs: opts.timeoutMs ?? 3_600_000 }));
   }
 
   /** Merge the mergeable diffs from `gidB` (up to `gidE`, or up to `maxSizeMb`) and wait. */
-  async merge(ax: ServerAddress, volId: string, gidB: bigint, bound: { gidE: bigint } | { maxSizeMb: number }, opts: { timeoutMs?: number } = {}): Promise<unknown> {
-    return this.request(ax, 'merge', { volId, gidB, ...bound, wait: true }, { timeoutMs: opts.timeoutMs ?? 3_600_000 });
+  async merge(ax: ServerAddress, volId: string, gidB: bigint, bound: { gidE: bigint } | { maxSizeMb: number }, opts: { timeoutMs?: number } = {}): Promise<MergeReply> {
+    return checkReply('merge wait', await this.send(ax, 'merge', { volId, gidB, ...bound, wait: true }, { timeoutMs: opts.timeoutMs ?? 3_600_000 }));
   }
 
   /**
@@ -206,7 +233,9 @@ export class Controller {
         n += b.byteLength;
         onProgress?.(n);
       }
-      await result;
+      const { bytes } = checkReply('virt-full-scan', await result);
+      // The reply counts what was sent: another count here means the stream lost or gained bytes.
+      if (bytes !== n) throw new MalformedReplyError('virt-full-scan', 'result.bytes', `the archive sent ${bytes} bytes, ${n} arrived`);
       await fh.sync().catch((e: unknown) => { throw locateIoError(e, outPath, 'sync'); });
       ok = true;
       return n;
@@ -220,6 +249,6 @@ export class Controller {
 
   /** Ask a daemon to shut down. */
   async shutdown(server: ServerAddress, mode: 'graceful' | 'force' = 'graceful'): Promise<void> {
-    await this.request(server, 'shutdown', { mode });
+    checkReply('shutdown', await this.send(server, 'shutdown', { mode }));
   }
 }

@@ -151,6 +151,32 @@ export class ProtocolError extends WalbCoreError {
   }
 }
 
+/**
+ * A well-framed reply whose result is not what its command answers: a field missing or of the
+ * wrong type (a string where a number or bigint belongs, an object where a list does), a number
+ * out of range. The request fails with it; the connection is not at fault and stays open.
+ *
+ * @example
+ * try { await controller.getRestorable(ax, 'vol0'); }
+ * catch (e) { if (e instanceof MalformedReplyError) console.error(e.command, e.field); }
+ */
+export class MalformedReplyError extends ProtocolError {
+  /** The command whose reply it is (`get restorable`, `status`, `snapshot`, …). */
+  readonly command: string;
+  /** Where in the reply, from `result` (`result[2].gid`, `result.volumes[0].state`). */
+  readonly field: string;
+  /**
+   * @param command - the command the reply answers
+   * @param field - the path of the offending value
+   * @param detail - what was expected and what came
+   */
+  constructor(command: string, field: string, detail: string) {
+    super(`malformed reply to ${command}: ${field}: ${detail}`);
+    this.command = command;
+    this.field = field;
+  }
+}
+
 /** A request was not answered in time, or the connection went silent. */
 export class TimeoutError extends WalbCoreError {
   constructor(detail: string) {

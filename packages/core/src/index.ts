@@ -13,6 +13,7 @@
  * - The chain of an archive: {@link getApplicableDiffList}, {@link getRestorableList},
  *   {@link getLatestSnapshot}.
  * - Errors: {@link WalbCoreError} and its subclasses.
+ * - Replies: {@link checkReply} checks a daemon's answer against {@link REPLY_CHECKS}.
  *
  * @example
  * import { parseDiffFileName, getRestorableList, metaState, metaSnap } from '@walbjs/core';
@@ -28,6 +29,7 @@ export * from './restorable.ts';
 export * from './protocol/frame.ts';
 export * from './protocol/message.ts';
 export * from './protocol/connection.ts';
+export * from './protocol/replies.ts';
 export * from './daemon/store.ts';
 export * from './daemon/names.ts';
 export * from './daemon/params.ts';

@@ -107,4 +107,27 @@ C('keepalive keeps a quiet connection open; a silent peer is dropped by the idle
   assert.ok(closedAt >= 100 && closedAt < 3000, `dropped after ${closedAt} ms`);
   await srv.close();
 });
+C('onClose: called once with the reason, by the peer\'s close as by this side\'s; late listeners still hear it; removed ones do not', async () => {
+  const heard: string[] = [];
+  const srv = await serveProtocol({ host: '127.0.0.1', port: 0 }, async (_m, _p, ctx) => {
+    ctx.connection!.onClose((r) => heard.push(`server: ${r.message}`));
+    return 'ok';
+  });
+  const c = await ProtocolConnection.connect({ host: '127.0.0.1', port: Number(srv.address.split(':').pop()) });
+  const removed = c.onClose(() => heard.push('removed'));
+  c.onClose((r) => { heard.push(`client: ${r.message}`); throw new Error('a listener that throws harms nobody'); });
+  c.onClose((r) => heard.push(`client again: ${r.message}`));
+  assert.is(await c.request('x'), 'ok');
+  removed();
+  c.close();
+  c.close();
+  const late: string[] = [];
+  c.onClose((r) => late.push(r.message));
+  c.onClose(() => late.push('removed at once'))();
+  assert.equal(late, [], 'a late listener is called on a later microtask');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(late, ['closed by this side']);
+  assert.equal(heard, ['client: closed by this side', 'client again: closed by this side', 'server: the connection closed']);
+  await srv.close();
+});
 C.run();

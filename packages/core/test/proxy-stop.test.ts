@@ -130,7 +130,7 @@ S('a sender that fails before reaching the archive is logged and retried, not an
     await c.request(px, 'kick', { volId: 'vol0' });
     await sleep(300);
     assert.equal(unhandled, [], 'a vanished file killed the sender');
-    assert.ok(((await c.status(px, 'vol0')) as { archives: unknown[] }).archives.length === 1, 'status lists the archive');
+    assert.ok(((await c.status(px, 'vol0')).archives as unknown[]).length === 1, 'status lists the archive');
     // … and a file that is not a wdiff at all.
     for (const n of readdirSync(q)) rmSync(join(q, n));
     writeFileSync(join(q, createDiffFileName({ snapB: metaSnap(1n), snapE: metaSnap(2n), isMergeable: true, isCompDiff: false, timestamp: 1_700_000_000, dataSize: 0n })), 'not a wdiff');

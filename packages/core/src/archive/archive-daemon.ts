@@ -22,7 +22,7 @@ import {
 } from '../meta.ts';
 import { getApplicableDiffList } from '../restorable.ts';
 import { ArchiveVolume, type ArchiveState, type StoredDiff } from './archive-volume.ts';
-import type { RequestContext } from '../protocol/connection.ts';
+import type { ProtocolConnection, RequestContext } from '../protocol/connection.ts';
 import { StreamReply } from '../protocol/connection.ts';
 
 /** Options of the archive daemon. */
@@ -62,6 +62,17 @@ const PIN_ATTEMPTS = 10;
 
 interface Running { action: ArchiveAction; detail: string; progressLb: number; promise: Promise<unknown> }
 
+/** A full sync whose image arrived and awaits its commit. */
+interface PendingFull {
+  uuid: Buffer;
+  sizeLb: bigint;
+  timestamp: number;
+  /** The connection the image came on, the only one its commit may come on (absent for an in-process call). */
+  connection?: ProtocolConnection;
+  /** Stops watching that connection. */
+  unwatch?: () => void;
+}
+
 /**
  * The archive daemon.
  *
@@ -74,7 +85,7 @@ export class ArchiveDaemon extends Daemon {
   /** Temporary states (FullSync, WdiffRecv) by volume. */
   private readonly temp = new Map<string, string>();
   private readonly running = new Map<string, Running[]>();
-  private readonly pendingFull = new Map<string, { uuid: Buffer; sizeLb: bigint; timestamp: number }>();
+  private readonly pendingFull = new Map<string, PendingFull>();
   /** Names the folders of pinned chains apart. */
   private pinSeq = 0;
 
@@ -103,7 +114,6 @@ export class ArchiveDaemon extends Daemon {
       this.noTemp(v.volId, st);
       if (st !== 'SyncReady' && st !== 'Stopped') throw new StateError(v.volId, st, 'clear-vol needs SyncReady or Stopped');
       this.noActions(v.volId, st);
-      this.pendingFull.delete(v.volId);
       await v.clear();
       return { state: 'Clear' };
     }));
@@ -130,7 +140,7 @@ export class ArchiveDaemon extends Daemon {
       return { state: 'Stopped' };
     }));
     c('full-sync', (p, ctx) => this.fullSync(p, ctx));
-    c('full-sync-commit', (p) => this.fullSyncCommit(p));
+    c('full-sync-commit', (p, ctx) => this.fullSyncCommit(p, ctx));
     c('wdiff-transfer', (p, ctx) => this.wdiffTransfer(p, ctx));
     c('restore', (p) => this.restoreCmd(p));
     c('del-restored', (p) => this.locked(p, async (v) => {
@@ -297,15 +307,51 @@ export class ArchiveDaemon extends Daemon {
   }
 
   /**
-   * A full sync whose image arrived but whose commit never came (its storage died in between) is
-   * given up, so that reset-vol and clear-vol can take the volume back. One still receiving its
-   * image is left alone: its uploader is alive.
+   * A full sync whose image arrived but whose commit never came is given up, so that reset-vol and
+   * clear-vol can take the volume back. One that came over a connection is given up when that
+   * closes (cancelFullSync); this is for one given in-process, which has none. One still receiving
+   * its image is left alone: its uploader is alive.
    */
   private dropUncommittedFullSync(volId: string): void {
     if (!this.pendingFull.has(volId)) return;
+    this.forgetFullSync(volId);
+    this.log.log('warn', 'full-sync-dropped', { volId, reason: 'no commit came' });
+  }
+
+  /** The volume is no longer in a full sync (committed or given up). */
+  private forgetFullSync(volId: string): void {
+    this.pendingFull.get(volId)?.unwatch?.();
     this.pendingFull.delete(volId);
     this.temp.delete(volId);
-    this.log.log('warn', 'full-sync-dropped', { volId, reason: 'no commit came' });
+  }
+
+  /**
+   * The connection of a full sync whose image arrived closed before its commit: the storage died or
+   * the network dropped, and nothing can commit this image any more (the storage starts over with a
+   * new log). As walb-tools' state transaction does when its session breaks, the volume goes back to
+   * SyncReady at once and its received image is removed, so that the next full-bkp can start
+   * without a reset-vol. Under the volume's lock: a commit that got there first has already taken
+   * the volume to Archived and dropped `pend`, and is never undone by the close that follows it.
+   */
+  private async cancelFullSync(volId: string, pend: PendingFull, reason: Error): Promise<void> {
+    // A stopping daemon drops its memory anyway, and the next start empties tmp/.
+    if (this.stopping) return;
+    try {
+      await this.locks.run(volId, async () => {
+        if (this.pendingFull.get(volId) !== pend) return;
+        const v = this.vol(volId);
+        try {
+          if (!(await v.baseImage()).isDevice) await rm(join(v.tmpDir, 'full.img'), { force: true });
+        } finally {
+          // A file that could not be removed is truncated by the next full sync: the state goes back regardless.
+          this.forgetFullSync(volId);
+          this.log.log('warn', 'full-sync-cancelled', { volId, reason: reason.message });
+        }
+      });
+    } catch (e) {
+      // Refused by a full lock queue, or the file could not go: reset-vol and clear-vol still drop it.
+      this.log.log('error', 'full-sync-cancel-failed', { volId, error: e });
+    }
   }
 
   /** Delete the diffs outside the chain from the base. */
@@ -329,8 +375,10 @@ export class ArchiveDaemon extends Daemon {
     if (!ctx.upload) throw new BadRequestError('full-sync: the image must follow as an upload');
     await this.locks.run(v.volId, async () => {
       const st = await v.state();
-      // A storage that died between its image and the commit may start over.
-      if (this.pendingFull.has(v.volId)) { this.pendingFull.delete(v.volId); this.temp.delete(v.volId); }
+      // A storage that died between its image and the commit may start over: one that came
+      // in-process, or whose connection is not known to be gone yet (a network that drops without
+      // a reset gives no sign until the idle timeout).
+      if (this.pendingFull.has(v.volId)) this.forgetFullSync(v.volId);
       this.noTemp(v.volId, st);
       if (st !== 'SyncReady') throw new RefusedError(st === 'Clear' ? 'archive-not-found' : 'not-sync-ready', `volume ${v.volId} is ${st}; a full sync needs SyncReady`);
       this.noActions(v.volId, st);
@@ -364,31 +412,41 @@ export class ArchiveDaemon extends Daemon {
       } finally {
         await fh.close();
       }
-      this.pendingFull.set(v.volId, { uuid, sizeLb, timestamp });
+      const pend: PendingFull = { uuid, sizeLb, timestamp, connection: ctx.connection };
+      this.pendingFull.set(v.volId, pend);
+      // Only the storage that sent the image knows the snapshot to commit it with, and it sends the
+      // commit on this connection: once that closes, the sync is over. A close that came while the
+      // image was being synced is reported at once.
+      if (ctx.connection) pend.unwatch = ctx.connection.onClose((reason) => void this.cancelFullSync(v.volId, pend, reason));
       this.log.log('info', 'full-sync-received', { volId: v.volId, bytes: off });
       return { received: off };
     } catch (e) {
-      this.temp.delete(v.volId);
-      if (!target.isDevice) await rm(part, { force: true });
+      // The temporary state goes last: until it does, no new full sync starts to write the file removed here.
+      try {
+        if (!target.isDevice) await rm(part, { force: true });
+      } finally {
+        this.temp.delete(v.volId);
+      }
       throw e;
     }
   }
 
-  private async fullSyncCommit(p: Params): Promise<unknown> {
+  private async fullSyncCommit(p: Params, ctx: RequestContext): Promise<unknown> {
     const v = this.vol(p);
     const snap = p.snap('snap');
     const timestamp = p.int('timestamp', 253_402_300_799);
     return this.locks.run(v.volId, async () => {
       const pend = this.pendingFull.get(v.volId);
       if (this.temp.get(v.volId) !== 'FullSync' || !pend) throw new StateError(v.volId, await this.volumeState(v.volId), 'no full sync awaits its commit');
+      // Another peer's commit would seal an image it did not send with a snapshot of its own log.
+      if (pend.connection && pend.connection !== ctx.connection) throw new StateError(v.volId, 'FullSync', 'the full sync awaiting its commit came on another connection');
       if (snap.gidB !== 0n) throw new BadRequestError(`full-sync-commit: the snapshot of a full sync starts at gid 0, not ${snap.gidB}`);
       if (!(await v.baseImage()).isDevice) await rename(join(v.tmpDir, 'full.img'), v.basePath);
       await v.removeDiffs((await v.diffs()).map((d) => d.name));
       await v.setInfo({ uuid: pend.uuid, archiveUuid: randomBytes(16), sizeLb: pend.sizeLb });
       await v.setBase(metaState(snap, timestamp));
       await v.setState('Archived');
-      this.pendingFull.delete(v.volId);
-      this.temp.delete(v.volId);
+      this.forgetFullSync(v.volId);
       this.log.log('info', 'full-sync-done', { volId: v.volId, base: formatMetaSnap(snap) });
       return { state: 'Archived', base: formatMetaSnap(snap) };
     });

@@ -225,6 +225,7 @@ export class ProtocolConnection {
   private readonly opts: Required<ConnectionOptions>;
   /** Why the connection closed, once it has. */
   closeReason?: Error;
+  private readonly closeListeners = new Set<(reason: Error) => void>();
 
   constructor(private readonly stream: Duplex, private readonly handler?: RequestHandler, opts: ConnectionOptions = {}) {
     const keepaliveMs = opts.keepaliveMs ?? 10_000;
@@ -377,6 +378,31 @@ export class ProtocolConnection {
       this.stream.once('close', done);
     });
     return this.drainWait;
+  }
+
+  /**
+   * Call `listener` once when the connection closes, for whatever reason (closed by either side,
+   * a broken socket, a malformed frame, an idle timeout), with the reason. When it is already
+   * closed, `listener` is called on a later microtask: a handler that finishes after its peer went
+   * away still learns of it.
+   *
+   * @returns a function that removes the listener (nothing is called after it)
+   * @example
+   * const off = ctx.connection?.onClose(() => abandon(job));
+   * // ...the job completed: the close that follows means nothing for it
+   * off?.();
+   */
+  onClose(listener: (reason: Error) => void): () => void {
+    if (this.closed) {
+      let live = true;
+      const reason = this.closeReason ?? new ConnectionClosedError('the connection is closed');
+      queueMicrotask(() => { if (live) listener(reason); });
+      return () => { live = false; };
+    }
+    // A wrapper of its own, so that the same function registered twice is called twice.
+    const l = (reason: Error) => listener(reason);
+    this.closeListeners.add(l);
+    return () => { this.closeListeners.delete(l); };
   }
 
   /** Close the connection; outstanding requests fail with {@link ConnectionClosedError}. */
@@ -560,6 +586,12 @@ export class ProtocolConnection {
     for (const [, u] of this.uploads) u.fail(reason);
     this.uploads.clear();
     this.dropped.clear();
+    const listeners = [...this.closeListeners];
+    this.closeListeners.clear();
+    for (const l of listeners) {
+      // A listener runs inside a socket's event handler: what it throws must not end the process.
+      try { l(reason); } catch { /* the listener's own failure; the connection is closed anyway */ }
+    }
   }
 }
 

@@ -19,6 +19,7 @@ import { makeDirDurable, readJson, writeJsonAtomic } from '../daemon/store.ts';
 import { BadRequestError, NotFoundError, RefusedError, RemoteError, StateError, StoreError } from '../errors.ts';
 import { formatMetaSnap, metaSnap, type MetaDiff } from '../meta.ts';
 import { ProtocolConnection } from '../protocol/connection.ts';
+import { checkReply } from '../protocol/replies.ts';
 import { openWalbDevice, type WalbDevice } from './wdev.ts';
 
 /** A network address. */
@@ -524,8 +525,8 @@ export class StorageDaemon extends Daemon {
     const rt = this.runtime(volId);
     const conn = await ProtocolConnection.connect(archive, this.options.connection);
     try {
-      const ast = await conn.request('get', { target: 'state', volId });
-      if (ast !== 'SyncReady') throw new RefusedError('archive-not-ready', `the archive's volume ${volId} is ${String(ast)}, not SyncReady`);
+      const ast = checkReply('get state', await conn.request('get', { target: 'state', volId }));
+      if (ast !== 'SyncReady') throw new RefusedError('archive-not-ready', `the archive's volume ${volId} is ${ast}, not SyncReady`);
       await this.resetWlog(volId, 0n);
       const sup = await rt.dev.readSuper();
       const sizeLb = await rt.dev.sizeLb();
