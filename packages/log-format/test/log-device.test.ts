@@ -1,12 +1,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync, symlinkSync, writeSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, symlinkSync, writeSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import {
   ChecksumError, LogDevice, SectorTypeError, ValueOutOfRangeError, WalbFormatError, WlogReader,
   FILE_LOG_PBS, catLdev, extractLogpacks, formatLdev, generateWlog, restoreWlog, writeGeneratedWlog, probeDevice,
-  LOG_RECORD_EXIST, LOG_RECORD_PADDING, emptyLogpackHeader, encodeLogpackHeader,
+  LOG_RECORD_EXIST, LOG_RECORD_PADDING, WlogWriter, checksum, emptyLogpackHeader, encodeLogpackHeader, nextLogpackLsid, type LogRecord,
 } from '../src/index.ts';
 import { tempDir } from './helpers.ts';
 
@@ -303,6 +304,228 @@ Ring('restore from -b: the log on the device begins at the first pack restored; 
   } finally { t.cleanup(); }
 });
 Ring.run();
+
+/** The files left in `dir`. */
+const leftIn = (dir: string) => readdirSync(dir);
+
+const Stream = suite('restore from a stream');
+Stream('a corrupt wlog from a stream leaves the log device unchanged, and its copy is removed', async () => {
+  const t = tempDir();
+  try {
+    const l = join(t.dir, 'ldev'); const w = join(t.dir, 'src.wlog'); const spool = join(t.dir, 'spool');
+    mkdirSync(spool);
+    makeFile(l, 4 << 20);
+    await formatLdev(l, 1n << 20n, { pbs: 512 });
+    await writeGeneratedWlog(w, { seed: 9, pbs: 512, totalBytes: 1 << 20 });
+    const b = readFileSync(w);
+    // The data of one of the last packs: every pack before it is valid.
+    b[b.length - 2048] ^= 0xff;
+    const before = readFileSync(l);
+    const sources = [
+      () => Readable.from([b.subarray(0, 5000), b.subarray(5000)]),
+      async function* chunks() { for (let o = 0; o < b.length; o += 65536) yield b.subarray(o, o + 65536); },
+      // Cut inside a pack instead.
+      () => Readable.from([readFileSync(w).subarray(0, b.length - 3000)]),
+    ];
+    for (const src of sources) {
+      try { await restoreWlog(l, src(), { tmpDir: spool }); assert.unreachable('restored'); } catch (e) {
+        assert.instance(e, WalbFormatError);
+        assert.ok(!(e as Error).message.includes(spool), `the error names the temporary copy: ${(e as Error).message}`);
+      }
+      assert.ok(readFileSync(l).equals(before), 'the log device changed');
+      assert.equal(leftIn(spool), [], 'the temporary copy is left behind');
+    }
+  } finally { t.cleanup(); }
+});
+Stream('a valid stream restores exactly as its file does; one that does not fit is refused with nothing written', async () => {
+  const t = tempDir();
+  try {
+    const spool = join(t.dir, 'spool');
+    mkdirSync(spool);
+    const w = join(t.dir, 'src.wlog');
+    await writeGeneratedWlog(w, { seed: 31, pbs: 512, totalBytes: 512 << 10 });
+    const { r } = await packsOf(w);
+    const pb = r.endLsid - r.header.beginLsid;
+    const a = join(t.dir, 'a'); const b = join(t.dir, 'b');
+    makeFile(a, 4 << 20);
+    const s = await formatLdev(a, 1n << 20n, { pbs: 512 });
+    writeFileSync(b, readFileSync(a));
+    const opts = { lsidDiff: s.ringBufferSize - pb / 2n, verify: true };
+    const fromFile = await restoreWlog(a, w, opts);
+    const fromStream = await restoreWlog(b, Readable.from([readFileSync(w)]), { ...opts, tmpDir: spool });
+    assert.equal(fromStream, fromFile);
+    assert.is(fromStream.paddingPacks, 1);
+    assert.ok(readFileSync(a).equals(readFileSync(b)), 'the two restores differ');
+    assert.equal(leftIn(spool), []);
+    // A ring smaller than the log: the stream is read whole before anything is written.
+    const small = join(t.dir, 'small');
+    makeFile(small, 10 * 512 + Number(pb / 2n) * 512);
+    await formatLdev(small, 1n << 20n, { pbs: 512 });
+    const before = readFileSync(small);
+    try { await restoreWlog(small, Readable.from([readFileSync(w)]), { tmpDir: spool }); assert.unreachable('restored'); } catch (e) {
+      assert.instance(e, ValueOutOfRangeError);
+      assert.match((e as Error).message, /do not fit a ring/);
+    }
+    assert.ok(readFileSync(small).equals(before), 'the log device changed');
+    assert.equal(leftIn(spool), []);
+  } finally { t.cleanup(); }
+});
+Stream.run();
+
+/** The normal IOs of `packs` that lie within `ddevLb`, as {@link normalIos} prints them. */
+function normalIosWithin(packs: Awaited<ReturnType<typeof packsOf>>['packs'], ddevLb: bigint) {
+  return normalIos(packs.map((p) => {
+    const ios: Buffer[] = [];
+    const records = [];
+    let i = 0;
+    for (const rec of p.header.records) {
+      if (rec.flags & 4) continue;
+      const io = p.ios[i++];
+      if (rec.flags & LOG_RECORD_PADDING || rec.offset + BigInt(rec.ioSize) > ddevLb) continue;
+      records.push(rec); ios.push(io);
+    }
+    return { ...p, header: { ...p.header, records }, ios };
+  }));
+}
+
+/** Every pack of a log device from its oldest lsid, and why the extraction stopped. */
+async function extractAll(l: string) {
+  const dev = await LogDevice.open(l);
+  try {
+    const packs = [];
+    const it = extractLogpacks(dev);
+    for (;;) {
+      const x = await it.next();
+      if (x.done) return { packs, end: x.value };
+      packs.push(x.value);
+    }
+  } finally { await dev.close(); }
+}
+
+const Clip = suite('restore clipped to a data device');
+Clip('IOs beyond the device leave one padding record per pack: every pack reads back, the IOs within are intact', async () => {
+  const t = tempDir();
+  try {
+    for (const pbs of [512, 4096]) {
+      const l = join(t.dir, `ldev${pbs}`); const w = join(t.dir, `src${pbs}.wlog`);
+      makeFile(l, 16 << 20);
+      const s = await formatLdev(l, 1n << 20n, { pbs });
+      await writeGeneratedWlog(w, { seed: 40 + pbs, pbs, totalBytes: 4 << 20, maxIoBytes: 16 << 10, deviceBytes: 8 << 20 });
+      const src = await packsOf(w);
+      const ddevLb = BigInt((4 << 20) / 512);
+      const beyond = (p: (typeof src.packs)[number]) => p.header.records.filter((r) => !(r.flags & (LOG_RECORD_PADDING | 4)) && r.offset + BigInt(r.ioSize) > ddevLb).length;
+      assert.ok(src.packs.filter((p) => beyond(p) >= 2).length > 5, 'too few packs with several IOs beyond the device to test');
+      const start = s.ringBufferSize - 300n;
+      const res = await restoreWlog(l, w, { ddevLb, lsidDiff: start, verify: true });
+      assert.is(res.beginLsid, start);
+      const got = await extractAll(l);
+      assert.is(got.end.endLsid, res.endLsid, `extraction stopped at ${got.end.endLsid} (${got.end.invalid?.message}), the log ends at ${res.endLsid}`);
+      assert.is(got.packs.length, src.packs.length + res.paddingPacks);
+      for (const p of got.packs) {
+        assert.ok(p.header.nPadding <= 1);
+        for (const r of p.header.records) if (!(r.flags & LOG_RECORD_PADDING)) assert.ok(r.offset + BigInt(r.ioSize) <= ddevLb, 'an IO beyond the device');
+      }
+      assert.equal(normalIos(got.packs), normalIosWithin(src.packs, ddevLb));
+      const discards = (ps: typeof got.packs) => ps.flatMap((p) => p.header.records.filter((r) => r.flags & 4 && r.offset + BigInt(r.ioSize) <= ddevLb).map((r) => `${r.offset}:${r.ioSize}`));
+      assert.equal(discards(got.packs), discards(src.packs));
+      // Every pack keeps its place, as the original's clipping does: the log ends where the source
+      // does, shifted (by the padding pack at the ring end too).
+      assert.is(res.endLsid, src.r.endLsid + res.lsidDiff);
+    }
+  } finally { t.cleanup(); }
+});
+/** One IO of a pack written by {@link writeWlogOf}: address and size in LB, a data byte, or a discard. */
+type IoSpec = { offset: bigint; lb: number; fill?: number; discard?: true };
+
+/**
+ * Write a wlog of `pbs` from `begin`, pack by pack, each given as its IOs: lsids, sizes and
+ * checksums follow. Returns the data written for each IO with data, pack by pack.
+ */
+async function writeWlogOf(path: string, pbs: number, begin: bigint, packs: IoSpec[][]): Promise<Buffer[][]> {
+  const salt = 0x1234_5678;
+  const w = await WlogWriter.create(path, { pbs, salt, uuid: new Uint8Array(16).fill(7), beginLsid: begin });
+  const out: Buffer[][] = [];
+  let lsid = begin;
+  for (const ios of packs) {
+    const h = emptyLogpackHeader(lsid);
+    const data: Buffer[] = [];
+    for (const io of ios) {
+      const lsidLocal = h.totalIoSize + 1;
+      const r: LogRecord = { checksum: 0, flags: LOG_RECORD_EXIST | (io.discard ? 4 : 0), offset: io.offset, ioSize: io.lb, lsidLocal, reserved1: 0, lsid: lsid + BigInt(lsidLocal) };
+      if (!io.discard) {
+        const b = Buffer.alloc(Math.ceil(io.lb * 512 / pbs) * pbs, io.fill ?? 0);
+        r.checksum = checksum(b.subarray(0, io.lb * 512), salt);
+        data.push(b);
+        h.totalIoSize += b.length / pbs;
+      }
+      h.records.push(r);
+    }
+    h.nRecords = h.records.length;
+    await w.writePack(h, data);
+    out.push(data);
+    lsid = nextLogpackLsid(h);
+  }
+  await w.close();
+  return out;
+}
+
+Clip('more beyond the device than one padding record holds: the pack is shortened and the next packs follow it', async () => {
+  const t = tempDir();
+  try {
+    const pbs = 4096;
+    const w = join(t.dir, 'big.wlog'); const l = join(t.dir, 'ldev');
+    const ddevLb = 1n << 16n;
+    const [ios1, , ios3] = await writeWlogOf(w, pbs, 100n, [
+      // An IO within, the largest IO beyond (8192 PB), a discard beyond, one more IO beyond (2 PB,
+      // across the device end), an IO within.
+      [{ offset: 0n, lb: 8, fill: 1 }, { offset: ddevLb, lb: 65535, fill: 2 }, { offset: ddevLb * 2n, lb: 100, discard: true },
+        { offset: ddevLb - 8n, lb: 16, fill: 3 }, { offset: 64n, lb: 24, fill: 4 }],
+      // A discard beyond, alone.
+      [{ offset: ddevLb, lb: 8, discard: true }],
+      // An IO within.
+      [{ offset: 8n, lb: 8, fill: 5 }],
+    ]);
+    const l2 = 100n + 1n + 1n + 8192n + 2n + 3n;
+    makeFile(l, 64 << 20);
+    await formatLdev(l, ddevLb, { pbs });
+    const res = await restoreWlog(l, w, { ddevLb, verify: true });
+    const got = await extractAll(l);
+    assert.is(got.end.endLsid, res.endLsid, String(got.end.invalid));
+    assert.is(got.packs.length, 3);
+    const [g1, g2, g3] = got.packs;
+    // Pack 1 keeps its two IOs within, then one padding record as large as a record may be (8192 PB).
+    assert.equal(g1.header.records.map((r) => [r.offset, r.ioSize, r.lsidLocal, r.flags]), [[0n, 8, 1, LOG_RECORD_EXIST], [64n, 24, 2, LOG_RECORD_EXIST], [0n, 65535, 5, LOG_RECORD_EXIST | LOG_RECORD_PADDING]]);
+    assert.is(g1.header.totalIoSize, 1 + 3 + 8192);
+    assert.ok(g1.ios[0].equals(ios1[0]) && g1.ios[1].equals(ios1[3]));
+    // Pack 2, a discard beyond the device alone, stays as an empty padding pack.
+    assert.is(g2.header.logpackLsid, 100n + 1n + BigInt(g1.header.totalIoSize));
+    assert.equal(g2.header.records.map((r) => [r.ioSize, r.flags]), [[0, LOG_RECORD_EXIST | LOG_RECORD_PADDING]]);
+    assert.ok(g3.ios[0].equals(ios3[0]));
+    // Two blocks of pack 1 did not fit its padding record: what follows moved down by two.
+    assert.is(res.lsidDiff, -2n);
+    assert.is(res.endLsid, l2 + 3n - 2n);
+  } finally { t.cleanup(); }
+});
+Clip('more room left at the ring end than one padding record holds: as many padding packs as it takes', async () => {
+  const t = tempDir();
+  try {
+    const pbs = 4096;
+    const w = join(t.dir, 'big.wlog'); const l = join(t.dir, 'ldev');
+    const [ios] = await writeWlogOf(w, pbs, 0n, [[{ offset: 0n, lb: 65535, fill: 1 }, { offset: 1n << 16n, lb: 16, fill: 2 }]]);
+    makeFile(l, 72 << 20);
+    const s = await formatLdev(l, 1n << 20n, { pbs });
+    // The pack (8195 PB with its header) starts 8194 PB before the ring end: one padding pack
+    // would need a record of 8193 PB, over 65535 LB.
+    const res = await restoreWlog(l, w, { lsidDiff: s.ringBufferSize - 8194n, verify: true });
+    assert.is(res.paddingPacks, 2);
+    assert.is(res.lsidDiff, s.ringBufferSize);
+    const got = await extractAll(l);
+    assert.is(got.end.endLsid, res.endLsid, String(got.end.invalid));
+    assert.equal(got.packs.map((p) => [p.header.records.length, p.header.totalIoSize, p.header.records[0].ioSize]), [[1, 8192, 65535], [1, 0, 0], [2, 8194, 65535]]);
+    assert.ok(got.packs[2].ios[0].equals(ios[0]) && got.packs[2].ios[1].equals(ios[1]));
+  } finally { t.cleanup(); }
+});
+Clip.run();
 
 function haveLoop(): boolean {
   try { return process.getuid?.() === 0 && execFileSync('losetup', ['--version']).length > 0; } catch { return false; }

@@ -5,10 +5,13 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { mkdtemp, open, rm, stat, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { openInput } from './io-error.ts';
 import {
-  INVALID_LSID, LOGICAL_BLOCK_SIZE, PAGE_SIZE, lbPerPb, ringBufferOffset,
+  INVALID_LSID, LOGICAL_BLOCK_SIZE, LOG_RECORD_EXIST, LOG_RECORD_PADDING, PAGE_SIZE, WALB_MAX_NORMAL_IO_SECTORS,
+  capacityPb, lbPerPb, ringBufferOffset,
 } from '../constants.ts';
 import { checksum } from '../checksum.ts';
 import { LsidSequenceError, ValueOutOfRangeError, WalbFormatError } from '../errors.ts';
@@ -16,14 +19,14 @@ import {
   decodeLogpackHeader, emptyLogpackHeader, encodeLogpackHeader, nextLogpackLsid, type LogpackHeader,
 } from '../layout/logpack-header.ts';
 import {
-  hasData, hasDataForChecksum, isDiscard, isPadding, recordDataPb, type LogRecord,
+  hasData, hasDataForChecksum, isPadding, recordDataPb, type LogRecord,
 } from '../layout/log-record.ts';
 import {
   decodeSuperSector, encodeSuperSector, makeSuperSector, type SuperSector,
 } from '../layout/super-sector.ts';
-import { LOG_RECORD_EXIST, LOG_RECORD_PADDING } from '../constants.ts';
+import type { WlogHeader } from '../layout/wlog-header.ts';
 import type { ByteSink } from './byte-sink.ts';
-import type { ByteSource } from './byte-source.ts';
+import { chunksOf, type ByteSource } from './byte-source.ts';
 import { preadExact, probeDevice, pwriteAll, type DeviceInfo } from './device.ts';
 import { allocReadBuffer } from './aligned-buffer.ts';
 import { WlogReader, type WlogPack } from './wlog-reader.ts';
@@ -385,10 +388,18 @@ export interface RestoreOptions {
   endLsid?: bigint;
   /** Also invalidate the block at this (shifted) lsid (`-i`). */
   invalidLsid?: bigint;
-  /** Data device size in LB: records beyond it become padding or are dropped (`-s`). */
+  /**
+   * Data device size in LB (`-s`): the IOs that do not end within it are taken out of their packs
+   * (see {@link restoreWlog}).
+   */
   ddevLb?: bigint;
   /** Read every written header back and compare (`--verify`). */
   verify?: boolean;
+  /**
+   * Folder for the temporary copy of a wlog given as a stream or `'-'` (default: the system's
+   * temporary folder, `os.tmpdir()`). The copy needs as much free space as the wlog's size.
+   */
+  tmpDir?: string;
   /** Called after each pack with the (unshifted) wlog lsid reached. */
   onProgress?: (lsid: bigint) => void;
 }
@@ -399,7 +410,10 @@ export interface RestoreResult {
   beginLsid: bigint;
   /** lsid after the last pack written (shifted, padding included). */
   endLsid: bigint;
-  /** The final lsid shift, grown by any padding pack inserted at the ring end. */
+  /**
+   * The final lsid shift: grown by the padding packs inserted at the ring end, shrunk by the
+   * blocks of IOs beyond `ddevLb` that no padding record could take.
+   */
   lsidDiff: bigint;
   /** Padding packs inserted at the ring end. */
   paddingPacks: number;
@@ -415,143 +429,241 @@ export interface RestoreResult {
  * `wlog-restore -b` keeps the wlog's own begin in the super sector, where nothing was written, so
  * the restored packs could not be read back); without it, as the original.
  *
- * When the wlog is a file path or bytes, it is verified completely before anything is written, so
- * a corrupt wlog leaves the log device unchanged.
+ * The wlog is verified completely, and the restore laid out, before anything is written, so a
+ * corrupt wlog or one that does not fit leaves the log device unchanged. A wlog given as a stream
+ * (or `'-'`, stdin) can be read only once: it is first copied into a file of a new folder in
+ * `tmpDir`, which takes as much space as the wlog, and the folder is removed when the restore
+ * ends, whether it succeeded or failed. A process killed by a signal cannot remove it: a caller
+ * that handles signals passes a `tmpDir` of its own and removes that (as the `walb` CLI does).
+ *
+ * With `ddevLb`, an IO that does not end within the data device is taken out of its pack, as the
+ * original's `wlog-restore -s` means to: a discard is dropped; the blocks of a normal IO, and of a
+ * padding record already in the pack, become one padding record at the end of the pack, after
+ * the IOs kept (whose data move up). The pack so keeps its size and every lsid its place, as the
+ * original's do; but the original flags each such IO as padding where it lies and leaves
+ * `n_padding` as it was, so its packs hold several padding records against an `n_padding` of 0 or
+ * 1, and {@link extractLogpacks} stops at them. A padding record holds at most 65535 LB; blocks
+ * beyond that are cut from the pack and the packs after it move down (`lsidDiff` shrinks). A pack
+ * left with no record keeps an empty padding record (a pack without records ends the log).
  *
  * @throws {@link WalbFormatError} on a corrupt wlog, a block size mismatch, or a log larger than
  *   the ring; {@link ValueOutOfRangeError} when `beginLsid` is not below `endLsid`, or no pack of
  *   the wlog starts in [`beginLsid`, `endLsid`) (the log device then unchanged; a wlog with no
- *   pack at all is restored as an empty log).
+ *   pack at all is restored as an empty log); the file system's error when the copy of a stream
+ *   cannot be written (no space left in `tmpDir`).
+ *
+ * @example
+ * await restoreWlog('ldev.img', 'a.wlog', { lsidDiff: 16000n, verify: true });
+ * await restoreWlog('ldev.img', process.stdin, { tmpDir: '/var/tmp' });
  */
 export async function restoreWlog(ldevPath: string, src: ByteSource, opts: RestoreOptions = {}): Promise<RestoreResult> {
-  const rereadable = (typeof src === 'string' && src !== '-') || src instanceof Uint8Array;
   if (opts.beginLsid !== undefined && opts.endLsid !== undefined && opts.beginLsid >= opts.endLsid) {
     throw new ValueOutOfRangeError('beginLsid', `${opts.beginLsid} is not below endLsid ${opts.endLsid}`, { source: ldevPath });
   }
-  const noPackIn = (r: WlogReader) => new ValueOutOfRangeError('beginLsid', `no logpack of the wlog (lsids ${r.header.beginLsid} to ${r.header.endLsid}) starts at or above ${opts.beginLsid ?? r.header.beginLsid} and below ${opts.endLsid ?? r.header.endLsid}: nothing to restore`, { source: ldevPath });
   if (opts.invalidLsid !== undefined && opts.invalidLsid >= INVALID_LSID) {
     throw new ValueOutOfRangeError('invalidLsid', `${opts.invalidLsid} is not a valid lsid (below ${INVALID_LSID})`, { source: ldevPath });
   }
+  const rereadable = (typeof src === 'string' && src !== '-') || src instanceof Uint8Array;
+  // The log device is looked at before a stream is taken in: a wrong one fails at once.
   const ldev = await LogDevice.open(ldevPath, { writable: true });
+  let spool: { path: string; remove: () => Promise<void> } | undefined;
   try {
-    const ringEnd = ldev.superSector.ringBufferSize;
-    if (rereadable) {
-      const check = await WlogReader.open(src);
-      try {
-        if (check.pbs !== ldev.pbs) throw pbsMismatch(ldev.pbs, check.pbs, ldevPath);
-        // Every pack is read, and so verified, and the restore laid out as the writes below will
-        // lay it (padding packs where a pack would cross the ring end included), so that a log
-        // that does not fit is refused with the device untouched.
-        let seen = 0;
-        let lsid = check.header.beginLsid;
-        let diff = opts.lsidDiff ?? 0n;
-        let first: bigint | undefined;
-        let endShifted = 0n;
-        const end = opts.endLsid ?? check.header.endLsid;
-        for await (const p of check) {
-          seen++;
-          const h = opts.ddevLb !== undefined ? clipLogpack(p.header, opts.ddevLb) : p.header;
-          if (lsid < end && (opts.beginLsid === undefined || lsid >= opts.beginLsid)) {
-            const pad = paddingBefore(lsid + diff, h, ringEnd);
-            first ??= lsid + diff;
-            diff += pad;
-            endShifted = nextLogpackLsid(h) + diff;
-          }
-          lsid = nextLogpackLsid(h);
-        }
-        if (seen > 0 && first === undefined) throw noPackIn(check);
-        if (first !== undefined) {
-          // One more block than the logs: the end is marked by zeroing the block after them, which
-          // must not be the first one.
-          if (endShifted - first + 1n > ringEnd) {
-            throw new ValueOutOfRangeError('wlog', `${endShifted - first} PB of logs (padding included) and the block that ends them do not fit a ring of ${ringEnd} PB`, { source: ldevPath });
-          }
-          if (first < 0n || endShifted >= INVALID_LSID) {
-            throw new ValueOutOfRangeError('lsidDiff', `${opts.lsidDiff ?? 0n} moves the log to lsids ${first} to ${endShifted}, outside 0 to ${INVALID_LSID - 1n}`, { source: ldevPath });
-          }
-        }
-      } finally {
-        await check.close();
+    if (rereadable) return await restoreInto(ldev, src, opts);
+    spool = await spoolStream(src, opts.tmpDir ?? tmpdir());
+    try {
+      return await restoreInto(ldev, spool.path, opts);
+    } catch (e) {
+      // An error names the stream, not its copy, which is gone by the time the error is read.
+      if (e instanceof Error) {
+        const name = src === '-' || src === process.stdin ? '<stdin>' : '<stream>';
+        e.message = e.message.replaceAll(spool.path, name);
+        if (e instanceof WalbFormatError && e.source === spool.path) e.source = name;
       }
+      throw e;
     }
-    const r = await WlogReader.open(src);
-    const pbs = r.pbs;
-    if (pbs !== ldev.pbs) {
-      await r.close();
-      throw pbsMismatch(ldev.pbs, pbs, ldevPath);
-    }
-    const salt = r.header.logChecksumSalt;
-    let lsidDiff = opts.lsidDiff ?? 0n;
-    const bgnShifted = r.header.beginLsid + lsidDiff;
-    if (bgnShifted < 0n) {
-      await r.close();
-      throw new ValueOutOfRangeError('lsidDiff', `${lsidDiff} moves begin lsid ${r.header.beginLsid} below 0`, { source: ldevPath });
-    }
-    const endLimit = opts.endLsid ?? r.header.endLsid;
-    let lsid = r.header.beginLsid;
-    let paddingPacks = 0;
-    /** The shifted lsid of the first block written (a pack, or the padding before it). */
-    let first: bigint | undefined;
-    let seen = 0;
-    for await (const pack of r) {
-      seen++;
-      if (lsid >= endLimit) break;
-      const h = opts.ddevLb !== undefined ? clipLogpack(pack.header, opts.ddevLb) : pack.header;
-      const next = nextLogpackLsid(h);
-      if (opts.beginLsid !== undefined && lsid < opts.beginLsid) { lsid = next; continue; }
-      let target = lsid + lsidDiff;
-      const padBefore = paddingBefore(target, h, ringEnd);
-      // A stream is checked as it is read: nothing goes past the last valid lsid.
-      if (nextLogpackLsid(h) + lsidDiff + padBefore >= INVALID_LSID) {
-        await r.close();
-        throw new ValueOutOfRangeError('lsidDiff', `${lsidDiff} moves the pack at lsid ${lsid} past the last valid lsid ${INVALID_LSID - 1n}`, { source: ldevPath });
-      }
-      if (padBefore > 0n) {
-        const padPb = Number(padBefore);
-        const pad = emptyLogpackHeader(target);
-        pad.records.push(paddingRecord(target, padPb - 1, pbs));
-        pad.totalIoSize = padPb - 1;
-        pad.nPadding = 1;
-        pad.nRecords = 1;
-        first ??= target;
-        await ldev.writeLsids(target, encodeLogpackHeader(pad, pbs, salt));
-        if (opts.verify) await verifyHeader(ldev, pad, pbs, salt);
-        lsidDiff += BigInt(padPb);
-        paddingPacks++;
-        target = lsid + lsidDiff;
-      }
-      const moved = relocateLogpack(h, target);
-      const block = encodeLogpackHeader(moved, pbs, salt);
-      first ??= target;
-      await ldev.writeLsids(target, pack.ios.length ? Buffer.concat([block, ...pack.ios]) : block);
-      if (opts.verify) await verifyHeader(ldev, moved, pbs, salt);
-      lsid = next;
-      opts.onProgress?.(lsid);
-    }
-    // A stream is checked only as it is read: with no pack in range nothing is written yet.
-    if (seen > 0 && first === undefined) {
-      await r.close();
-      throw noPackIn(r);
-    }
-    const oldest = first ?? bgnShifted;
-    const endShifted = first === undefined ? bgnShifted : lsid + lsidDiff;
-    const s: SuperSector = { ...ldev.superSector, oldestLsid: oldest, writtenLsid: oldest, uuid: r.header.uuid, logChecksumSalt: salt };
-    await ldev.writeSuper(s);
-    if (oldest < endShifted) {
-      await ldev.writeLsids(endShifted, Buffer.alloc(pbs));
-      if (endShifted - oldest > ringEnd + 1n) {
-        throw new ValueOutOfRangeError('wlog', `restored ${endShifted - oldest} PB into a ring of ${ringEnd} PB: the ring overflowed`, { source: ldevPath });
-      }
-    }
-    if (opts.invalidLsid !== undefined) await ldev.writeLsids(opts.invalidLsid, Buffer.alloc(pbs));
-    await ldev.sync();
-    return { beginLsid: oldest, endLsid: endShifted, lsidDiff, paddingPacks };
   } finally {
     await ldev.close();
+    await spool?.remove();
   }
 }
 
-/** PBs of the padding pack written before pack `h` at shifted lsid `target`: where it would cross the ring end, up to it (else 0). */
+/**
+ * Copy a stream into a file of a new private folder in `dir`, a chunk at a time. The folder goes
+ * with `remove`, or at once when the copy fails.
+ */
+async function spoolStream(src: ByteSource, dir: string): Promise<{ path: string; remove: () => Promise<void> }> {
+  const folder = await mkdtemp(join(dir, 'walbjs-restore-'));
+  const remove = () => rm(folder, { recursive: true, force: true });
+  const path = join(folder, 'stream.wlog');
+  const it = chunksOf(src);
+  try {
+    const fh = await open(path, 'wx', 0o600);
+    try {
+      let pos = 0;
+      for (let c = await it.next(); !c.done; c = await it.next()) {
+        await pwriteAll(fh, c.value, pos);
+        pos += c.value.byteLength;
+      }
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    await it.return?.();
+    await remove();
+    throw e;
+  }
+  return { path, remove };
+}
+
+/**
+ * {@link restoreWlog} from a source that can be read twice: once to verify the whole wlog and lay
+ * out the restore, once to write it.
+ */
+async function restoreInto(ldev: LogDevice, src: string | Uint8Array, opts: RestoreOptions): Promise<RestoreResult> {
+  const ldevPath = ldev.info.path;
+  const ringEnd = ldev.superSector.ringBufferSize;
+  const check = await WlogReader.open(src);
+  let planned: RestoreLayout;
+  try {
+    if (check.pbs !== ldev.pbs) throw pbsMismatch(ldev.pbs, check.pbs, ldevPath);
+    planned = new RestoreLayout(check.header, ringEnd, opts);
+    // Every pack is read, and so verified, past the end of the range too.
+    for await (const p of check) planned.place(p);
+  } finally {
+    await check.close();
+  }
+  if (planned.seen > 0 && planned.first === undefined) {
+    throw new ValueOutOfRangeError('beginLsid', `no logpack of the wlog (lsids ${check.header.beginLsid} to ${check.header.endLsid}) starts at or above ${opts.beginLsid ?? check.header.beginLsid} and below ${opts.endLsid ?? check.header.endLsid}: nothing to restore`, { source: ldevPath });
+  }
+  const bgnShifted = check.header.beginLsid + (opts.lsidDiff ?? 0n);
+  if (planned.first === undefined) {
+    if (bgnShifted < 0n || bgnShifted >= INVALID_LSID) {
+      throw new ValueOutOfRangeError('lsidDiff', `${opts.lsidDiff ?? 0n} moves begin lsid ${check.header.beginLsid} to ${bgnShifted}, outside 0 to ${INVALID_LSID - 1n}`, { source: ldevPath });
+    }
+  } else {
+    const { first, end } = planned;
+    // One more block than the logs: the end is marked by zeroing the block after them, which
+    // must not be the first one.
+    if (end - first + 1n > ringEnd) {
+      throw new ValueOutOfRangeError('wlog', `${end - first} PB of logs (padding included) and the block that ends them do not fit a ring of ${ringEnd} PB`, { source: ldevPath });
+    }
+    if (first < 0n || end >= INVALID_LSID) {
+      throw new ValueOutOfRangeError('lsidDiff', `${opts.lsidDiff ?? 0n} moves the log to lsids ${first} to ${end}, outside 0 to ${INVALID_LSID - 1n}`, { source: ldevPath });
+    }
+  }
+
+  const r = await WlogReader.open(src);
+  const pbs = r.pbs;
+  const salt = r.header.logChecksumSalt;
+  const layout = new RestoreLayout(r.header, ringEnd, opts);
+  try {
+    for await (const pack of r) {
+      if (layout.pastRange) break;
+      const placed = layout.place(pack);
+      if (placed === undefined) continue;
+      for (const pad of placed.pads) {
+        await ldev.writeLsids(pad.logpackLsid, encodeLogpackHeader(pad, pbs, salt));
+        if (opts.verify) await verifyHeader(ldev, pad, pbs, salt);
+      }
+      const block = encodeLogpackHeader(placed.header, pbs, salt);
+      const parts = [block, ...placed.ios];
+      if (placed.padBytes > 0) parts.push(Buffer.alloc(placed.padBytes));
+      await ldev.writeLsids(placed.header.logpackLsid, parts.length > 1 ? Buffer.concat(parts) : block);
+      if (opts.verify) await verifyHeader(ldev, placed.header, pbs, salt);
+      opts.onProgress?.(layout.lsid);
+    }
+  } finally {
+    await r.close();
+  }
+  const oldest = layout.first ?? bgnShifted;
+  const endShifted = layout.first === undefined ? bgnShifted : layout.end;
+  const s: SuperSector = { ...ldev.superSector, oldestLsid: oldest, writtenLsid: oldest, uuid: r.header.uuid, logChecksumSalt: salt };
+  await ldev.writeSuper(s);
+  if (oldest < endShifted) await ldev.writeLsids(endShifted, Buffer.alloc(pbs));
+  if (opts.invalidLsid !== undefined) await ldev.writeLsids(opts.invalidLsid, Buffer.alloc(pbs));
+  await ldev.sync();
+  return { beginLsid: oldest, endLsid: endShifted, lsidDiff: layout.lsidDiff, paddingPacks: layout.paddingPacks };
+}
+
+/** A pack of the wlog as it goes into the ring. */
+interface PlacedPack {
+  /** Padding packs that fill the ring up to its end, when the pack would cross it. */
+  pads: LogpackHeader[];
+  /** The pack at its lsid in the ring, clipped to the data device. */
+  header: LogpackHeader;
+  /** The data of its IOs kept. */
+  ios: readonly Buffer[];
+  /** Zero bytes after them: the data of a padding record that clipping made. */
+  padBytes: number;
+}
+
+/**
+ * Where each pack of a wlog goes in the ring, pack by pack. The verification pass and the writing
+ * pass each run one over the same wlog, so what is checked is what is written.
+ */
+class RestoreLayout {
+  /** wlog lsid of the next pack. */
+  lsid: bigint;
+  /** Shift of the next pack. */
+  lsidDiff: bigint;
+  /** Shifted lsid of the first block placed (a pack, or the padding before it). */
+  first: bigint | undefined;
+  /** Shifted lsid after the last pack placed. */
+  end = 0n;
+  paddingPacks = 0;
+  /** Packs of the wlog seen, in the range or not. */
+  seen = 0;
+  private readonly endLimit: bigint;
+  private readonly pbs: number;
+
+  constructor(header: WlogHeader, private readonly ringEnd: bigint, private readonly opts: RestoreOptions) {
+    this.lsid = header.beginLsid;
+    this.lsidDiff = opts.lsidDiff ?? 0n;
+    this.endLimit = opts.endLsid ?? header.endLsid;
+    this.pbs = header.physicalBs;
+  }
+
+  /** Whether the next pack, and so every later one, is at or past the end of the range. */
+  get pastRange(): boolean {
+    return this.lsid >= this.endLimit;
+  }
+
+  /** Place the next pack of the wlog; undefined when it is outside the range. */
+  place(pack: WlogPack): PlacedPack | undefined {
+    this.seen++;
+    const lsid = this.lsid;
+    this.lsid = nextLogpackLsid(pack.header);
+    if (lsid >= this.endLimit || (this.opts.beginLsid !== undefined && lsid < this.opts.beginLsid)) return undefined;
+    const c = this.opts.ddevLb !== undefined
+      ? clipLogpack(pack.header, pack.ios, this.opts.ddevLb, this.pbs)
+      : { header: pack.header, ios: pack.ios, padBytes: 0, cutPb: 0 };
+    let target = lsid + this.lsidDiff;
+    this.first ??= target;
+    const pads: LogpackHeader[] = [];
+    // A lsid below 0 has no place in the ring; such a layout is refused once it is complete.
+    let left = target < 0n ? 0n : paddingBefore(target, c.header, this.ringEnd);
+    while (left > 0n) {
+      // One padding record cannot always fill the rest of the ring: each pack takes what one holds.
+      const pb = left - 1n > BigInt(maxPaddingPb(this.pbs)) ? maxPaddingPb(this.pbs) : Number(left - 1n);
+      const pad = emptyLogpackHeader(target);
+      pad.records.push(paddingRecord(target, 1, pb, this.pbs));
+      pad.totalIoSize = pb;
+      pad.nPadding = 1;
+      pad.nRecords = 1;
+      pads.push(pad);
+      this.paddingPacks++;
+      target += BigInt(pb + 1);
+      left -= BigInt(pb + 1);
+    }
+    this.lsidDiff = target - lsid;
+    const header = relocateLogpack(c.header, target);
+    this.lsidDiff -= BigInt(c.cutPb);
+    this.end = nextLogpackLsid(header);
+    return { pads, header, ios: c.ios, padBytes: c.padBytes };
+  }
+}
+
+/** PBs of padding before pack `h` at shifted lsid `target`: where it would cross the ring end, up to it (else 0). */
 function paddingBefore(target: bigint, h: LogpackHeader, ringEnd: bigint): bigint {
   const inRing = target % ringEnd;
   return inRing + 1n + BigInt(h.totalIoSize) > ringEnd ? ringEnd - inRing : 0n;
@@ -561,10 +673,17 @@ function pbsMismatch(ldevPbs: number, wlogPbs: number, path: string): ValueOutOf
   return new ValueOutOfRangeError('physical_bs', `log device ${ldevPbs}, wlog ${wlogPbs} (a log device takes wlogs of its own block size: format it with pbs ${wlogPbs})`, { source: path });
 }
 
-function paddingRecord(packLsid: bigint, pb: number, pbs: number): LogRecord {
+/** PBs one padding record holds: its size is at most 65535 LB, as a normal IO's. */
+function maxPaddingPb(pbs: number): number {
+  return capacityPb(pbs, WALB_MAX_NORMAL_IO_SECTORS);
+}
+
+/** A padding record of `pb` PBs at `lsidLocal` in the pack at `packLsid`. */
+function paddingRecord(packLsid: bigint, lsidLocal: number, pb: number, pbs: number): LogRecord {
   return {
-    checksum: 0, flags: LOG_RECORD_EXIST | LOG_RECORD_PADDING, offset: 0n, ioSize: pb * lbPerPb(pbs),
-    lsidLocal: 1, reserved1: 0, lsid: packLsid + 1n,
+    checksum: 0, flags: LOG_RECORD_EXIST | LOG_RECORD_PADDING, offset: 0n,
+    ioSize: Math.min(pb * lbPerPb(pbs), WALB_MAX_NORMAL_IO_SECTORS),
+    lsidLocal, reserved1: 0, lsid: packLsid + BigInt(lsidLocal),
   };
 }
 
@@ -573,20 +692,46 @@ export function relocateLogpack(h: LogpackHeader, lsid: bigint): LogpackHeader {
   return { ...h, logpackLsid: lsid, records: h.records.map((r) => ({ ...r, lsid: lsid + BigInt(r.lsidLocal) })) };
 }
 
+/** A pack clipped to the data device. */
+interface ClippedPack {
+  header: LogpackHeader;
+  /** The data of the IOs kept. */
+  ios: readonly Buffer[];
+  /** Bytes of the padding record's data, after those of the IOs. */
+  padBytes: number;
+  /** PBs cut from the pack: what its padding record could not take. */
+  cutPb: number;
+}
+
 /**
- * Records beyond the data device size are invalidated: a discard is dropped, a normal IO becomes
- * padding so the data layout stays (`wlog-restore -s`).
+ * Pack `h` (with the data `ios` of its records that have data) without the IOs that do not end
+ * within `ddevLb`: discards dropped, the blocks of normal IOs and of the pack's padding record
+ * gathered in one padding record after the IOs kept, up to what one record holds.
  */
-function clipLogpack(h: LogpackHeader, ddevLb: bigint): LogpackHeader {
+function clipLogpack(h: LogpackHeader, ios: readonly Buffer[], ddevLb: bigint, pbs: number): ClippedPack {
+  const beyond = (r: LogRecord) => !isPadding(r) && r.offset + BigInt(r.ioSize) > ddevLb;
+  if (!h.records.some(beyond)) return { header: h, ios, padBytes: 0, cutPb: 0 };
   const records: LogRecord[] = [];
-  let nPad = 0;
+  const kept: Buffer[] = [];
+  let pos = 1;
+  let i = 0;
   for (const r of h.records) {
-    if (r.offset + BigInt(r.ioSize) <= ddevLb || isPadding(r)) { records.push(r); if (isPadding(r)) nPad++; continue; }
-    if (isDiscard(r)) continue;
-    records.push({ ...r, flags: r.flags | LOG_RECORD_PADDING, offset: 0n, checksum: 0 });
-    nPad++;
+    const io = hasData(r) ? ios[i++] : undefined;
+    if (isPadding(r) || beyond(r)) continue;
+    records.push({ ...r, lsidLocal: pos, lsid: h.logpackLsid + BigInt(pos) });
+    if (io !== undefined) {
+      kept.push(io);
+      pos += recordDataPb(r, pbs);
+    }
   }
-  return { ...h, records, nRecords: records.length, nPadding: nPad };
+  const freed = h.totalIoSize - (pos - 1);
+  const padPb = Math.min(freed, maxPaddingPb(pbs));
+  // A pack without records would read as the end of the log.
+  if (padPb > 0 || records.length === 0) records.push(paddingRecord(h.logpackLsid, pos, padPb, pbs));
+  const header: LogpackHeader = {
+    ...h, records, nRecords: records.length, totalIoSize: pos - 1 + padPb, nPadding: records.some(isPadding) ? 1 : 0,
+  };
+  return { header, ios: kept, padBytes: padPb * pbs, cutPb: freed - padPb };
 }
 
 async function verifyHeader(ldev: LogDevice, h: LogpackHeader, pbs: number, salt: number): Promise<void> {
@@ -594,4 +739,3 @@ async function verifyHeader(ldev: LogDevice, h: LogpackHeader, pbs: number, salt
   const expect = encodeLogpackHeader({ ...h }, pbs, salt);
   if (!block.equals(expect)) throw new LsidSequenceError('logpack header read back differs from what was written', { lsid: h.logpackLsid, source: ldev.info.path });
 }
-

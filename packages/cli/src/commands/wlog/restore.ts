@@ -3,10 +3,15 @@
  *
  * @module
  */
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { MAX_LSID, WlogReader, restoreWlog, type RestoreOptions } from '@walbjs/log-format';
+import { MAX_LSID, WlogReader, restoreWlog, type RestoreOptions, type RestoreResult } from '@walbjs/log-format';
 import type { GlobalArgs } from '../../app.ts';
 import { UsageError } from '../../util/errors.ts';
+import { armInterrupt } from '../../util/interrupt.ts';
 import { ioOf, writeTo } from '../../util/io.ts';
 import { openInput } from '../../util/input.ts';
 import { toJson } from '../../util/json.ts';
@@ -28,10 +33,12 @@ export interface WlogRestoreArgs extends GlobalArgs {
   end?: bigint;
   /** Also invalidate this lsid. */
   'invalid-lsid'?: bigint;
-  /** Data device size in LB. */
+  /** Data device size in LB (0: no clipping, as the original). */
   'ddev-lb'?: bigint;
   /** Read back and compare every header written. */
   verify: boolean;
+  /** Folder for the copy of a wlog read from stdin (default: the system's temporary folder). */
+  'tmp-dir'?: string;
 }
 
 const lsid = (what: string) => (v: string) => parseLsid(v, what);
@@ -50,10 +57,15 @@ export const wlogRestoreCommand: CommandModule<GlobalArgs, WlogRestoreArgs> = {
       .option('begin', { alias: 'b', type: 'string', describe: 'Skip logpacks of the wlog below this lsid', coerce: lsid('begin lsid') })
       .option('end', { alias: 'e', type: 'string', describe: 'Stop at this lsid of the wlog (default: its end)', coerce: lsid('end lsid') })
       .option('invalid-lsid', { alias: 'i', type: 'string', describe: 'Also invalidate the block at this (shifted) lsid', coerce: lsid('--invalid-lsid (-i)') })
-      .option('ddev-lb', { alias: 's', type: 'string', describe: 'Data device size in LB: IOs beyond it become padding or are dropped', coerce: lsid('data device size') })
+      .option('ddev-lb', { alias: 's', type: 'string', describe: 'Data device size in LB: IOs that do not end within it are taken out of their logpacks, their blocks left as padding (0: no clipping)', coerce: lsid('data device size') })
       .option('verify', { type: 'boolean', default: false, describe: 'Read every written logpack header back and compare' })
+      .option('tmp-dir', { type: 'string', describe: 'Folder for the copy of a wlog given as - (stdin); default: the system\'s temporary folder' })
       .example('$0 wlog restore ldev.img a.wlog -d 14000 --verify', 'restore, shifted to lsid 14000')
-      .epilogue('Prints "restored lsid BEGIN to END" (and the padding packs inserted at the ring end). '
+      .example('$0 wlog cat ldev0.img -o - | $0 wlog restore ldev1.img -', 'a wlog from stdin (copied to a temporary file first)')
+      .epilogue('The whole wlog is read and checked, and the restore laid out, before anything is written: a corrupt '
+        + 'wlog, or one that does not fit the ring, leaves the log device unchanged. A wlog given as - is therefore '
+        + 'first copied from stdin into a temporary file (as large as the wlog; removed at the end). '
+        + 'Prints "restored lsid BEGIN to END" (and the padding packs inserted at the ring end). '
         + 'With --json: {type:"wlog-restore", beginLsid, endLsid, lsidDiff, paddingPacks}.'),
   handler: async (args) => {
     const io = ioOf(args);
@@ -67,10 +79,25 @@ export const wlogRestoreCommand: CommandModule<GlobalArgs, WlogRestoreArgs> = {
       throw new UsageError(`--begin (-b) ${args.begin} is above --end (-e) ${args.end}`);
     }
     if (args.invalidLsid !== undefined) opts.invalidLsid = args.invalidLsid;
-    if (args.ddevLb !== undefined) opts.ddevLb = args.ddevLb;
+    // The original's -s 0 is its default: no clipping (a data device of no blocks means nothing).
+    if (args.ddevLb !== undefined && args.ddevLb !== 0n) opts.ddevLb = args.ddevLb;
     const input = await openInput(args.wlog, io);
     if (opts.lsidDiff !== undefined && opts.lsidDiff < 0n) await checkShift(args.wlog, input.source, opts.lsidDiff);
-    const r = await restoreWlog(args.ldev, input.src, opts);
+    let r: RestoreResult;
+    if (args.wlog === '-') {
+      // The SDK removes its copy of stdin whether the restore succeeds or fails; a signal would end
+      // the process first, so the copy goes in a folder of our own that an interrupt removes.
+      const folder = await mkdtemp(join(args['tmp-dir'] ?? tmpdir(), 'walbjs-restore-'));
+      const disarm = armInterrupt(() => rmSync(folder, { recursive: true, force: true }));
+      try {
+        r = await restoreWlog(args.ldev, input.src, { ...opts, tmpDir: folder });
+      } finally {
+        disarm();
+        await rm(folder, { recursive: true, force: true });
+      }
+    } else {
+      r = await restoreWlog(args.ldev, input.src, opts);
+    }
     if (args.json) {
       await writeTo(io.stdout, toJson({ type: 'wlog-restore', ...r }) + '\n');
       return;
