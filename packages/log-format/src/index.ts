@@ -38,7 +38,7 @@ export {
 } from './io/aligned-buffer.ts';
 export { locateIoError, openInput } from './io/io-error.ts';
 export { commitOutput, discardOutput, isStreamPath, openPlace, placeOutput, type OutputPlace } from './io/out-place.ts';
-export { probeDevice, type DeviceInfo } from './io/device.ts';
+export { openForWriting, probeDevice, type DeviceInfo } from './io/device.ts';
 export * from './io/wlog-reader.ts';
 export * from './io/wlog-writer.ts';
 export * from './io/log-device.ts';

@@ -1,12 +1,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, symlinkSync, writeSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readFileSync, readdirSync, symlinkSync, writeSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   ChecksumError, LogDevice, SectorTypeError, ValueOutOfRangeError, WalbFormatError, WlogReader,
-  FILE_LOG_PBS, catLdev, extractLogpacks, formatLdev, generateWlog, restoreWlog, writeGeneratedWlog, probeDevice,
+  FILE_LOG_PBS, catLdev, extractLogpacks, formatLdev, generateWlog, openPlace, restoreWlog, writeGeneratedWlog, probeDevice,
   LOG_RECORD_EXIST, LOG_RECORD_PADDING, WlogWriter, checksum, emptyLogpackHeader, encodeLogpackHeader, nextLogpackLsid, type LogRecord,
 } from '../src/index.ts';
 import { tempDir } from './helpers.ts';
@@ -549,6 +549,38 @@ Block('format, restore and extract through a loop device', async () => {
     await restoreWlog(loop, w, { lsidDiff: s.ringBufferSize - 50n });
     await catLdev(loop, out);
     assert.equal(normalIos((await packsOf(out)).packs), normalIos((await packsOf(w)).packs));
+  } finally {
+    if (loop) execFileSync('losetup', ['-d', loop]);
+    t.cleanup();
+  }
+});
+Block('a block device in use (mounted, or claimed as here) is never written: format, restore and the outputs refuse it', async () => {
+  if (!haveLoop()) { console.log('  (losetup unavailable: skipped the loop-device check)'); return; }
+  const t = tempDir();
+  let loop = '';
+  try {
+    const img = join(t.dir, 'held.img'); const d = join(t.dir, 'held-d.img'); const w = join(t.dir, 'held.wlog');
+    makeFile(img, 8 << 20); makeFile(d, 16 << 20);
+    loop = execFileSync('losetup', ['-f', '--show', img], { encoding: 'utf8' }).trim();
+    await formatLdev(loop, d);
+    await writeGeneratedWlog(w, { seed: 5, totalBytes: 1 << 20, deviceBytes: 16 << 20 });
+    const before = readFileSync(img);
+    // Another holder, as a mounted file system is (it formatted and restored into mounted ext4).
+    const held = openSync(loop, constants.O_RDONLY | constants.O_EXCL);
+    try {
+      const codes: Array<string | undefined> = [];
+      for (const f of [() => formatLdev(loop, d), () => restoreWlog(loop, w), () => LogDevice.open(loop, { writable: true }), () => openPlace({ path: loop, writePath: loop, finalPath: undefined, mode: 0o644 })]) {
+        codes.push(await f().then(() => undefined, (e: NodeJS.ErrnoException) => `${e.code}: ${e.message.includes(loop)}`));
+      }
+      assert.equal(codes, ['EBUSY: true', 'EBUSY: true', 'EBUSY: true', 'EBUSY: true']);
+      // Reading it is fine.
+      await (await LogDevice.open(loop)).close();
+    } finally {
+      closeSync(held);
+    }
+    execFileSync('sync');
+    assert.ok(readFileSync(img).equals(before), 'the device in use was written');
+    await restoreWlog(loop, w);
   } finally {
     if (loop) execFileSync('losetup', ['-d', loop]);
     t.cleanup();

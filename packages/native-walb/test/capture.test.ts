@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -484,6 +484,34 @@ C('one device per log: a second open of the same ldev (or ddev) is refused while
   assert.is(await CaptureDevice.inUse(f.l), false);
   const again = await CaptureDevice.open(f.l, f.d);
   await again.close();
+});
+
+const haveLoop = () => { try { return process.getuid?.() === 0 && execFileSync('losetup', ['--version']).length > 0; } catch { return false; } };
+
+C('a data or log device that is a block device in use (mounted, or claimed) is refused, nothing written', async () => {
+  if (!haveLoop()) { console.log('  (losetup unavailable: skipped)'); return; }
+  const f = await fresh('held');
+  const loops = [f.l, f.d].map((p) => execFileSync('losetup', ['-f', '--show', p], { encoding: 'utf8' }).trim());
+  try {
+    const before = [readFileSync(f.l), readFileSync(f.d)];
+    for (const i of [0, 1]) {
+      const held = openSync(loops[i], constants.O_RDONLY | constants.O_EXCL);
+      let e: { code?: string; message?: string } = {};
+      try { await (await CaptureDevice.open(loops[0], loops[1])).close(); } catch (x) { e = x as typeof e; } finally { closeSync(held); }
+      assert.is(e.code, 'ERR_WALB_CAPTURE_IO', `held ${loops[i]}`);
+      assert.match(e.message ?? '', /in use: mounted, or held by another program/);
+    }
+    assert.ok(readFileSync(f.l).equals(before[0]) && readFileSync(f.d).equals(before[1]), 'a device in use was written');
+    // Free, the devices open, and are held while open.
+    const dev = await CaptureDevice.open(loops[0], loops[1]);
+    try {
+      assert.throws(() => openSync(loops[1], constants.O_RDONLY | constants.O_EXCL), /EBUSY/);
+    } finally {
+      await dev.close();
+    }
+  } finally {
+    for (const l of loops) execFileSync('losetup', ['-d', l]);
+  }
 });
 
 C('a unix socket path: never deletes what is not a stale socket; the socket goes with the server', async () => {

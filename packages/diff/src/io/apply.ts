@@ -9,9 +9,9 @@
  *
  * @module
  */
-import { constants, writeSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
-import { LOGICAL_BLOCK_SIZE, locateIoError, probeDevice } from '@walbjs/log-format';
+import { writeSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { LOGICAL_BLOCK_SIZE, locateIoError, openForWriting, probeDevice } from '@walbjs/log-format';
 import { ValueOutOfRangeError } from '../errors.ts';
 import { mergeIos } from '../algo/merge.ts';
 import type { DiffIo } from '../algo/diff-io.ts';
@@ -288,21 +288,6 @@ async function finishApply(fh: FileHandle, path: string, sp: SyncPolicy, holes: 
 }
 
 /**
- * Open the target to write. A block device is opened exclusively (O_EXCL): the kernel refuses
- * that while it is mounted or claimed by another program, so a diff never lands under a live
- * file system.
- */
-async function openTarget(target: string, isBlock: boolean): Promise<FileHandle> {
-  if (!isBlock) return open(target, 'r+');
-  try {
-    return await open(target, constants.O_RDWR | constants.O_EXCL);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
-    throw Object.assign(new Error(`EBUSY: ${target} is in use (mounted, or held by another program); unmount it before applying`), { code: 'EBUSY', errno: -16, syscall: 'open', path: target });
-  }
-}
-
-/**
  * Apply one wdiff, or the merge of several (oldest first), to an image file or block device.
  *
  * @throws `PunchUnavailableError` before anything is written, when `discard` is `'punch'` and
@@ -318,7 +303,8 @@ export async function applyWdiffs(target: string, wdiffs: string[], opts: ApplyO
   // Settled before the target is even opened: found missing only after the writes, it left the
   // target applied but for its discards.
   const punch = discard === 'punch' ? punchFor(target, info.isBlockDevice) : undefined;
-  const fh = await openTarget(target, info.isBlockDevice);
+  // A block device exclusively: never one under a mounted file system.
+  const fh = await openForWriting(target);
   const inputs: WdiffInput[] = [];
   // The pages of the target that the writes cover in part are read ahead (see target-prefetch.ts).
   const prefetch = TargetPrefetch.forTarget(fh.fd, discard);

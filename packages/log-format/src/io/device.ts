@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { constants } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { LOGICAL_BLOCK_SIZE } from '../constants.ts';
 import { TruncatedError } from '../errors.ts';
@@ -61,6 +62,29 @@ export async function probeDevice(path: string): Promise<DeviceInfo> {
     throw Object.assign(new Error(`${code}: ${path} is neither a regular file nor a block device`), { code, errno, syscall: 'stat', path });
   }
   return { path, isBlockDevice: false, sizeBytes: BigInt(st.size), pbs: LOGICAL_BLOCK_SIZE };
+}
+
+/**
+ * Open `path` to write: a regular file as `flags` says (`'w'` creates it with `mode`), a block
+ * device exclusively (`O_EXCL`). The kernel refuses an exclusive open of a device that is mounted
+ * or claimed by another program (a device mapper, a RAID, another exclusive writer), so a
+ * mistyped device name fails instead of writing under a live file system.
+ *
+ * @throws an error with `code` `EBUSY` and `path` when the block device is in use; the system's
+ *   error otherwise
+ * @example
+ * const fh = await openForWriting('/dev/loop3');            // read-write, exclusive
+ * const out = await openForWriting('out.img', 'w', 0o644);   // a file, created or truncated
+ */
+export async function openForWriting(path: string, flags: 'r+' | 'w' = 'r+', mode = 0o644): Promise<FileHandle> {
+  const st = await stat(path).catch(() => undefined);
+  if (!st?.isBlockDevice()) return open(path, flags, mode);
+  try {
+    return await open(path, (flags === 'w' ? constants.O_WRONLY : constants.O_RDWR) | constants.O_EXCL);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
+    throw Object.assign(new Error(`EBUSY: ${path} is in use (mounted, or held by another program): it is not written while it is`), { code: 'EBUSY', errno: -16, syscall: 'open', path });
+  }
 }
 
 /** Read exactly `buf.length` bytes at `pos`, or throw {@link TruncatedError}. */

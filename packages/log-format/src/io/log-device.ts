@@ -27,7 +27,7 @@ import {
 import type { WlogHeader } from '../layout/wlog-header.ts';
 import type { ByteSink } from './byte-sink.ts';
 import { chunksOf, type ByteSource } from './byte-source.ts';
-import { preadExact, probeDevice, pwriteAll, type DeviceInfo } from './device.ts';
+import { openForWriting, preadExact, probeDevice, pwriteAll, type DeviceInfo } from './device.ts';
 import { allocReadBuffer } from './aligned-buffer.ts';
 import { WlogReader, type WlogPack } from './wlog-reader.ts';
 import { WlogWriter } from './wlog-writer.ts';
@@ -60,7 +60,8 @@ export class LogDevice {
    */
   static async open(path: string, opts: { writable?: boolean } = {}): Promise<LogDevice> {
     const info = await probeDevice(path);
-    const fh = await openInput(path, opts.writable ? 'r+' : 'r');
+    // Written, a block device is held exclusively: never one that is mounted or otherwise in use.
+    const fh = opts.writable ? await openForWriting(path) : await openInput(path, 'r');
     try {
       const s = await readSuperAt(fh, info);
       return new LogDevice(fh, info, s);
@@ -226,7 +227,7 @@ export async function formatLdev(ldevPath: string, ddev: string | bigint, opts: 
     (n) => randomBytes(n),
   );
   pbs = s.physicalBs;
-  const fh = await open(ldevPath, 'r+');
+  const fh = await openForWriting(ldevPath);
   try {
     await pwriteAll(fh, encodeSuperSector(s), SUPER_SECTOR_BYTE_OFFSET);
     await pwriteAll(fh, Buffer.alloc(pbs), ringBufferOffset(pbs) * pbs);

@@ -10,6 +10,7 @@
 import { constants, unlinkSync } from 'node:fs';
 import { access, lstat, open, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { openForWriting } from './device.ts';
 import { locateIoError } from './io-error.ts';
 
 /** How an output path is written. */
@@ -81,7 +82,8 @@ export async function placeOutput(path: string): Promise<OutputPlace> {
  * the file itself is writable, the file is written in place, as before: the place returned says so.
  */
 export async function openPlace(place: OutputPlace): Promise<{ fh: FileHandle; place: OutputPlace }> {
-  if (place.finalPath === undefined) return { fh: await open(place.writePath, 'w', place.mode), place };
+  // In place: a block device exclusively, never one that is mounted or otherwise in use.
+  if (place.finalPath === undefined) return { fh: await openForWriting(place.writePath, 'w', place.mode), place };
   if (!exitHook) {
     exitHook = true;
     process.on('exit', removeLive);

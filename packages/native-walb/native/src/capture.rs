@@ -285,11 +285,30 @@ impl AlignedBuf {
 /// Logs are made durable at least this often even when nobody asks (the driver's log flush period).
 const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
+/// `O_EXCL` (the same value on every Linux architecture this addon builds for).
+const O_EXCL: i32 = 0o200;
+
+/// Open a log or data device read-write; a block device exclusively (`O_EXCL`), so that one that
+/// is mounted, or claimed by another program, is refused (`EBUSY`) rather than written under a
+/// live file system. Later opens of the same device by this device (the direct-IO descriptor) need
+/// no claim of their own.
+fn open_device(path: &str) -> JsResult<File> {
+    use std::os::unix::fs::FileTypeExt;
+    let block = std::fs::metadata(path).map(|m| m.file_type().is_block_device()).unwrap_or(false);
+    let mut o = OpenOptions::new();
+    o.read(true).write(true);
+    if block { o.custom_flags(O_EXCL); }
+    o.open(path).map_err(|e| {
+        let what = if block && e.raw_os_error() == Some(16) { format!("open {path} (in use: mounted, or held by another program)") } else { format!("open {path}") };
+        io_err(&what, e)
+    })
+}
+
 impl Device {
     /// Open a formatted log device and its data device, and redo the logs from written_lsid.
     pub fn open(ldev_path: &str, ddev_path: &str, settings: Settings) -> JsResult<Arc<Device>> {
-        let ldev = OpenOptions::new().read(true).write(true).open(ldev_path).map_err(|e| io_err(&format!("open {ldev_path}"), e))?;
-        let ddev = OpenOptions::new().read(true).write(true).open(ddev_path).map_err(|e| io_err(&format!("open {ddev_path}"), e))?;
+        let ldev = open_device(ldev_path)?;
+        let ddev = open_device(ddev_path)?;
         {
             use std::os::unix::fs::MetadataExt;
             let (a, b) = (ldev.metadata(), ddev.metadata());
