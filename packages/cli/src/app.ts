@@ -166,6 +166,8 @@ export function buildApp(spec: AppSpec, argv: readonly string[]): Argv<GlobalArg
         const unknown = unknownOptions(argv, seen.options);
         if (unknown.length > 0) text = `Unknown argument${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`;
       }
+      // yargs' suggestion alone does not say what went wrong.
+      if (/^Did you mean /.test(text)) text = `Unknown command. ${text}`;
       throw new UsageError(text.replaceAll(DASH, '-'));
     });
   if (spec.epilogue) y = y.epilogue(spec.epilogue);

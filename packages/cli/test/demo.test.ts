@@ -19,6 +19,7 @@ async function demo(mode: string): Promise<{ ok: boolean; mode: string; checks: 
 
 D('block mode: restores equal the device at both snapshots', async () => {
   const r = await demo('block');
+  assert.is((r as { type?: string }).type, 'demo');
   assert.is(r.mode, 'block');
   assert.ok(r.ok, JSON.stringify(r.checks));
   assert.is(r.snapshots.length, 2);

@@ -366,7 +366,7 @@ export class ProxyDaemon extends Daemon {
           await syncDir(this.sendDir(volId, a.archId));
         }
       });
-      this.log.log('info', 'wlog-received', { volId, lsidB, lsidE, name, bytes: size });
+      this.log.log('info', 'wlog-received', { volId, lsidB, lsidE, name, bytes: Number(size) });
       for (const a of archives) this.schedule(volId, a.archId, a.delaySec * 1000);
       return { name };
     } finally {

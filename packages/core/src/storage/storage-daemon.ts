@@ -110,7 +110,7 @@ export class StorageDaemon extends Daemon {
       const rt = this.runtime(volId);
       if (mode === 'target') {
         if (st !== 'Stopped') throw new StateError(volId, st, 'start target needs Stopped');
-        if ((await rt.dev.lsids()).overflow) throw new StateError(volId, st, 'the log has overflowed: run a full or hash backup (reset-vol first)');
+        if ((await rt.dev.lsids()).overflow) throw new StateError(volId, st, 'the log has overflowed: its logs since the last snapshot are gone. A new full backup recovers it: reset-vol here, stop and reset-vol the volume on the archive (hash backup is not implemented, so its snapshots are dropped), then full-bkp');
         await this.setState(volId, 'Target');
       } else {
         if (st !== 'SyncReady') throw new StateError(volId, st, 'start standby needs SyncReady');

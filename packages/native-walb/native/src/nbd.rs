@@ -76,10 +76,22 @@ impl Conn for UnixStream {
 pub struct Server {
     stop: Arc<AtomicBool>,
     pub address: String,
+    /// A unix socket's path and inode: removed by `stop`.
+    socket: Option<(String, u64)>,
 }
 
 impl Server {
-    pub fn stop(&self) { self.stop.store(true, Ordering::SeqCst); }
+    /// Stop accepting. A unix socket's file goes at once (the accepting thread would remove it
+    /// within its poll interval, after a process that stops and exits is gone), unless another
+    /// server has bound that path since.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some((path, ino)) = &self.socket { remove_if_same(path, Some(*ino)); }
+    }
+}
+
+fn remove_if_same(path: &str, ino: Option<u64>) {
+    if ino.is_some() && std::fs::symlink_metadata(path).map(|m| m.ino()).ok() == ino { let _ = std::fs::remove_file(path); }
 }
 
 /// Listen on `address` (a unix socket path, or TCP `host:port`) and export `dev` under the name
@@ -91,6 +103,7 @@ pub fn serve(dev: Arc<Device>, unix: bool, address: &str, export_name: &str) -> 
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     let actual;
+    let mut socket = None;
     if unix {
         clear_stale_socket(address)?;
         let l = UnixListener::bind(address)?;
@@ -99,9 +112,10 @@ pub fn serve(dev: Arc<Device>, unix: bool, address: &str, export_name: &str) -> 
         // The socket file goes with the server, unless another one has replaced it meanwhile.
         let path = address.to_string();
         let ino = std::fs::symlink_metadata(&path).map(|m| m.ino()).ok();
+        socket = ino.map(|i| (path.clone(), i));
         thread::Builder::new().name("walb-nbd-accept".into()).spawn(move || {
             accept_loop(|| l.accept().map(|(s, _)| Box::new(s) as Box<dyn Conn>), dev, name, s2);
-            if ino.is_some() && std::fs::symlink_metadata(&path).map(|m| m.ino()).ok() == ino { let _ = std::fs::remove_file(&path); }
+            remove_if_same(&path, ino);
         })?;
     } else {
         let l = TcpListener::bind(address)?;
@@ -109,7 +123,7 @@ pub fn serve(dev: Arc<Device>, unix: bool, address: &str, export_name: &str) -> 
         actual = l.local_addr()?.to_string();
         thread::Builder::new().name("walb-nbd-accept".into()).spawn(move || accept_loop(|| l.accept().map(|(s, _)| { let _ = s.set_nodelay(true); Box::new(s) as Box<dyn Conn> }), dev, name, s2))?;
     }
-    Ok(Server { stop, address: actual })
+    Ok(Server { stop, address: actual, socket })
 }
 
 /// Make room for a unix socket at `path`: a socket left by a server that is gone is removed; a

@@ -35,7 +35,7 @@ export const demoCommand: CommandModule<GlobalArgs, DemoArgs> = {
   handler: async (a) => {
     const io = ioOf(a);
     const r = await runDemo(io, { mode: a.mode, sizeBytes: parseSize(a.size, '--size'), logBytes: parseSize(a['log-size'], '--log-size'), keep: a.keep, seed: a.seed }, a.json);
-    if (a.json) await writeTo(io.stdout, toJson(r) + '\n');
+    if (a.json) await writeTo(io.stdout, toJson({ type: 'demo', ...r }) + '\n');
     if (!r.ok) throw new DemoFailed(`the demo failed: ${r.checks.filter((c) => !c.ok).map((c) => c.name).join(', ')}`);
   },
 };

@@ -102,7 +102,8 @@ export function bindArgs(cmd: string, spec: Arg[], words: string[]): Record<stri
     if (choices && !choices.includes(w)) throw new UsageError(`${cmd}: ${name} must be ${choices.join(', ')}; got ${JSON.stringify(w)}`);
     if (kind === 'u64') p[name] = u64(w, name);
     else if (kind === 'int') p[name] = num(w, name);
-    else if (kind === 'size-lb') p[name] = BigInt(parseSize(w, name)) / 512n;
+    // Given in bytes, sent in LB: the message names what the user typed (a size), not the field.
+    else if (kind === 'size-lb') p[name] = BigInt(parseSize(w, `${cmd} ${name.replace(/Lb$/, '')}`)) / 512n;
     else if (kind === 'flag-all') { if (w !== 'all') throw new UsageError(`${cmd}: expected "all", got ${JSON.stringify(w)}`); p[name] = true; }
     else p[name] = w;
   });
