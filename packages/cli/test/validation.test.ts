@@ -3,10 +3,10 @@
 // cannot be used is a typed error naming it, nothing is changed, and no stack trace is printed.
 // Also walbc's own help, and the code of a daemon's refusal under --json.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -296,6 +296,135 @@ test('wlog verify --json: packs and records are numbers, lsids and stat counters
   assert.is(doc.beginLsid, '0');
   assert.is(doc.endLsid, '6152');
   assert.is(doc.stat.nrPacks, '38');
+});
+
+/** Run a bin with `stdin` as its standard input: bytes through a pipe, or an open fd (a directory). */
+function runWithStdin(bin: Bin, stdin: Buffer | number, ...args: string[]): Promise<Run> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, ['--conditions=walb-source', '--import', 'tsx', join(PKG, 'src/bin', `${bin}.ts`), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
+      stdio: [typeof stdin === 'number' ? stdin : 'pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    child.on('error', reject);
+    if (typeof stdin !== 'number') {
+      child.stdin!.on('error', () => { /* the child may exit before reading all of its input */ });
+      child.stdin!.end(stdin);
+    }
+    child.on('close', (code) => resolvePromise({ code, out, err }));
+  });
+}
+
+test('wlog cat and restore: -b equal to -e is a usage error naming both options, as -b above -e is', async () => {
+  const ldev = sparse('eq.img', 8 << 20);
+  const before = readFileSync(ldev);
+  const never = tmp('eq.wlog');
+  const [cat, catAbove, restore, restoreJson] = await Promise.all([
+    run('walb', 'wlog', 'cat', ldev, '-b', '5', '-e', '5', '-o', never),
+    run('walb', 'wlog', 'cat', ldev, '-b', '6', '-e', '5', '-o', never),
+    run('walb', 'wlog', 'restore', ldev, vec('w-pbs512-mixed.wlog'), '-b', '5', '-e', '5'),
+    run('walb', '--json', 'wlog', 'restore', ldev, vec('w-pbs512-mixed.wlog'), '--begin', '7', '--end', '7'),
+  ]);
+  usage(cat, /^walb: --begin \(-b\) 5 equals --end \(-e\) 5: the begin lsid must be below the end lsid, which is exclusive\n/, 'cat -b 5 -e 5');
+  usage(catAbove, /^walb: --begin \(-b\) 6 is above --end \(-e\) 5: the begin lsid must be below/, 'cat -b 6 -e 5');
+  usage(restore, /^walb: --begin \(-b\) 5 equals --end \(-e\) 5/, 'restore -b 5 -e 5');
+  assert.is(restoreJson.code, 2, restoreJson.err);
+  assert.equal([jsonError(restoreJson).code, /--begin \(-b\) 7 equals --end \(-e\) 7/.test(jsonError(restoreJson).message)], ['ERR_USAGE', true]);
+  assert.not.ok(existsSync(never));
+  assert.ok(readFileSync(ldev).equals(before), 'the log device changed');
+});
+
+test('wlog from stdin: an error past the header names <stdin>, and the lsid its message names', async () => {
+  const src = readFileSync(vec('w-pbs512-mixed.wlog'));
+  // The second pack's header is the first block after the first pack's data.
+  const { WlogReader } = await import('@walbjs/log-format');
+  const packs = [];
+  for await (const p of await WlogReader.open(src)) packs.push(p);
+  const badType = Buffer.from(src);
+  badType[packs[1].offset + 4] ^= 1;
+  // Cut inside the data of a record that is not the pack's first: its lsid is not the pack's.
+  const p = packs.find((x) => x.ios.length >= 2)!;
+  const cut = src.subarray(0, p.offset + 512 + p.ios[0].length + 100);
+  const [plain, json, cutJson] = await Promise.all([
+    runWithStdin('walb', badType, 'wlog', 'verify', '-'),
+    runWithStdin('walb', badType, 'wlog', 'verify', '--json', '-'),
+    runWithStdin('walb', cut, 'wlog', 'show', '--json', '-'),
+  ]);
+  assert.is(plain.code, 1, plain.err);
+  assert.match(plain.err, new RegExp(`^walb: sector type 0x0002, expected 0x0003 \\(at <stdin>, offset ${packs[1].offset}, lsid ${packs[1].header.logpackLsid}\\)\n$`));
+  assert.is(json.code, 1, json.err);
+  assert.equal(jsonError(json), {
+    type: 'error', code: 'ERR_WALB_SECTOR_TYPE', message: plain.err.slice('walb: '.length).trim(),
+    offset: String(packs[1].offset), lsid: String(packs[1].header.logpackLsid), source: '<stdin>',
+  } as unknown as ReturnType<typeof jsonError>);
+  assert.is(cutJson.code, 1, cutJson.err);
+  const e = jsonError(cutJson) as ReturnType<typeof jsonError> & { lsid: string };
+  const named = /^data of lsid (\d+):/.exec(e.message);
+  assert.ok(named, e.message);
+  assert.is(e.lsid, named![1]);
+  assert.is.not(e.lsid, String(p.header.logpackLsid));
+  assert.is(e.source, '<stdin>');
+  // In-process, stdin is a stream of the caller's, with no file descriptor: named all the same.
+  const stderr = new PassThrough();
+  const errs: Buffer[] = [];
+  stderr.on('data', (d: Buffer) => errs.push(d));
+  const code = await runWalb(['wlog', 'verify', '--json', '-'], { stdin: Readable.from([badType]), stdout: new PassThrough(), stderr });
+  assert.is(code, 1);
+  assert.is((JSON.parse(Buffer.concat(errs).toString().trim()) as { source?: string }).source, '<stdin>');
+});
+
+test('a directory as stdin is EISDIR naming <stdin> (exit 1), not an empty input; nothing is written', async () => {
+  const dir = tmp('stdin-dir');
+  mkdirSync(dir, { recursive: true });
+  const ldev = sparse('stdin-dir-ldev.img', 1 << 20);
+  const fmt = await run('wdevc', 'format-ldev', '--pbs', '512', ldev, sparse('stdin-dir-ddev.img', 1 << 20));
+  assert.is(fmt.code, 0, fmt.err);
+  const img = sparse('stdin-dir.img', 1 << 20);
+  const ldevBefore = readFileSync(ldev);
+  const fd = openSync(dir, 'r');
+  try {
+    const cases = [
+      ['wlog', 'verify', '-'], ['wlog', 'show', '-'], ['wlog', 'restore', ldev, '-'],
+      ['wdiff', 'show', '-'], ['wdiff', 'apply', '-', img], ['wdiff', 'from-wlog', '-', '-o', tmp('stdin-dir.wdiff')],
+    ];
+    const runs = await Promise.all([...cases.map((c) => runWithStdin('walb', fd, ...c)), runWithStdin('walb', fd, '--json', 'wlog', 'verify', '-')]);
+    runs.slice(0, cases.length).forEach((r, i) => {
+      assert.is(r.code, 1, `${cases[i].join(' ')}: ${r.err}`);
+      assert.is(r.err, 'walb: EISDIR: illegal operation on a directory, read \'<stdin>\'\n', cases[i].join(' '));
+    });
+    const e = jsonError(runs[cases.length]);
+    assert.equal([e.code, e.source], ['EISDIR', '<stdin>']);
+  } finally { closeSync(fd); }
+  assert.ok(readFileSync(ldev).equals(ldevBefore), 'the log device changed');
+  assert.ok(readFileSync(img).equals(Buffer.alloc(1 << 20)), 'the image changed');
+  assert.not.ok(existsSync(tmp('stdin-dir.wdiff')));
+});
+
+test('wdevc format-ldev --pbs 512: a device that ends before byte 8192 is read back; one without a ring of 3 PB is refused', async () => {
+  const ddev = sparse('small-ddev.img', 1 << 20);
+  for (const bytes of [6656, 8191]) {
+    const ldev = sparse(`small-${bytes}.img`, bytes);
+    const f = await run('wdevc', 'format-ldev', '--pbs', '512', ldev, ddev);
+    assert.is(f.code, 0, f.err);
+    const [info, cat] = await Promise.all([
+      run('walb', '--json', 'ldev', 'info', ldev),
+      run('walb', '--json', 'wlog', 'cat', ldev, '-o', tmp(`small-${bytes}.wlog`)),
+    ]);
+    assert.is(info.code, 0, info.err);
+    assert.is((JSON.parse(info.out) as { ringBufferSize: string }).ringBufferSize, String(Math.floor(bytes / 512) - 10));
+    assert.is(cat.code, 0, cat.err);
+  }
+  const tiny = sparse('small-6144.img', 6144);
+  const refused = await run('wdevc', '--json', 'format-ldev', '--pbs', '512', tiny, ddev);
+  assert.is(refused.code, 1, refused.err);
+  const e = jsonError(refused);
+  assert.equal([e.code, e.source], ['ERR_WALB_RANGE', tiny]);
+  assert.match(e.message, /^ring_buffer_size: a log device of 6144 bytes leaves a ring buffer of 2 PB at 512-byte blocks; it needs at least 6656 bytes/);
+  assert.ok(readFileSync(tiny).equals(Buffer.alloc(6144)), 'the refused device was written');
 });
 
 test('wdiff apply --help has a description line', async () => {

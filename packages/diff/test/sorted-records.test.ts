@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { checksum } from '@walbjs/log-format';
 import { ChecksumError, LayoutError, SortedDiffReader, TruncatedError, UnsupportedVersionError, openSortedRecords } from '../src/index.ts';
 import { manifest, tempDir, vec } from './helpers.ts';
@@ -118,6 +119,22 @@ S('a pipe is refused with a clear error, not read at offsets', async () => {
   } catch (e) {
     assert.is((e as NodeJS.ErrnoException).code, 'ENOTBLK');
     assert.match((e as Error).message, /neither a regular file nor a block device/);
+  }
+});
+
+S('the streaming reader: errors past the header name the input given by source, for bytes and streams', async () => {
+  const src = readFileSync(vec(sortedVectors[0]));
+  const firstPack = 32;
+  const flipped = Buffer.from(src);
+  flipped[firstPack + 100] ^= 4;
+  for (const bytes of [src.subarray(0, src.length - 10), src.subarray(0, firstPack + 4096 + 100), flipped]) {
+    for (const input of [bytes, Readable.from([bytes])]) {
+      let err: (Error & { source?: string }) | undefined;
+      try { for await (const _ of await SortedDiffReader.open(input, { source: 'mine.wdiff' })) { /* read on */ } } catch (e) { err = e as Error; }
+      assert.ok(err, 'read through');
+      assert.is(err!.source, 'mine.wdiff', err!.message);
+      assert.match(err!.message, /\(at mine\.wdiff, offset \d+\)$/);
+    }
   }
 });
 

@@ -36,7 +36,7 @@ export { SinkWriter, type ByteSink } from './io/byte-sink.ts';
 export {
   useBufferAlignment, bufferAlignmentKnown, alignedBuffer, allocReadBuffer, READ_BUFFER_ALIGN, type AlignOffsetFn,
 } from './io/aligned-buffer.ts';
-export { locateIoError, openInput } from './io/io-error.ts';
+export { isStdin, locateIoError, openInput, refuseDirectoryStdin } from './io/io-error.ts';
 export { commitOutput, discardOutput, isStreamPath, openPlace, placeOutput, type OutputPlace } from './io/out-place.ts';
 export { openForWriting, probeDevice, type DeviceInfo } from './io/device.ts';
 export * from './io/wlog-reader.ts';

@@ -3,10 +3,10 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import {
   ChecksumError, INVALID_LSID, LOG_RECORD_DISCARD, LOG_RECORD_EXIST, LOG_RECORD_PADDING,
-  LsidSequenceError, SectorTypeError, UnsupportedVersionError, ValueOutOfRangeError,
-  decodeLogpackHeader, decodeSuperSector, decodeWlogHeader, encodeLogpackHeader, encodeSuperSector,
+  LsidSequenceError, MIN_RING_BUFFER_PB, SectorTypeError, TruncatedError, UnsupportedVersionError, ValueOutOfRangeError,
+  decodeLogRecord, decodeLogpackHeader, decodeSuperSector, decodeWlogHeader, emptyLogpackHeader, encodeLogpackHeader, encodeSuperSector,
   encodeWlogHeader, endMarkerHeader, isEndMarker, makeSuperSector, makeWlogHeader, maxRecordsInPack,
-  nextLogpackLsid, ringBufferOffset, superSector0Offset, capacityPb, type LogRecord, type LogpackHeader,
+  nextLogpackLsid, ringBufferOffset, superSector0Offset, superSectorPbs, capacityPb, type LogRecord, type LogpackHeader,
 } from '../src/index.ts';
 
 test('constants and offsets of reference/walb.md §4.1, §4.3', () => {
@@ -126,6 +126,49 @@ test('end marker: lsid 2^64−1 with no records, checksum computed with the salt
   assert.ok(isEndMarker(d));
   assert.is(b.readBigUInt64LE(8), INVALID_LSID);
   assert.is(nextLogpackLsid(d), INVALID_LSID);
+});
+
+test('decoders refuse a bad off or pbs argument with a ValueOutOfRangeError naming it', () => {
+  const block = encodeLogpackHeader(emptyLogpackHeader(0n), 512, 7);
+  const page = Buffer.alloc(8192);
+  const refused = (field: string, fn: () => unknown, what: string) => {
+    let err: unknown;
+    try { fn(); } catch (e) { err = e; }
+    assert.instance(err, ValueOutOfRangeError, `${what}: ${String(err)}`);
+    assert.is((err as ValueOutOfRangeError).field, field, what);
+    assert.ok((err as Error).message.startsWith(`${field}: `), (err as Error).message);
+  };
+  for (const pbs of [0, 4, 16, 20, 30, 56, 511, 513, 1000, 8192, -512, 1.5, NaN]) {
+    refused('pbs', () => decodeLogpackHeader(Buffer.concat([block, page]), 0, pbs, 7), `logpack pbs ${pbs}`);
+    refused('pbs', () => decodeSuperSector(page, 0, { pbs }), `super pbs ${pbs}`);
+  }
+  for (const off of [-8, -1, 1.5, NaN, Infinity, 2 ** 53]) {
+    refused('off', () => decodeLogpackHeader(page, off, 512, 7), `logpack off ${off}`);
+    refused('off', () => decodeSuperSector(page, off), `super off ${off}`);
+    refused('off', () => decodeWlogHeader(page, off), `wlog header off ${off}`);
+    refused('off', () => decodeLogRecord(page, off), `record off ${off}`);
+    refused('off', () => superSectorPbs(page, off), `super pbs field off ${off}`);
+  }
+  // Valid arguments decode as before; 1024 and 2048 are block sizes of the format too.
+  assert.is(decodeLogpackHeader(block, 0, 512, 7).nRecords, 0);
+  assert.is(decodeLogpackHeader(Buffer.concat([page, block]), 8192, 512, 7).nRecords, 0);
+  for (const pbs of [1024, 2048]) assert.is(decodeLogpackHeader(Buffer.concat([block, page]), 0, pbs, 7, { verifyChecksum: false }).nRecords, 0);
+  // A record past the end of its buffer is a truncation, not a RangeError.
+  assert.throws(() => decodeLogRecord(Buffer.alloc(40), 10), (e: unknown) => e instanceof TruncatedError);
+});
+
+test('makeSuperSector refuses a log device without room for a ring of 3 PB, saying how many bytes it needs', () => {
+  const make = (pbs: number, bytes: number) => makeSuperSector({ pbs, ldevLb: BigInt(bytes / 512), ddevLb: 1n }, (n) => new Uint8Array(n));
+  for (const [pbs, tooSmall, enough] of [[512, [5120, 5632, 6144], 6656], [4096, [12288, 16384, 20480, 24064], 24576]] as const) {
+    for (const bytes of tooSmall) {
+      let err: unknown;
+      try { make(pbs, bytes); } catch (e) { err = e; }
+      assert.instance(err, ValueOutOfRangeError, `${pbs} ${bytes}`);
+      assert.is((err as ValueOutOfRangeError).field, 'ring_buffer_size');
+      assert.ok((err as Error).message.includes(`needs at least ${enough} bytes`), (err as Error).message);
+    }
+    assert.is(make(pbs, enough).ringBufferSize, MIN_RING_BUFFER_PB);
+  }
 });
 
 test.run();

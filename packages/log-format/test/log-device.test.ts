@@ -5,7 +5,8 @@ import { closeSync, constants, mkdirSync, openSync, readFileSync, readdirSync, s
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
-  ChecksumError, LogDevice, SectorTypeError, ValueOutOfRangeError, WalbFormatError, WlogReader,
+  ChecksumError, LogDevice, SectorTypeError, TruncatedError, ValueOutOfRangeError, WalbFormatError, WlogReader,
+  encodeSuperSector, makeSuperSector,
   FILE_LOG_PBS, catLdev, extractLogpacks, formatLdev, generateWlog, openPlace, restoreWlog, writeGeneratedWlog, probeDevice,
   LOG_RECORD_EXIST, LOG_RECORD_PADDING, WlogWriter, checksum, emptyLogpackHeader, encodeLogpackHeader, nextLogpackLsid, type LogRecord,
 } from '../src/index.ts';
@@ -74,6 +75,76 @@ Format('refuses a too-long name and a log device without room for a ring', async
     try { await formatLdev(l, 100n); assert.unreachable(); } catch (e) { assert.instance(e, ValueOutOfRangeError); }
     makeFile(l, 1 << 20);
     try { await formatLdev(l, 100n, { name: 'x'.repeat(32) }); assert.unreachable(); } catch (e) { assert.instance(e, ValueOutOfRangeError); }
+  } finally { t.cleanup(); }
+});
+Format('a device of 512-byte blocks that ends before byte 8192 opens: the super sector is read as one PB, not a page', async () => {
+  const t = tempDir();
+  try {
+    const l = join(t.dir, 'ldev'); const out = join(t.dir, 'out.wlog');
+    for (const bytes of [6656, 7000, 8191]) {
+      makeFile(l, bytes);
+      const s = await formatLdev(l, 1n << 20n, { pbs: 512, salt: 5 });
+      assert.is(s.ringBufferSize, BigInt(Math.floor(bytes / 512) - 10));
+      const dev = await LogDevice.open(l);
+      assert.equal(dev.superSector, s);
+      await dev.close();
+      const r = await catLdev(l, out);
+      assert.equal([r.beginLsid, r.endLsid, r.stoppedBy], [0n, 0n, 'invalid-pack']);
+    }
+    // Rings of 1 and 2 PB, which formatLdev does not make but the format allows: readable too.
+    for (const ring of [1n, 2n]) {
+      const small = { ...makeSuperSector({ pbs: 512, ldevLb: 16n, ddevLb: 1n }, (n) => new Uint8Array(n)), ringBufferSize: ring };
+      writeFileSync(l, Buffer.concat([Buffer.alloc(4096), encodeSuperSector(small), Buffer.alloc(512 + Number(ring) * 512)]));
+      const dev = await LogDevice.open(l);
+      assert.is(dev.superSector.ringBufferSize, ring);
+      await dev.close();
+    }
+    // A super sector of 4096-byte blocks cut short says so, where and for which input.
+    makeFile(l, 1 << 20);
+    await formatLdev(l, 1n << 20n, { pbs: 4096 });
+    truncateSync(l, 4096 + 2048);
+    try { await LogDevice.open(l); assert.unreachable(); } catch (e) {
+      assert.instance(e, TruncatedError);
+      assert.is((e as TruncatedError).offset, 4096);
+      assert.is((e as TruncatedError).source, l);
+      assert.match((e as Error).message, /^super sector of 4096-byte blocks: needed 4096 bytes, device ended after 2048/);
+    }
+  } finally { t.cleanup(); }
+});
+Format('refuses a log device too small for a ring of 3 PB, naming it and the size it needs', async () => {
+  const t = tempDir();
+  try {
+    const l = join(t.dir, 'ldev');
+    for (const [pbs, bytes, need] of [[512, 6144, 6656], [512, 5632, 6656], [512, 5120, 6656], [4096, 20480, 24576], [4096, 16384, 24576]]) {
+      makeFile(l, bytes);
+      let err: unknown;
+      try { await formatLdev(l, 1n << 20n, { pbs }); } catch (e) { err = e; }
+      assert.instance(err, ValueOutOfRangeError, `${pbs} ${bytes}`);
+      assert.is((err as ValueOutOfRangeError).source, l);
+      assert.ok((err as Error).message.includes(`needs at least ${need} bytes`), (err as Error).message);
+      assert.ok(readFileSync(l).equals(Buffer.alloc(bytes)), 'the device was written');
+    }
+  } finally { t.cleanup(); }
+});
+Format('catLdev: an empty range names the device, and says when the begin was raised to the oldest lsid', async () => {
+  const t = tempDir();
+  try {
+    const l = join(t.dir, 'ldev'); const out = join(t.dir, 'out.wlog');
+    makeFile(l, 1 << 20);
+    await formatLdev(l, 1n << 20n, { pbs: 512 });
+    const dev = await LogDevice.open(l, { writable: true });
+    await dev.writeSuper({ ...dev.superSector, oldestLsid: 20n, writtenLsid: 20n });
+    await dev.close();
+    for (const [opts, re] of [
+      [{ beginLsid: 5n, endLsid: 5n, force: true }, /^lsid: begin lsid 5 must be below end lsid 5 \(at /],
+      [{ beginLsid: 5n, endLsid: 10n }, /^lsid: begin lsid 20 \(raised to the device's oldest lsid from 5, as force is not set\) must be below end lsid 10 \(at /],
+    ] as const) {
+      let err: unknown;
+      try { await catLdev(l, out, opts); } catch (e) { err = e; }
+      assert.instance(err, ValueOutOfRangeError);
+      assert.is((err as ValueOutOfRangeError).source, l);
+      assert.match((err as Error).message, re);
+    }
   } finally { t.cleanup(); }
 });
 Format('a corrupted super sector is a typed error at open', async () => {

@@ -1,13 +1,14 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Readable } from 'node:stream';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ChecksumError, LsidSequenceError, TruncatedError, WalbFormatError, WlogReader, WlogWriter,
   generateWlog, readWlog, writeGeneratedWlog, WALBLOG_HEADER_SIZE,
 } from '../src/index.ts';
-import { tempDir, vec } from './helpers.ts';
+import { REPO, tempDir, vec } from './helpers.ts';
 
 const collect = async (src: Parameters<typeof WlogReader.open>[0], opts = {}) => {
   const r = await WlogReader.open(src, opts);
@@ -48,6 +49,30 @@ Sources('a directory given as a wlog fails at open, naming it', async () => {
     assert.is(err?.path, t.dir);
     assert.ok(err?.message.includes(t.dir), err?.message);
   } finally { t.cleanup(); }
+});
+Sources('a directory as stdin ("-" or process.stdin) is EISDIR naming <stdin>, not an empty input', async () => {
+  const index = join(REPO, 'packages/log-format/src/index.ts');
+  // Each way in reads the same stdin: the reader of a path "-", of the stream, and the raw chunk reader.
+  const script = `
+    const { WlogReader, ChunkReader } = await import(${JSON.stringify(index)});
+    const out = [];
+    for (const open of [() => WlogReader.open('-'), () => WlogReader.open(process.stdin), () => new ChunkReader('-').read(1)]) {
+      try { await open(); out.push('opened'); } catch (e) { out.push({ code: e.code, path: e.path, message: e.message }); }
+    }
+    console.log(JSON.stringify(out));`;
+  const t = tempDir();
+  const fd = openSync(t.dir, 'r');
+  try {
+    const r = spawnSync(process.execPath, ['--conditions=walb-source', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO, stdio: [fd, 'pipe', 'pipe'], encoding: 'utf8' });
+    assert.is(r.status, 0, r.stderr);
+    const got = JSON.parse(r.stdout) as Array<{ code: string; path: string; message: string }>;
+    assert.is(got.length, 3);
+    for (const e of got) {
+      assert.is(e.code, 'EISDIR', JSON.stringify(e));
+      assert.is(e.path, '<stdin>');
+      assert.ok(e.message.includes('<stdin>'), e.message);
+    }
+  } finally { closeSync(fd); t.cleanup(); }
 });
 Sources('chained: wlogs back to back in one input, each read by the reader following() gives, at its offset', async () => {
   const a = readFileSync(vec('w-pbs4096-rand.wlog')), b = readFileSync(vec('w-pbs512-mixed.wlog'));
@@ -112,6 +137,37 @@ Errors('a pack header with a foreign lsid: LsidSequenceError in strict mode, end
   const lenient = await collect(c, { strict: false });
   assert.is(lenient.packs.length, 3);
   assert.is(lenient.r.endLsid, packs[3].header.logpackLsid);
+});
+Errors('errors past the header name the input given by source, for bytes and streams alike', async () => {
+  const { packs } = await collect(src);
+  const badType = Buffer.from(src);
+  badType[packs[1].offset + 4] ^= 1;
+  const badData = Buffer.from(src);
+  badData[packs[0].offset + 512 + 10] ^= 0x40;
+  for (const bytes of [badType, badData, src.subarray(0, packs[2].offset + 700), src.subarray(0, packs[2].offset)]) {
+    for (const input of [bytes, Readable.from([bytes])]) {
+      let err: WalbFormatError | undefined;
+      try { await collect(input, { source: 'my-input.wlog' }); } catch (e) { err = e as WalbFormatError; }
+      assert.instance(err, WalbFormatError);
+      assert.is(err!.source, 'my-input.wlog', err!.message);
+      assert.match(err!.message, /\(at my-input\.wlog, offset \d+, lsid \d+\)$/);
+    }
+  }
+});
+Errors('a record\'s data error is located at the record\'s lsid, the one its message names', async () => {
+  const { packs } = await collect(src);
+  // The first pack with two records that have data: the cut falls in the second one's data.
+  const p = packs.find((x) => x.ios.length >= 2)!;
+  const withData = p.header.records.filter((r) => (r.flags & 4) === 0);
+  const cut = p.offset + 512 + p.ios[0].length + 100;
+  try { await collect(Readable.from([src.subarray(0, cut)]), { source: 'cut.wlog' }); assert.unreachable(); } catch (e) {
+    assert.instance(e, TruncatedError);
+    const t = e as TruncatedError;
+    assert.is(t.lsid, withData[1].lsid);
+    assert.not.equal(t.lsid, p.header.logpackLsid);
+    assert.ok(t.message.startsWith(`data of lsid ${withData[1].lsid}:`), t.message);
+    assert.match(t.message, new RegExp(`lsid ${withData[1].lsid}\\)$`));
+  }
 });
 Errors('empty input and a short header are truncations', async () => {
   for (const b of [Buffer.alloc(0), src.subarray(0, 100)]) {

@@ -284,10 +284,17 @@ C('a ring smaller than a large write: writes are split to fit it (they complete,
   } finally {
     await dev.close();
   }
-  const t = await fresh('one-block', 16 << 10);
+  // formatLdev makes no ring this small: one is written over a larger one.
+  const t = await fresh('one-block', 64 << 10);
+  const l = await LogDevice.open(t.l, { writable: true });
+  try { await l.writeSuper({ ...l.superSector, ringBufferSize: 1n }); } finally { await l.close(); }
   let msg = '';
   try { await (await CaptureDevice.open(t.l, t.d)).close(); } catch (e) { msg = (e as Error).message; }
   assert.match(msg, /cannot hold a logpack/);
+  // A log of 512-byte blocks that ends before a whole page past its super sector opens (the
+  // super sector was read as a page: "failed to fill whole buffer").
+  const small = await fresh('small-512', 6656, 1 << 20, 512);
+  await (await CaptureDevice.open(small.l, small.d)).close();
 });
 
 /** VmHWM (peak resident set) of this process, in bytes. */

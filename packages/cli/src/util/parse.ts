@@ -45,6 +45,19 @@ export function parseSigned64(text: string | number, what = 'value'): bigint {
   return v;
 }
 
+/**
+ * Check the lsid range of `--begin (-b)` and `--end (-e)` (either may be absent): the end is
+ * exclusive, so a begin at or above it selects nothing, which is a mistake on the command line.
+ *
+ * @throws {@link UsageError} naming both options.
+ * @example
+ * checkLsidRange(5n, 5n) // throws: --begin (-b) 5 equals --end (-e) 5: the begin lsid must be below ...
+ */
+export function checkLsidRange(begin: bigint | undefined, end: bigint | undefined): void {
+  if (begin === undefined || end === undefined || begin < end) return;
+  throw new UsageError(`--begin (-b) ${begin} ${begin > end ? 'is above' : 'equals'} --end (-e) ${end}: the begin lsid must be below the end lsid, which is exclusive`);
+}
+
 const UNITS: Record<string, number> = { '': 0, k: 10, m: 20, g: 30, t: 40, p: 50 };
 
 /**

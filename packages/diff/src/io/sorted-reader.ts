@@ -108,8 +108,9 @@ export class SortedDiffReader implements AsyncIterable<SortedDiffEntry> {
   static async open(src: ByteSource, opts: SortedReadOptions = {}): Promise<SortedDiffReader> {
     // Only a file's chunks are the reader's own to reuse.
     const recycler = opts.recycle && !opts.reuseBuffers && typeof src === 'string' && src !== '-' ? new ChunkRecycler() : undefined;
-    const r = new ChunkReader(src, { reuseBuffers: opts.reuseBuffers, chunkBytes: opts.chunkBytes, pool: recycler });
-    const source = opts.source ?? r.source;
+    // The reader carries the name, so that errors past the header (read through it) name a stream.
+    const r = new ChunkReader(src, { reuseBuffers: opts.reuseBuffers, chunkBytes: opts.chunkBytes, pool: recycler, source: opts.source });
+    const source = r.source;
     try {
       const b = await r.read(WALB_DIFF_FILE_HEADER_SIZE, 'wdiff header');
       if (b === null) throw new TruncatedError('empty input: no wdiff header', { offset: 0, source });

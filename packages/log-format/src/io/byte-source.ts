@@ -5,7 +5,7 @@
  * @module
  */
 import { TruncatedError } from '../errors.ts';
-import { openInput } from './io-error.ts';
+import { isStdin, openInput, refuseDirectoryStdin } from './io-error.ts';
 import { allocReadBuffer } from './aligned-buffer.ts';
 
 /** Anything a reader can take: a file path (`'-'` is stdin), bytes, a stream or chunks. */
@@ -69,23 +69,32 @@ async function* oneChunk(b: Uint8Array): AsyncGenerator<Uint8Array> {
   if (b.byteLength) yield b;
 }
 
+/** stdin's chunks, once it is known not to be a directory (which Node gives as an empty stream). */
+async function* stdinChunks(stream: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  await refuseDirectoryStdin(stream);
+  yield* stream;
+}
+
 /**
  * Turn any {@link ByteSource} into an async iterator of chunks. With `reuse`, a file is read into
  * the same few buffers in turn (see {@link ChunkReaderOptions.reuseBuffers}).
  */
 export function chunksOf(src: ByteSource, reuse = false, chunkBytes = DEFAULT_FILE_CHUNK, pool?: ChunkPool): AsyncIterator<Uint8Array> {
+  if (src === '-') return stdinChunks(process.stdin as AsyncIterable<Uint8Array>);
   if (typeof src === 'string') {
     const n = Math.min(MAX_FILE_CHUNK, Math.max(MIN_FILE_CHUNK, Math.floor(chunkBytes)));
-    return (src === '-' ? (process.stdin as AsyncIterable<Uint8Array>) : fileChunks(src, reuse, n, pool))[Symbol.asyncIterator]();
+    return fileChunks(src, reuse, n, pool);
   }
   if (src instanceof Uint8Array) return oneChunk(src);
+  if (isStdin(src)) return stdinChunks(src as AsyncIterable<Uint8Array>);
   if (Symbol.asyncIterator in (src as object)) return (src as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
   throw new TypeError('byte source must be a path, a Uint8Array, a readable stream or an async iterable');
 }
 
 /** A printable name for a source, for error messages. */
 export function sourceName(src: ByteSource): string | undefined {
-  if (typeof src === 'string') return src === '-' ? '<stdin>' : src;
+  if (isStdin(src)) return '<stdin>';
+  if (typeof src === 'string') return src;
   return undefined;
 }
 
@@ -120,6 +129,11 @@ export interface ChunkReaderOptions {
   chunkBytes?: number;
   /** Take a file's chunk buffers from this pool first (not with `reuseBuffers`). */
   pool?: ChunkPool;
+  /**
+   * Name of the input in error messages (default: a path's own, `<stdin>` for stdin, none for
+   * other streams and bytes).
+   */
+  source?: string;
 }
 
 export class ChunkReader {
@@ -138,7 +152,7 @@ export class ChunkReader {
   constructor(src: ByteSource, opts: ChunkReaderOptions = {}) {
     this.it = chunksOf(src, opts.reuseBuffers ?? false, opts.chunkBytes, opts.pool);
     this.reused = ((opts.reuseBuffers ?? false) || opts.pool !== undefined) && typeof src === 'string' && src !== '-';
-    this.source = sourceName(src);
+    this.source = opts.source ?? sourceName(src);
   }
 
   /**

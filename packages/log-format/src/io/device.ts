@@ -87,13 +87,16 @@ export async function openForWriting(path: string, flags: 'r+' | 'w' = 'r+', mod
   }
 }
 
-/** Read exactly `buf.length` bytes at `pos`, or throw {@link TruncatedError}. */
-export async function preadExact(fh: FileHandle, buf: Uint8Array, pos: number, source?: string): Promise<void> {
+/**
+ * Read exactly `buf.length` bytes at `pos`, or throw {@link TruncatedError} (its message led by
+ * `what`, the structure read, when given).
+ */
+export async function preadExact(fh: FileHandle, buf: Uint8Array, pos: number, source?: string, what?: string): Promise<void> {
   let got = 0;
   while (got < buf.byteLength) {
     const { bytesRead } = await fh.read(buf, got, buf.byteLength - got, pos + got);
     if (bytesRead === 0) {
-      throw new TruncatedError(`needed ${buf.byteLength} bytes, device ended after ${got}`, { offset: pos, source });
+      throw new TruncatedError(`${what ? `${what}: ` : ''}needed ${buf.byteLength} bytes, device ended after ${got}`, { offset: pos, source });
     }
     got += bytesRead;
   }

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { fstat } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 
 /**
@@ -44,7 +45,37 @@ export async function openInput(path: string, flags: 'r' | 'r+' = 'r'): Promise<
   const st = await fh.stat().catch(() => undefined);
   if (st?.isDirectory()) {
     await fh.close().catch(() => {});
-    throw Object.assign(new Error(`EISDIR: illegal operation on a directory, open '${path}'`), { code: 'EISDIR', errno: -21, syscall: 'open', path });
+    throw eisdir(path, 'open');
   }
   return fh;
+}
+
+/** The error the OS gives for a directory read as a file, shaped as Node's system errors. */
+function eisdir(path: string, syscall: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`EISDIR: illegal operation on a directory, ${syscall} '${path}'`), { code: 'EISDIR', errno: -21, syscall, path });
+}
+
+/**
+ * Whether `src` is this process's standard input: `'-'`, or the stream Node made of fd 0
+ * (`process.stdin`, which carries its `fd`).
+ */
+export function isStdin(src: unknown): boolean {
+  return src === '-' || (typeof src === 'object' && src !== null && (src as { fd?: unknown }).fd === 0);
+}
+
+/**
+ * Refuse a directory as stdin (`cmd - < /tmp`) with `EISDIR` naming `<stdin>`. Node makes a
+ * stream of stdin only when it is a file, a pipe, a socket or a terminal; anything else becomes a
+ * stream that ends at once, so a directory would read as an empty input. Does nothing when `src`
+ * is not stdin ({@link isStdin}) or fd 0 cannot be looked at (the read then reports it).
+ *
+ * @example
+ * ```ts
+ * await refuseDirectoryStdin(process.stdin);
+ * ```
+ */
+export async function refuseDirectoryStdin(src: unknown): Promise<void> {
+  if (!isStdin(src)) return;
+  const dir = await new Promise<boolean>((resolve) => fstat(0, (e, st) => resolve(!e && st.isDirectory())));
+  if (dir) throw eisdir('<stdin>', 'read');
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { openInput } from './io-error.ts';
 import {
   INVALID_LSID, LOGICAL_BLOCK_SIZE, LOG_RECORD_EXIST, LOG_RECORD_PADDING, PAGE_SIZE, WALB_MAX_NORMAL_IO_SECTORS,
-  capacityPb, lbPerPb, ringBufferOffset,
+  capacityPb, isValidPbs, lbPerPb, ringBufferOffset,
 } from '../constants.ts';
 import { checksum } from '../checksum.ts';
 import { LsidSequenceError, ValueOutOfRangeError, WalbFormatError } from '../errors.ts';
@@ -22,7 +22,7 @@ import {
   hasData, hasDataForChecksum, isPadding, recordDataPb, type LogRecord,
 } from '../layout/log-record.ts';
 import {
-  decodeSuperSector, encodeSuperSector, makeSuperSector, type SuperSector,
+  decodeSuperSector, encodeSuperSector, makeSuperSector, superSectorPbs, type SuperSector,
 } from '../layout/super-sector.ts';
 import type { WlogHeader } from '../layout/wlog-header.ts';
 import type { ByteSink } from './byte-sink.ts';
@@ -143,8 +143,17 @@ export class LogDevice {
 }
 
 async function readSuperAt(fh: FileHandle, info: DeviceInfo): Promise<SuperSector> {
-  const buf = Buffer.alloc(PAGE_SIZE);
-  await preadExact(fh, buf, SUPER_SECTOR_BYTE_OFFSET, info.path);
+  // The super sector is one PB, and only the sector itself says which size: its smallest size
+  // first, then the rest of a larger one. A device that ends after a 512-byte super sector and a
+  // small ring is whole (reading a page there read past its end).
+  let buf = Buffer.alloc(LOGICAL_BLOCK_SIZE);
+  await preadExact(fh, buf, SUPER_SECTOR_BYTE_OFFSET, info.path, 'super sector');
+  const pbs = superSectorPbs(buf);
+  // A size that is none is the decoder's to report, with the sector's other faults.
+  if (isValidPbs(pbs) && pbs > buf.length) {
+    buf = Buffer.alloc(pbs);
+    await preadExact(fh, buf, SUPER_SECTOR_BYTE_OFFSET, info.path, `super sector of ${pbs}-byte blocks`);
+  }
   let s: SuperSector;
   try {
     s = decodeSuperSector(buf, 0, {});
@@ -193,7 +202,8 @@ export interface FormatLdevOptions {
  *
  * @param ddev the data device path, or its size in LB.
  * @throws {@link ValueOutOfRangeError} when the devices disagree on the block size or the log
- *   device is too small.
+ *   device is too small: it must hold a ring of `MIN_RING_BUFFER_PB` (3) blocks after super
+ *   sector 1, at least 6656 bytes at pbs 512 and 24576 at pbs 4096.
  *
  * @example
  * const s = await formatLdev('ldev.img', 'ddev.img', { name: 'vol0' });
@@ -222,10 +232,16 @@ export async function formatLdev(ldevPath: string, ddev: string | bigint, opts: 
   if (opts.name !== undefined && Buffer.byteLength(opts.name) > 31) {
     throw new ValueOutOfRangeError('name', `"${opts.name}" is longer than 31 bytes`, { source: ldevPath });
   }
-  const s = makeSuperSector(
-    { pbs, ldevLb: linfo.sizeBytes / BigInt(LOGICAL_BLOCK_SIZE), ddevLb, name: opts.name, salt: opts.salt, uuid: opts.uuid },
-    (n) => randomBytes(n),
-  );
+  let s: SuperSector;
+  try {
+    s = makeSuperSector(
+      { pbs, ldevLb: linfo.sizeBytes / BigInt(LOGICAL_BLOCK_SIZE), ddevLb, name: opts.name, salt: opts.salt, uuid: opts.uuid },
+      (n) => randomBytes(n),
+    );
+  } catch (e) {
+    if (e instanceof WalbFormatError) e.locate({ source: ldevPath });
+    throw e;
+  }
   pbs = s.physicalBs;
   const fh = await openForWriting(ldevPath);
   try {
@@ -362,7 +378,11 @@ export async function catLdev(ldevPath: string, sink: ByteSink, opts: ExtractOpt
     const s = ldev.superSector;
     const beginLsid = extractionBegin(s, opts);
     const endLsid = opts.endLsid ?? INVALID_LSID;
-    if (beginLsid >= endLsid) throw new ValueOutOfRangeError('lsid', `begin lsid ${beginLsid} must be below end lsid ${endLsid}`);
+    if (beginLsid >= endLsid) {
+      // Raised to the oldest lsid, a begin below the end can end up at or past it.
+      const raised = beginLsid !== (opts.beginLsid ?? 0n) ? ` (raised to the device's oldest lsid from ${opts.beginLsid ?? 0n}, as force is not set)` : '';
+      throw new ValueOutOfRangeError('lsid', `begin lsid ${beginLsid}${raised} must be below end lsid ${endLsid}`, { source: ldevPath });
+    }
     const w = await WlogWriter.create(sink, { pbs: ldev.pbs, salt: s.logChecksumSalt, uuid: s.uuid, beginLsid, endLsid });
     const stat = new LogStatistics(beginLsid, endLsid, ldev.pbs);
     const it = extractLogpacks(ldev, opts);

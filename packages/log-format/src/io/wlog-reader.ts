@@ -34,7 +34,7 @@ export interface ReadWlogOptions {
    * Strict (default): an invalid pack header or a missing end marker is an error. Lenient: stop quietly at the first invalid pack header, as the original tools do.
    */
   strict?: boolean;
-  /** Name of the input for error messages (a path is named automatically). */
+  /** Name of the input for error messages (a path, and stdin, are named automatically). */
   source?: string;
   /**
    * Wlogs back to back in one input, as the original's `wlog-to-wdiff` reads them: the input stays
@@ -83,8 +83,8 @@ export class WlogReader implements AsyncIterable<WlogPack> {
    * @throws {@link WalbFormatError} when the header is missing or invalid.
    */
   static async open(src: ByteSource, opts: ReadWlogOptions = {}): Promise<WlogReader> {
-    const r = new ChunkReader(src);
-    const source = opts.source ?? r.source;
+    const r = new ChunkReader(src, { source: opts.source });
+    const source = r.source;
     try {
       const block = await r.read(WALBLOG_HEADER_SIZE, 'wlog header');
       if (block === null) throw new TruncatedError('empty input: no wlog header', { offset: 0, source });
@@ -112,7 +112,12 @@ export class WlogReader implements AsyncIterable<WlogPack> {
     const pbs = this.pbs;
     const salt = this.header.logChecksumSalt;
     const offset = this.r.offset;
-    const loc = { offset, source: this.r.source, lsid: this.endLsid };
+    // The input's name as `open` settled it (the caller's, else a path's or stdin's), which the
+    // reader's own truncation errors carry too.
+    const source = this.r.source;
+    const loc = { offset, source, lsid: this.endLsid };
+    // What an error names: the pack, then the record whose data is being read, as the messages do.
+    let lsid = this.endLsid;
     try {
       const block = await this.r.read(pbs, 'logpack header');
       if (block === null) {
@@ -133,12 +138,13 @@ export class WlogReader implements AsyncIterable<WlogPack> {
       const ios: Buffer[] = [];
       for (const rec of header.records) {
         if (!hasData(rec)) continue;
+        lsid = rec.lsid;
         const dataOffset = this.r.offset;
         const io = await this.r.readExact(capacityPb(pbs, rec.ioSize) * pbs, `data of lsid ${rec.lsid}`);
         if (this.verifyData && hasDataForChecksum(rec)) {
           const c = checksum(io.subarray(0, rec.ioSize * LOGICAL_BLOCK_SIZE), salt);
           if (c !== rec.checksum) {
-            throw new ChecksumError('log record data checksum', rec.checksum, c, { offset: dataOffset, lsid: rec.lsid, source: this.r.source });
+            throw new ChecksumError('log record data checksum', rec.checksum, c, { offset: dataOffset, lsid: rec.lsid, source });
           }
         }
         ios.push(io);
@@ -147,7 +153,7 @@ export class WlogReader implements AsyncIterable<WlogPack> {
       return { header, ios, offset };
     } catch (e) {
       await this.finish();
-      if (e instanceof WalbFormatError) e.locate(loc);
+      if (e instanceof WalbFormatError) e.locate({ ...loc, lsid });
       throw e;
     }
   }
@@ -181,7 +187,7 @@ export class WlogReader implements AsyncIterable<WlogPack> {
     if (!this.opts.chained || !this.sawEndMarker || this.handedOn) throw new Error('following(): only for a chained reader at its end marker, once');
     this.handedOn = true;
     const offset = this.r.offset;
-    const source = this.opts.source ?? this.r.source;
+    const source = this.r.source;
     try {
       const block = await this.r.read(WALBLOG_HEADER_SIZE, 'wlog header');
       if (block === null) {

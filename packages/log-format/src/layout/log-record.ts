@@ -7,7 +7,8 @@ import {
   LOG_RECORD_DISCARD, LOG_RECORD_EXIST, LOG_RECORD_PADDING, LOG_RECORD_SIZE, MAX_LSID,
   WALB_MAX_NORMAL_IO_SECTORS, capacityPb,
 } from '../constants.ts';
-import { ValueOutOfRangeError, type ErrorLocation } from '../errors.ts';
+import { TruncatedError, ValueOutOfRangeError, type ErrorLocation } from '../errors.ts';
+import { checkDecodeArgs } from './args.ts';
 import { view } from './bytes.ts';
 
 /** One log record, every field of the original. */
@@ -53,8 +54,17 @@ export function recordDataPb(rec: LogRecord, pbs: number): number {
   return hasData(rec) ? capacityPb(pbs, rec.ioSize) : 0;
 }
 
-/** Decode the record at `buf[off .. off+32)`. No validation: see {@link validateLogRecord}. */
+/**
+ * Decode the record at `buf[off .. off+32)`. No validation: see {@link validateLogRecord}.
+ *
+ * @throws {@link TruncatedError} when `buf` ends before the record; {@link ValueOutOfRangeError}
+ *   naming `off` when it is not a byte offset
+ */
 export function decodeLogRecord(buf: Uint8Array, off: number): LogRecord {
+  checkDecodeArgs(off);
+  if (off + LOG_RECORD_SIZE > buf.byteLength) {
+    throw new TruncatedError(`log record needs ${LOG_RECORD_SIZE} bytes, ${Math.max(0, buf.byteLength - off)} available`, { offset: off });
+  }
   const v = view(buf);
   return {
     checksum: v.getUint32(off, true),

@@ -12,6 +12,7 @@ import {
   ChecksumError, LsidSequenceError, SectorTypeError, TruncatedError, ValueOutOfRangeError,
   type ErrorLocation,
 } from '../errors.ts';
+import { checkDecodeArgs } from './args.ts';
 import { view } from './bytes.ts';
 import {
   decodeLogRecord, encodeLogRecord, isPadding, recordDataPb, validateLogRecord, type LogRecord,
@@ -81,7 +82,8 @@ export function endMarkerHeader(): LogpackHeader {
  * their `lsid_local` claim.
  *
  * @throws {@link SectorTypeError}, {@link ChecksumError}, {@link ValueOutOfRangeError},
- *   {@link LsidSequenceError}, {@link TruncatedError}
+ *   {@link LsidSequenceError}, {@link TruncatedError}; {@link ValueOutOfRangeError} naming `off` or
+ *   `pbs` when `off` is not a byte offset or `pbs` not a physical block size (512 to 4096)
  *
  * @example
  * const h = decodeLogpackHeader(block, 0, 512, salt, { expectedLsid: 0n });
@@ -91,7 +93,8 @@ export function decodeLogpackHeader(
   buf: Uint8Array, off: number, pbs: number, salt: number, opts: DecodeLogpackOptions = {},
 ): LogpackHeader {
   const loc = opts.loc ?? {};
-  if (off < 0 || off + pbs > buf.byteLength) {
+  checkDecodeArgs(off, pbs);
+  if (off + pbs > buf.byteLength) {
     throw new TruncatedError(`logpack header needs ${pbs} bytes, ${Math.max(0, buf.byteLength - off)} available`, loc);
   }
   const v = view(buf);

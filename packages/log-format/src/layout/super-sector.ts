@@ -12,6 +12,7 @@ import {
   ChecksumError, SectorTypeError, TruncatedError, UnsupportedVersionError, ValueOutOfRangeError,
   type ErrorLocation,
 } from '../errors.ts';
+import { checkDecodeArgs } from './args.ts';
 import { view } from './bytes.ts';
 
 /** The super sector, every field of the original. */
@@ -54,16 +55,39 @@ export interface DecodeSuperOptions {
   loc?: ErrorLocation;
 }
 
+/** Byte offset of `physical_bs` in the super sector. */
+const PHYSICAL_BS_FIELD = 12;
+
+/**
+ * The block size a super sector claims to fill: its `physical_bs`, unchecked. A device reader
+ * knows the size of the sector only from the sector: it reads the smallest one (512 bytes), then,
+ * when this is a valid larger size ({@link isValidPbs}), this many bytes, for
+ * {@link decodeSuperSector} to check.
+ *
+ * @throws {@link TruncatedError} when `buf` ends before the field; {@link ValueOutOfRangeError}
+ *   naming `off` when it is not a byte offset
+ * @example
+ * const head = Buffer.alloc(512); // read at byte 4096 of the device
+ * const pbs = superSectorPbs(head);
+ */
+export function superSectorPbs(buf: Uint8Array, off = 0): number {
+  checkDecodeArgs(off);
+  if (off + PHYSICAL_BS_FIELD + 4 > buf.byteLength) throw new TruncatedError('super sector truncated');
+  return view(buf).getUint32(off + PHYSICAL_BS_FIELD, true);
+}
+
 /**
  * Decode and validate a super sector (`is_valid_super_sector_raw()` plus the checksum). The PB size
  * is taken from the sector's own `physical_bs`, so `buf` must hold at least that many bytes from
  * `off`.
  *
  * @throws {@link SectorTypeError}, {@link UnsupportedVersionError}, {@link ChecksumError},
- *   {@link ValueOutOfRangeError}, {@link TruncatedError}
+ *   {@link ValueOutOfRangeError}, {@link TruncatedError}; {@link ValueOutOfRangeError} naming `off`
+ *   or `pbs` when `off` is not a byte offset or `opts.pbs` not a physical block size
  */
 export function decodeSuperSector(buf: Uint8Array, off = 0, opts: DecodeSuperOptions = {}): SuperSector {
   const loc = opts.loc ?? {};
+  checkDecodeArgs(off, opts.pbs);
   if (off + SUPER_SECTOR_SIZE > buf.byteLength) throw new TruncatedError('super sector truncated', loc);
   const v = view(buf);
   const s: SuperSector = {
@@ -71,7 +95,7 @@ export function decodeSuperSector(buf: Uint8Array, off = 0, opts: DecodeSuperOpt
     version: v.getUint16(off + 2, true),
     checksum: v.getUint32(off + 4, true),
     logicalBs: v.getUint32(off + 8, true),
-    physicalBs: v.getUint32(off + 12, true),
+    physicalBs: v.getUint32(off + PHYSICAL_BS_FIELD, true),
     metadataSize: v.getUint32(off + 16, true),
     logChecksumSalt: v.getUint32(off + 20, true),
     uuid: buf.slice(off + 24, off + 24 + UUID_SIZE),
@@ -161,18 +185,32 @@ export interface MakeSuperParams {
 }
 
 /**
+ * The smallest ring buffer {@link makeSuperSector} makes, in PB, so that every log device formatted
+ * can log a write. A logpack takes its header block and at least one block of data; the capture
+ * device of `@walbjs/native-walb` logs a write in pieces of up to (ring − 1) / 2 PB, so that a
+ * pack with a padding run to the ring end always fits, and refuses a ring below 3 PB. (The format
+ * itself, and the readers, take any ring from 1 PB.)
+ */
+export const MIN_RING_BUFFER_PB = 3n;
+
+/**
  * A freshly formatted super sector, as `wdevc format-ldev` makes it:
  * `ring_buffer_size = floor(ldevLb / (pbs/512)) − ring buffer offset`, random uuid and salt,
  * `oldest = written = 0`.
  *
- * @throws {@link ValueOutOfRangeError} when the log device is too small to hold one block of ring.
+ * @throws {@link ValueOutOfRangeError} when the log device is too small for a ring of
+ *   {@link MIN_RING_BUFFER_PB} blocks: `(ringBufferOffset(pbs) + 3) · pbs` bytes, 6656 at pbs 512
+ *   and 24576 at pbs 4096.
  */
 export function makeSuperSector(p: MakeSuperParams, random: (n: number) => Uint8Array): SuperSector {
   if (!isValidPbs(p.pbs)) throw new ValueOutOfRangeError('physical_bs', `${p.pbs} is not a valid block size`);
   const rbOff = BigInt(ringBufferOffset(p.pbs));
   const ldevPb = p.ldevLb / BigInt(p.pbs / LOGICAL_BLOCK_SIZE);
-  if (ldevPb <= rbOff) {
-    throw new ValueOutOfRangeError('ring_buffer_size', `log device of ${p.ldevLb} LB leaves no ring buffer (needs more than ${rbOff} PB)`);
+  if (ldevPb < rbOff + MIN_RING_BUFFER_PB) {
+    const ring = ldevPb > rbOff ? `a ring buffer of ${ldevPb - rbOff} PB` : 'no ring buffer';
+    const need = (rbOff + MIN_RING_BUFFER_PB) * BigInt(p.pbs);
+    throw new ValueOutOfRangeError('ring_buffer_size', `a log device of ${p.ldevLb * BigInt(LOGICAL_BLOCK_SIZE)} bytes leaves ${ring} at ${p.pbs}-byte blocks; `
+      + `it needs at least ${need} bytes, for the smallest ring that logs a write (${MIN_RING_BUFFER_PB} PB)`);
   }
   const saltBytes = random(4);
   return {

@@ -319,13 +319,19 @@ impl Device {
         // One device per log and data device: two would write one ring with lsids of their own.
         lock_exclusive(&ldev, ldev_path)?;
         lock_exclusive(&ddev, ddev_path)?;
-        let mut head = vec![0u8; 4096];
+        // The sector's first 512 bytes say its block size; a log of 512-byte blocks may end before
+        // a whole page past it.
+        let mut head = vec![0u8; 512];
         ldev.read_exact_at(&mut head, SUPER_OFFSET).map_err(|e| io_err(&format!("read the super sector of {ldev_path}"), e))?;
         if get16(&head, 0) != SECTOR_TYPE_SUPER { return Err(bad(format!("{ldev_path}: no super sector at byte 4096 (sector type {}); format the log device first (wdevc format-ldev, or formatLdev)", get16(&head, 0)))); }
         if get16(&head, 2) != 2 { return Err(bad(format!("{ldev_path}: super sector version {}", get16(&head, 2)))); }
         let pbs = get32(&head, 12) as u64;
         if pbs != 512 && pbs != 4096 { return Err(bad(format!("{ldev_path}: physical block size {pbs}"))); }
-        let sb = head[..pbs as usize].to_vec();
+        let mut sb = head;
+        if pbs > 512 {
+            sb.resize(pbs as usize, 0);
+            ldev.read_exact_at(&mut sb, SUPER_OFFSET).map_err(|e| io_err(&format!("read the super sector of {ldev_path} ({pbs}-byte blocks)"), e))?;
+        }
         if checksum(&sb, 0) != 0 {
             return Err(JsError::new("ERR_WALB_CAPTURE_CHECKSUM", format!("{ldev_path}: the super sector checksum does not verify (offset 4096)")));
         }

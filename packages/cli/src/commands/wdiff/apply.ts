@@ -12,7 +12,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Argv, CommandModule } from 'yargs';
 import type { ApplyOptions, ApplySummary, DiscardMode } from '@walbjs/diff';
-import { probeDevice } from '@walbjs/log-format';
+import { probeDevice, refuseDirectoryStdin } from '@walbjs/log-format';
 import type { GlobalArgs } from '../../app.ts';
 import { UsageError } from '../../util/errors.ts';
 import { armInterrupt } from '../../util/interrupt.ts';
@@ -141,6 +141,8 @@ async function applyFiles(io: CliIo, args: WdiffApplyArgs, d: DiffSdk, image: st
  * (also when the command is interrupted).
  */
 async function spoolStdin(io: CliIo, dir: string, json: boolean): Promise<{ path: string; remove: () => Promise<void> }> {
+  // A directory would be copied as an empty file, and reported as an empty wdiff.
+  await refuseDirectoryStdin(io.stdin);
   const folder = await mkdtemp(join(dir, 'walbjs-apply-'));
   const path = join(folder, 'stdin.wdiff');
   const disarm = armInterrupt(() => rmSync(folder, { recursive: true, force: true }));

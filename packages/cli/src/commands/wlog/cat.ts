@@ -6,11 +6,10 @@
 import type { Argv, CommandModule } from 'yargs';
 import { catLdev, formatLogStat, type ExtractOptions } from '@walbjs/log-format';
 import type { GlobalArgs } from '../../app.ts';
-import { UsageError } from '../../util/errors.ts';
 import { ioOf, writeTo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
 import { checkOutputNotInput, openOutput, writeThrough } from '../../util/output.ts';
-import { parseLsid } from '../../util/parse.ts';
+import { checkLsidRange, parseLsid } from '../../util/parse.ts';
 import { startProgress } from '../../util/progress.ts';
 import { logStatView } from '../../util/views.ts';
 
@@ -56,9 +55,7 @@ export const wlogCatCommand: CommandModule<GlobalArgs, WlogCatArgs> = {
     const opts: ExtractOptions = { force: args.force, noShrink: !args.shrink };
     if (args.begin !== undefined) opts.beginLsid = args.begin;
     if (args.end !== undefined) opts.endLsid = args.end;
-    if (args.begin !== undefined && args.end !== undefined && args.begin > args.end) {
-      throw new UsageError(`--begin (-b) ${args.begin} is above --end (-e) ${args.end}`);
-    }
+    checkLsidRange(args.begin, args.end);
     await checkOutputNotInput(args.out, [args.ldev]);
     const progress = await startProgress(io, { label: 'extracting', json: args.json });
     const out = openOutput(args.out, io, (n) => progress.update(n));

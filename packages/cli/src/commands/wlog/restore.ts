@@ -15,7 +15,7 @@ import { armInterrupt } from '../../util/interrupt.ts';
 import { ioOf, writeTo } from '../../util/io.ts';
 import { openInput } from '../../util/input.ts';
 import { toJson } from '../../util/json.ts';
-import { parseLsid, parseSigned64 } from '../../util/parse.ts';
+import { checkLsidRange, parseLsid, parseSigned64 } from '../../util/parse.ts';
 import { refuseIfCaptured } from '../../util/in-use.ts';
 import { checkOutputNotInput } from '../../util/output.ts';
 
@@ -75,9 +75,7 @@ export const wlogRestoreCommand: CommandModule<GlobalArgs, WlogRestoreArgs> = {
     if (args.lsidDiff !== undefined) opts.lsidDiff = args.lsidDiff;
     if (args.begin !== undefined) opts.beginLsid = args.begin;
     if (args.end !== undefined) opts.endLsid = args.end;
-    if (args.begin !== undefined && args.end !== undefined && args.begin > args.end) {
-      throw new UsageError(`--begin (-b) ${args.begin} is above --end (-e) ${args.end}`);
-    }
+    checkLsidRange(args.begin, args.end);
     if (args.invalidLsid !== undefined) opts.invalidLsid = args.invalidLsid;
     // The original's -s 0 is its default: no clipping (a data device of no blocks means nothing).
     if (args.ddevLb !== undefined && args.ddevLb !== 0n) opts.ddevLb = args.ddevLb;
