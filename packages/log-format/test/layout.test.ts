@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import {
   ChecksumError, INVALID_LSID, LOG_RECORD_DISCARD, LOG_RECORD_EXIST, LOG_RECORD_PADDING,
   LsidSequenceError, MIN_RING_BUFFER_PB, SectorTypeError, TruncatedError, UnsupportedVersionError, ValueOutOfRangeError,
-  decodeLogRecord, decodeLogpackHeader, decodeSuperSector, decodeWlogHeader, emptyLogpackHeader, encodeLogpackHeader, encodeSuperSector,
+  decodeLogRecord, decodeLogpackHeader, decodeSuperSector, decodeWlogHeader, emptyLogpackHeader, encodeLogRecord, encodeLogpackHeader, encodeSuperSector,
   encodeWlogHeader, endMarkerHeader, isEndMarker, makeSuperSector, makeWlogHeader, maxRecordsInPack,
   nextLogpackLsid, ringBufferOffset, superSector0Offset, superSectorPbs, capacityPb, type LogRecord, type LogpackHeader,
 } from '../src/index.ts';
@@ -128,7 +128,7 @@ test('end marker: lsid 2^64−1 with no records, checksum computed with the salt
   assert.is(nextLogpackLsid(d), INVALID_LSID);
 });
 
-test('decoders refuse a bad off or pbs argument with a ValueOutOfRangeError naming it', () => {
+test('decoders and encoders refuse a bad off or pbs argument with a ValueOutOfRangeError naming it', () => {
   const block = encodeLogpackHeader(emptyLogpackHeader(0n), 512, 7);
   const page = Buffer.alloc(8192);
   const refused = (field: string, fn: () => unknown, what: string) => {
@@ -149,6 +149,11 @@ test('decoders refuse a bad off or pbs argument with a ValueOutOfRangeError nami
     refused('off', () => decodeLogRecord(page, off), `record off ${off}`);
     refused('off', () => superSectorPbs(page, off), `super pbs field off ${off}`);
   }
+  // The encoders likewise: a raw RangeError, or a block of no size of the format, before.
+  for (const pbs of [0, 20, 511, 8192, NaN]) refused('pbs', () => encodeLogpackHeader(emptyLogpackHeader(0n), pbs, 7), `encode pbs ${pbs}`);
+  const rec: LogRecord = { checksum: 0, flags: LOG_RECORD_EXIST, offset: 0n, ioSize: 8, lsidLocal: 1, reserved1: 0, lsid: 1n };
+  for (const off of [-8, 1.5, NaN, 500, 481]) refused('off', () => encodeLogRecord(rec, Buffer.alloc(512), off), `encode record off ${off}`);
+  encodeLogRecord(rec, Buffer.alloc(512), 480);
   // Valid arguments decode as before; 1024 and 2048 are block sizes of the format too.
   assert.is(decodeLogpackHeader(block, 0, 512, 7).nRecords, 0);
   assert.is(decodeLogpackHeader(Buffer.concat([page, block]), 8192, 512, 7).nRecords, 0);

@@ -1,5 +1,5 @@
 /**
- * The check of the numbers the public decoders take besides their bytes. A DataView reads at
+ * The check of the numbers the public decoders and encoders take besides their bytes. A DataView reads at
  * `NaN` or `1.5` as at 0 or 1, and past its ends throws a bare RangeError; a block size that is no
  * block size makes the record count of a pack negative. Each is a typed error naming the argument
  * instead.
@@ -13,7 +13,7 @@ import { ValueOutOfRangeError } from '../errors.ts';
  * @internal Throw {@link ValueOutOfRangeError} naming `off` unless it is a byte offset (a safe
  * integer from 0), or naming `pbs` unless that, when given, is a physical block size of the format.
  */
-export function checkDecodeArgs(off: number, pbs?: number): void {
+export function checkLayoutArgs(off: number, pbs?: number): void {
   if (!Number.isSafeInteger(off) || off < 0) {
     throw new ValueOutOfRangeError('off', `${String(off)} is not a byte offset (an integer from 0)`);
   }

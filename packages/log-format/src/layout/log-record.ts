@@ -8,7 +8,7 @@ import {
   WALB_MAX_NORMAL_IO_SECTORS, capacityPb,
 } from '../constants.ts';
 import { TruncatedError, ValueOutOfRangeError, type ErrorLocation } from '../errors.ts';
-import { checkDecodeArgs } from './args.ts';
+import { checkLayoutArgs } from './args.ts';
 import { view } from './bytes.ts';
 
 /** One log record, every field of the original. */
@@ -61,7 +61,7 @@ export function recordDataPb(rec: LogRecord, pbs: number): number {
  *   naming `off` when it is not a byte offset
  */
 export function decodeLogRecord(buf: Uint8Array, off: number): LogRecord {
-  checkDecodeArgs(off);
+  checkLayoutArgs(off);
   if (off + LOG_RECORD_SIZE > buf.byteLength) {
     throw new TruncatedError(`log record needs ${LOG_RECORD_SIZE} bytes, ${Math.max(0, buf.byteLength - off)} available`, { offset: off });
   }
@@ -77,8 +77,17 @@ export function decodeLogRecord(buf: Uint8Array, off: number): LogRecord {
   };
 }
 
-/** Encode `rec` into `buf[off .. off+32)`. */
+/**
+ * Encode `rec` into `buf[off .. off+32)`.
+ *
+ * @throws {@link ValueOutOfRangeError} naming `off` when it is not a byte offset with 32 bytes of
+ *   `buf` after it, or the field that does not fit
+ */
 export function encodeLogRecord(rec: LogRecord, buf: Uint8Array, off: number): void {
+  checkLayoutArgs(off);
+  if (off + LOG_RECORD_SIZE > buf.byteLength) {
+    throw new ValueOutOfRangeError('off', `${off}: a log record needs ${LOG_RECORD_SIZE} bytes, the buffer has ${Math.max(0, buf.byteLength - off)} there`);
+  }
   // DataView setters wrap silently; a wrapped lsid_local or size would be a different record.
   if (!Number.isInteger(rec.lsidLocal) || rec.lsidLocal < 0 || rec.lsidLocal > 0xffff) {
     throw new ValueOutOfRangeError('lsid_local', `${rec.lsidLocal} does not fit in 16 bits`, { lsid: rec.lsid });

@@ -12,7 +12,7 @@ import {
   ChecksumError, LsidSequenceError, SectorTypeError, TruncatedError, ValueOutOfRangeError,
   type ErrorLocation,
 } from '../errors.ts';
-import { checkDecodeArgs } from './args.ts';
+import { checkLayoutArgs } from './args.ts';
 import { view } from './bytes.ts';
 import {
   decodeLogRecord, encodeLogRecord, isPadding, recordDataPb, validateLogRecord, type LogRecord,
@@ -93,7 +93,7 @@ export function decodeLogpackHeader(
   buf: Uint8Array, off: number, pbs: number, salt: number, opts: DecodeLogpackOptions = {},
 ): LogpackHeader {
   const loc = opts.loc ?? {};
-  checkDecodeArgs(off, pbs);
+  checkLayoutArgs(off, pbs);
   if (off + pbs > buf.byteLength) {
     throw new TruncatedError(`logpack header needs ${pbs} bytes, ${Math.max(0, buf.byteLength - off)} available`, loc);
   }
@@ -162,9 +162,11 @@ export function decodeLogpackHeader(
  * Encode `h` into a fresh `pbs`-byte block, computing the checksum with `salt` (the `checksum`
  * field of `h` is updated too).
  *
- * @throws {@link ValueOutOfRangeError} when the records do not fit the block.
+ * @throws {@link ValueOutOfRangeError} when `pbs` is not a block size of the format, or the
+ *   records do not fit the block.
  */
 export function encodeLogpackHeader(h: LogpackHeader, pbs: number, salt: number): Buffer {
+  checkLayoutArgs(0, pbs);
   const maxRec = maxRecordsInPack(pbs);
   if (h.records.length > maxRec) {
     throw new ValueOutOfRangeError('n_records', `${h.records.length} exceeds ${maxRec} records per ${pbs}-byte block`, { lsid: h.logpackLsid });

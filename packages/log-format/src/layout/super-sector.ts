@@ -12,7 +12,7 @@ import {
   ChecksumError, SectorTypeError, TruncatedError, UnsupportedVersionError, ValueOutOfRangeError,
   type ErrorLocation,
 } from '../errors.ts';
-import { checkDecodeArgs } from './args.ts';
+import { checkLayoutArgs } from './args.ts';
 import { view } from './bytes.ts';
 
 /** The super sector, every field of the original. */
@@ -71,7 +71,7 @@ const PHYSICAL_BS_FIELD = 12;
  * const pbs = superSectorPbs(head);
  */
 export function superSectorPbs(buf: Uint8Array, off = 0): number {
-  checkDecodeArgs(off);
+  checkLayoutArgs(off);
   if (off + PHYSICAL_BS_FIELD + 4 > buf.byteLength) throw new TruncatedError('super sector truncated');
   return view(buf).getUint32(off + PHYSICAL_BS_FIELD, true);
 }
@@ -87,7 +87,7 @@ export function superSectorPbs(buf: Uint8Array, off = 0): number {
  */
 export function decodeSuperSector(buf: Uint8Array, off = 0, opts: DecodeSuperOptions = {}): SuperSector {
   const loc = opts.loc ?? {};
-  checkDecodeArgs(off, opts.pbs);
+  checkLayoutArgs(off, opts.pbs);
   if (off + SUPER_SECTOR_SIZE > buf.byteLength) throw new TruncatedError('super sector truncated', loc);
   const v = view(buf);
   const s: SuperSector = {

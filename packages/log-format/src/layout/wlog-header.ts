@@ -12,7 +12,7 @@ import {
   ChecksumError, SectorTypeError, TruncatedError, UnsupportedVersionError, ValueOutOfRangeError,
   type ErrorLocation,
 } from '../errors.ts';
-import { checkDecodeArgs } from './args.ts';
+import { checkLayoutArgs } from './args.ts';
 import { view } from './bytes.ts';
 
 /** The wlog file header, every field of the original. */
@@ -80,7 +80,7 @@ export function makeWlogHeader(init: WlogHeaderInit): WlogHeader {
  *   when it is not a byte offset
  */
 export function decodeWlogHeader(buf: Uint8Array, off = 0, loc: ErrorLocation = {}): WlogHeader {
-  checkDecodeArgs(off);
+  checkLayoutArgs(off);
   if (off + WALBLOG_HEADER_SIZE > buf.byteLength) {
     throw new TruncatedError(`wlog header needs ${WALBLOG_HEADER_SIZE} bytes, ${Math.max(0, buf.byteLength - off)} available`, { offset: off, ...loc });
   }
