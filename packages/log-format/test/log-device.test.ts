@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import {
   ChecksumError, LogDevice, SectorTypeError, TruncatedError, ValueOutOfRangeError, WalbFormatError, WlogReader,
   encodeSuperSector, makeSuperSector,
-  FILE_LOG_PBS, catLdev, extractLogpacks, formatLdev, generateWlog, openPlace, restoreWlog, writeGeneratedWlog, probeDevice,
+  FILE_LOG_PBS, catLdev, extractLogpacks, formatLdev, openPlace, restoreWlog, writeGeneratedWlog, probeDevice,
   LOG_RECORD_EXIST, LOG_RECORD_PADDING, WlogWriter, checksum, emptyLogpackHeader, encodeLogpackHeader, nextLogpackLsid, type LogRecord,
 } from '../src/index.ts';
 import { tempDir } from './helpers.ts';

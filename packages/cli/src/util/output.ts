@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { rmSync, statSync, type Stats } from 'node:fs';
-import { open, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
+import { rmSync, type Stats } from 'node:fs';
+import { realpath, rm, stat, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { commitOutput, discardOutput, locateIoError, openPlace, placeOutput, type OutputPlace } from '@walbjs/log-format';
 import { UsageError } from './errors.ts';

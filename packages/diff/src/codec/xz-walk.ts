@@ -21,7 +21,6 @@ const FILTER_DELTA = 0x03;
 /** x86, PowerPC, IA-64, ARM, ARM-Thumb, SPARC: size-preserving branch converters. */
 const BCJ_FIRST = 0x04;
 const BCJ_LAST = 0x09;
-const MAX_FILTERS = 4;
 
 /** Size of the check field for each check id (0..15), per the format specification. */
 const CHECK_SIZES = [0, 4, 4, 4, 8, 8, 8, 16, 16, 16, 32, 32, 32, 64, 64, 64];

@@ -20,7 +20,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { LOGICAL_BLOCK_SIZE, allocReadBuffer, checksum, type ByteSink } from '@walbjs/log-format';
-import { CompressionType, DEFAULT_COMPRESS_OPT, codecLevel, type CompressOpt } from '../compression.ts';
+import { DEFAULT_COMPRESS_OPT, codecLevel, type CompressOpt } from '../compression.ts';
 import { compressOrRaw, compressOrRawSync } from '../codec/index.ts';
 import { getCodec } from '../codec/registry.ts';
 import { DiffMemory } from '../algo/diff-memory.ts';

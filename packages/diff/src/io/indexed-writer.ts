@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os';
 import type { ByteSink } from '@walbjs/log-format';
 import { OutWriter } from './out-writer.ts';
 import { DEFAULT_INDEXED_MAX_IO_BLOCKS, WALB_DIFF_TYPE_INDEXED, WALB_INDEXED_DIFF_RECORD_SIZE } from '../constants.ts';
-import { DEFAULT_COMPRESS_OPT, codecLevel, type CompressOpt } from '../compression.ts';
+import { DEFAULT_COMPRESS_OPT, codecLevel } from '../compression.ts';
 import { DiffMemory } from '../algo/diff-memory.ts';
 import type { DiffImage, DiffIo } from '../algo/diff-io.ts';
 import { encodeDiffFileHeader, makeDiffFileHeader, type DiffFileHeader } from '../layout/file-header.ts';
