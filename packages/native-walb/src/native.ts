@@ -88,7 +88,10 @@ export interface NativeAddon {
    * lsid low, lsid high, total IO size]` and each record that is not padding, discards included,
    * `[2 | record << 8, offset, address low, address high, LB, 1 for a discard]`. `buf` gets
    * the headers walked, the block the walk stopped at, and the data of the IOs kept raw, each at
-   * its offset; its other bytes are unspecified. Large stretches are split with a helper thread. `state` (8 numbers)
+   * its offset; its other bytes are unspecified. The stretch is read through a read-only mapping
+   * where the descriptor allows one (a SIGBUS handler, installed at the first walk, answers faults
+   * in those mappings alone: see the README), else by reads. Large stretches are shared with a
+   * helper thread. `state` (8 numbers)
    * holds in: descriptor, byte position, record of `hdr`'s pack to start at (65535: at a header);
    * out, from index 2: that record, events, stop reason (0 the next piece needs more bytes, 1 a
    * header the walk leaves to the caller, 2 `out` or `dst` full), bytes walked, bytes the next

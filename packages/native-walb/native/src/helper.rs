@@ -6,6 +6,7 @@
 //! finds it taken (another job splitting its work) does both halves itself.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 
 type Task = Box<dyn FnOnce() + Send + 'static>;
@@ -102,9 +103,47 @@ pub fn beside<A, B: Send>(f: impl FnOnce() -> B + Send, g: impl FnOnce() -> A) -
     }
 }
 
+/// Run `f` on every item, this thread and the helper taking the next one in turn until none is
+/// left (each item runs once): where one of the two is slowed (the core shared with another
+/// thread), the other takes more, which a split in two halves cannot. The first error ends the
+/// work (items not begun are dropped) and is returned; without a helper everything runs here.
+pub fn share<T: Send, E: Send>(items: Vec<T>, f: impl Fn(T) -> Result<(), E> + Sync) -> Result<(), E> {
+    let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let run = || -> Result<(), E> {
+        while !failed.load(Ordering::Relaxed) {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(slot) = slots.get(i) else { break };
+            let Some(t) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() else { continue };
+            if let Err(e) = f(t) {
+                failed.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(())
+    };
+    let (a, b) = beside(run, run);
+    a.and(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_items_each_run_once_and_an_error_ends_the_work() {
+        for round in 0..50usize {
+            let mut cells: Vec<u64> = vec![0; 37];
+            let items: Vec<(usize, &mut u64)> = cells.iter_mut().enumerate().collect();
+            share(items, |(i, c): (usize, &mut u64)| -> Result<(), ()> { *c += (i * round) as u64 + 1; Ok(()) }).unwrap();
+            assert!(cells.iter().enumerate().all(|(i, &c)| c == (i * round) as u64 + 1));
+        }
+        let ran = AtomicUsize::new(0);
+        let r = share((0..1000).collect(), |i: u32| { ran.fetch_add(1, Ordering::Relaxed); if i == 10 { Err(i) } else { Ok(()) } });
+        assert_eq!(r, Err(10));
+        assert!(ran.load(Ordering::Relaxed) < 1000);
+    }
 
     #[test]
     fn both_run_and_borrow_from_the_caller() {

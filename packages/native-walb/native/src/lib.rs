@@ -16,6 +16,7 @@ mod numbers;
 mod nbd;
 mod snappy;
 mod log_scan;
+mod mapped;
 mod merge_sorted;
 mod prefetch;
 mod punch;

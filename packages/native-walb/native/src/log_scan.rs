@@ -12,9 +12,11 @@
 //! it reads the data a slice at a time into a small buffer that stays in the core's caches, and
 //! splits the IOs with the addon's helper thread (see `helper.rs`). On the development machine a
 //! compressible 518 MiB log's walks took 62–85 ms in all this way, against 118–145 ms reading
-//! every byte into the caller's buffer on one thread.
+//! every byte into the caller's buffer on one thread. A file's stretch is mapped where it can be
+//! (`mapped.rs`): its data is then read where it lies in the page cache, not copied out first.
 
 use crate::checksum::checksum;
+use crate::mapped::MappedStretch;
 use crate::scratch::{with_scratch, READ_STEP};
 use crate::snappy;
 use crate::store_batch::{read_at_most, StoreError, CODEC_NONE, CODEC_SNAPPY, IN_SRC};
@@ -103,6 +105,9 @@ pub trait Source: Sync {
     fn read_at(&self, off: usize, b: &mut [u8]) -> Result<usize, StoreError>;
     /// The error of a read of `len` bytes at `off` that got `got`.
     fn short(&self, off: usize, got: usize, len: usize) -> StoreError;
+    /// The `len` bytes at `off` where they already lie in memory, when the source has them there
+    /// (then nothing is read into a buffer).
+    fn view(&self, _off: usize, _len: usize) -> Option<&[u8]> { None }
 }
 
 /// A file from `pos` on.
@@ -133,6 +138,24 @@ impl Source for FileAt {
     fn short(&self, off: usize, got: usize, len: usize) -> StoreError {
         StoreError::Short { fd: self.fd, pos: self.pos + off as u64, got, len }
     }
+}
+
+/// A file's stretch mapped into memory ([`MappedStretch`]): its bytes are viewed, not read.
+struct Mapped<'a> {
+    file: &'a FileAt,
+    map: MappedStretch,
+}
+
+impl Source for Mapped<'_> {
+    fn len(&self) -> Result<usize, StoreError> { Ok(self.map.bytes().len()) }
+    fn read_at(&self, off: usize, b: &mut [u8]) -> Result<usize, StoreError> {
+        let m = self.map.bytes();
+        let n = b.len().min(m.len().saturating_sub(off));
+        if n > 0 { b[..n].copy_from_slice(&m[off..off + n]); }
+        Ok(n)
+    }
+    fn short(&self, off: usize, got: usize, len: usize) -> StoreError { self.file.short(off, got, len) }
+    fn view(&self, off: usize, len: usize) -> Option<&[u8]> { self.map.bytes().get(off..off.checked_add(len)?) }
 }
 
 impl Source for &[u8] {
@@ -186,14 +209,36 @@ pub fn scan_headers<S: Source>(src: &S, limit: usize, hdr: &mut [u8], next_rec: 
     plan(src, avail, &mut [], hdr, next_rec, HEADERS_ONLY, 0, out, &mut Vec::new())
 }
 
-/// [`scan`] of `fd` from `pos` on.
+/// [`scan`] of `fd` from `pos` on: through a mapping of the stretch where one can be made, else
+/// (and where reading the mapping faulted: a file cut meanwhile, a failing disk) by reads, which
+/// then give the short read or the error where it is.
 #[allow(clippy::too_many_arguments)]
 pub fn scan_chunk(fd: i32, pos: u64, buf: &mut [u8], hdr: &mut [u8], next_rec: &mut u32, salt: u32, codec: u32, dst: &mut [u8], out: &mut [u32]) -> Result<Walked, StoreError> {
-    scan(&FileAt { fd, pos }, buf, hdr, next_rec, salt, codec, dst, out)
+    let file = FileAt { fd, pos };
+    let map = if codec == HEADERS_ONLY { None } else { MappedStretch::new(fd, pos, file.len()?.min(buf.len())) };
+    scan_file(&file, map, buf, hdr, next_rec, salt, codec, dst, out)
+}
+
+/// [`scan`] of `file` through `map` (its stretch mapped), or by reads without one or when reading
+/// the mapping faulted.
+#[allow(clippy::too_many_arguments)]
+fn scan_file(file: &FileAt, map: Option<MappedStretch>, buf: &mut [u8], hdr: &mut [u8], next_rec: &mut u32, salt: u32, codec: u32, dst: &mut [u8], out: &mut [u32]) -> Result<Walked, StoreError> {
+    if let Some(map) = map {
+        let (hdr0, rec0) = (hdr.to_vec(), *next_rec);
+        let src = Mapped { file, map };
+        let r = scan(&src, buf, hdr, next_rec, salt, codec, dst, out);
+        if !src.map.faulted() { return r; }
+        // What was computed from the zeros a fault leaves is thrown away: the walk again, by reads.
+        hdr.copy_from_slice(&hdr0);
+        *next_rec = rec0;
+    }
+    scan(file, buf, hdr, next_rec, salt, codec, dst, out)
 }
 
 /// Bytes of data below which a stretch is stored on this thread alone.
 const SPLIT_MIN: usize = 1 << 20;
+/// Bytes of data a group of pieces holds (one piece may be larger) when a stretch is shared.
+const GROUP: usize = 1 << 20;
 
 fn stopped(stop: Stop, events: usize, off: usize, rec: u32, need: usize, avail: usize) -> Walked {
     Walked { events, stop, consumed: off, next_rec: rec, need, read: avail }
@@ -260,29 +305,44 @@ fn plan<S: Source>(src: &S, mut avail: usize, buf: &mut [u8], hdr: &mut [u8], ne
     }
 }
 
-/// The second step of [`scan`]: read each piece's data and store it, filling its event. Split in
-/// two at half the data, the later half on a helper thread: each half has its own stretch of
-/// `buf`, of `dst` (as much as its data) and of `out`.
+/// The second step of [`scan`]: read each piece's data and store it, filling its event. In groups
+/// of about [`GROUP`] bytes of data, which this thread and the helper take in turn (see
+/// `helper::share`): each group has its own stretch of `buf`, of `dst` (as much as its data) and
+/// of `out`.
 fn store<S: Source>(src: &S, pieces: &[Piece], buf: &mut [u8], salt: u32, codec: u32, dst: &mut [u8], out: &mut [u32]) -> Result<(), StoreError> {
     let total: usize = pieces.iter().map(|p| p.len).sum();
-    // (On a single core `beside` runs both halves here, one after the other.)
     if total < SPLIT_MIN || pieces.len() < 2 {
         return store_part(src, pieces, Part { buf, base: 0, dst, dst_base: 0, out, ev_base: 0 }, salt, codec);
     }
-    let mut k = 0;
-    let mut acc = 0;
-    while k < pieces.len() - 1 && acc + pieces[k].len <= total / 2 { acc += pieces[k].len; k += 1; }
-    let k = k.max(1);
-    let (pa, pb) = pieces.split_at(k);
-    let raw_a: usize = pa.iter().map(|p| p.len).sum();
-    let (buf_a, buf_b) = buf.split_at_mut(pb[0].off);
-    let dst_split = raw_a.min(dst.len());
-    let (dst_a, dst_b) = dst.split_at_mut(dst_split);
-    let (out_a, out_b) = out.split_at_mut(pb[0].ev * EVENT_WORDS);
-    let b = Part { buf: buf_b, base: pb[0].off, dst: dst_b, dst_base: dst_split, out: out_b, ev_base: pb[0].ev };
-    let (a, b) = crate::helper::beside(move || store_part(src, pb, b, salt, codec),
-        || store_part(src, pa, Part { buf: buf_a, base: 0, dst: dst_a, dst_base: 0, out: out_a, ev_base: 0 }, salt, codec));
-    a.and(b)
+    let mut groups = Vec::new();
+    let (mut buf, mut dst, mut out) = (buf, dst, out);
+    let (mut base, mut dst_base, mut ev_base) = (0, 0, 0);
+    let mut i = 0;
+    while i < pieces.len() {
+        let mut j = i + 1;
+        let mut raw = pieces[i].len;
+        while j < pieces.len() && raw + pieces[j].len <= GROUP { raw += pieces[j].len; j += 1; }
+        // Up to the next group's first piece; the last group takes the rest.
+        let (b, d, o) = if j < pieces.len() {
+            let (b, rb) = std::mem::take(&mut buf).split_at_mut(pieces[j].off - base);
+            let room = raw.min(dst.len());
+            let (d, rd) = std::mem::take(&mut dst).split_at_mut(room);
+            let (o, ro) = std::mem::take(&mut out).split_at_mut((pieces[j].ev - ev_base) * EVENT_WORDS);
+            buf = rb;
+            dst = rd;
+            out = ro;
+            (b, d, o)
+        } else {
+            (std::mem::take(&mut buf), std::mem::take(&mut dst), std::mem::take(&mut out))
+        };
+        let (b_len, d_len) = (b.len(), d.len());
+        groups.push((&pieces[i..j], Part { buf: b, base, dst: d, dst_base, out: o, ev_base }));
+        base += b_len;
+        dst_base += d_len;
+        if j < pieces.len() { ev_base = pieces[j].ev; }
+        i = j;
+    }
+    crate::helper::share(groups, |(ps, part)| store_part(src, ps, part, salt, codec))
 }
 
 /// One thread's share of [`store`]: slices of the whole, and where each starts in it.
@@ -310,12 +370,19 @@ fn store_slices<S: Source>(src: &S, pieces: &[Piece], p: Part<'_>, salt: u32, co
         let mut j = i + 1;
         while j < pieces.len() && pieces[j].end - from <= READ_STEP { j += 1; }
         let to = pieces[j - 1].end;
-        let in_scratch = to - from <= scratch.len();
-        let got = if in_scratch { src.read_at(from, &mut scratch[..to - from])? } else { src.read_at(from, &mut buf[from - base..to - base])? };
-        // The file got shorter since the headers were read.
-        if got < to - from { return Err(src.short(from, got, to - from)); }
+        // Mapped, the slice is read where it lies; else into the scratch buffer or, too large for
+        // it, straight into `buf`.
+        let view = src.view(from, to - from);
+        let in_scratch = view.is_none() && to - from <= scratch.len();
+        let in_buf = view.is_none() && !in_scratch;
+        if view.is_none() {
+            let got = if in_scratch { src.read_at(from, &mut scratch[..to - from])? } else { src.read_at(from, &mut buf[from - base..to - base])? };
+            // The file got shorter since the headers were read.
+            if got < to - from { return Err(src.short(from, got, to - from)); }
+        }
+        let slice: &[u8] = match view { Some(v) => v, None if in_scratch => &scratch[..to - from], None => &[] };
         for pc in &pieces[i..j] {
-            let data: &[u8] = if in_scratch { &scratch[pc.off - from..pc.off - from + pc.len] } else { &buf[pc.off - base..pc.off - base + pc.len] };
+            let data: &[u8] = if in_buf { &buf[pc.off - base..pc.off - base + pc.len] } else { &slice[pc.off - from..pc.off - from + pc.len] };
             let sum = checksum(data, salt);
             let (cmpr, at, size, stored_sum) = if all_zero(data) {
                 (ALL_ZERO, 0, 0, 0)
@@ -340,8 +407,8 @@ fn store_slices<S: Source>(src: &S, pieces: &[Piece], p: Part<'_>, salt: u32, co
                 }
             };
             // The caller reads a raw IO where it lies in its buffer.
-            if in_scratch && cmpr == CODEC_NONE && codec != SUMS_ONLY {
-                buf[pc.off - base..pc.off - base + pc.len].copy_from_slice(&scratch[pc.off - from..pc.off - from + pc.len]);
+            if !in_buf && cmpr == CODEC_NONE && codec != SUMS_ONLY {
+                buf[pc.off - base..pc.off - base + pc.len].copy_from_slice(&slice[pc.off - from..pc.off - from + pc.len]);
             }
             let e = (pc.ev - ev_base) * EVENT_WORDS;
             out[e + 2..e + 7].copy_from_slice(&[sum, cmpr, at, size, stored_sum]);
@@ -547,6 +614,38 @@ mod tests {
         let (mut hdr, mut rec) = (vec![0u8; PBS], 0u32);
         let w = scan(&Shrunk(&b[..3 * PBS], b.len()), &mut buf, &mut hdr, &mut rec, 0, CODEC_NONE, &mut dst, &mut out).unwrap();
         assert_eq!((w.stop, w.consumed, w.read, w.events), (Stop::NeedMore, 3 * PBS, 3 * PBS, 2));
+    }
+
+    #[test]
+    fn a_mapped_file_walks_as_its_bytes_and_a_cut_one_as_reads_do() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let b = log(&[&[(2048, 2), (8, 0), (512, 1)], &[(1024, 1), (64, 2)]]);
+        let p = std::env::temp_dir().join(format!("walb-log-scan-{}", std::process::id()));
+        let mut f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&p).unwrap();
+        f.write_all(&[0u8; 100]).unwrap();
+        f.write_all(&b).unwrap();
+        let file = FileAt { fd: f.as_raw_fd(), pos: 100 };
+        let walk = |map: Option<MappedStretch>| {
+            let (mut hdr, mut rec, mut buf, mut dst, mut out) = (vec![0u8; PBS], 0u32, vec![0u8; b.len()], vec![0u8; b.len()], vec![0u32; 8 * 64]);
+            let w = scan_file(&file, map, &mut buf, &mut hdr, &mut rec, 3, CODEC_SNAPPY, &mut dst, &mut out);
+            w.map(|w| (w, hdr, rec, out[..w.events * EVENT_WORDS].to_vec()))
+        };
+        let (mut hdr, mut rec, mut buf, mut dst, mut out) = (vec![0u8; PBS], 0u32, vec![0u8; b.len()], vec![0u8; b.len()], vec![0u32; 8 * 64]);
+        let w = scan(&&b[..], &mut buf, &mut hdr, &mut rec, 3, CODEC_SNAPPY, &mut dst, &mut out).unwrap();
+        let mapped = walk(MappedStretch::new(file.fd, 100, b.len())).unwrap();
+        assert_eq!(mapped, (w, hdr, rec, out[..w.events * EVENT_WORDS].to_vec()));
+        // Mapped whole, then cut inside the second pack's first IO: through the mapping the walk
+        // would find zeros there (and report an all-zero IO); it faults instead, and the walk by
+        // reads stops where the file now ends, before that IO.
+        let map = MappedStretch::new(file.fd, 100, b.len());
+        assert!(map.is_some());
+        let second = 2 * PBS + 2048 * 512 + 512 * 512;
+        f.set_len((100 + second + PBS + 100) as u64).unwrap();
+        let (cut, _, _, ev) = walk(map).unwrap();
+        assert_eq!((cut.stop, cut.consumed, cut.read, cut.events), (Stop::NeedMore, second + PBS, second + PBS + 100, 5));
+        assert_eq!(ev, walk(None).unwrap().3);
+        std::fs::remove_file(p).unwrap();
     }
 
     /// A source that counts the bytes read from it.
