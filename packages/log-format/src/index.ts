@@ -39,6 +39,7 @@ export {
 export { isStdin, locateIoError, openInput, refuseDirectoryStdin } from './io/io-error.ts';
 export { commitOutput, discardOutput, isStreamPath, openPlace, placeOutput, type OutputPlace } from './io/out-place.ts';
 export { openForWriting, probeDevice, type DeviceInfo } from './io/device.ts';
+export { spoolStream, type SpoolOptions, type SpooledStream } from './io/spool.ts';
 export * from './io/wlog-reader.ts';
 export * from './io/wlog-writer.ts';
 export * from './io/log-device.ts';

@@ -130,9 +130,8 @@ Ldev('w-ldev.img with flipped bits in the super sector and the ring: open and ex
         try {
           dev = await LogDevice.open(path);
           const it = extractLogpacks(dev);
-          let r;
           let n = 0;
-          while (!(r = await it.next()).done) n++;
+          while (!(await it.next()).done) n++;
           assert.ok(n >= 0);
         } catch (e) {
           if (!(e instanceof WalbFormatError)) throw e;

@@ -103,7 +103,7 @@ export class IndexedDiffReader {
     readonly header: DiffFileHeader,
     /** The index super. */
     readonly indexSuper: DiffIndexSuper,
-    private readonly index: Buffer,
+    index: Buffer,
     private readonly cacheBytes: number,
     private readonly recycle: boolean,
     private readonly ownFile: boolean,

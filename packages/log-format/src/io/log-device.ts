@@ -5,9 +5,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, rm, stat, type FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { stat, type FileHandle } from 'node:fs/promises';
 import { openInput } from './io-error.ts';
 import {
   INVALID_LSID, LOGICAL_BLOCK_SIZE, LOG_RECORD_EXIST, LOG_RECORD_PADDING, PAGE_SIZE, WALB_MAX_NORMAL_IO_SECTORS,
@@ -26,7 +24,8 @@ import {
 } from '../layout/super-sector.ts';
 import type { WlogHeader } from '../layout/wlog-header.ts';
 import type { ByteSink } from './byte-sink.ts';
-import { chunksOf, type ByteSource } from './byte-source.ts';
+import type { ByteSource } from './byte-source.ts';
+import { spoolStream } from './spool.ts';
 import { openForWriting, preadExact, probeDevice, pwriteAll, type DeviceInfo } from './device.ts';
 import { allocReadBuffer } from './aligned-buffer.ts';
 import { WlogReader, type WlogPack } from './wlog-reader.ts';
@@ -490,7 +489,7 @@ export async function restoreWlog(ldevPath: string, src: ByteSource, opts: Resto
   let spool: { path: string; remove: () => Promise<void> } | undefined;
   try {
     if (rereadable) return await restoreInto(ldev, src, opts);
-    spool = await spoolStream(src, opts.tmpDir ?? tmpdir());
+    spool = await spoolStream(src, { dir: opts.tmpDir, prefix: 'walbjs-restore-', fileName: 'stream.wlog' });
     try {
       return await restoreInto(ldev, spool.path, opts);
     } catch (e) {
@@ -506,34 +505,6 @@ export async function restoreWlog(ldevPath: string, src: ByteSource, opts: Resto
     await ldev.close();
     await spool?.remove();
   }
-}
-
-/**
- * Copy a stream into a file of a new private folder in `dir`, a chunk at a time. The folder goes
- * with `remove`, or at once when the copy fails.
- */
-async function spoolStream(src: ByteSource, dir: string): Promise<{ path: string; remove: () => Promise<void> }> {
-  const folder = await mkdtemp(join(dir, 'walbjs-restore-'));
-  const remove = () => rm(folder, { recursive: true, force: true });
-  const path = join(folder, 'stream.wlog');
-  const it = chunksOf(src);
-  try {
-    const fh = await open(path, 'wx', 0o600);
-    try {
-      let pos = 0;
-      for (let c = await it.next(); !c.done; c = await it.next()) {
-        await pwriteAll(fh, c.value, pos);
-        pos += c.value.byteLength;
-      }
-    } finally {
-      await fh.close();
-    }
-  } catch (e) {
-    await it.return?.();
-    await remove();
-    throw e;
-  }
-  return { path, remove };
 }
 
 /**

@@ -4,15 +4,11 @@
  *
  * @module
  */
-import { createWriteStream, rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Argv, CommandModule } from 'yargs';
 import type { ApplyOptions, ApplySummary, DiscardMode } from '@walbjs/diff';
-import { probeDevice, refuseDirectoryStdin } from '@walbjs/log-format';
+import { probeDevice, refuseDirectoryStdin, spoolStream } from '@walbjs/log-format';
 import type { GlobalArgs } from '../../app.ts';
 import { UsageError } from '../../util/errors.ts';
 import { armInterrupt } from '../../util/interrupt.ts';
@@ -143,23 +139,19 @@ async function applyFiles(io: CliIo, args: WdiffApplyArgs, d: DiffSdk, image: st
 async function spoolStdin(io: CliIo, dir: string, json: boolean): Promise<{ path: string; remove: () => Promise<void> }> {
   // A directory would be copied as an empty file, and reported as an empty wdiff.
   await refuseDirectoryStdin(io.stdin);
-  const folder = await mkdtemp(join(dir, 'walbjs-apply-'));
-  const path = join(folder, 'stdin.wdiff');
-  const disarm = armInterrupt(() => rmSync(folder, { recursive: true, force: true }));
-  const remove = async () => {
-    disarm();
-    await rm(folder, { recursive: true, force: true });
-  };
+  let disarm = () => {};
   const progress = await startProgress(io, { label: 'receiving', json });
-  let n = 0;
   try {
-    const counted = new Transform({ transform(chunk: Buffer, _e, done) { n += chunk.length; progress.update(n); done(null, chunk); } });
-    await pipeline(io.stdin, counted, createWriteStream(path));
+    const s = await spoolStream(io.stdin, {
+      dir, prefix: 'walbjs-apply-', fileName: 'stdin.wdiff',
+      onFolder: (folder) => { disarm = armInterrupt(() => rmSync(folder, { recursive: true, force: true })); },
+      onBytes: (n) => progress.update(n),
+    });
+    return { path: s.path, remove: async () => { disarm(); await s.remove(); } };
   } catch (e) {
-    await remove();
+    disarm();
     throw e;
   } finally {
     progress.stop();
   }
-  return { path, remove };
 }
