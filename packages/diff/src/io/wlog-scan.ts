@@ -129,6 +129,8 @@ export async function scanWlogFiles(paths: string[], hooks: WlogScanHooks, opts:
   const io: ScanIo = { addr: 0, blocks: 0, kind: 0, data: undefined, csum0: 0, file: 0, filePos: 0, stored: undefined };
   const codec = opts.store === 'sums' ? WALK_SUMS_ONLY : opts.store === 'headers' ? WALK_HEADERS_ONLY : opts.store;
   const walk = codec === undefined ? undefined : logChunkScanFor(codec);
+  /** Each regular file's size when it was opened, to tell a log cut meanwhile from a short one. */
+  const sizes: number[] = [];
   try {
     for (let fi = 0; fi < paths.length; fi++) {
       const path = paths[fi];
@@ -137,7 +139,9 @@ export async function scanWlogFiles(paths: string[], hooks: WlogScanHooks, opts:
       // A file may hold several wlogs back to back (`cat a.wlog b.wlog > ab.wlog`), as the
       // original's wlog-to-wdiff reads them: each one after the first must continue the one before.
       // A block device holds one: what follows its end marker is whatever the device held before.
-      const single = (await fh.stat()).isBlockDevice();
+      const st = await fh.stat();
+      const single = st.isBlockDevice();
+      sizes[fi] = st.isFile() ? st.size : -1;
       for (let at = 0; ;) {
         const hb = Buffer.alloc(WALBLOG_HEADER_SIZE);
         const hn = await readFull(fh, hb, at);
@@ -173,10 +177,26 @@ export async function scanWlogFiles(paths: string[], hooks: WlogScanHooks, opts:
       }
     }
   } catch (e) {
+    const cut = await shrankError(e, paths, info.files, sizes);
     await closeScanFiles(info);
-    throw e;
+    throw cut ?? e;
   }
   return info;
+}
+
+/**
+ * The truncation error `e` restated when its file is now shorter than it was when opened: it was
+ * cut while it was read (by another program), which "input ended" alone would not tell.
+ */
+async function shrankError(e: unknown, paths: string[], files: FileHandle[], sizes: number[]): Promise<LogTruncatedError | undefined> {
+  if (!(e instanceof LogTruncatedError)) return undefined;
+  const fi = paths.indexOf(e.source ?? '');
+  if (fi < 0 || !files[fi] || sizes[fi] < 0) return undefined;
+  const now = await files[fi].stat().then((s) => s.size, () => undefined);
+  if (now === undefined || now >= sizes[fi]) return undefined;
+  const r = new LogTruncatedError(`the file shrank from ${sizes[fi]} to ${now} bytes while it was read: ${e.detail}`, { offset: e.offset, lsid: e.lsid, source: e.source });
+  r.cause = e;
+  return r;
 }
 
 async function scanOne(fh: FileHandle, fi: number, path: string, h: WlogHeader, pool: Pool, io: ScanIo, hooks: WlogScanHooks, info: WlogScanInfo, headersOnly: boolean, from: number): Promise<WlogWalkEnd> {
