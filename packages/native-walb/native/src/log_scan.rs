@@ -148,12 +148,7 @@ struct Mapped<'a> {
 
 impl Source for Mapped<'_> {
     fn len(&self) -> Result<usize, StoreError> { Ok(self.map.bytes().len()) }
-    fn read_at(&self, off: usize, b: &mut [u8]) -> Result<usize, StoreError> {
-        let m = self.map.bytes();
-        let n = b.len().min(m.len().saturating_sub(off));
-        if n > 0 { b[..n].copy_from_slice(&m[off..off + n]); }
-        Ok(n)
-    }
+    fn read_at(&self, off: usize, b: &mut [u8]) -> Result<usize, StoreError> { self.map.bytes().read_at(off, b) }
     fn short(&self, off: usize, got: usize, len: usize) -> StoreError { self.file.short(off, got, len) }
     fn view(&self, off: usize, len: usize) -> Option<&[u8]> { self.map.bytes().get(off..off.checked_add(len)?) }
 }
