@@ -55,7 +55,7 @@ async function phase(name: string, args: string[]): Promise<void> {
     if (!process.env.WALB_NO_ALIGN) useBufferAlignment(loadNative().alignOffset);
     if (!process.env.WALB_NO_HOLES) useHoleSeek(loadNative().seekData);
     if (!process.env.WALB_NO_BATCH && !(await useBatchStore(loadNative().storeBatch))) throw new Error('the native batch store failed its check');
-    if (!process.env.WALB_NO_WALK) useLogChunkScan(loadNative().scanLogChunk);
+    if (!process.env.WALB_NO_WALK) useLogChunkScan(loadNative().scanLogChunk, process.env.WALB_NO_LINK ? undefined : loadNative().scanLink);
     if (!process.env.WALB_NO_LIVE_NATIVE) useLiveParts(loadNative().liveParts);
     if (!process.env.WALB_NO_SUMS) useExtentSums(loadNative().sumExtents);
     if (!process.env.WALB_NO_COPY) useCopyPieces(loadNative().copyPieces);

@@ -25,10 +25,15 @@ W.after(() => { useSnappyEncoder(undefined); useLogChunkScan(undefined); });
 type Outcome = { bytes: Buffer } | { error: string };
 let n = 0;
 
-/** Convert `paths` once walking and once scanning; returns both outcomes. */
+/**
+ * Convert `paths` once walking and once scanning; returns both outcomes. The walk has each next
+ * walk queued behind the running one (as the CLI runs) on every other call, started from here on
+ * the others.
+ */
 async function both(paths: string[], opts: Parameters<typeof convertWlogs>[2]): Promise<[Outcome, Outcome]> {
+  const linked = n % 4 < 2;
   const run = async (walk: boolean): Promise<Outcome> => {
-    useLogChunkScan(walk ? native.scanLogChunk : undefined);
+    useLogChunkScan(walk ? native.scanLogChunk : undefined, linked ? native.scanLink : undefined);
     const out = join(t.dir, `o${n++}.wdiff`);
     try {
       await convertWlogs(paths, out, opts);

@@ -101,8 +101,18 @@ export interface NativeAddon {
    * stored bytes]`. The walk only finds bytes: the caller decodes the headers and compares the
    * sums (see @walbjs/diff's `useLogChunkScan`). None of the buffers may overlap or be touched
    * until the promise settles.
+   *
+   * `post` and `after` ({@link NativeAddon.scanLink}s; not with codec 254) queue a walk behind
+   * another: the walk given `post` posts there where it ended, and the one given that link as
+   * `after` waits for the post on the thread pool, then walks on from there (its `state[1]` and
+   * `state[2]` are replaced with that position and record) when the walk before filled `out` or
+   * `dst`, or read its whole buffer and stopped inside a piece after some progress; otherwise
+   * (a header left to the caller, the end of the file, an error) it does not run and reports stop
+   * reason 3, no event. Both walks share `hdr`.
    */
-  scanLogChunk(state: Float64Array, buf: Uint8Array, hdr: Uint8Array, salt: number, codec: number, dst: Uint8Array, out: Uint32Array): Promise<void>;
+  scanLogChunk(state: Float64Array, buf: Uint8Array, hdr: Uint8Array, salt: number, codec: number, dst: Uint8Array, out: Uint32Array, post?: object, after?: object): Promise<void>;
+  /** A new link between two walks of a log (see {@link NativeAddon.scanLogChunk}); freed when collected. */
+  scanLink(): object;
   /**
    * What later IOs of a log leave visible of each IO (newer wins), for the indexed conversion
    * (see @walbjs/diff's `useLiveParts`): `addrs` and `blocks` hold the IOs in log order (LB

@@ -350,6 +350,75 @@ N('scanLogChunk walks a wlog on the thread pool; bad arguments throw before anyt
   }
 });
 
+N('scanLogChunk: a walk queued behind another goes on where that one ends, or does not run where the caller decides', async () => {
+  const n = loadNative();
+  const dir = mkdtempSync(join(tmpdir(), 'walbjs-native-'));
+  try {
+    const file = join(dir, 'a.wlog');
+    await writeGeneratedWlog(file, { seed: 4, pbs: 4096, salt: 5, totalBytes: 1 << 20, deviceBytes: 4 << 20, maxIoBytes: 32 << 10, randomData: false });
+    const fd = openSync(file, 'r');
+    try {
+      const B = 96 << 10;
+      const slot = () => ({ state: Float64Array.of(fd, 0, 0, 0, 0, 0, 0, 0), buf: Buffer.alloc(B), dst: Buffer.alloc(B), out: new Uint32Array(8 * 1024) });
+      // Walked one at a time from here, each from where the one before ended.
+      const alone: Array<{ state: number[]; out: number[] }> = [];
+      const hdr1 = Buffer.alloc(4096);
+      let pos = 4096, rec = 0xffff;
+      for (;;) {
+        const s = slot();
+        s.state[1] = pos; s.state[2] = rec;
+        await n.scanLogChunk(s.state, s.buf, hdr1, 5, 2, s.dst, s.out);
+        alone.push({ state: [...s.state], out: [...s.out.subarray(0, 8 * s.state[3])] });
+        if (s.state[4] !== 2 && !(s.state[4] === 0 && s.state[5] > 0 && s.state[7] === B)) break;
+        pos += s.state[5]; rec = s.state[2];
+      }
+      assert.ok(alone.length >= 4, `${alone.length} walks`);
+      assert.is(alone[alone.length - 1].state[4], 1, 'the last one stops at the end marker');
+      // Queued all at once, each behind the one before: the same walks, and one more that does not run.
+      const hdr2 = Buffer.alloc(4096);
+      const slots = Array.from({ length: alone.length + 1 }, slot);
+      const links = slots.map(() => n.scanLink());
+      slots[0].state[1] = 4096; slots[0].state[2] = 0xffff;
+      for (const s of slots.slice(1)) s.buf.fill(0xee);
+      await Promise.all(slots.map((s, k) => n.scanLogChunk(s.state, s.buf, hdr2, 5, 2, s.dst, s.out, links[k], k > 0 ? links[k - 1] : undefined)));
+      for (const [k, a] of alone.entries()) {
+        assert.equal([...slots[k].state], a.state, `walk ${k}: state`);
+        assert.equal([...slots[k].out.subarray(0, 8 * a.state[3])], a.out, `walk ${k}: events`);
+      }
+      const last = slots[alone.length];
+      assert.equal([...last.state.subarray(3, 8)], [0, 3, 0, 0, 0], 'not run: stop reason 3, no event');
+      assert.ok(last.buf.every((b) => b === 0xee), 'not run: nothing read');
+      // A walk that fails: the one behind it does not run.
+      const l = n.scanLink();
+      const failing = n.scanLogChunk(Float64Array.of(1_000_000, 0, 0, 0, 0, 0, 0, 0), Buffer.alloc(4096), Buffer.alloc(4096), 0, 2, Buffer.alloc(4096), new Uint32Array(64), l);
+      const behind = slot();
+      const after = n.scanLogChunk(behind.state, behind.buf, Buffer.alloc(4096), 5, 2, behind.dst, behind.out, undefined, l);
+      await failing.then(() => assert.unreachable(), (e: { code?: string }) => assert.is(e.code, 'ERR_WALB_READ'));
+      await after;
+      assert.is(behind.state[4], 3);
+      // Bad links throw before anything starts.
+      const s = slot();
+      s.state[1] = 4096; s.state[2] = 0xffff;
+      const same = n.scanLink();
+      for (const [args, re] of [
+        [[s.state, s.buf, hdr1, 5, 2, s.dst, s.out, same, same], /post and after are the same link/],
+        [[s.state, s.buf, hdr1, 5, 2, s.dst, s.out, {}], /post must be a handle made by this addon/],
+        [[s.state, s.buf, hdr1, 5, 2, s.dst, s.out, undefined, n.indexNew()], /after must be a handle made by this addon/],
+        [[s.state, s.buf, hdr1, 5, 0xfe, s.dst, s.out, n.scanLink()], /a walk of headers alone takes no link/],
+        // Behind a link no walk posts to, a walk would wait for ever; a second walk posting to one is refused.
+        [[s.state, s.buf, hdr1, 5, 2, s.dst, s.out, undefined, n.scanLink()], /after: no walk posts to this link/],
+        [[s.state, s.buf, hdr1, 5, 2, s.dst, s.out, links[0]], /post: another walk posts to this link/],
+      ] as Array<[unknown[], RegExp]>) {
+        assert.throws(() => (n.scanLogChunk as (...a: unknown[]) => unknown)(...args), re);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 N('the wdiff index keeps what later IOs leave visible and encodes it as checksummed aligned records; bad arguments change nothing', () => {
   const n = loadNative();
   // [addr, blocks, kind, codec, image offset, stored size, image LB, checksum]

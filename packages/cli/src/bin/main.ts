@@ -33,7 +33,7 @@ async function accelerate(): Promise<void> {
     useDirectWrites(native.alignOffset);
     useHoleSeek(native.seekData);
     await useBatchStore(native.storeBatch);
-    useLogChunkScan(native.scanLogChunk);
+    useLogChunkScan(native.scanLogChunk, native.scanLink);
     useLiveParts(native.liveParts);
     useExtentSums(native.sumExtents);
     useCopyPieces(native.copyPieces);

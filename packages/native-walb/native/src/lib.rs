@@ -24,6 +24,7 @@ mod scratch;
 mod store_batch;
 mod sum_extents;
 mod sysfs;
+mod walk_link;
 mod wdiff_index;
 
 use napi::*;
@@ -479,7 +480,7 @@ unsafe extern "C" fn js_copy_pieces(env: napi_env, info: napi_callback_info) -> 
 /// overlap or be touched until the promise settles.
 unsafe extern "C" fn js_scan_log_chunk(env: napi_env, info: napi_callback_info) -> napi_value {
     guard(env, || {
-        let [st, b, h, sa, c, d, o] = args::<7>(env, info)?;
+        let [st, b, h, sa, c, d, o, po, af] = args::<9>(env, info)?;
         let (stp, stn) = typed_array_raw(env, st, NAPI_FLOAT64_ARRAY, "Float64Array", "state")?;
         let (bp, bn) = typed_array_raw(env, b, NAPI_UINT8_ARRAY, "Uint8Array", "buf")?;
         let (hp, hn) = typed_array_raw(env, h, NAPI_UINT8_ARRAY, "Uint8Array", "hdr")?;
@@ -503,11 +504,35 @@ unsafe extern "C" fn js_scan_log_chunk(env: napi_env, info: napi_callback_info) 
         // Offsets in the events are 32-bit: a walk goes 4 GiB at most.
         let limit = if codec == log_scan::HEADERS_ONLY && sv[3] != 0.0 { num(sv[3], u32::MAX as f64, "limit")? as usize } else { bn };
         disjoint(&[(stp as usize, 64, "state"), (bp as usize, bn, "buf"), (hp as usize, hn, "hdr"), (dp as usize, dn, "dst"), (op as usize, on * 4, "out")])?;
+        // The links of a walk queued behind another (see walk_link.rs): not for headers alone.
+        let link = |v: napi_value, what: &str| -> JsResult<Option<Arc<walk_link::WalkLink>>> {
+            if is_undefined(env, v) { return Ok(None); }
+            if codec == log_scan::HEADERS_ONLY { return Err(JsError::new("ERR_INVALID_ARG_VALUE", format!("{what}: a walk of headers alone takes no link"))); }
+            Ok(Some(get_external::<Arc<walk_link::WalkLink>>(env, v, what)?.clone()))
+        };
+        let (post, after) = (link(po, "post")?, link(af, "after")?);
+        if let (Some(p), Some(a)) = (&post, &after) {
+            if Arc::ptr_eq(p, a) { return bad("post and after are the same link".to_string()); }
+        }
+        if after.as_ref().is_some_and(|a| !a.taken()) { return bad("after: no walk posts to this link".to_string()); }
+        if post.as_ref().is_some_and(|p| !p.take()) { return bad("post: another walk posts to this link".to_string()); }
+        // From here on the link is posted to whatever happens: None when this walk does not run
+        // (a failure below, the job dropped unrun), so a walk behind it never waits for ever.
+        let poster = walk_link::Poster(post);
         let refs = vec![reference(env, st)?, reference(env, b)?, reference(env, h)?, reference(env, d)?, reference(env, o)?];
         let (stp, bp, hp, dp, op) = (stp as usize, bp as usize, hp as usize, dp as usize, op as usize);
         spawn_job_holding(env, refs, Box::new(move || {
             let (buf, hdr, dst, out) = (bytes_mut(bp, bn), bytes_mut(hp, hn), bytes_mut(dp, dn), words_mut(op, on));
             let state = std::slice::from_raw_parts_mut(stp as *mut f64, 8);
+            let (pos, rec) = match after.map(|l| l.wait()) {
+                None => (pos, rec),
+                Some(Some(from)) => from,
+                Some(None) => {
+                    state[2..8].copy_from_slice(&[rec as f64, 0.0, log_scan::NOT_STARTED as f64, 0.0, 0.0, 0.0]);
+                    return Ok(Value::Unit);
+                }
+            };
+            state[1] = pos as f64;
             let mut next_rec = rec;
             let w = if codec == log_scan::HEADERS_ONLY {
                 log_scan::scan_headers(&log_scan::FileAt { fd, pos }, limit, hdr, &mut next_rec, out)
@@ -515,9 +540,16 @@ unsafe extern "C" fn js_scan_log_chunk(env: napi_env, info: napi_callback_info) 
                 log_scan::scan_chunk(fd, pos, buf, hdr, &mut next_rec, salt, codec, dst, out)
             }.map_err(read_error)?;
             state[2..8].copy_from_slice(&[w.next_rec as f64, w.events as f64, w.stop as u32 as f64, w.consumed as f64, w.need as f64, w.read as f64]);
+            poster.post(if w.goes_on(bn) { Some((pos + w.consumed as u64, w.next_rec)) } else { None });
             Ok(Value::Unit)
         }))
     })
+}
+
+/// `scanLink()`: a link between two walks of a log (see walk_link.rs), posted by the first
+/// (`post`), waited on by the one queued behind it (`after`). Freed when collected.
+unsafe extern "C" fn js_scan_link(env: napi_env, _info: napi_callback_info) -> napi_value {
+    guard(env, || external(env, Arc::new(walk_link::WalkLink::default())))
 }
 
 type IndexHandle = std::sync::Mutex<wdiff_index::IndexBuilder>;
@@ -890,6 +922,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
         export(env, exports, "sumExtents", Some(js_sum_extents))?;
         export(env, exports, "copyPieces", Some(js_copy_pieces))?;
         export(env, exports, "scanLogChunk", Some(js_scan_log_chunk))?;
+        export(env, exports, "scanLink", Some(js_scan_link))?;
         export(env, exports, "liveParts", Some(js_live_parts))?;
         export(env, exports, "indexNew", Some(js_index_new))?;
         export(env, exports, "indexAdd", Some(js_index_add))?;

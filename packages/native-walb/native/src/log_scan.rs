@@ -61,6 +61,9 @@ pub enum Stop {
     Full = 2,
 }
 
+/// The stop reason a walk queued behind another reports when it did not run (see walk_link.rs).
+pub const NOT_STARTED: u32 = 3;
+
 /// What a walk did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Walked {
@@ -74,6 +77,16 @@ pub struct Walked {
     pub need: usize,
     /// Bytes of the stretch the file has (`buf.len()` at most): fewer where it ends.
     pub read: usize,
+}
+
+impl Walked {
+    /// Whether the next stretch simply goes on from `consumed` at `next_rec` (a walk of a
+    /// `buf_len`-byte buffer): `out` or `dst` filled, or a whole buffer read that ended inside a
+    /// piece after some progress. Anything else (a header left to the caller, the end of the file,
+    /// a piece larger than the buffer) needs the caller's decision first.
+    pub fn goes_on(&self, buf_len: usize) -> bool {
+        self.stop == Stop::Full || (self.stop == Stop::NeedMore && self.consumed > 0 && self.read == buf_len)
+    }
 }
 
 fn u16_at(b: &[u8], o: usize) -> u16 { u16::from_le_bytes([b[o], b[o + 1]]) }

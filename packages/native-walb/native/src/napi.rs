@@ -60,6 +60,7 @@ extern "C" {
     pub fn napi_get_value_bool(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
     pub fn napi_type_tag_object(env: napi_env, value: napi_value, tag: *const napi_type_tag) -> napi_status;
     pub fn napi_check_object_type_tag(env: napi_env, value: napi_value, tag: *const napi_type_tag, result: *mut bool) -> napi_status;
+    pub fn napi_typeof(env: napi_env, value: napi_value, result: *mut i32) -> napi_status;
 }
 
 pub unsafe fn bigint(env: napi_env, n: u64) -> JsResult<napi_value> {
@@ -207,6 +208,13 @@ pub unsafe fn undefined(env: napi_env) -> napi_value {
     let mut v = ptr::null_mut();
     napi_get_undefined(env, &mut v);
     v
+}
+
+/// Whether `v` is `undefined` (an optional argument left out).
+pub unsafe fn is_undefined(env: napi_env, v: napi_value) -> bool {
+    // napi_valuetype: 0 is napi_undefined.
+    let mut t = -1;
+    napi_typeof(env, v, &mut t) == NAPI_OK && t == 0
 }
 
 /// The call's arguments (up to N; missing ones are `undefined`).
