@@ -169,7 +169,7 @@ export async function scanWlogFiles(paths: string[], hooks: WlogScanHooks, opts:
           }
         }
         const ended = walk
-          ? (codec === WALK_HEADERS_ONLY ? await walkWlogHeaders(walk, fh, fi, path, h, io, hooks, info, at) : await walkWlogFile(walk, codec!, fh, fi, path, h, io, hooks, info, at))
+          ? (codec === WALK_HEADERS_ONLY ? await walkWlogHeaders(walk, fh, fi, path, h, io, hooks, info, at) : await walkWlogFile(walk, codec!, fh, fi, path, h, io, hooks, info, at, sizes[fi]))
           : await scanOne(fh, fi, path, h, pool, io, hooks, info, opts.store === 'headers', at);
         info.endLsid = ended.lsid;
         at = ended.end;

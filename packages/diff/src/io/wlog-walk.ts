@@ -76,6 +76,8 @@ export function logChunkScanFor(type: number): LogChunkScanFn | undefined {
  * compressible log converted in 0.218–0.224 s against 0.242–0.280 s with walks of 2 MiB.
  */
 const CHUNK = 8 << 20;
+/** Bytes left to walk from which a walk queued behind another may take a third walk's buffers. */
+const THIRD_SLOT_FROM = 32 * CHUNK;
 /** Events one walk may report: an IO per LB of the stretch, and its headers. */
 const EVENTS = 2 * (CHUNK / LOGICAL_BLOCK_SIZE);
 const EVENT_WORDS = 8;
@@ -107,16 +109,19 @@ interface Slot {
  * IO to `hooks.io` with its stored form under `codec`; returns where it ended (the wlog's header
  * at byte `from`).
  */
-export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: FileHandle, fi: number, path: string, h: WlogHeader, io: ScanIo, hooks: WlogScanHooks, info: WlogScanInfo, from = 0): Promise<WlogWalkEnd> {
+export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: FileHandle, fi: number, path: string, h: WlogHeader, io: ScanIo, hooks: WlogScanHooks, info: WlogScanInfo, from = 0, size = -1): Promise<WlogWalkEnd> {
   const pbs = h.physicalBs;
   const salt = h.logChecksumSalt;
   const hdr = Buffer.alloc(pbs);
   const spare: Slot[] = [];
+  /** Walk slots of CHUNK bytes made (a queued walk may take a third). */
+  let chunkSlots = 0;
   const slotOf = (bytes: number): Slot => {
     if (bytes <= CHUNK) {
       const s = spare.pop();
       if (s) return s;
       bytes = CHUNK;
+      chunkSlots++;
     }
     // Only snappy stores into dst.
     const dst = codec === CompressionType.SNAPPY ? Buffer.allocUnsafeSlow(bytes) : Buffer.alloc(0);
@@ -169,15 +174,21 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
   let curP: Promise<void> | undefined = start(cur, pos, atRec);
   let next: Slot | undefined;
   let nextP: Promise<void> | undefined;
-  /** With links, the walk queued behind the running one (`cur`'s, then `next`'s). */
+  /**
+   * With links, the walk queued behind the running one (`cur`'s, then `next`'s). It takes a third
+   * walk's buffers only where enough of the file is left to walk: that fresh memory costs about as
+   * much as the waits it saves over 30 walks (a 135 MiB random log converted to indexed in 0.122
+   * against 0.104 s with it, a 518 MiB compressible one in 0.127 against 0.137 s); else it is
+   * queued only when a slot is spare.
+   */
   let queued: Slot | undefined;
   let queuedP: Promise<void> | undefined;
   const queueBehind = (s: Slot): void => {
-    if (!link) return;
+    if (!link || queued) return;
+    if (spare.length === 0 && (chunkSlots >= 3 || size < 0 || size - pos < THIRD_SLOT_FROM)) return;
     queued = slotOf(CHUNK);
     queuedP = start(queued, 0, 0, s);
   };
-  queueBehind(cur);
   /** Position of the last walk that passed nothing (a second one there is a fault). */
   let stuckAt = -1;
   try {
@@ -294,6 +305,8 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
       }
       const done = cur;
       await hooks.chunkDone(() => give(done));
+      // The slot just given back (when it was at once) takes the walk after the running one.
+      if (next) queueBehind(next);
       if (ended >= 0) return { lsid, end: ended };
       if (next) {
         pos = end;
