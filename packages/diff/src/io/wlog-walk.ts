@@ -45,7 +45,7 @@ let newLink: (() => object) | undefined;
  * With `link` (the addon's `scanLink`), each walk has the next one queued behind it, which starts
  * the moment it ends, where it ended, instead of after this thread has seen the end: on the
  * development machine the waits for this thread were a fifth of a compressible log's conversion.
- * It costs one more walk's buffers.
+ * Where 256 MiB or more of a file is left to walk, that costs one more walk's buffers.
  *
  * @example
  * import { loadNative } from '@walbjs/native-walb';
