@@ -35,7 +35,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { useBufferAlignment, useChecksumImplementation, writeGeneratedWlog } from '@walbjs/log-format';
 import { loadNative } from '@walbjs/native-walb';
-import { VirtualFullImage, applyWdiffs, convertWlogs, mergeWdiffs, parseCompressOpt, useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSeek, useLiveParts, useLogChunkScan, useNativeIndex, useNativeMerge, usePrefetch, usePunchHoles, useSnappyEncoder } from '../src/index.ts';
+import { VirtualFullImage, applyWdiffs, convertWlogs, mergeWdiffs, parseCompressOpt, useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSeek, useLiveParts, useLogChunkScan, useNativeIndex, useNativeMerge, usePrefetch, usePunchHoles, useSnappyEncoder, useWritebackStart } from '../src/index.ts';
 
 const self = fileURLToPath(import.meta.url);
 const MB = 1e6;
@@ -47,7 +47,7 @@ async function phase(name: string, args: string[]): Promise<void> {
   // addresses, outputs written with direct IO, and the holes of sparse images found and not read
   // (WALB_NO_NATIVE=1 measures the TypeScript checksum, the default encoder, unaligned buffers
   // and buffered outputs; WALB_BUFFERED=1 buffered outputs alone;
-  // WALB_NO_HOLES=1 reads holes; WALB_NO_WALK=1 scans logs on this thread; WALB_NO_LIVE_NATIVE=1 works out here what later IOs of a log overwrite; WALB_NO_SUMS=1 checks apply's inputs by reading them here; WALB_NO_COPY=1 writes a single diff's records from here; WALB_NO_INDEX=1 keeps indexed writers' index here; WALB_NO_MERGE=1 merges into sorted diffs here; WALB_NO_PUNCH=1 punches an apply's discards with a process each; WALB_NO_ALIGN=1 reads into buffers wherever they were allocated).
+  // WALB_NO_HOLES=1 reads holes; WALB_NO_WALK=1 scans logs on this thread; WALB_NO_LIVE_NATIVE=1 works out here what later IOs of a log overwrite; WALB_NO_SUMS=1 checks apply's inputs by reading them here; WALB_NO_COPY=1 writes a single diff's records from here; WALB_NO_INDEX=1 keeps indexed writers' index here; WALB_NO_MERGE=1 merges into sorted diffs here; WALB_NO_PUNCH=1 punches an apply's discards with a process each; WALB_NO_WRITEBACK=1 starts an apply's writeback with an fsync every 64 MiB; WALB_NO_ALIGN=1 reads into buffers wherever they were allocated).
   if (!process.env.WALB_NO_NATIVE) {
     useChecksumImplementation(loadNative().checksum);
     if (!useSnappyEncoder(loadNative().snappyCompress, 'walbjs native')) throw new Error('the native snappy encoder failed its check');
@@ -61,6 +61,7 @@ async function phase(name: string, args: string[]): Promise<void> {
     if (!process.env.WALB_NO_COPY) useCopyPieces(loadNative().copyPieces);
     if (!process.env.WALB_NO_PREFETCH) usePrefetch(loadNative().prefetchRanges);
     if (!process.env.WALB_NO_PUNCH) usePunchHoles(loadNative().punchHoles);
+    if (!process.env.WALB_NO_WRITEBACK) useWritebackStart(loadNative().startWriteback);
     if (!process.env.WALB_NO_INDEX && !useNativeIndex(loadNative())) throw new Error('the native index failed its check');
     if (!process.env.WALB_NO_MERGE) useNativeMerge(loadNative());
   }

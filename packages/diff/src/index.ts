@@ -56,6 +56,7 @@ export { useExtentSums, type ExtentSumsFn } from './io/extent-check.ts';
 export { useCopyPieces, type CopyPiecesFn } from './io/apply-copy.ts';
 export { usePrefetch, type PrefetchRangesFn } from './io/target-prefetch.ts';
 export { usePunchHoles, type PunchHolesFn } from './io/punch.ts';
+export { useWritebackStart, type WritebackStartFn } from './io/sync-policy.ts';
 export { applyWdiffs, verifyWdiffs, type ApplyOptions, type ApplySummary, type DiscardMode } from './io/apply.ts';
 export * from './io/virtual-full.ts';
 export * from './io/image-diff.ts';

@@ -154,6 +154,13 @@ export interface NativeAddon {
    */
   sumExtents(fd: number, ext: Float64Array, sums: Uint32Array): Promise<void>;
   /**
+   * Start writing back the dirty pages of the open descriptor `fd` (a file or block device), on
+   * the thread pool, without waiting for them: `sync_file_range(SYNC_FILE_RANGE_WRITE)` over the
+   * whole file. Nothing is made durable (that takes `fdatasync`). A refusal rejects with
+   * `ERR_WALB_WRITEBACK` and its `errno`. See @walbjs/diff's `useWritebackStart`.
+   */
+  startWriteback(fd: number): Promise<void>;
+  /**
    * On the thread pool: check and write `pieces` of wdiffs ((file, source offset or -1 for zeros,
    * length, target offset or -1 to only check, salt-0 checksum or -1) quintuples, `file` an index
    * into `srcs`, their open descriptors) to the open target `dst`. Pieces are read a 2 MiB slice

@@ -6,7 +6,7 @@
  */
 import type { CliIo } from '../util/io.ts';
 import { useBufferAlignment, useChecksumImplementation } from '@walbjs/log-format';
-import { useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSeek, useLiveParts, useLogChunkScan, useNativeIndex, useNativeMerge, usePrefetch, usePunchHoles, useSnappyEncoder } from '@walbjs/diff';
+import { useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSeek, useLiveParts, useLogChunkScan, useNativeIndex, useNativeMerge, usePrefetch, usePunchHoles, useSnappyEncoder, useWritebackStart } from '@walbjs/diff';
 
 /**
  * Use the native addon's checksum (about twice the TypeScript one) and snappy encoder (about
@@ -37,6 +37,7 @@ async function accelerate(): Promise<void> {
     useLiveParts(native.liveParts);
     useExtentSums(native.sumExtents);
     useCopyPieces(native.copyPieces);
+    useWritebackStart(native.startWriteback);
     usePrefetch(native.prefetchRanges);
     usePunchHoles(native.punchHoles);
     useNativeIndex(native);

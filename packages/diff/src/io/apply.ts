@@ -37,8 +37,8 @@ export interface ApplyOptions {
   discard?: DiscardMode;
   /**
    * fsync after every this many bytes written and wait for it (default 1 GiB, as the original's
-   * `-fi`); 0: only at the end. Independently, writeback is started every 64 MiB without waiting,
-   * so the final sync has little left to do.
+   * `-fi`); 0: only at the end. Independently, writeback is started without waiting (every 16 MiB
+   * with `useWritebackStart`, else every 64 MiB), so the final sync has little left to do.
    */
   fsyncIntervalBytes?: number;
   /**

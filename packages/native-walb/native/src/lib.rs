@@ -25,6 +25,7 @@ mod store_batch;
 mod sum_extents;
 mod sysfs;
 mod walk_link;
+mod writeback;
 mod wdiff_index;
 
 use napi::*;
@@ -412,6 +413,21 @@ unsafe extern "C" fn js_punch_holes(env: napi_env, info: napi_callback_info) -> 
             let mut j = JsError::new("ERR_WALB_PUNCH", format!("{how} of descriptor {fd}, range {} ({} bytes at byte {}), failed: {why}", e.index, e.length, e.offset));
             j.errno = Some(e.errno);
             j.info = vec![("index", e.index as f64), ("offset", e.offset as f64), ("length", e.length as f64)];
+            j
+        })))
+    })
+}
+
+/// `startWriteback(fd) → Promise<void>`: on the thread pool, start writing back the dirty pages
+/// of the open `fd` without waiting for them (see writeback.rs). A refusal rejects with
+/// `ERR_WALB_WRITEBACK` and its `errno`.
+unsafe extern "C" fn js_start_writeback(env: napi_env, info: napi_callback_info) -> napi_value {
+    guard(env, || {
+        let [f] = args::<1>(env, info)?;
+        let fd = get_u32(env, f, "fd")?;
+        spawn_job(env, Box::new(move || writeback::start_writeback(fd as i32).map(|_| Value::Unit).map_err(|errno| {
+            let mut j = JsError::new("ERR_WALB_WRITEBACK", format!("starting the writeback of descriptor {fd} failed: {}", std::io::Error::from_raw_os_error(errno)));
+            j.errno = Some(errno);
             j
         })))
     })
@@ -918,6 +934,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
         export(env, exports, "seekData", Some(js_seek_data))?;
         export(env, exports, "prefetchRanges", Some(js_prefetch_ranges))?;
         export(env, exports, "punchHoles", Some(js_punch_holes))?;
+        export(env, exports, "startWriteback", Some(js_start_writeback))?;
         export(env, exports, "storeBatch", Some(js_store_batch))?;
         export(env, exports, "sumExtents", Some(js_sum_extents))?;
         export(env, exports, "copyPieces", Some(js_copy_pieces))?;
