@@ -4,11 +4,11 @@
 // the speed, the final sync still runs.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { closeSync, openSync, readSync, readlinkSync, realpathSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, readlinkSync, realpathSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeGeneratedWlog } from '@walbjs/log-format';
 import { loadNative } from '@walbjs/native-walb';
-import { applyWdiffs, convertWlogs, parseCompressOpt, useCopyPieces, useWritebackStart, type WritebackStartFn } from '../src/index.ts';
+import { ChecksumError, applyWdiffs, convertWlogs, parseCompressOpt, useCopyPieces, useWritebackStart, type WritebackStartFn } from '../src/index.ts';
 import { tempDir } from './helpers.ts';
 
 const native = loadNative();
@@ -86,6 +86,31 @@ W('a start that fails is let go: the apply ends synced, with the same image', as
   const plain = sparseImage('plain2.img');
   await applyWdiffs(plain, [diff]);
   assert.ok(sameBytes(img, plain), 'the same image');
+});
+
+W('an apply that fails waits for the start in flight before it closes the target', async () => {
+  // A byte of record data changed about 64 MiB in, the check skipped: the copy stops there, with
+  // a start (slowed down here) still holding the target's bare descriptor.
+  const b = readFileSync(diff);
+  const bad = join(t.dir, 'bad.wdiff');
+  b[64 << 20] ^= 0xff;
+  writeFileSync(bad, b);
+  useCopyPieces(native.copyPieces);
+  const seen: string[] = [];
+  useWritebackStart(async (fd) => {
+    await new Promise((r) => setTimeout(r, 150));
+    try { seen.push(readlinkSync(`/proc/self/fd/${fd}`)); } catch { seen.push('closed'); }
+  });
+  const img = sparseImage('bad.img');
+  try {
+    await applyWdiffs(img, [bad], { skipVerify: true });
+    assert.unreachable('the changed byte');
+  } catch (e) {
+    assert.instance(e, ChecksumError);
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(seen.length >= 1, 'a start ran');
+  assert.equal(seen, seen.map(() => realpathSync(img)), 'each start found the target still open');
 });
 
 W('the addon refuses a descriptor that is not open, with its errno', async () => {

@@ -108,7 +108,9 @@ export interface NativeAddon {
    * `state[2]` are replaced with that position and record) when the walk before filled `out` or
    * `dst`, or read its whole buffer and stopped inside a piece after some progress; otherwise
    * (a header left to the caller, the end of the file, an error) it does not run and reports stop
-   * reason 3, no event. Both walks share `hdr`.
+   * reason 3, no event. Both walks share `hdr` (a walk given a link as `after` must pass the
+   * `hdr` of the walk that took it as `post`); a link is taken by one walk to post to and waited
+   * on by one walk, which cannot be queued behind a link no walk has taken.
    */
   scanLogChunk(state: Float64Array, buf: Uint8Array, hdr: Uint8Array, salt: number, codec: number, dst: Uint8Array, out: Uint32Array, post?: object, after?: object): Promise<void>;
   /** A new link between two walks of a log (see {@link NativeAddon.scanLogChunk}); freed when collected. */

@@ -390,9 +390,10 @@ N('scanLogChunk: a walk queued behind another goes on where that one ends, or do
       assert.ok(last.buf.every((b) => b === 0xee), 'not run: nothing read');
       // A walk that fails: the one behind it does not run.
       const l = n.scanLink();
-      const failing = n.scanLogChunk(Float64Array.of(1_000_000, 0, 0, 0, 0, 0, 0, 0), Buffer.alloc(4096), Buffer.alloc(4096), 0, 2, Buffer.alloc(4096), new Uint32Array(64), l);
+      const hdr3 = Buffer.alloc(4096);
+      const failing = n.scanLogChunk(Float64Array.of(1_000_000, 0, 0, 0, 0, 0, 0, 0), Buffer.alloc(4096), hdr3, 0, 2, Buffer.alloc(4096), new Uint32Array(64), l);
       const behind = slot();
-      const after = n.scanLogChunk(behind.state, behind.buf, Buffer.alloc(4096), 5, 2, behind.dst, behind.out, undefined, l);
+      const after = n.scanLogChunk(behind.state, behind.buf, hdr3, 5, 2, behind.dst, behind.out, undefined, l);
       await failing.then(() => assert.unreachable(), (e: { code?: string }) => assert.is(e.code, 'ERR_WALB_READ'));
       await after;
       assert.is(behind.state[4], 3);
@@ -408,6 +409,9 @@ N('scanLogChunk: a walk queued behind another goes on where that one ends, or do
         // Behind a link no walk posts to, a walk would wait for ever; a second walk posting to one is refused.
         [[s.state, s.buf, hdr1, 5, 2, s.dst, s.out, undefined, n.scanLink()], /after: no walk posts to this link/],
         [[s.state, s.buf, hdr1, 5, 2, s.dst, s.out, links[0]], /post: another walk posts to this link/],
+        // One walk behind a link, going on from the header block of the walk before it.
+        [[s.state, s.buf, hdr2, 5, 2, s.dst, s.out, undefined, links[0]], /after: another walk waits on this link/],
+        [[s.state, s.buf, hdr1, 5, 2, s.dst, s.out, undefined, links[1]], /after: the walk before it keeps its header in another hdr/],
       ] as Array<[unknown[], RegExp]>) {
         assert.throws(() => (n.scanLogChunk as (...a: unknown[]) => unknown)(...args), re);
       }

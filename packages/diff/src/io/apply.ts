@@ -222,10 +222,10 @@ class GatherWriter {
  * Apply an IO stream (ascending, non-overlapping) to an open target.
  * @internal
  */
-export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts: ApplyOptions & { path: string; isBlock: boolean; release?: (addr: number) => void; onIo?: (io: DiffIo) => void; zeros?: ZeroFilter; punch?: Puncher }): Promise<ApplySummary> {
+export async function applyIos(fh: FileHandle, ios: AsyncIterable<DiffIo>, opts: ApplyOptions & { path: string; isBlock: boolean; release?: (addr: number) => void; onIo?: (io: DiffIo) => void; zeros?: ZeroFilter; punch?: Puncher; sp?: SyncPolicy }): Promise<ApplySummary> {
   const mode = opts.discard ?? 'ignore';
   const punch = mode === 'punch' ? opts.punch ?? punchFor(opts.path, opts.isBlock) : undefined;
-  const w = new GatherWriter(fh, opts.path, opts.writeBytes ?? DEFAULT_WRITE_BYTES, new SyncPolicy(fh, opts.path, opts.fsyncIntervalBytes ?? 1 << 30));
+  const w = new GatherWriter(fh, opts.path, opts.writeBytes ?? DEFAULT_WRITE_BYTES, opts.sp ?? new SyncPolicy(fh, opts.path, opts.fsyncIntervalBytes ?? 1 << 30));
   const holes: Array<[number, number]> = [];
   for await (const io of ios) {
     w.summary.ios++;
@@ -310,11 +310,11 @@ export async function applyWdiffs(target: string, wdiffs: string[], opts: ApplyO
   const prefetch = TargetPrefetch.forTarget(fh.fd, discard);
   const onIo = prefetch && ((io: DiffIo) => prefetch.planned(io.addr, io.blocks, io.kind));
   const zeros = ZeroFilter.for(fh.fd, info.sizeBytes, info.isBlockDevice, opts);
+  const sp = new SyncPolicy(fh, target, opts.fsyncIntervalBytes ?? 1 << 30);
   try {
     if (!opts.skipVerify) await checkInputs(wdiffs, sizeLb, (a) => opts.onProgress?.(a, 'verify'), prefetch && ((a, b, k) => prefetch.checked(a, b, k)));
     prefetch?.checkDone();
     // The raw records copied by pieces off this thread, where an implementation is in use.
-    const sp = new SyncPolicy(fh, target, opts.fsyncIntervalBytes ?? 1 << 30);
     const holes: Array<[number, number]> = [];
     if (await applyByPieces(wdiffs, fh, target, { discard, sp, holes, onProgress: opts.onProgress, onIo, onBatch: prefetch && (() => prefetch.flush()), zeros })) {
       return await finishApply(fh, target, sp, holes, punch);
@@ -328,10 +328,13 @@ export async function applyWdiffs(target: string, wdiffs: string[], opts: ApplyO
     // One input needs no merge (its reader checks the address order already).
     const ios = inputs.length === 1 ? inputs[0].ios() : mergeIos(inputs.map((i) => i.ios()));
     const release = (addr: number) => { for (const i of inputs) i.releaseBelow(addr); };
-    return await applyIos(fh, ios, { ...opts, path: target, isBlock: info.isBlockDevice, release, onIo, zeros, punch });
+    return await applyIos(fh, ios, { ...opts, path: target, isBlock: info.isBlockDevice, release, onIo, zeros, punch, sp });
   } finally {
     await prefetch?.close();
     await Promise.all(inputs.map((i) => i.close()));
+    // A writeback start in flight holds the bare descriptor: closed under it, the number could
+    // name another file by the time it runs.
+    await sp.settle();
     await fh.close();
   }
 }

@@ -63,10 +63,11 @@ export class SyncPolicy {
       this.sinceSync = 0;
       this.sinceEarly = 0;
     } else if (this.start) {
-      // One start at a time; its failure is the final sync's to report.
+      // One start at a time; its failure, thrown or rejected, is the final sync's to report.
       if (this.sinceEarly >= WRITEBACK_BYTES && !this.early) {
         this.sinceEarly = 0;
-        this.early = this.start(this.fh.fd).catch(() => {}).finally(() => { this.early = undefined; });
+        const start = this.start, fd = this.fh.fd;
+        this.early = Promise.resolve().then(() => start(fd)).catch(() => {}).finally(() => { this.early = undefined; });
       }
     } else if (this.sinceEarly >= EARLY_SYNC_BYTES && !this.early) {
       // Start writing back what is dirty while the apply goes on (one such sync at a time): the
@@ -78,6 +79,14 @@ export class SyncPolicy {
 
   sync(): Promise<void> {
     return this.fh.datasync().catch((e: unknown) => { throw locateIoError(e, this.path, 'sync'); });
+  }
+
+  /**
+   * Wait for an early sync or writeback start still running (its outcome let go): the target may
+   * be closed after this, where an apply ends without {@link finish}.
+   */
+  async settle(): Promise<void> {
+    await this.early?.catch(() => {});
   }
 
   /** Wait for an early sync, then sync everything. */

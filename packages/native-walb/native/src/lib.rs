@@ -530,17 +530,21 @@ unsafe extern "C" fn js_scan_log_chunk(env: napi_env, info: napi_callback_info) 
         if let (Some(p), Some(a)) = (&post, &after) {
             if Arc::ptr_eq(p, a) { return bad("post and after are the same link".to_string()); }
         }
-        if after.as_ref().is_some_and(|a| !a.taken()) { return bad("after: no walk posts to this link".to_string()); }
-        if post.as_ref().is_some_and(|p| !p.take()) { return bad("post: another walk posts to this link".to_string()); }
+        if let Some(a) = &after {
+            if let Err(why) = a.follow(hp as usize) { return bad(format!("after: {why}")); }
+        }
+        if post.as_ref().is_some_and(|p| !p.take(hp as usize)) { return bad("post: another walk posts to this link".to_string()); }
         // From here on the link is posted to whatever happens: None when this walk does not run
         // (a failure below, the job dropped unrun), so a walk behind it never waits for ever.
         let poster = walk_link::Poster(post);
         let refs = vec![reference(env, st)?, reference(env, b)?, reference(env, h)?, reference(env, d)?, reference(env, o)?];
         let (stp, bp, hp, dp, op) = (stp as usize, bp as usize, hp as usize, dp as usize, op as usize);
         spawn_job_holding(env, refs, Box::new(move || {
+            // Before any view of the buffers: the walk before this one writes `hdr` until it posts.
+            let from = after.map(|l| l.wait());
             let (buf, hdr, dst, out) = (bytes_mut(bp, bn), bytes_mut(hp, hn), bytes_mut(dp, dn), words_mut(op, on));
             let state = std::slice::from_raw_parts_mut(stp as *mut f64, 8);
-            let (pos, rec) = match after.map(|l| l.wait()) {
+            let (pos, rec) = match from {
                 None => (pos, rec),
                 Some(Some(from)) => from,
                 Some(None) => {

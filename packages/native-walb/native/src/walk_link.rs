@@ -7,7 +7,7 @@
 //! it ended, and goes on from there without JavaScript, or does nothing when the caller has to
 //! decide first (a header the walk leaves to it, the end of the file, an error).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 /// Where a walk ended, for the walk queued behind it.
@@ -19,17 +19,30 @@ pub struct WalkLink {
     /// Whether a walk has taken the link to post to: a walk may only be queued behind a link
     /// that will be posted, or it would wait for ever.
     taken: AtomicBool,
+    /// The address of the header block the posting walk keeps its pack in, which the walk behind
+    /// it goes on from (set when taken).
+    hdr: AtomicUsize,
+    /// Whether a walk waits on the link: one at most, or two would go on from the same place into
+    /// the same header block.
+    followed: AtomicBool,
 }
 
 impl WalkLink {
-    /// Take the link for a walk to post to; false when a walk took it already.
-    pub fn take(&self) -> bool {
-        !self.taken.swap(true, Ordering::AcqRel)
+    /// Take the link for a walk to post to, the walk keeping its pack's header at address `hdr`;
+    /// false when a walk took it already.
+    pub fn take(&self, hdr: usize) -> bool {
+        if self.taken.swap(true, Ordering::AcqRel) { return false; }
+        self.hdr.store(hdr, Ordering::Release);
+        true
     }
 
-    /// Whether a walk took the link to post to (and will post, or its [`Poster`] will).
-    pub fn taken(&self) -> bool {
-        self.taken.load(Ordering::Acquire)
+    /// Let a walk with its header block at `hdr` wait on the link: why not, when it may not (no
+    /// walk posts to it, a walk waits on it already, the walk before keeps another header block).
+    pub fn follow(&self, hdr: usize) -> Result<(), &'static str> {
+        if !self.taken.load(Ordering::Acquire) { return Err("no walk posts to this link"); }
+        if self.hdr.load(Ordering::Acquire) != hdr { return Err("the walk before it keeps its header in another hdr"); }
+        if self.followed.swap(true, Ordering::AcqRel) { return Err("another walk waits on this link"); }
+        Ok(())
     }
 
     /// Post where the walk ended: `Some((position, record))` where the next walk may go on, None
@@ -75,7 +88,11 @@ mod tests {
     #[test]
     fn the_walk_behind_wakes_with_the_post_or_with_none_when_the_poster_is_dropped() {
         let l = Arc::new(WalkLink::default());
-        assert!(!l.taken() && l.take() && l.taken() && !l.take(), "taken once");
+        assert_eq!(l.follow(64), Err("no walk posts to this link"));
+        assert!(l.take(64) && !l.take(64), "taken once");
+        assert_eq!(l.follow(128), Err("the walk before it keeps its header in another hdr"));
+        assert_eq!(l.follow(64), Ok(()));
+        assert_eq!(l.follow(64), Err("another walk waits on this link"));
         let w = { let l = l.clone(); std::thread::spawn(move || l.wait()) };
         std::thread::sleep(std::time::Duration::from_millis(20));
         Poster(Some(l.clone())).post(Some((8 << 20, 3)));
