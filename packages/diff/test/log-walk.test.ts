@@ -76,6 +76,24 @@ W('generated logs: both formats, none and snappy, IOs larger than a walk, severa
   }
 });
 
+W('a log corrupt or cut several stretches in: the same error, a walk queued behind the one that meets it or not', async () => {
+  const src = join(t.dir, 'far.wlog');
+  await writeGeneratedWlog(src, { seed: 31, pbs: 4096, totalBytes: 40 << 20, deviceBytes: 64 << 20, maxIoBytes: 256 << 10, randomData: false });
+  const good = readFileSync(src);
+  for (const [name, bytes] of [['a byte changed at 30 MiB', (() => { const b = Buffer.from(good); b[30 << 20] ^= 0x5a; return b; })()], ['cut at 30 MiB', good.subarray(0, 30 << 20)]] as const) {
+    const p = join(t.dir, 'far-bad.wlog');
+    writeFileSync(p, bytes);
+    for (const indexed of [true, false]) {
+      // Two calls: one with links, one without (see both).
+      for (let k = 0; k < 2; k++) {
+        const r = await both([p], { indexed, cmpr: parseCompressOpt('snappy') });
+        assert.ok('error' in r[1], `${name}: the scan converted it`);
+        same(r, `${name} ${indexed ? 'indexed' : 'sorted'}`);
+      }
+    }
+  }
+});
+
 W('corrupt and cut logs: the same error, or the same bytes', async () => {
   const src = join(t.dir, 'm.wlog');
   await writeGeneratedWlog(src, { seed: 5, pbs: 4096, totalBytes: 3 << 20, deviceBytes: 8 << 20, maxIoBytes: 300 << 10, randomData: false });
