@@ -81,11 +81,12 @@ pub struct Server {
 }
 
 impl Server {
-    /// Stop accepting. A unix socket's file goes at once (the accepting thread would remove it
-    /// within its poll interval, after a process that stops and exits is gone), unless another
-    /// server has bound that path since.
+    /// Stop accepting. A unix socket's file goes at once (a process that stops its server and
+    /// exits leaves nothing behind), unless another server has bound that path since; only the
+    /// first call removes it: the file a later server binds there may get the same inode number,
+    /// which then tells nothing.
     pub fn stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
+        if self.stop.swap(true, Ordering::SeqCst) { return; }
         if let Some((path, ino)) = &self.socket { remove_if_same(path, Some(*ino)); }
     }
 }
@@ -109,13 +110,14 @@ pub fn serve(dev: Arc<Device>, unix: bool, address: &str, export_name: &str) -> 
         let l = UnixListener::bind(address)?;
         l.set_nonblocking(true)?;
         actual = address.to_string();
-        // The socket file goes with the server, unless another one has replaced it meanwhile.
+        // The socket file goes with the server (`stop`), unless another one has replaced it
+        // meanwhile. Not from the accepting thread when it ends: by then, up to a poll interval
+        // later, a new server may have bound the path to a file with the old one's inode number.
         let path = address.to_string();
         let ino = std::fs::symlink_metadata(&path).map(|m| m.ino()).ok();
-        socket = ino.map(|i| (path.clone(), i));
+        socket = ino.map(|i| (path, i));
         thread::Builder::new().name("walb-nbd-accept".into()).spawn(move || {
             accept_loop(|| l.accept().map(|(s, _)| Box::new(s) as Box<dyn Conn>), dev, name, s2);
-            remove_if_same(&path, ino);
         })?;
     } else {
         let l = TcpListener::bind(address)?;
