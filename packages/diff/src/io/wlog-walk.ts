@@ -202,10 +202,10 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
     if (q.state[4] !== STOP_NOT_STARTED) throw new Error(`wlog walk: the walk queued behind the one at offset ${pos} ran where this thread stops (${path})`);
     give(q);
   };
-  queueBehind(cur);
   /** Position of the last walk that passed nothing (a second one there is a fault). */
   let stuckAt = -1;
   try {
+    queueBehind(cur);
     for (;;) {
       await curP;
       curP = undefined;
