@@ -200,8 +200,8 @@ function emitSynced(name: string, mibIn: number, r: { secs: number; refSecs?: nu
   emit(row);
 }
 
-/** The median seconds of the same apply without its check of the inputs before the first write (`skipVerify`). */
-function uncheckedSecs(ours: () => { secs: number; rss: number }, outputs: string[], inputs: string[]): number {
+/** The median seconds of `ours` over 2 × ROUNDS runs, each after {@link settle}. */
+function medianSecs(ours: () => { secs: number; rss: number }, outputs: string[], inputs: string[]): number {
   const t: number[] = [];
   for (let k = 0; k < 2 * ROUNDS; k++) {
     settle(outputs, inputs);
@@ -211,14 +211,7 @@ function uncheckedSecs(ours: () => { secs: number; rss: number }, outputs: strin
 }
 
 /** The median seconds of apply's check of `inputs` alone (as before its first write), inputs cached. */
-function checkSecs(inputs: string[]): number {
-  const t: number[] = [];
-  for (let k = 0; k < 2 * ROUNDS; k++) {
-    settle([], inputs);
-    t.push(run('verify', ...inputs).secs);
-  }
-  return median(t);
-}
+const checkSecs = (inputs: string[]): number => medianSecs(() => run('verify', ...inputs), [], inputs);
 
 /**
  * An apply's ceiling from its writeback: walb-tools' `sync --data` of its image (`syncs`, the
@@ -378,7 +371,7 @@ try {
   const a = sideBySide(() => run('apply', sparse(img, 2 ** 30), merged),
     redo ? toolThenSync(redo, ['-i', merged, refImg], refImg, bare, () => sparse(refImg, 2 ** 30), syncs) : undefined,
     [img, refImg], [merged]);
-  const au = uncheckedSecs(() => run('apply-unchecked', sparse(img, 2 ** 30), merged), [img], [merged]);
+  const au = medianSecs(() => run('apply-unchecked', sparse(img, 2 ** 30), merged), [img], [merged]);
   emitSynced(`diff: apply ${mib(merged).toFixed(0)} MiB diff to a file`, mib(merged), a, bare, 245, [img, refImg], undefined, writebackCeiling(a, checkSecs([merged]), syncs));
   emit({ name: 'diff: apply: peak RSS', value: a.rss / MiB, unit: 'MiB' });
   emitUnchecked(`diff: apply ${mib(merged).toFixed(0)} MiB diff`, mib(merged), a, au);
@@ -440,7 +433,7 @@ try {
     const a2 = sideBySide(() => run('apply', sparse(img, 16 * 2 ** 30), big),
       redo ? toolThenSync(redo, ['-i', big, refImg], refImg, bare, () => sparse(refImg, 16 * 2 ** 30), syncs) : undefined,
       [img, refImg], [big]);
-    const a2u = uncheckedSecs(() => run('apply-unchecked', sparse(img, 16 * 2 ** 30), big), [img], [big]);
+    const a2u = medianSecs(() => run('apply-unchecked', sparse(img, 16 * 2 ** 30), big), [img], [big]);
     emitSynced(`diff: apply a ${(statSync(big).size / MB).toFixed(0)} MB diff of IOs ≤ 32 KiB to a sparse 16 GiB file`, mib(big), a2, bare, 245, [img, refImg], undefined, writebackCeiling(a2, checkSecs([big]), syncs));
     emit({ name: 'diff: apply, IOs ≤ 32 KiB: peak RSS', value: a2.rss / MiB, unit: 'MiB' });
     emitUnchecked(`diff: apply ${(statSync(big).size / MB).toFixed(0)} MB diff of IOs ≤ 32 KiB`, mib(big), a2, a2u);

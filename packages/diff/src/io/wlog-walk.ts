@@ -167,11 +167,9 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
     header = undefined;
   };
 
-  /** Where the current walk starts: byte position, and record of the pack in `hdr`. */
   let pos = from + WALBLOG_HEADER_SIZE;
-  let atRec = AT_HEADER;
   let cur = slotOf(CHUNK);
-  let curP: Promise<void> | undefined = start(cur, pos, atRec);
+  let curP: Promise<void> | undefined = start(cur, pos, AT_HEADER);
   let next: Slot | undefined;
   let nextP: Promise<void> | undefined;
   /**
@@ -210,14 +208,9 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
       await curP;
       curP = undefined;
       const st = cur.state;
-      if (st[4] === STOP_NOT_STARTED) {
-        // Queued behind a walk that the addon saw end where this thread saw it go on: not
-        // expected, but then started from here, with a new one queued behind it.
-        if (queued) await unqueue();
-        curP = start(cur, pos, atRec);
-        queueBehind(cur);
-        continue;
-      }
+      // Queued behind a walk that the addon saw end where this thread saw it go on, or started
+      // elsewhere: the two disagree on where the log goes on.
+      if (st[4] === STOP_NOT_STARTED) throw new Error(`wlog walk: the walk queued at offset ${pos} did not run where this thread goes on (${path})`);
       if (st[1] !== pos) throw new Error(`wlog walk: a walk started at offset ${st[1]}, not ${pos} (${path})`);
       const nextRec = st[2], events = st[3], stop = st[4], consumed = st[5], read = st[7];
       const end = pos + consumed;
@@ -316,22 +309,19 @@ export async function walkWlogFile(walk: LogChunkScanFn, codec: number, fh: File
       if (ended >= 0) return { lsid, end: ended };
       if (next) {
         pos = end;
-        atRec = nextRec;
         cur = next;
         curP = nextP;
         next = undefined;
         nextP = undefined;
       } else if (stop === STOP_HEADER) {
         pos = end + pbs;
-        atRec = AT_HEADER;
         cur = slotOf(CHUNK);
-        curP = start(cur, pos, atRec);
+        curP = start(cur, pos, AT_HEADER);
         queueBehind(cur);
       } else {
         pos = end;
-        atRec = nextRec;
         cur = slotOf(need);
-        curP = start(cur, pos, atRec);
+        curP = start(cur, pos, nextRec);
         queueBehind(cur);
       }
     }
