@@ -31,10 +31,11 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { useBufferAlignment, useChecksumImplementation, writeGeneratedWlog } from '@walbjs/log-format';
-import { loadNative } from '@walbjs/native-walb';
+import { loadNative, nativeCandidates } from '@walbjs/native-walb';
 import { VirtualFullImage, applyWdiffs, convertWlogs, mergeWdiffs, parseCompressOpt, useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSeek, useLiveParts, useLogChunkScan, useNativeIndex, useNativeMerge, usePrefetch, usePunchHoles, useSnappyEncoder, useWritebackStart, verifyWdiffs } from '../src/index.ts';
 
 const self = fileURLToPath(import.meta.url);
@@ -101,8 +102,46 @@ async function phase(name: string, args: string[]): Promise<void> {
   console.log(JSON.stringify({ secs, rss: process.resourceUsage().maxRSS * 1024 }));
 }
 
+/**
+ * How a phase is started: as users run walbjs, plain node on JavaScript built from these sources
+ * (this file bundled with the workspace's sources by esbuild, tsup's own, the npm packages left
+ * outside), the addon named by `WALB_NATIVE_PATH` since the bundle does not sit beside it. Under
+ * tsx the timed part shared the two cores with tsx's loader thread and ran its transpiled
+ * output: the 135 MiB log's indexed conversion took 6% longer (medians of 9). WALB_BENCH_TSX=1
+ * runs the sources through tsx as before.
+ */
+let phaseCmd: { argv: string[]; env: NodeJS.ProcessEnv } | undefined;
+
+/** What is used here of esbuild's API (esbuild comes with tsup, not as a dependency of its own). */
+interface Bundler {
+  build(o: {
+    entryPoints: string[]; outfile: string; bundle: boolean; platform: string; format: string; target: string; conditions: string[]; logLevel: string;
+    plugins: Array<{ name: string; setup(b: { onResolve(o: { filter: RegExp }, f: (a: { path: string }) => { path: string; external: boolean } | undefined): void }): void }>;
+  }): Promise<unknown>;
+}
+
+async function buildPhases(): Promise<void> {
+  if (process.env.WALB_BENCH_TSX) {
+    phaseCmd = { argv: ['--conditions=walb-source', '--import', 'tsx', self], env: process.env };
+    return;
+  }
+  const req = createRequire(createRequire(import.meta.url).resolve('tsup'));
+  const esbuild = req('esbuild') as Bundler;
+  const out = join(dirname(self), '.bench-tmp', 'engine.bench.mjs');
+  await esbuild.build({
+    entryPoints: [self], outfile: out, bundle: true, platform: 'node', format: 'esm', target: 'node20',
+    conditions: ['walb-source'], logLevel: 'error',
+    plugins: [{
+      name: 'npm-outside',
+      setup(b) { b.onResolve({ filter: /^[^./]/ }, (a) => (a.path.startsWith('@walbjs/') ? undefined : { path: a.path, external: true })); },
+    }],
+  });
+  const addon = nativeCandidates().find((p) => existsSync(p));
+  phaseCmd = { argv: ['--expose-gc', out], env: addon ? { ...process.env, WALB_NATIVE_PATH: addon } : process.env };
+}
+
 function run(name: string, ...args: string[]): { secs: number; rss: number } {
-  const r = spawnSync(process.execPath, ['--conditions=walb-source', '--import', 'tsx', self, name, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync(process.execPath, [...phaseCmd!.argv, name, ...args], { encoding: 'utf8', maxBuffer: 1 << 24, env: phaseCmd!.env });
   if (r.status !== 0) throw new Error(`${name} failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
@@ -241,6 +280,7 @@ if (process.argv[2]) {
   process.exit(0);
 }
 
+await buildPhases();
 const size = Number(process.env.WALB_BENCH_MIB ?? 512) * MiB;
 const tools = process.env.WALB_TOOLS_BIN;
 const dir = join(process.cwd(), '.bench-tmp', 'diff');
