@@ -123,6 +123,20 @@ function unknownOptions(argv: readonly string[], opts: CommandOptions): string[]
     .filter((n) => !opts.known.has(n) && !(n.startsWith('no-') && opts.booleans.has(n.slice(3))));
 }
 
+let prepare: ((command: readonly string[]) => Promise<void>) | undefined;
+let prepared: Promise<void> | undefined;
+
+/**
+ * Have `fn` run once, before the first command of this process runs (after its arguments have
+ * passed validation), with the command's words (`['wdiff', 'apply']`): never for `--help`,
+ * `--version` or a usage error, which then load nothing they do not show. The bins set up the
+ * native addon this way.
+ */
+export function useCommandPreparation(fn: ((command: readonly string[]) => Promise<void>) | undefined): void {
+  prepare = fn;
+  prepared = undefined;
+}
+
 /** Build the yargs instance for `spec` (not yet parsed). */
 export function buildApp(spec: AppSpec, argv: readonly string[]): Argv<GlobalArgs> {
   const seen: { options?: CommandOptions } = {};
@@ -137,6 +151,8 @@ export function buildApp(spec: AppSpec, argv: readonly string[]): Argv<GlobalArg
         }
       }
     })
+    // yargs runs global middleware for a top-level --help or --version too.
+    .middleware((a) => (prepare && !a.help && !a.version ? (prepared ??= prepare(a._.map(String))) : undefined))
     .scriptName(spec.name)
     .usage(`${spec.name} <command> [options]\n\n${spec.describe}`)
     .option('json', {

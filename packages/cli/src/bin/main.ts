@@ -5,8 +5,7 @@
  * @module
  */
 import type { CliIo } from '../util/io.ts';
-import { useBufferAlignment, useChecksumImplementation } from '@walbjs/log-format';
-import { useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSeek, useLiveParts, useLogChunkScan, useNativeIndex, useNativeMerge, usePrefetch, usePunchHoles, useSnappyEncoder, useWritebackStart } from '@walbjs/diff';
+import { useCommandPreparation } from '../app.ts';
 
 /**
  * Use the native addon's checksum (about twice the TypeScript one) and snappy encoder (about
@@ -20,16 +19,24 @@ import { useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSe
  * punch (apply's discards in punch mode given back in one call, not a process each); without it
  * everything still works (outputs buffered, holes read, buffers unaligned, discards punched by
  * `fallocate` or `blkdiscard`).
- * `WALB_NO_NATIVE=1` keeps the defaults.
+ * `WALB_NO_NATIVE=1` keeps the defaults. Done before a command runs, not for `--help` or
+ * `--version`; the diff engine's part not for the `wlog` and `ldev` commands, which do not use it
+ * (loading the engine, and checking the addon's encoder and index against its own, took about
+ * 35 ms here).
  */
-async function accelerate(): Promise<void> {
+async function accelerate(command: readonly string[] = []): Promise<void> {
   if (process.env.WALB_NO_NATIVE) return;
   try {
-    const { loadNative } = await import('@walbjs/native-walb');
+    const [{ loadNative }, { useBufferAlignment, useChecksumImplementation }] = await Promise.all([import('@walbjs/native-walb'), import('@walbjs/log-format')]);
     const native = loadNative();
     useChecksumImplementation(native.checksum);
-    useSnappyEncoder(native.snappyCompress, 'walbjs native');
     useBufferAlignment(native.alignOffset);
+    if (command[0] === 'wlog' || command[0] === 'ldev') return;
+    const {
+      useBatchStore, useDirectWrites, useCopyPieces, useExtentSums, useHoleSeek, useLiveParts, useLogChunkScan, useNativeIndex, useNativeMerge, usePrefetch,
+      usePunchHoles, useSnappyEncoder, useWritebackStart,
+    } = await import('@walbjs/diff');
+    useSnappyEncoder(native.snappyCompress, 'walbjs native');
     useDirectWrites(native.alignOffset);
     useHoleSeek(native.seekData);
     await useBatchStore(native.storeBatch);
@@ -47,9 +54,14 @@ async function accelerate(): Promise<void> {
   }
 }
 
-/** Run `run` on the process's arguments and set the exit code. */
-export async function main(run: (argv: readonly string[], io?: Partial<CliIo>) => Promise<number>): Promise<void> {
-  await accelerate();
+/**
+ * Run `run` on the process's arguments and set the exit code. The native addon is set up before
+ * the first command runs (see `useCommandPreparation`), or at once with `eager` (the daemons,
+ * whose arguments are not parsed by the shared application).
+ */
+export async function main(run: (argv: readonly string[], io?: Partial<CliIo>) => Promise<number>, opts: { eager?: boolean } = {}): Promise<void> {
+  if (opts.eager) await accelerate();
+  else useCommandPreparation(accelerate);
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw e;

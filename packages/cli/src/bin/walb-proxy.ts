@@ -7,4 +7,4 @@
 import { runDaemon } from '../commands/daemon/run-daemon.ts';
 import { main } from './main.ts';
 
-await main((argv) => runDaemon('proxy', argv));
+await main((argv) => runDaemon('proxy', argv), { eager: true });

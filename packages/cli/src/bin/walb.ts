@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { runWalb } from '../index.ts';
+import { runWalb } from '../programs.ts';
 import { main } from './main.ts';
 
 await main(runWalb);

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { runWdevc } from '../index.ts';
+import { runWdevc } from '../programs.ts';
 import { main } from './main.ts';
 
 await main(runWdevc);

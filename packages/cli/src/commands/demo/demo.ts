@@ -8,7 +8,6 @@ import type { GlobalArgs } from '../../app.ts';
 import { ioOf, writeTo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
 import { parseSize, parseUint } from '../../util/parse.ts';
-import { runDemo } from '../../demo/run-demo.ts';
 
 /** Arguments of `walb demo`. */
 export interface DemoArgs extends GlobalArgs {
@@ -34,6 +33,8 @@ export const demoCommand: CommandModule<GlobalArgs, DemoArgs> = {
     .option('seed', { type: 'string', default: '1', describe: 'Seed of the data written (0 to 4294967295)', coerce: (v: string) => parseUint(v, '--seed', 0xffff_ffff) }) as Argv<DemoArgs>,
   handler: async (a) => {
     const io = ioOf(a);
+    // Loaded here: the demo brings the whole backup system, which no other `walb` command needs.
+    const { runDemo } = await import('../../demo/run-demo.ts');
     const r = await runDemo(io, { mode: a.mode, sizeBytes: parseSize(a.size, '--size'), logBytes: parseSize(a['log-size'], '--log-size'), keep: a.keep, seed: a.seed }, a.json);
     if (a.json) await writeTo(io.stdout, toJson({ type: 'demo', ...r }) + '\n');
     if (!r.ok) throw new DemoFailed(`the demo failed: ${r.checks.filter((c) => !c.ok).map((c) => c.name).join(', ')}`);

@@ -6,7 +6,6 @@
  * @module
  */
 import type { Argv, CommandModule } from 'yargs';
-import { createUserspaceDevice } from '@walbjs/core';
 import type { GlobalArgs } from '../../app.ts';
 import { ioOf, writeTo } from '../../util/io.ts';
 import { toJson } from '../../util/json.ts';
@@ -51,6 +50,8 @@ export const createUdevCommand: CommandModule<GlobalArgs, CreateUdevArgs> = {
     .option('tcp', { type: 'string', describe: 'NBD on HOST:PORT instead', coerce: (v: string) => parseHostPort(v, '--tcp') })
     .example('$0 create-udev /var/lib/walb/dev0 --size 1G --log-size 256M', '') as Argv<CreateUdevArgs>,
   handler: async (a) => {
+    // Loaded here: the backup system is needed by this command alone of `wdevc`'s.
+    const { createUserspaceDevice } = await import('@walbjs/core');
     const spec = await createUserspaceDevice(a.dir, {
       sizeBytes: BigInt(a.size), logBytes: BigInt(a['log-size']), pbs: a.pbs, name: a.name, unix: a.unix, tcp: a.tcp,
     });
