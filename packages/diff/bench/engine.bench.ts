@@ -153,6 +153,28 @@ function runTool(bin: string, args: string[], allowedError?: RegExp): number {
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
+/**
+ * The built `walb` bin, when there is one (`pnpm build`): the rows that time the command a user
+ * types, from spawn to exit, node's start and the loading of the modules included. The other rows
+ * time the engine inside a process that is already running, as a program embedding the SDK (a
+ * proxy daemon, say) runs it.
+ */
+const walbBin = resolve(dirname(self), '../../cli/dist/bin/walb.js');
+
+function runCli(args: string[]): { secs: number; rss: number } {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [walbBin, ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`walb ${args.join(' ')} failed: ${r.stderr}`);
+  return { secs: Number(process.hrtime.bigint() - t0) / 1e9, rss: 0 };
+}
+
+/** A row of `walb` itself against walb-tools' command, both timed from spawn to exit (no goal: see {@link walbBin}). */
+function emitCli(name: string, mibIn: number, r: { secs: number; refSecs?: number }): void {
+  const row: Record<string, unknown> = { name, value: mibIn / r.secs, unit: 'MiB/s' };
+  if (r.refSecs !== undefined) Object.assign(row, { reference: 'walb-tools command', refValue: mibIn / r.refSecs, ratio: r.refSecs / r.secs });
+  emit(row);
+}
+
 const median = (a: number[]) => { const b = [...a].sort((x, y) => x - y); const m = b.length >> 1; return b.length % 2 ? b[m] : (b[m - 1] + b[m]) / 2; };
 const ROUNDS = Math.max(1, Number(process.env.WALB_BENCH_ROUNDS ?? 3));
 
@@ -374,6 +396,10 @@ try {
       const row: Record<string, unknown> = { name: `diff: convert ${mib(wlog).toFixed(0)} MiB log (proxy-sized) → ${fmt} snappy`, value: mib(wlog) / r.secs, unit: 'MiB/s' };
       if (r.refSecs !== undefined) Object.assign(row, { reference: 'walb-tools run', refValue: mib(wlog) / r.refSecs, ratio: r.refSecs / r.secs, goal: '≥ 1.5×', note: diskCeiling(r.refSecs, [out, refOut]) || undefined });
       emit(row);
+      if (fmt === 'indexed' && existsSync(walbBin)) {
+        const c = sideBySide(() => runCli(['wdiff', 'from-wlog', '--indexed', wlog, '-o', out]), tool ? () => runTool(tool, ['-i', wlog, '-o', refOut, '-indexed']) : undefined, [out, refOut], [wlog]);
+        emitCli(`diff: the same, as the command \`walb wdiff from-wlog --indexed\` (spawn to exit), for comparison only`, mib(wlog), c);
+      }
     }
     rmSync(wlog);
   }
@@ -433,6 +459,12 @@ try {
       tools && existsSync(join(tools, 'wlog-to-wdiff')) ? () => runTool(join(tools, 'wlog-to-wdiff'), ['-i', wlog, '-o', refOut]) : undefined,
       [conv, refOut], [wlog]);
     emitSynced(`diff: convert ${mib(wlog).toFixed(0)} MiB log of IOs ≤ 32 KiB → sorted snappy`, mib(wlog), c, [], 480, [conv, refOut], 'wlog-to-wdiff syncs its output itself');
+    if (existsSync(walbBin)) {
+      const cc = sideBySide(() => runCli(['wdiff', 'from-wlog', wlog, '-o', conv]),
+        tools && existsSync(join(tools, 'wlog-to-wdiff')) ? () => runTool(join(tools, 'wlog-to-wdiff'), ['-i', wlog, '-o', refOut]) : undefined,
+        [conv, refOut], [wlog]);
+      emitCli(`diff: the same, as the command \`walb wdiff from-wlog\` (spawn to exit), for comparison only`, mib(wlog), cc);
+    }
     for (const p of [wlog, conv]) rmSync(p, { force: true });
 
     const two: string[] = [];
