@@ -1,6 +1,9 @@
 // The diff engine on generated inputs of 512 MiB (random and compressible data; codecs none and
 // snappy): conversion, merge of 8 diffs, apply to a file, virtual full read. MiB/s and peak RSS,
-// each phase in a child process of its own.
+// each phase in a child process of its own, run as users run walbjs: plain node on JavaScript
+// built from the sources when the benchmark starts (see `buildPhases`). A phase times the engine
+// in a process that is already running, as a program embedding the SDK runs it; two rows time the
+// `walb` command from spawn to exit (node's start included), for comparison.
 //
 // Reference: walb-tools 1.0.19 as measured on this kind of machine (quoted figures: 480 MB/s
 // converting a 512 MiB random log with snappy, 560 MB/s merging, 245 MB/s applying), or, when
