@@ -148,8 +148,9 @@ export interface NativeAddon {
   indexEncode(index: object, cap: number, max: number): Buffer;
   /**
    * On the thread pool: put the salt-0 WalB checksum of each extent of the open file `fd` (`ext`:
-   * (offset, length) pairs, whole numbers under 2^53) in `sums` (one word an extent), reading
-   * them a 2 MiB slice at a time on two threads. A failed read rejects with `ERR_WALB_READ` (and
+   * (offset, length) pairs, whole numbers under 2^53) in `sums` (one word an extent), on two
+   * threads: where they lie in the page cache through 8 MiB mapped windows, else read a 2 MiB
+   * slice at a time. A failed read rejects with `ERR_WALB_READ` (and
    * `errno`), a file that ends inside an extent with `ERR_WALB_SHORT_READ`; bad arguments throw
    * `ERR_INVALID_ARG_VALUE` before anything starts. `sums` must be untouched until the promise
    * settles (see @walbjs/diff's `useExtentSums`).

@@ -333,7 +333,7 @@ unsafe extern "C" fn js_store_batch(env: napi_env, info: napi_callback_info) -> 
 
 /// `sumExtents(fd, ext, sums) → Promise<void>`: on the thread pool, put the salt-0 WalB checksum
 /// of each extent of the open file `fd` (`ext`: Float64Array of (offset, length) pairs) in
-/// `sums`, reading the extents a slice at a time on two threads (see sum_extents.rs). `sums` must
+/// `sums`, on two threads, through mappings of the file or by reads (see sum_extents.rs). `sums` must
 /// not be touched until the promise settles.
 unsafe extern "C" fn js_sum_extents(env: napi_env, info: napi_callback_info) -> napi_value {
     guard(env, || {
@@ -357,7 +357,7 @@ unsafe extern "C" fn js_sum_extents(env: napi_env, info: napi_callback_info) -> 
         let sp = sp as usize;
         spawn_job_holding(env, refs, Box::new(move || {
             let sums = words_mut(sp, sn);
-            sum_extents::sum_extents(&log_scan::FileAt { fd: fd as i32, pos: 0 }, &ext, sums).map(|_| Value::Unit).map_err(read_error)
+            sum_extents::sum_file_extents(fd as i32, &ext, sums).map(|_| Value::Unit).map_err(read_error)
         }))
     })
 }
