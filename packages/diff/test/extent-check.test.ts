@@ -6,11 +6,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, openSync, readFileSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { randomFillSync } from 'node:crypto';
 import { join } from 'node:path';
 import { checksum } from '@walbjs/log-format';
 import { loadNative } from '@walbjs/native-walb';
-import { CodecError, WdiffFormatError, applyWdiffs, useCopyPieces, useExtentSums, verifyWdiffs } from '../src/index.ts';
+import { CodecError, TruncatedError, WdiffFormatError, applyWdiffs, imageToWdiff, parseCompressOpt, useCopyPieces, useExtentSums, verifyWdiffs } from '../src/index.ts';
 import { checkWdiffQuickly } from '../src/io/extent-check.ts';
 import { makeImage, manifest, sha256File, tempDir, vec } from './helpers.ts';
 
@@ -158,4 +159,38 @@ Q('with the native sums, and with an implementation that sums wrong or fails (wh
   }
   useExtentSums(native.sumExtents);
 });
+Q('a diff cut while apply sums it (the addon reads it through mappings, where a page past the new end faults): the typed truncation error, no signal, the image unchanged', async () => {
+  // 160 MiB of random data in 64 KiB records, stored raw: its sums take a few dozen ms, and the
+  // cut lands while they run (the timer fires when this thread waits for a batch's sums).
+  const size = 160 << 20;
+  const src = join(t.dir, 'cut-src.img');
+  const fd = openSync(src, 'w');
+  const b = Buffer.allocUnsafe(8 << 20);
+  for (let at = 0; at < size; at += b.length) writeSync(fd, randomFillSync(b));
+  closeSync(fd);
+  const master = join(t.dir, 'cut-master.wdiff');
+  await imageToWdiff(src, master, { cmpr: parseCompressOpt('none') });
+  const img = makeImage(t.dir, 'cut.img', size, 0x6b);
+  const before = sha256File(img);
+  useCopyPieces(native.copyPieces);
+  try {
+    for (const delayMs of [0, 1, 3, 6]) {
+      const path = join(t.dir, `cut-${delayMs}.wdiff`);
+      copyFileSync(master, path);
+      const done = applyWdiffs(img, [path]);
+      setTimeout(() => truncateSync(path, (3 << 20) + 512), delayMs);
+      try {
+        await done;
+        assert.unreachable(`applied a diff cut ${delayMs} ms in`);
+      } catch (e) {
+        assert.instance(e, TruncatedError, String(e));
+        assert.match((e as Error).message, path);
+      }
+      assert.is(sha256File(img), before, `image changed by a diff cut ${delayMs} ms in`);
+    }
+  } finally {
+    useCopyPieces(undefined);
+  }
+});
+
 Q.run();
