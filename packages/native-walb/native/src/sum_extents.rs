@@ -45,8 +45,11 @@ pub fn sum_file_extents(fd: i32, ext: &[Extent], sums: &mut [u32]) -> Result<(),
     in_two(ext, sums, &|e, s| sum_windows(&file, flen, e, s))
 }
 
+/// Sums some extents into their words.
+type SumPart<'a> = dyn Fn(&[Extent], &mut [u32]) -> Result<(), StoreError> + Sync + 'a;
+
 /// Run `part` on the extents split in two at half their bytes, the later half on the helper.
-fn in_two(ext: &[Extent], sums: &mut [u32], part: &(dyn Fn(&[Extent], &mut [u32]) -> Result<(), StoreError> + Sync)) -> Result<(), StoreError> {
+fn in_two(ext: &[Extent], sums: &mut [u32], part: &SumPart) -> Result<(), StoreError> {
     let total = ext.iter().fold(0usize, |n, e| n.saturating_add(e.len));
     if total < SPLIT_MIN || ext.len() < 2 {
         return part(ext, sums);
@@ -72,7 +75,10 @@ const WINDOW: usize = 8 << 20;
 /// they could not be mapped (past the file's end, no mapping to be had) or reading them faulted
 /// (then what `f` computed is worthless).
 fn on_mapped(file: &FileAt, flen: usize, from: usize, len: usize, f: impl FnOnce(&[u8])) -> bool {
-    if from.checked_add(len).is_none_or(|to| to > flen) { return false; }
+    match from.checked_add(len) {
+        Some(to) if to <= flen => {}
+        _ => return false,
+    }
     MappedStretch::new(file.fd, from as u64, len).is_some_and(|m| {
         f(m.bytes());
         !m.faulted()
