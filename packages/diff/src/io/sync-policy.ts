@@ -28,10 +28,9 @@ let startImpl: WritebackStartFn | undefined;
  * 16 MiB it writes, instead of an fsync every 64 MiB: an fsync waits for what it wrote back and
  * leaves the disk idle until the next one, a started writeback keeps it busy (on the development
  * machine a 427 MiB merged diff applied in 0.375 against 0.406 s, the issue's 596 MB diff of small
- * IOs in 0.838 against 0.865 s). Nothing changes
- * what is durable when: apply still syncs every `fsyncIntervalBytes` and at the end. A start
- * that fails is let go: the sync after it reports what the disk refused. `undefined` goes back
- * to the early fsyncs.
+ * IOs in 0.838 against 0.865 s). Nothing changes what is durable when: apply still syncs every
+ * `fsyncIntervalBytes` and at the end. A start that fails is let go: the sync after it reports
+ * what the disk refused. `undefined` goes back to the early fsyncs.
  *
  * @example
  * import { loadNative } from '@walbjs/native-walb';
